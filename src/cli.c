@@ -1,0 +1,314 @@
+/*
+ * cli.c - command-line parsing for pmt-top (see cli.h).
+ *
+ * Hand-written rather than getopt_long: subcommands take positional arguments
+ * in different places (`run` stops at "--"), and every mistake must come back as
+ * one readable sentence instead of getopt's messages on stderr.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char help_text[] =
+"usage: pmt-top PID                       watch a running process (attach; inject the agent if needed)\n"
+"       pmt-top run [OPTS] -- CMD ...     start CMD with the agent preloaded and watch it\n"
+"       pmt-top demo                      run the bundled demo workload and watch it\n"
+"       pmt-top snapshot PID [--key K] [--top N] [-o FILE] [--json]\n"
+"       pmt-top diff OLD.json NEW.json [--key K] [--top N] [--json]\n"
+"       pmt-top functions PID [--duration S] [--top N] [--json]\n"
+"\n"
+"options:\n"
+"  -i, --interval S       sampling interval in seconds, 0.05 to 60 (default 0.5)\n"
+"      --theme NAME       colour theme: dark (default), light, mono, or a file in themes/\n"
+"      --ascii            draw with ASCII only (also used when the locale is not UTF-8)\n"
+"      --no-inject        never load the agent into the target: RSS only\n"
+"      --inject-method M  auto, pep768, remote-exec, gdb or direct (default auto)\n"
+"      --socket PATH      the agent's socket, when it is not in the usual place\n"
+"      --key K            grouping: lineno (default), filename or traceback\n"
+"      --top N            how many entries to print (default 20)\n"
+"  -o, --output FILE      snapshot: write the whole snapshot to FILE (JSON)\n"
+"      --json             print JSON instead of a table\n"
+"      --duration S       functions: how long to trace (default 5)\n"
+"      --trace N          run/demo: start tracemalloc at once with N frames\n"
+"      --log FILE         run/demo: where the program's output goes\n"
+"      --load FILE...     open saved snapshots in the Snapshots view\n"
+"  -h, --help             this help\n"
+"  -V, --version          the version\n"
+"\n"
+"keys: ? or F1 in the program lists them all; q or F10 quits.\n"
+"\n"
+"environment: NO_COLOR (no colours), PMT_TOP_RUNTIME_DIR (where agent sockets live)\n"
+"\n"
+"exit status: 0 ok, 1 runtime error, 2 bad command line, 3 no such process,\n"
+"             4 permission denied, 5 no agent could be reached or loaded\n";
+
+const char *cli_help(void)
+{
+	return help_text;
+}
+
+static int parse_pid(const char *s, pid_t *out, char *err, size_t errlen)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (*s == '\0' || *end != '\0' || errno != 0 || v <= 0 || v > INT_MAX) {
+		snprintf(err, errlen, "\"%s\" is not a process id (a positive number)", s);
+		return -1;
+	}
+	*out = (pid_t)v;
+	return 0;
+}
+
+static int parse_double(const char *opt, const char *s, double lo, double hi,
+			double *out, char *err, size_t errlen)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (*s == '\0' || *end != '\0' || errno != 0 || !(v >= lo && v <= hi)) {
+		snprintf(err, errlen, "%s: expected seconds from %g to %g, got \"%s\"", opt, lo, hi, s);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int parse_int(const char *opt, const char *s, int lo, int hi, int *out,
+		     char *err, size_t errlen)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (*s == '\0' || *end != '\0' || errno != 0 || v < lo || v > hi) {
+		snprintf(err, errlen, "%s: expected a whole number from %d to %d, got \"%s\"",
+			 opt, lo, hi, s);
+		return -1;
+	}
+	*out = (int)v;
+	return 0;
+}
+
+static bool one_of(const char *s, const char *const *set)
+{
+	for (; *set; set++)
+		if (strcmp(s, *set) == 0)
+			return true;
+	return false;
+}
+
+/* Which options each mode accepts. */
+enum {
+	OK_WATCH = 1 << CLI_WATCH, OK_RUN = 1 << CLI_RUN, OK_DEMO = 1 << CLI_DEMO,
+	OK_SNAP = 1 << CLI_SNAPSHOT, OK_DIFF = 1 << CLI_DIFF, OK_FUNC = 1 << CLI_FUNCTIONS,
+	OK_TUI = OK_WATCH | OK_RUN | OK_DEMO,
+	OK_ATTACH = OK_WATCH | OK_SNAP | OK_FUNC,
+};
+
+int cli_parse(int argc, char *const argv[], struct cli_opts *o, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "lineno", "filename", "traceback", NULL };
+	static const char *const methods[] = { "auto", "pep768", "remote-exec", "gdb", "direct", NULL };
+	const char *pos[2] = { NULL, NULL };
+	int npos = 0;
+
+	memset(o, 0, sizeof *o);
+	o->interval = 0.5;
+	o->top = 20;
+	o->duration = 5;
+	o->mode = CLI_WATCH;
+
+	int i = 1;
+	if (i < argc) {
+		const char *cmd = argv[i];
+		if (strcmp(cmd, "run") == 0)
+			o->mode = CLI_RUN, i++;
+		else if (strcmp(cmd, "demo") == 0)
+			o->mode = CLI_DEMO, i++;
+		else if (strcmp(cmd, "snapshot") == 0)
+			o->mode = CLI_SNAPSHOT, i++;
+		else if (strcmp(cmd, "diff") == 0)
+			o->mode = CLI_DIFF, i++;
+		else if (strcmp(cmd, "functions") == 0)
+			o->mode = CLI_FUNCTIONS, i++;
+	}
+
+	for (; i < argc; i++) {
+		const char *a = argv[i];
+		const char *val = NULL;
+		char name[64];
+
+		if (strcmp(a, "--") == 0) {
+			if (o->mode != CLI_RUN) {
+				snprintf(err, errlen, "\"--\" is only for `pmt-top run -- CMD ...`");
+				return -1;
+			}
+			o->argv = argv + i + 1;
+			o->argc = argc - i - 1;
+			break;
+		}
+		if (a[0] != '-' || a[1] == '\0') {
+			if (o->mode == CLI_RUN && npos == 0 && o->argv == NULL) {
+				/* `pmt-top run python app.py` without "--" also works. */
+				o->argv = argv + i;
+				o->argc = argc - i;
+				break;
+			}
+			if (npos == 2) {
+				snprintf(err, errlen, "unexpected argument \"%s\"", a);
+				return -1;
+			}
+			pos[npos++] = a;
+			continue;
+		}
+		/* Split "--name=value". */
+		const char *eq = strchr(a, '=');
+		if (a[1] == '-' && eq) {
+			snprintf(name, sizeof name, "%.*s", (int)(eq - a), a);
+			val = eq + 1;
+		} else {
+			snprintf(name, sizeof name, "%s", a);
+		}
+
+		struct { const char *s, *l; bool arg; unsigned ok; } table[] = {
+			{ "-h", "--help", false, ~0u },
+			{ "-V", "--version", false, ~0u },
+			{ "-i", "--interval", true, OK_TUI },
+			{ NULL, "--theme", true, OK_TUI },
+			{ NULL, "--ascii", false, OK_TUI },
+			{ NULL, "--no-inject", false, OK_WATCH },
+			{ NULL, "--inject-method", true, OK_ATTACH },
+			{ NULL, "--socket", true, OK_ATTACH },
+			{ NULL, "--key", true, OK_SNAP | OK_DIFF },
+			{ NULL, "--top", true, OK_SNAP | OK_DIFF | OK_FUNC },
+			{ "-o", "--output", true, OK_SNAP },
+			{ NULL, "--json", false, OK_SNAP | OK_DIFF | OK_FUNC },
+			{ NULL, "--duration", true, OK_FUNC },
+			{ NULL, "--trace", true, OK_RUN | OK_DEMO },
+			{ NULL, "--log", true, OK_RUN | OK_DEMO },
+			{ NULL, "--load", false, OK_TUI },
+		};
+		size_t k;
+		for (k = 0; k < sizeof table / sizeof table[0]; k++)
+			if ((table[k].s && strcmp(name, table[k].s) == 0) || strcmp(name, table[k].l) == 0)
+				break;
+		if (k == sizeof table / sizeof table[0]) {
+			snprintf(err, errlen, "unknown option \"%s\" (see pmt-top --help)", name);
+			return -1;
+		}
+		const char *lname = table[k].l;
+		if (!(table[k].ok & (1u << o->mode))) {
+			snprintf(err, errlen, "%s does not apply here (see pmt-top --help)", lname);
+			return -1;
+		}
+		if (table[k].arg && val == NULL) {
+			if (i + 1 >= argc) {
+				snprintf(err, errlen, "%s needs a value", lname);
+				return -1;
+			}
+			val = argv[++i];
+		} else if (!table[k].arg && val != NULL) {
+			snprintf(err, errlen, "%s takes no value", lname);
+			return -1;
+		}
+
+		if (strcmp(lname, "--help") == 0) {
+			o->mode = CLI_HELP;
+			return 0;
+		} else if (strcmp(lname, "--version") == 0) {
+			o->mode = CLI_VERSION;
+			return 0;
+		} else if (strcmp(lname, "--interval") == 0) {
+			if (parse_double(lname, val, 0.05, 60, &o->interval, err, errlen) < 0)
+				return -1;
+		} else if (strcmp(lname, "--theme") == 0) {
+			o->theme = val;
+		} else if (strcmp(lname, "--ascii") == 0) {
+			o->ascii = true;
+		} else if (strcmp(lname, "--no-inject") == 0) {
+			o->no_inject = true;
+		} else if (strcmp(lname, "--inject-method") == 0) {
+			if (!one_of(val, methods)) {
+				snprintf(err, errlen, "--inject-method: expected auto, pep768, remote-exec, gdb or direct, got \"%s\"", val);
+				return -1;
+			}
+			o->inject_method = val;
+		} else if (strcmp(lname, "--socket") == 0) {
+			o->socket = val;
+		} else if (strcmp(lname, "--key") == 0) {
+			if (!one_of(val, keys)) {
+				snprintf(err, errlen, "--key: expected lineno, filename or traceback, got \"%s\"", val);
+				return -1;
+			}
+			o->key = val;
+		} else if (strcmp(lname, "--top") == 0) {
+			if (parse_int(lname, val, 1, 1000000, &o->top, err, errlen) < 0)
+				return -1;
+		} else if (strcmp(lname, "--output") == 0) {
+			o->output = val;
+		} else if (strcmp(lname, "--json") == 0) {
+			o->json = true;
+		} else if (strcmp(lname, "--duration") == 0) {
+			if (parse_double(lname, val, 0.1, 86400, &o->duration, err, errlen) < 0)
+				return -1;
+		} else if (strcmp(lname, "--trace") == 0) {
+			if (parse_int(lname, val, 1, 100, &o->trace, err, errlen) < 0)
+				return -1;
+		} else if (strcmp(lname, "--log") == 0) {
+			o->log = val;
+		} else if (strcmp(lname, "--load") == 0) {
+			/* Every following non-option argument is a file to load. */
+			int first = i + 1, j = first;
+			while (j < argc && argv[j][0] != '-')
+				j++;
+			if (j == first) {
+				snprintf(err, errlen, "--load needs at least one snapshot file");
+				return -1;
+			}
+			o->load = argv + first;
+			o->nload = j - first;
+			i = j - 1;
+		}
+	}
+
+	switch (o->mode) {
+	case CLI_WATCH:
+		if (npos == 0 && o->nload > 0)
+			return 0; /* only saved snapshots to look at */
+		/* fall through */
+	case CLI_SNAPSHOT:
+	case CLI_FUNCTIONS:
+		if (npos != 1) {
+			snprintf(err, errlen, npos == 0 ? "which process? give a PID (see pmt-top --help)"
+						       : "give one PID, not two");
+			return -1;
+		}
+		return parse_pid(pos[0], &o->pid, err, errlen);
+	case CLI_DIFF:
+		if (npos != 2) {
+			snprintf(err, errlen, "diff needs two snapshot files: pmt-top diff OLD.json NEW.json");
+			return -1;
+		}
+		o->diff_old = pos[0];
+		o->diff_new = pos[1];
+		return 0;
+	case CLI_RUN:
+		if (o->argc == 0) {
+			snprintf(err, errlen, "run needs a command: pmt-top run -- python3 app.py");
+			return -1;
+		}
+		return 0;
+	case CLI_DEMO:
+		if (npos != 0) {
+			snprintf(err, errlen, "demo takes no arguments");
+			return -1;
+		}
+		return 0;
+	default:
+		return 0;
+	}
+}

@@ -1,0 +1,65 @@
+/*
+ * cli.h - pmt-top's command line: parsing into a plain struct, and the help.
+ *
+ * Kept apart from main.c so it can be unit-tested: cli_parse never exits and
+ * never prints; it reports a usage error as one sentence.
+ */
+#ifndef PMT_CLI_H
+#define PMT_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Exit codes (documented in --help). */
+enum {
+	CLI_EXIT_OK = 0,
+	CLI_EXIT_FAILURE = 1,   /* a runtime error (a file, a socket, ...) */
+	CLI_EXIT_USAGE = 2,     /* bad command line */
+	CLI_EXIT_NO_PROCESS = 3,/* no such process, or it exited before we could start */
+	CLI_EXIT_PERMISSION = 4,/* the process is not ours to read or attach to */
+	CLI_EXIT_NO_AGENT = 5,  /* no agent answers and none could be loaded */
+};
+
+enum cli_mode {
+	CLI_WATCH,     /* pmt-top PID */
+	CLI_RUN,       /* pmt-top run [OPTS] -- CMD ... */
+	CLI_DEMO,      /* pmt-top demo */
+	CLI_SNAPSHOT,  /* pmt-top snapshot PID */
+	CLI_DIFF,      /* pmt-top diff OLD NEW */
+	CLI_FUNCTIONS, /* pmt-top functions PID */
+	CLI_HELP,
+	CLI_VERSION,
+};
+
+struct cli_opts {
+	enum cli_mode mode;
+	pid_t pid;
+	double interval;          /* -i, seconds */
+	const char *theme;        /* --theme, NULL = default */
+	bool ascii;               /* --ascii */
+	bool no_inject;           /* --no-inject */
+	const char *socket;       /* --socket PATH */
+	const char *inject_method;/* --inject-method auto|pep768|remote-exec|gdb|direct */
+	const char *key;          /* --key lineno|filename|traceback */
+	int top;                  /* --top N */
+	const char *output;       /* -o FILE */
+	bool json;                /* --json */
+	double duration;          /* --duration S */
+	int trace;                /* --trace N: start tracemalloc with N frames (run/demo) */
+	const char *log;          /* --log FILE (run/demo: child's output) */
+	char *const *argv;        /* run: the command */
+	int argc;
+	const char *diff_old, *diff_new; /* diff: the two files */
+	char *const *load;        /* --load FILE...: snapshots to open */
+	int nload;
+};
+
+/* Parse argv (argv[0] is the program). Returns 0, or -1 with a one-line
+ * reason in err. Pointers in opts point into argv. */
+int cli_parse(int argc, char *const argv[], struct cli_opts *opts, char *err, size_t errlen);
+
+/* The --help text. */
+const char *cli_help(void);
+
+#endif

@@ -1,0 +1,33 @@
+/*
+ * main.c - pmt-top's entry point: parse the command line, dispatch.
+ */
+#include <stdio.h>
+
+#include "cli.h"
+#include "tui/app.h"
+
+int main(int argc, char *argv[])
+{
+	struct cli_opts opts;
+	char err[512];
+
+	if (cli_parse(argc, argv, &opts, err, sizeof err) < 0) {
+		fprintf(stderr, "pmt-top: %s\n", err);
+		return CLI_EXIT_USAGE;
+	}
+	switch (opts.mode) {
+	case CLI_HELP:
+		fputs(cli_help(), stdout);
+		return CLI_EXIT_OK;
+	case CLI_VERSION:
+		printf("pmt-top %s\n", PMT_VERSION);
+		return CLI_EXIT_OK;
+	case CLI_WATCH:
+	case CLI_RUN:
+	case CLI_DEMO:
+		return app_run(&opts);
+	default:
+		fprintf(stderr, "pmt-top: this command is not available yet\n");
+		return CLI_EXIT_FAILURE;
+	}
+}

@@ -1,0 +1,604 @@
+/*
+ * app.c - the interactive session: start-up, the poll() loop, global keys,
+ * the title and status bars (see app.h).
+ */
+#include "tui/app.h"
+
+#include <curses.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "collect/paths.h"
+#include "collect/units.h"
+#include "collect/xalloc.h"
+#include "tui/screen.h"
+#include "tui/view.h"
+
+#define HISTORY_POINTS 16384
+#define REDRAW_MIN_GAP 0.066   /* at most ~15 frames a second */
+#define STATUS_SHOW_SECONDS 6.0
+
+const char *const app_help[] = {
+	"q F10\tquit",
+	"? F1\tthis help (any key closes it)",
+	"Tab S-Tab\tnext / previous view",
+	"1-9\tgo to view N",
+	"p\tpause / resume the display (sampling goes on)",
+	"+ -\tsampling interval longer / shorter",
+	"< >\tgraph time window shorter / longer",
+	"t\tnext colour theme",
+	NULL,
+};
+
+static const double interval_steps[] = { 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60 };
+
+void app_status(struct app *app, bool error, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(app->status, sizeof app->status, fmt, ap);
+	va_end(ap);
+	app->status_error = error;
+	app->status_t = proc_sampler_now();
+	app->dirty = true;
+}
+
+double app_graph_end(const struct app *app)
+{
+	if (app->paused)
+		return app->pause_t;
+	if (app->gone)
+		return app->gone_t;
+	return proc_sampler_now();
+}
+
+/* Re-read the command line: a process may exec (a pyenv shim becomes python)
+ * or rewrite its argv (setproctitle). */
+static void read_cmdline(struct app *app)
+{
+	char path[64], buf[8192];
+	if (app->gone)
+		return;
+	snprintf(path, sizeof path, "/proc/%d/cmdline", (int)app->pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n > 0)
+		proc_sample_cmdline_text(buf, (size_t)n, app->cmdline, sizeof app->cmdline);
+	else if (app->cmdline[0] == '\0')
+		snprintf(app->cmdline, sizeof app->cmdline, "(no command line)");
+}
+
+/* Read the target's command line and age, at start. */
+static void read_identity(struct app *app)
+{
+	char path[64], buf[1024];
+	read_cmdline(app);
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)app->pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	unsigned long long start;
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	if (proc_sample_parse_stat_start(buf, &start) < 0)
+		return;
+	FILE *f = fopen("/proc/uptime", "r");
+	double up = 0;
+	if (f) {
+		if (fscanf(f, "%lf", &up) != 1)
+			up = 0;
+		fclose(f);
+	}
+	long hz = sysconf(_SC_CLK_TCK);
+	if (up > 0 && hz > 0)
+		app->age_at_start = up - (double)start / (double)hz;
+}
+
+/* Start the command of run/demo with its output in a log file. */
+static int spawn_child(struct app *app, char *const argv[], char *err, size_t errlen)
+{
+	const struct cli_opts *o = app->opts;
+	int logfd;
+	if (o->log) {
+		snprintf(app->log_path, sizeof app->log_path, "%s", o->log);
+		logfd = open(o->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	} else {
+		const char *tmp = getenv("TMPDIR");
+		snprintf(app->log_path, sizeof app->log_path, "%s/pmt-top-%d-XXXXXX.log",
+			 tmp && *tmp ? tmp : "/tmp", (int)getpid());
+		logfd = mkostemps(app->log_path, 4, O_CLOEXEC);
+	}
+	if (logfd < 0) {
+		snprintf(err, errlen, "cannot create the log file %.300s: %s", app->log_path, strerror(errno));
+		app->log_path[0] = '\0';
+		return -1;
+	}
+
+	/* The exec status comes back through a close-on-exec pipe: EOF means the
+	 * exec worked, an int means it failed with that errno. */
+	int pfd[2];
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		snprintf(err, errlen, "pipe: %s", strerror(errno));
+		close(logfd);
+		return -1;
+	}
+	pid_t ppid = getpid();
+	pid_t pid = fork();
+	if (pid < 0) {
+		snprintf(err, errlen, "fork: %s", strerror(errno));
+		close(logfd);
+		close(pfd[0]);
+		close(pfd[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		setpgid(0, 0);
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() != ppid)
+			_exit(127);
+		int devnull = open("/dev/null", O_RDONLY);
+		if (devnull >= 0)
+			dup2(devnull, STDIN_FILENO);
+		dup2(logfd, STDOUT_FILENO);
+		dup2(logfd, STDERR_FILENO);
+		signal(SIGPIPE, SIG_DFL);
+		execvp(argv[0], argv);
+		int e = errno;
+		ssize_t w = write(pfd[1], &e, sizeof e);
+		(void)w;
+		_exit(127);
+	}
+	close(logfd);
+	close(pfd[1]);
+	int e = 0;
+	ssize_t r;
+	do
+		r = read(pfd[0], &e, sizeof e);
+	while (r < 0 && errno == EINTR);
+	close(pfd[0]);
+	if (r == (ssize_t)sizeof e) {
+		waitpid(pid, NULL, 0);
+		snprintf(err, errlen, "cannot run \"%s\": %s", argv[0], strerror(e));
+		return -1;
+	}
+	app->child = pid;
+	app->pid = pid;
+	return 0;
+}
+
+/* Stop the child of run/demo: its whole process group, politely first. */
+static void stop_child(struct app *app)
+{
+	if (app->child <= 0 || app->child_reaped)
+		return;
+	kill(-app->child, SIGTERM);
+	kill(app->child, SIGTERM);
+	for (int i = 0; i < 40; i++) {
+		if (waitpid(app->child, &app->child_status, WNOHANG) == app->child) {
+			app->child_reaped = true;
+			break;
+		}
+		struct timespec ts = { 0, 50 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	if (!app->child_reaped) {
+		kill(-app->child, SIGKILL);
+		kill(app->child, SIGKILL);
+		waitpid(app->child, &app->child_status, 0);
+		app->child_reaped = true;
+	}
+}
+
+static void reap_child(struct app *app)
+{
+	if (app->child <= 0 || app->child_reaped)
+		return;
+	if (waitpid(app->child, &app->child_status, WNOHANG) == app->child) {
+		app->child_reaped = true;
+		int st = app->child_status;
+		if (WIFEXITED(st))
+			app_status(app, WEXITSTATUS(st) != 0, "the program exited with status %d", WEXITSTATUS(st));
+		else if (WIFSIGNALED(st))
+			app_status(app, true, "the program was killed by signal %d (%s)", WTERMSIG(st),
+				   strsignal(WTERMSIG(st)));
+	}
+}
+
+static void fold_sample(struct app *app, const struct proc_sample *s)
+{
+	if (s->flags & PROC_SAMPLE_GONE) {
+		if (!app->gone) {
+			app->gone = true;
+			app->gone_t = app->have_last ? app->last.t : s->t;
+			if (app->child <= 0)
+				app_status(app, true, "process %d has exited; its history stays on screen (q quits)",
+					   (int)app->pid);
+		}
+		return;
+	}
+	app->last = *s;
+	if (s->flags & PROC_SAMPLE_HAS_SMAPS)
+		app->smaps = *s;
+	if (!app->have_last || s->rss < app->rss_min)
+		app->rss_min = s->rss;
+	if (!app->have_last || s->rss > app->rss_max)
+		app->rss_max = s->rss;
+	app->have_last = true;
+	struct history_point p = { .t = s->t, .rss = s->rss, .heap = s->heap,
+				   .has_heap = (s->flags & PROC_SAMPLE_HEAP) != 0 };
+	history_append(&app->hist, &p);
+	app->dirty = true;
+}
+
+static void drain_samples(struct app *app)
+{
+	struct proc_sample buf[64];
+	size_t n;
+	while ((n = proc_sampler_drain(app->sampler, buf, 64)) > 0)
+		for (size_t i = 0; i < n; i++)
+			fold_sample(app, &buf[i]);
+}
+
+static void load_themes(struct app *app)
+{
+	app->ntheme = theme_list(paths_themes_dir(), &app->theme_names);
+}
+
+/* Switch to theme index i (cycling with 't'). */
+static void use_theme(struct app *app, size_t i)
+{
+	char err[512];
+	if (app->ntheme == 0)
+		return;
+	app->theme_idx = i % app->ntheme;
+	if (theme_load(paths_themes_dir(), app->theme_names[app->theme_idx], &app->theme, err, sizeof err) < 0) {
+		app_status(app, true, "%s", err);
+		return;
+	}
+	screen_apply_theme(&app->theme);
+	if (screen_has_colour())
+		app_status(app, false, "theme: %s", app->theme.name);
+	else
+		app_status(app, false, "theme: %s (no colours: %s)", app->theme.name,
+			   getenv("NO_COLOR") ? "NO_COLOR is set" : "the terminal has none");
+	app->dirty = true;
+}
+
+static void draw_title(struct app *app)
+{
+	int x = 0;
+	screen_fill(0, 0, COLS, THEME_TAB);
+	x += screen_text(0, x, COLS, THEME_TITLE, false, " pmt-top ");
+	for (int i = 0; i < views_count && x < COLS; i++) {
+		char tab[48];
+		snprintf(tab, sizeof tab, " %d %s ", i + 1, views[i]->name);
+		x += screen_text(0, x, COLS - x, i == app->view ? THEME_TAB_ACTIVE : THEME_TAB, false, tab);
+	}
+	char right[64];
+	if (app->paused)
+		snprintf(right, sizeof right, " PAUSED ");
+	else {
+		time_t now = time(NULL);
+		struct tm tm;
+		localtime_r(&now, &tm);
+		strftime(right, sizeof right, " %H:%M:%S ", &tm);
+	}
+	int rw = (int)strlen(right);
+	if (COLS - rw > x)
+		screen_text(0, COLS - rw, rw, app->paused ? THEME_STATUS_ERROR : THEME_TAB, false, right);
+}
+
+static void draw_status(struct app *app)
+{
+	int y = LINES - 1;
+	double now = proc_sampler_now();
+	if (app->status[0] && (now - app->status_t < STATUS_SHOW_SECONDS || app->status_error)) {
+		screen_fill(y, 0, COLS, app->status_error ? THEME_STATUS_ERROR : THEME_STATUS);
+		screen_text(y, 1, COLS - 1, app->status_error ? THEME_STATUS_ERROR : THEME_STATUS, false,
+			    app->status);
+		return;
+	}
+	screen_fill(y, 0, COLS, THEME_STATUS);
+	screen_text(y, 1, COLS - 1, THEME_STATUS, false,
+		    "q quit  ? help  Tab views  p pause  +/- interval  </> zoom  t theme");
+}
+
+static void draw(struct app *app)
+{
+	erase();
+	if (COLS < 40 || LINES < 10) {
+		screen_text(0, 0, COLS, THEME_WARNING, false, "terminal too small (need 40x10)");
+	} else {
+		draw_title(app);
+		views[app->view]->draw(app, 1, LINES - 2, COLS);
+		draw_status(app);
+		if (app->help)
+			view_help_draw(app);
+	}
+	wnoutrefresh(stdscr);
+	doupdate();
+	app->dirty = false;
+}
+
+static void set_interval(struct app *app, double seconds)
+{
+	app->interval = seconds;
+	proc_sampler_set_interval(app->sampler, seconds);
+	app_status(app, false, "sampling every %gs", seconds);
+}
+
+static void switch_view(struct app *app, int v)
+{
+	if (v == app->view)
+		return;
+	app->view = v;
+	app->dirty = true;
+}
+
+/* Keys every view shares. Returns false to quit. */
+static bool global_key(struct app *app, int ch)
+{
+	size_t nsteps = sizeof interval_steps / sizeof interval_steps[0];
+	switch (ch) {
+	case 'q':
+	case KEY_F(10):
+		return false;
+	case '?':
+	case KEY_F(1):
+		app->help = true;
+		break;
+	case '\t':
+		switch_view(app, (app->view + 1) % views_count);
+		break;
+	case KEY_BTAB:
+		switch_view(app, (app->view + views_count - 1) % views_count);
+		break;
+	case 'p':
+		app->paused = !app->paused;
+		app->pause_t = proc_sampler_now();
+		app_status(app, false, app->paused ? "paused: the display is frozen, sampling goes on (p resumes)"
+						   : "resumed");
+		break;
+	case '+':
+	case '=':
+		for (size_t i = 0; i < nsteps; i++)
+			if (interval_steps[i] > app->interval + 1e-9) {
+				set_interval(app, interval_steps[i]);
+				break;
+			}
+		break;
+	case '-':
+	case '_':
+		for (size_t i = nsteps; i-- > 0;)
+			if (interval_steps[i] < app->interval - 1e-9) {
+				set_interval(app, interval_steps[i]);
+				break;
+			}
+		break;
+	case '<':
+		if (app->zoom > -4)
+			app->zoom--;
+		break;
+	case '>':
+		if (app->zoom < 12)
+			app->zoom++;
+		break;
+	case 't':
+		use_theme(app, app->theme_idx + 1);
+		break;
+	case KEY_RESIZE:
+		break;
+	default:
+		if (ch >= '1' && ch <= '9' && ch - '1' < views_count)
+			switch_view(app, ch - '1');
+		else
+			return true;
+	}
+	app->dirty = true;
+	return true;
+}
+
+/* Handle one key. Returns false to quit. */
+static bool handle_key(struct app *app, int ch)
+{
+	if (app->help) {
+		app->help = false;
+		app->dirty = true;
+		return ch != KEY_F(10);
+	}
+	const struct view *v = views[app->view];
+	if (v->key) {
+		int r = v->key(app, ch);
+		if (r & VIEW_KEY_REDRAW)
+			app->dirty = true;
+		if (r & VIEW_KEY_HANDLED)
+			return true;
+	}
+	return global_key(app, ch);
+}
+
+static int prepare_theme(struct app *app, char *err, size_t errlen)
+{
+	load_themes(app);
+	const char *want = app->opts->theme ? app->opts->theme : "dark";
+	size_t i;
+	for (i = 0; i < app->ntheme; i++)
+		if (strcmp(app->theme_names[i], want) == 0)
+			break;
+	if (i == app->ntheme) {
+		if (app->opts->theme) {
+			snprintf(err, errlen, "no theme named \"%s\" in %s", want, paths_themes_dir());
+			return -1;
+		}
+		theme_mono(&app->theme); /* no theme files at all: still usable */
+		return 0;
+	}
+	app->theme_idx = i;
+	return theme_load(paths_themes_dir(), want, &app->theme, err, errlen);
+}
+
+static int exit_code_for(enum proc_sampler_error why)
+{
+	switch (why) {
+	case PROC_SAMPLER_NO_PROCESS: return CLI_EXIT_NO_PROCESS;
+	case PROC_SAMPLER_PERMISSION: return CLI_EXIT_PERMISSION;
+	default: return CLI_EXIT_FAILURE;
+	}
+}
+
+static void app_free(struct app *app)
+{
+	for (int i = 0; i < views_count; i++)
+		if (views[i]->done)
+			views[i]->done(app);
+	proc_sampler_free(app->sampler);
+	history_done(&app->hist);
+	theme_list_free(app->theme_names, app->ntheme);
+}
+
+/* The argv of `pmt-top demo`: the bundled workload under python3. */
+static char *const *demo_argv(void)
+{
+	static char *argv[3];
+	const char *py = getenv("PMT_TOP_PYTHON");
+	argv[0] = (char *)(py && *py ? py : "python3");
+	argv[1] = (char *)paths_demo_script();
+	argv[2] = NULL;
+	return argv;
+}
+
+int app_run(const struct cli_opts *opts)
+{
+	static struct app app_storage;
+	struct app *app = &app_storage;
+	char err[512];
+	int rc = CLI_EXIT_OK;
+
+	memset(app, 0, sizeof *app);
+	app->opts = opts;
+	app->pid = opts->pid;
+	app->interval = opts->interval;
+	history_init(&app->hist, HISTORY_POINTS);
+
+	if (prepare_theme(app, err, sizeof err) < 0) {
+		fprintf(stderr, "pmt-top: %s\n", err);
+		app_free(app);
+		return CLI_EXIT_USAGE;
+	}
+	if (opts->mode == CLI_RUN || opts->mode == CLI_DEMO) {
+		char *const *argv = opts->mode == CLI_DEMO ? demo_argv() : opts->argv;
+		if (opts->mode == CLI_DEMO && access(argv[1], R_OK) != 0) {
+			fprintf(stderr, "pmt-top: the demo workload %s is missing (reinstall pmt-top)\n", argv[1]);
+			app_free(app);
+			return CLI_EXIT_FAILURE;
+		}
+		if (spawn_child(app, argv, err, sizeof err) < 0) {
+			fprintf(stderr, "pmt-top: %s\n", err);
+			app_free(app);
+			return CLI_EXIT_FAILURE;
+		}
+	}
+
+	enum proc_sampler_error why;
+	app->sampler = proc_sampler_new(app->pid, app->interval, &why, err, sizeof err);
+	if (app->sampler == NULL) {
+		fprintf(stderr, "pmt-top: %s\n", err);
+		stop_child(app);
+		app_free(app);
+		return exit_code_for(why);
+	}
+	read_identity(app);
+	app->t_start = proc_sampler_now();
+
+	struct proc_sample first;
+	if (proc_sampler_read(app->sampler, &first, true) == 0)
+		fold_sample(app, &first);
+	if (proc_sampler_start(app->sampler) < 0) {
+		fprintf(stderr, "pmt-top: cannot start the sampling thread: %s\n", strerror(errno));
+		stop_child(app);
+		app_free(app);
+		return CLI_EXIT_FAILURE;
+	}
+
+	if (screen_init(&app->utf8, err, sizeof err) < 0) {
+		fprintf(stderr, "pmt-top: %s\n", err);
+		stop_child(app);
+		app_free(app);
+		return CLI_EXIT_USAGE;
+	}
+	app->style = app->utf8 && !opts->ascii ? GRAPH_BRAILLE : GRAPH_ASCII;
+	screen_apply_theme(&app->theme);
+	for (int i = 0; i < views_count; i++)
+		if (views[i]->init)
+			views[i]->init(app);
+	if (app->child > 0)
+		app_status(app, false, "started pid %d; its output goes to %s", (int)app->child, app->log_path);
+	if (opts->theme == NULL && getenv("NO_COLOR") == NULL && !screen_has_colour())
+		app_status(app, false, "this terminal has no colours: using attributes only");
+
+	double last_draw = 0;
+	app->dirty = true;
+	bool running = true;
+	while (running && !screen_quit_signal) {
+		double now = proc_sampler_now();
+		int timeout = 250;
+		if (app->dirty) {
+			double wait = last_draw + REDRAW_MIN_GAP - now;
+			timeout = wait > 0 ? (int)(wait * 1000) + 1 : 0;
+		}
+		struct pollfd pfd[2] = {
+			{ .fd = STDIN_FILENO, .events = POLLIN },
+			{ .fd = proc_sampler_wake_fd(app->sampler), .events = POLLIN },
+		};
+		int n = poll(pfd, 2, timeout);
+		if (n < 0 && errno != EINTR)
+			break;
+		if (n > 0 && pfd[1].revents)
+			drain_samples(app);
+		reap_child(app);
+		int ch;
+		while (running && (ch = getch()) != ERR)
+			running = handle_key(app, ch);
+		if (!running)
+			break;
+
+		now = proc_sampler_now();
+		/* The clock and uptime tick once a second. */
+		if ((long)now != (long)last_draw) {
+			if ((long)now % 3 == 0)
+				read_cmdline(app);
+			app->dirty = true;
+		}
+		if (app->dirty && now - last_draw >= REDRAW_MIN_GAP) {
+			draw(app);
+			last_draw = now;
+		}
+	}
+
+	screen_restore();
+	stop_child(app);
+	if (app->child > 0 && app->log_path[0]) {
+		if (opts->mode == CLI_DEMO && opts->log == NULL)
+			unlink(app->log_path);
+		else
+			fprintf(stderr, "pmt-top: the program's output is in %s\n", app->log_path);
+	}
+	app_free(app);
+	return rc;
+}

@@ -1,0 +1,49 @@
+/*
+ * screen.h - the terminal: curses setup and guaranteed restore, colour pairs
+ * from a theme, and small drawing helpers shared by the views.
+ *
+ * The terminal is restored on every exit path: normal return, exit() (atexit),
+ * SIGINT/SIGTERM/SIGHUP (a flag the main loop checks), and crashes (a handler
+ * that restores and re-raises). Only src/tui includes curses.
+ */
+#ifndef PMT_TUI_SCREEN_H
+#define PMT_TUI_SCREEN_H
+
+#include <signal.h>
+#include <stdbool.h>
+
+#include "tui/theme.h"
+
+extern volatile sig_atomic_t screen_quit_signal; /* set by SIGINT/SIGTERM/SIGHUP */
+
+/* Enter curses mode. utf8 tells whether the locale is UTF-8. Returns -1 with a
+ * reason when stdout is not a terminal. */
+int screen_init(bool *utf8, char *err, size_t errlen);
+
+/* Leave curses mode; safe to call more than once and before screen_init. */
+void screen_restore(void);
+
+/* Whether colours are used (terminal can, NO_COLOR unset). */
+bool screen_has_colour(void);
+
+/* Install a theme's colour pairs; with no colour only its attributes apply. */
+void screen_apply_theme(const struct theme *t);
+
+/* The curses attributes (pair + flags) for a role under the applied theme. */
+int screen_attr(enum theme_role role);
+
+/* Draw text at (y, x) clipped to width w cells, padding with spaces when pad.
+ * Returns the number of cells written. Text is UTF-8 or ASCII. */
+int screen_text(int y, int x, int w, enum theme_role role, bool pad, const char *text);
+
+/* printf-style variant of screen_text. */
+int screen_textf(int y, int x, int w, enum theme_role role, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+/* Fill a row segment with spaces in a role's style. */
+void screen_fill(int y, int x, int w, enum theme_role role);
+
+/* Put one Unicode code point (falls back to '?' when not representable). */
+void screen_glyph(int y, int x, unsigned cp, enum theme_role role);
+
+#endif

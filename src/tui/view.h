@@ -1,0 +1,45 @@
+/*
+ * view.h - the interface every screen of the TUI implements.
+ *
+ * One file per view (view_overview.c, view_help.c, ...), each exporting one
+ * const struct view; views.c lists them in tab order. The app calls update when
+ * new data arrived, draw when the screen is dirty, key for each key press.
+ */
+#ifndef PMT_TUI_VIEW_H
+#define PMT_TUI_VIEW_H
+
+struct app;
+
+/* Results of view->key, as flags. */
+enum {
+	VIEW_KEY_IGNORED = 0,
+	VIEW_KEY_HANDLED = 1 << 0, /* the view used the key */
+	VIEW_KEY_REDRAW = 1 << 1,  /* and the screen must be redrawn */
+};
+
+struct view {
+	const char *name;                    /* tab title */
+	void (*init)(struct app *app);       /* may be NULL */
+	void (*done)(struct app *app);       /* may be NULL */
+	void (*update)(struct app *app);     /* new data in the model; may be NULL */
+	/* Draw into rows [top, top + rows) of the screen, cols wide. */
+	void (*draw)(struct app *app, int top, int rows, int cols);
+	int (*key)(struct app *app, int ch); /* may be NULL */
+	/* Help lines "KEY\tWHAT", NULL-terminated. */
+	const char *const *help;
+};
+
+extern const struct view view_overview;
+extern const struct view view_log;
+
+/* The views in tab order. */
+extern const struct view *const views[];
+extern const int views_count;
+
+/* The help overlay: drawn over any view (view_help.c). */
+void view_help_draw(struct app *app);
+
+/* Global key help, shown first in the overlay. */
+extern const char *const app_help[];
+
+#endif

@@ -1,0 +1,52 @@
+/*
+ * view_help.c - the help overlay: every key, global ones first, then the
+ * current view's. Drawn over whatever view is showing; any key closes it.
+ */
+#include <curses.h>
+#include <string.h>
+
+#include "tui/app.h"
+#include "tui/screen.h"
+#include "tui/view.h"
+
+static int count_lines(const char *const *lines)
+{
+	int n = 0;
+	while (lines && lines[n])
+		n++;
+	return n;
+}
+
+static void draw_lines(const char *const *lines, int *y, int x, int w, int ymax)
+{
+	for (; lines && *lines && *y < ymax; lines++, (*y)++) {
+		const char *tab = strchr(*lines, '\t');
+		int kw = tab ? (int)(tab - *lines) : 0;
+		char key[32];
+		snprintf(key, sizeof key, "%.*s", kw < 31 ? kw : 31, *lines);
+		screen_fill(*y, x, w, THEME_NORMAL);
+		screen_text(*y, x + 1, 12, THEME_HELP_KEY, false, key);
+		screen_text(*y, x + 14, w - 15, THEME_NORMAL, false, tab ? tab + 1 : *lines);
+	}
+}
+
+void view_help_draw(struct app *app)
+{
+	const struct view *v = views[app->view];
+	int n = count_lines(app_help) + count_lines(v->help) + 4;
+	int w = COLS - 4 < 76 ? COLS - 4 : 76;
+	int h = n < LINES - 2 ? n : LINES - 2;
+	int x = (COLS - w) / 2, y = (LINES - h) / 2, ymax = y + h - 1;
+
+	screen_fill(y, x, w, THEME_TABLE_HEADER);
+	screen_text(y, x + 1, w - 2, THEME_TABLE_HEADER, false, "pmt-top keys (any key closes)");
+	int row = y + 1;
+	draw_lines(app_help, &row, x, w, ymax);
+	if (row < ymax) {
+		screen_fill(row, x, w, THEME_NORMAL);
+		screen_textf(row++, x + 1, w - 2, THEME_TITLE, "%s view", v->name);
+	}
+	draw_lines(v->help, &row, x, w, ymax);
+	for (; row <= ymax; row++)
+		screen_fill(row, x, w, THEME_NORMAL);
+}

@@ -1,0 +1,87 @@
+/*
+ * view_log.c - the tail of the program's output under `pmt-top run`/`demo`.
+ *
+ * The child writes into a log file (the TUI owns the terminal); this view reads
+ * the file's last screenful on each draw, from its end, so a huge log costs no
+ * more than a small one.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "collect/xalloc.h"
+#include "tui/app.h"
+#include "tui/screen.h"
+#include "tui/view.h"
+
+#define LOG_TAIL_BYTES (256 * 1024)
+
+static void log_draw(struct app *app, int top, int rows, int cols)
+{
+	if (app->log_path[0] == '\0') {
+		screen_text(top + 1, 1, cols - 2, THEME_DIM, false,
+			    "No program output here: pmt-top did not start this process.");
+		screen_text(top + 2, 1, cols - 2, THEME_DIM, false,
+			    "Under `pmt-top run -- CMD` or `pmt-top demo` its output shows in this view.");
+		return;
+	}
+	screen_fill(top, 0, cols, THEME_TABLE_HEADER);
+	screen_textf(top, 1, cols - 2, THEME_TABLE_HEADER, "output of pid %d: %s", (int)app->pid, app->log_path);
+	int fd = open(app->log_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		screen_text(top + 1, 1, cols - 2, THEME_WARNING, false, "the log file cannot be read");
+		return;
+	}
+	struct stat st;
+	off_t size = fstat(fd, &st) == 0 ? st.st_size : 0;
+	off_t from = size > LOG_TAIL_BYTES ? size - LOG_TAIL_BYTES : 0;
+	char *buf = xmalloc(LOG_TAIL_BYTES + 1);
+	ssize_t n = pread(fd, buf, LOG_TAIL_BYTES, from);
+	close(fd);
+	if (n < 0)
+		n = 0;
+	buf[n] = '\0';
+
+	/* Walk back from the end to find the last rows-1 lines. */
+	int want = rows - 1;
+	char *end = buf + n;
+	if (end > buf && end[-1] == '\n')
+		*--end = '\0';
+	char *p = end;
+	int lines = 0;
+	while (p > buf && lines < want) {
+		p--;
+		if (*p == '\n')
+			lines++;
+	}
+	if (*p == '\n')
+		p++;
+	int y = top + 1;
+	while (p && *p && y < top + rows) {
+		char *nl = strchr(p, '\n');
+		if (nl)
+			*nl = '\0';
+		for (char *q = p; *q; q++)
+			if (*q == '\t' || *q == '\r')
+				*q = ' ';
+		screen_text(y++, 0, cols, THEME_NORMAL, false, p);
+		p = nl ? nl + 1 : NULL;
+	}
+	if (n == 0)
+		screen_text(top + 1, 1, cols - 2, THEME_DIM, false, "(no output yet)");
+	free(buf);
+}
+
+static const char *const log_help[] = {
+	"(view)\tthe last lines the program wrote (stdout and stderr)",
+	NULL,
+};
+
+const struct view view_log = {
+	.name = "Output",
+	.draw = log_draw,
+	.help = log_help,
+};

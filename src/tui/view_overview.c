@@ -1,0 +1,267 @@
+/*
+ * view_overview.c - the face of pmt-top: process header, the RSS graph over
+ * time (with the traced heap beside it when known), and the memory breakdown.
+ */
+#include <curses.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "collect/units.h"
+#include "collect/xalloc.h"
+#include "tui/app.h"
+#include "tui/graph.h"
+#include "tui/screen.h"
+#include "tui/view.h"
+
+#define AXIS_LABEL_W 9
+
+static const char *state_name(char s)
+{
+	switch (s) {
+	case 'R': return "running";
+	case 'S': return "sleeping";
+	case 'D': return "disk wait";
+	case 'Z': return "zombie";
+	case 'T': return "stopped";
+	case 't': return "traced";
+	case 'I': return "idle";
+	default: return "";
+	}
+}
+
+/* Screen row (0 = top of the graph) of value v, as graph_render places it. */
+static int row_of(double v, const struct graph_axis *ax, int h, int per_cell)
+{
+	double f = (v - ax->lo) / (ax->hi - ax->lo);
+	int level = (int)lround(f * h * per_cell);
+	if (level < 1)
+		level = 1;
+	if (level > h * per_cell)
+		level = h * per_cell;
+	return h - 1 - (level - 1) / per_cell;
+}
+
+static void draw_header(struct app *app, int y, int cols, bool details)
+{
+	char a[64], b[64];
+	int x = 0;
+	x += screen_text(y, x, cols - x, THEME_HEADER_LABEL, false, "PID ");
+	x += screen_textf(y, x, cols - x, THEME_HEADER_VALUE, "%d", (int)app->pid);
+	x += screen_text(y, x, cols - x, THEME_NORMAL, false, "  ");
+	screen_text(y, x, cols - x, THEME_NORMAL, false, app->cmdline);
+	if (!details)
+		return;
+
+	y++;
+	x = 0;
+	const char *st = app->gone ? "exited" : state_name(app->last.state);
+	x += screen_text(y, x, cols - x, THEME_HEADER_LABEL, false, "state ");
+	x += screen_text(y, x, cols - x, app->gone ? THEME_WARNING : THEME_HEADER_VALUE, false,
+			 st[0] ? st : "?");
+	double alive = (app->gone ? app->gone_t : proc_sampler_now()) - app->t_start;
+	x += screen_text(y, x, cols - x, THEME_HEADER_LABEL, false, "  uptime ");
+	x += screen_text(y, x, cols - x, THEME_HEADER_VALUE, false,
+			 units_duration(a, sizeof a, app->age_at_start + alive));
+	x += screen_text(y, x, cols - x, THEME_HEADER_LABEL, false, "  threads ");
+	x += screen_textf(y, x, cols - x, THEME_HEADER_VALUE, "%d", (int)app->last.threads);
+	x += screen_text(y, x, cols - x, THEME_HEADER_LABEL, false, "  interval ");
+	x += screen_textf(y, x, cols - x, THEME_HEADER_VALUE, "%gs", app->interval);
+	x += screen_text(y, x, cols - x, THEME_HEADER_LABEL, false, "  watched ");
+	x += screen_text(y, x, cols - x, THEME_HEADER_VALUE, false, units_duration(b, sizeof b, alive));
+	(void)x;
+}
+
+static void draw_legend(struct app *app, int y, int cols, bool heap)
+{
+	char cur[32], mn[32], mx[32], hwm[32];
+	int x = 0;
+	unsigned glyph = app->style == GRAPH_BRAILLE ? 0x28FFu : '|';
+	screen_glyph(y, x, glyph, THEME_GRAPH_RSS);
+	x += 2;
+	x += screen_text(y, x, cols - x, THEME_HEADER_LABEL, false, "RSS ");
+	x += screen_text(y, x, cols - x, THEME_HEADER_VALUE, false,
+			 units_bytes(cur, sizeof cur, (double)app->last.rss));
+	x += screen_text(y, x, cols - x, THEME_HEADER_LABEL, false, "  min ");
+	x += screen_text(y, x, cols - x, THEME_NORMAL, false, units_bytes(mn, sizeof mn, (double)app->rss_min));
+	x += screen_text(y, x, cols - x, THEME_HEADER_LABEL, false, "  max ");
+	x += screen_text(y, x, cols - x, THEME_NORMAL, false, units_bytes(mx, sizeof mx, (double)app->rss_max));
+	x += screen_text(y, x, cols - x, THEME_HEADER_LABEL, false, "  peak (HWM) ");
+	x += screen_text(y, x, cols - x, THEME_NORMAL, false, units_bytes(hwm, sizeof hwm, (double)app->last.hwm));
+	if (heap && x + 4 < cols) {
+		char h[32];
+		x += 2;
+		screen_glyph(y, x, app->style == GRAPH_BRAILLE ? 0x2812u : '*', THEME_GRAPH_HEAP);
+		x += 2;
+		x += screen_text(y, x, cols - x, THEME_HEADER_LABEL, false, "traced heap ");
+		screen_text(y, x, cols - x, THEME_HEADER_VALUE, false,
+			    units_bytes(h, sizeof h, (double)app->last.heap));
+	}
+}
+
+static void draw_breakdown(struct app *app, int y, int rows, int cols)
+{
+	char a[32], f[32], s[32], w[32], v[32];
+	const struct proc_sample *l = &app->last;
+	int x = 0;
+	x += screen_text(y, x, cols - x, THEME_HEADER_LABEL, false, "anon ");
+	x += screen_text(y, x, cols - x, THEME_HEADER_VALUE, false, units_bytes(a, sizeof a, (double)l->anon));
+	x += screen_text(y, x, cols - x, THEME_HEADER_LABEL, false, "  file ");
+	x += screen_text(y, x, cols - x, THEME_HEADER_VALUE, false, units_bytes(f, sizeof f, (double)l->file));
+	x += screen_text(y, x, cols - x, THEME_HEADER_LABEL, false, "  shmem ");
+	x += screen_text(y, x, cols - x, THEME_HEADER_VALUE, false, units_bytes(s, sizeof s, (double)l->shmem));
+	x += screen_text(y, x, cols - x, THEME_HEADER_LABEL, false, "  swap ");
+	x += screen_text(y, x, cols - x, l->swap ? THEME_WARNING : THEME_HEADER_VALUE, false,
+			 units_bytes(w, sizeof w, (double)l->swap));
+	x += screen_text(y, x, cols - x, THEME_HEADER_LABEL, false, "  virtual ");
+	screen_text(y, x, cols - x, THEME_NORMAL, false, units_bytes(v, sizeof v, (double)l->vsize));
+	if (rows < 2)
+		return;
+
+	y++;
+	x = 0;
+	const char *note = proc_sampler_smaps_note(app->sampler);
+	if (note[0]) {
+		screen_text(y, 0, cols, THEME_DIM, false, note);
+		return;
+	}
+	const struct proc_sample *m = &app->smaps;
+	if (!(m->flags & PROC_SAMPLE_HAS_SMAPS)) {
+		screen_text(y, 0, cols, THEME_DIM, false, "PSS: reading smaps_rollup...");
+		return;
+	}
+	char p[32], pa[32], pf[32], pr[32];
+	x += screen_text(y, x, cols - x, THEME_HEADER_LABEL, false, "PSS ");
+	x += screen_text(y, x, cols - x, THEME_HEADER_VALUE, false, units_bytes(p, sizeof p, (double)m->pss));
+	x += screen_textf(y, x, cols - x, THEME_DIM, " (anon %s, file %s)",
+			  units_bytes(pa, sizeof pa, (double)m->pss_anon),
+			  units_bytes(pf, sizeof pf, (double)m->pss_file));
+	x += screen_text(y, x, cols - x, THEME_HEADER_LABEL, false, "  private ");
+	x += screen_text(y, x, cols - x, THEME_HEADER_VALUE, false,
+			 units_bytes(pr, sizeof pr, (double)(m->private_clean + m->private_dirty)));
+	double age = app_graph_end(app) - m->t;
+	if (age >= 1.5)
+		screen_textf(y, x, cols - x, THEME_DIM, "  (%.0fs ago)", age);
+}
+
+static void draw_time_axis(struct app *app, int y, int gx, int gw, double secs_per_col)
+{
+	char lab[32];
+	screen_fill(y, gx, gw, THEME_GRAPH_AXIS);
+	const char *right = app->gone && !app->paused ? "exited" : app->paused ? "paused" : "now";
+	int rw = (int)strlen(right);
+	screen_text(y, gx + gw - rw, rw, THEME_GRAPH_AXIS, false, right);
+	/* A label about every 14 columns, at round multiples of a step. */
+	static const double steps[] = { 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800,
+					3600, 7200, 14400, 43200, 86400 };
+	double want = secs_per_col * 14;
+	double step = steps[sizeof steps / sizeof steps[0] - 1];
+	for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++)
+		if (steps[i] >= want) {
+			step = steps[i];
+			break;
+		}
+	int last_left = gx + gw - rw - 1;
+	for (int k = 1;; k++) {
+		double ago = step * k;
+		int col = gx + gw - 1 - (int)lround(ago / secs_per_col);
+		if (col < gx)
+			break;
+		lab[0] = '-';
+		units_duration(lab + 1, sizeof lab - 1, ago);
+		int lw = (int)strlen(lab);
+		int start = col - lw; /* the label ends just left of its tick */
+		if (start < gx || col >= last_left)
+			continue;
+		screen_text(y, start, lw, THEME_GRAPH_AXIS, false, lab);
+		screen_glyph(y, col, app->style == GRAPH_BRAILLE ? 0x2575u : '|', THEME_GRAPH_AXIS);
+		last_left = start - 1;
+	}
+}
+
+static void draw_graph(struct app *app, int top, int h, int cols, bool heap)
+{
+	int gx = AXIS_LABEL_W, gw = cols - gx - 1;
+	if (gw < 10 || h < 1)
+		return;
+	int per_col = graph_cols_per_cell(app->style);
+	int per_cell_rows = app->style == GRAPH_BRAILLE ? 4 : 3;
+	size_t n = (size_t)gw * (size_t)per_col;
+	double *rss = xmalloc(n * sizeof *rss), *hp = heap ? xmalloc(n * sizeof *hp) : NULL;
+	struct graph_cell *cells = xmalloc((size_t)gw * (size_t)h * sizeof *cells);
+
+	double secs_per_dot = app->interval * ldexp(1.0, app->zoom);
+	double end = app_graph_end(app), span = secs_per_dot * (double)n;
+	graph_bucket(&app->hist, false, end - span, end, app->interval * 2.5, n, rss);
+	if (hp)
+		graph_bucket(&app->hist, true, end - span, end, app->interval * 2.5, n, hp);
+
+	double lo = 0, hi = 0, l2, h2;
+	bool any = graph_range(rss, n, &lo, &hi);
+	if (hp && graph_range(hp, n, &l2, &h2)) {
+		if (!any || l2 < lo)
+			lo = l2;
+		if (!any || h2 > hi)
+			hi = h2;
+		any = true;
+	}
+	if (!any)
+		lo = hi = (double)app->last.rss;
+	struct graph_axis ax;
+	graph_axis_nice(lo, hi, h > 4 ? h / 2 : 2, &ax);
+	graph_render(app->style, gw, h, rss, hp, &ax, cells);
+
+	for (int r = 0; r < h; r++) {
+		for (int c = 0; c < gw; c++) {
+			const struct graph_cell *cell = &cells[r * gw + c];
+			enum theme_role role = cell->series == GRAPH_LINE ? THEME_GRAPH_HEAP : THEME_GRAPH_RSS;
+			if (cell->series != GRAPH_NONE)
+				screen_glyph(top + r, gx + c, cell->ch, role);
+		}
+		screen_glyph(top + r, gx - 1, app->style == GRAPH_BRAILLE ? 0x2502u : '|', THEME_GRAPH_AXIS);
+	}
+	/* y labels at the ticks, skipping ones that would touch. */
+	int prev = -2;
+	for (double v = ax.hi; v >= ax.lo - ax.step / 2; v -= ax.step) {
+		int r = row_of(v, &ax, h, per_cell_rows);
+		if (v <= ax.lo)
+			r = h - 1;
+		if (r - prev < 2 && prev >= 0)
+			continue;
+		char lab[32];
+		units_bytes(lab, sizeof lab, v);
+		int lw = (int)strlen(lab);
+		screen_text(top + r, gx - 2 - lw < 0 ? 0 : gx - 2 - lw, lw, THEME_GRAPH_AXIS, false, lab);
+		screen_glyph(top + r, gx - 1, app->style == GRAPH_BRAILLE ? 0x2524u : '+', THEME_GRAPH_AXIS);
+		prev = r;
+	}
+	draw_time_axis(app, top + h, gx, gw, secs_per_dot * per_col);
+	free(rss);
+	free(hp);
+	free(cells);
+}
+
+static void overview_draw(struct app *app, int top, int rows, int cols)
+{
+	bool heap = app->last.flags & PROC_SAMPLE_HEAP;
+	int breakdown = rows >= 14 ? 2 : 1;
+	int header = rows >= 12 ? 3 : 2;
+	draw_header(app, top, cols, header == 3);
+	draw_legend(app, top + header - 1, cols, heap);
+	int gh = rows - header - 1 - breakdown;
+	if (gh >= 1)
+		draw_graph(app, top + header, gh, cols, heap);
+	draw_breakdown(app, top + rows - breakdown, breakdown, cols);
+}
+
+static const char *const overview_help[] = {
+	"(graph)\tRSS over time; the traced Python heap as a line when tracemalloc is on",
+	NULL,
+};
+
+const struct view view_overview = {
+	.name = "Overview",
+	.draw = overview_draw,
+	.help = overview_help,
+};

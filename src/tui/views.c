@@ -1,0 +1,11 @@
+/*
+ * views.c - the views in tab order (number keys follow this order).
+ */
+#include "tui/view.h"
+
+const struct view *const views[] = {
+	&view_overview,
+	&view_log,
+};
+
+const int views_count = sizeof views / sizeof views[0];

@@ -1,0 +1,127 @@
+/*
+ * test_cli.c - command-line parsing: every mode, option values and ranges,
+ * and the one-line errors for mistakes.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "cli.h"
+
+#define ARGV(...) ((char *[]){ "pmt-top", __VA_ARGS__, NULL })
+#define ARGC(...) ((int)(sizeof((char *[]){ "pmt-top", __VA_ARGS__ }) / sizeof(char *)))
+#define PARSE(o, err, ...) cli_parse(ARGC(__VA_ARGS__), ARGV(__VA_ARGS__), (o), (err), sizeof(err))
+
+static void test_watch(void **state)
+{
+	(void)state;
+	struct cli_opts o;
+	char err[256];
+	assert_int_equal(PARSE(&o, err, "1234"), 0);
+	assert_int_equal(o.mode, CLI_WATCH);
+	assert_int_equal(o.pid, 1234);
+	assert_true(o.interval == 0.5);
+	assert_int_equal(PARSE(&o, err, "-i", "0.05", "--ascii", "--theme", "light", "42"), 0);
+	assert_true(o.interval == 0.05);
+	assert_true(o.ascii);
+	assert_string_equal(o.theme, "light");
+	assert_int_equal(PARSE(&o, err, "--interval=60", "42"), 0);
+	assert_true(o.interval == 60);
+}
+
+static void expect_err(int rc, const char *err, const char *needle)
+{
+	assert_int_equal(rc, -1);
+	if (strstr(err, needle) == NULL)
+		fail_msg("error \"%s\" lacks \"%s\"", err, needle);
+	assert_null(strchr(err, '\n'));
+}
+
+static void test_bad_input(void **state)
+{
+	(void)state;
+	struct cli_opts o;
+	char err[256];
+	expect_err(PARSE(&o, err, "abc"), err, "\"abc\" is not a process id");
+	expect_err(PARSE(&o, err, "-5"), err, "unknown option \"-5\"");
+	expect_err(PARSE(&o, err, "0"), err, "not a process id");
+	expect_err(PARSE(&o, err, "99999999999"), err, "not a process id");
+	expect_err(PARSE(&o, err, "-i", "0.01", "1"), err, "--interval: expected seconds from 0.05 to 60");
+	expect_err(PARSE(&o, err, "-i", "61", "1"), err, "0.05 to 60");
+	expect_err(PARSE(&o, err, "-i", "nan", "1"), err, "0.05 to 60");
+	expect_err(PARSE(&o, err, "-i"), err, "--interval needs a value");
+	expect_err(PARSE(&o, err, "--bogus", "1"), err, "unknown option \"--bogus\"");
+	expect_err(PARSE(&o, err, "--ascii=yes", "1"), err, "takes no value");
+	expect_err(PARSE(&o, err, "1", "2"), err, "one PID");
+	expect_err(PARSE(&o, err, "--json", "1"), err, "--json does not apply here");
+	cli_parse(1, (char *[]){ "pmt-top", NULL }, &o, err, sizeof err);
+	assert_non_null(strstr(err, "which process?"));
+}
+
+static void test_subcommands(void **state)
+{
+	(void)state;
+	struct cli_opts o;
+	char err[256];
+	assert_int_equal(PARSE(&o, err, "snapshot", "77", "--key", "traceback", "--top", "5", "-o", "x.json", "--json"), 0);
+	assert_int_equal(o.mode, CLI_SNAPSHOT);
+	assert_int_equal(o.pid, 77);
+	assert_string_equal(o.key, "traceback");
+	assert_int_equal(o.top, 5);
+	assert_string_equal(o.output, "x.json");
+	assert_true(o.json);
+	expect_err(PARSE(&o, err, "snapshot", "77", "--key", "line"), err, "--key: expected lineno, filename or traceback");
+	expect_err(PARSE(&o, err, "snapshot", "77", "--top", "0"), err, "--top: expected a whole number from 1");
+
+	assert_int_equal(PARSE(&o, err, "diff", "a.json", "b.json", "--top", "3"), 0);
+	assert_int_equal(o.mode, CLI_DIFF);
+	assert_string_equal(o.diff_old, "a.json");
+	assert_string_equal(o.diff_new, "b.json");
+	expect_err(PARSE(&o, err, "diff", "a.json"), err, "diff needs two snapshot files");
+
+	assert_int_equal(PARSE(&o, err, "functions", "9", "--duration", "2.5"), 0);
+	assert_true(o.duration == 2.5);
+	expect_err(PARSE(&o, err, "functions", "9", "--duration", "0"), err, "--duration");
+
+	assert_int_equal(PARSE(&o, err, "run", "--trace", "5", "--", "python3", "-c", "pass"), 0);
+	assert_int_equal(o.mode, CLI_RUN);
+	assert_int_equal(o.trace, 5);
+	assert_int_equal(o.argc, 3);
+	assert_string_equal(o.argv[0], "python3");
+	assert_string_equal(o.argv[2], "pass");
+	assert_int_equal(PARSE(&o, err, "run", "python3", "app.py", "--flag"), 0);
+	assert_int_equal(o.argc, 3);
+	assert_string_equal(o.argv[2], "--flag"); /* the program's own option */
+	expect_err(PARSE(&o, err, "run", "--"), err, "run needs a command");
+
+	assert_int_equal(PARSE(&o, err, "demo"), 0);
+	assert_int_equal(o.mode, CLI_DEMO);
+	expect_err(PARSE(&o, err, "demo", "1"), err, "demo takes no arguments");
+
+	assert_int_equal(PARSE(&o, err, "--load", "a.json", "b.json"), 0);
+	assert_int_equal(o.nload, 2);
+	assert_int_equal(o.pid, 0);
+
+	assert_int_equal(PARSE(&o, err, "--inject-method", "gdb", "5"), 0);
+	assert_string_equal(o.inject_method, "gdb");
+	expect_err(PARSE(&o, err, "--inject-method", "ptrace", "5"), err, "--inject-method: expected auto");
+
+	assert_int_equal(PARSE(&o, err, "--version"), 0);
+	assert_int_equal(o.mode, CLI_VERSION);
+	assert_int_equal(PARSE(&o, err, "-h"), 0);
+	assert_int_equal(o.mode, CLI_HELP);
+	assert_non_null(strstr(cli_help(), "exit status"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_watch),
+		cmocka_unit_test(test_bad_input),
+		cmocka_unit_test(test_subcommands),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
