@@ -20,7 +20,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "collect/inject.h"
 #include "collect/paths.h"
+#include "ipc/client.h"
 #include "collect/units.h"
 #include "collect/xalloc.h"
 #include "tui/screen.h"
@@ -39,9 +41,11 @@ const char *const app_help[] = {
 	"+ -\tsampling interval longer / shorter",
 	"< >\tgraph time window shorter / longer",
 	"t\tnext colour theme",
+	"T\ttracemalloc on (choose frames) / off",
 	NULL,
 };
 
+static const int tm_frames[] = { 1, 5, 10, 25, 50, 100 };
 static const double interval_steps[] = { 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60 };
 
 void app_status(struct app *app, bool error, const char *fmt, ...)
@@ -110,6 +114,22 @@ static void read_identity(struct app *app)
 		app->age_at_start = up - (double)start / (double)hz;
 }
 
+/* In the child of run/demo: make Python preload the agent through the
+ * sitecustomize shim (which chains to any sitecustomize already there). */
+static void preload_agent(const struct cli_opts *o)
+{
+	char buf[8192];
+	const char *old = getenv("PYTHONPATH");
+	snprintf(buf, sizeof buf, "%s:%s:%s%s%s", paths_shim_dir(), paths_agent_dir(), paths_native_dir(),
+		 old && *old ? ":" : "", old && *old ? old : "");
+	setenv("PYTHONPATH", buf, 1);
+	int trace = o->trace ? o->trace : o->mode == CLI_DEMO ? 5 : 0;
+	if (trace) {
+		snprintf(buf, sizeof buf, "%d", trace);
+		setenv("PMT_AGENT_TRACE", buf, 1);
+	}
+}
+
 /* Start the command of run/demo with its output in a log file. */
 static int spawn_child(struct app *app, char *const argv[], char *err, size_t errlen)
 {
@@ -158,6 +178,7 @@ static int spawn_child(struct app *app, char *const argv[], char *err, size_t er
 		dup2(logfd, STDOUT_FILENO);
 		dup2(logfd, STDERR_FILENO);
 		signal(SIGPIPE, SIG_DFL);
+		preload_agent(o);
 		execvp(argv[0], argv);
 		int e = errno;
 		ssize_t w = write(pfd[1], &e, sizeof e);
@@ -232,6 +253,10 @@ static void fold_sample(struct app *app, const struct proc_sample *s)
 		}
 		return;
 	}
+	struct proc_sample with_heap = *s;
+	if (app_agent_heap(app, &with_heap.heap))
+		with_heap.flags |= PROC_SAMPLE_HEAP;
+	s = &with_heap;
 	app->last = *s;
 	if (s->flags & PROC_SAMPLE_HAS_SMAPS)
 		app->smaps = *s;
@@ -308,6 +333,17 @@ static void draw_status(struct app *app)
 {
 	int y = LINES - 1;
 	double now = proc_sampler_now();
+	if (app->tm_prompt) {
+		char line[256];
+		int x = snprintf(line, sizeof line, "start tracemalloc with how many frames?");
+		for (size_t i = 0; i < sizeof tm_frames / sizeof tm_frames[0]; i++)
+			x += snprintf(line + x, sizeof line - (size_t)x, (int)i == app->tm_nframe ? " [%d]" : " %d",
+				      tm_frames[i]);
+		snprintf(line + x, sizeof line - (size_t)x, "   (arrows choose, Enter starts, Esc cancels)");
+		screen_fill(y, 0, COLS, THEME_STATUS);
+		screen_text(y, 1, COLS - 1, THEME_STATUS, false, line);
+		return;
+	}
 	if (app->status[0] && (now - app->status_t < STATUS_SHOW_SECONDS || app->status_error)) {
 		screen_fill(y, 0, COLS, app->status_error ? THEME_STATUS_ERROR : THEME_STATUS);
 		screen_text(y, 1, COLS - 1, app->status_error ? THEME_STATUS_ERROR : THEME_STATUS, false,
@@ -340,6 +376,11 @@ static void set_interval(struct app *app, double seconds)
 {
 	app->interval = seconds;
 	proc_sampler_set_interval(app->sampler, seconds);
+	if (app->agent_state == APP_AGENT_READY) {
+		cJSON *args = cJSON_CreateObject();
+		cJSON_AddNumberToObject(args, "interval", seconds);
+		app_agent_request(app, PROTO_CMD_SUBSCRIBE, args, NULL, NULL);
+	}
 	app_status(app, false, "sampling every %gs", seconds);
 }
 
@@ -349,6 +390,77 @@ static void switch_view(struct app *app, int v)
 		return;
 	app->view = v;
 	app->dirty = true;
+}
+
+static void on_tracemalloc_reply(void *ud, struct client_reply *r)
+{
+	struct app *app = ud;
+	char err[256];
+	if (!r->ok) {
+		app_status(app, true, "tracemalloc: %s", r->message);
+		return;
+	}
+	struct msg_status st;
+	if (msg_decode_status(r->result, &st, err, sizeof err) == 0) {
+		app->agent_status = st;
+		app->have_status = true;
+		app->status_rx_t = proc_sampler_now();
+		if (st.tracing)
+			app_status(app, false, "tracemalloc on with %d frame%s: only allocations from now on are seen",
+				   st.nframe, st.nframe == 1 ? "" : "s");
+		else
+			app_status(app, false, "tracemalloc off");
+	}
+}
+
+static void tracemalloc_start(struct app *app, int nframe)
+{
+	cJSON *args = cJSON_CreateObject();
+	cJSON_AddNumberToObject(args, "nframe", nframe);
+	app_agent_request(app, PROTO_CMD_TRACEMALLOC_START, args, on_tracemalloc_reply, app);
+}
+
+/* T: stop tracing, or choose a frame count and start it. */
+static void tracemalloc_key(struct app *app)
+{
+	if (app->agent_state != APP_AGENT_READY) {
+		app_status(app, true, "no agent in pid %d: %s", (int)app->pid, app->agent_note);
+		return;
+	}
+	if (app->have_status && app->agent_status.tracing) {
+		app_agent_request(app, PROTO_CMD_TRACEMALLOC_STOP, NULL, on_tracemalloc_reply, app);
+		return;
+	}
+	app->tm_prompt = true;
+	app->tm_nframe = 0;
+}
+
+/* The frame-count chooser. Returns true when it used the key. */
+static bool tm_prompt_key(struct app *app, int ch)
+{
+	int n = (int)(sizeof tm_frames / sizeof tm_frames[0]);
+	switch (ch) {
+	case KEY_LEFT: case KEY_UP: case 'h': case 'k':
+		app->tm_nframe = (app->tm_nframe + n - 1) % n;
+		break;
+	case KEY_RIGHT: case KEY_DOWN: case 'l': case 'j': case ' ':
+		app->tm_nframe = (app->tm_nframe + 1) % n;
+		break;
+	case '\r': case '\n': case KEY_ENTER:
+		app->tm_prompt = false;
+		tracemalloc_start(app, tm_frames[app->tm_nframe]);
+		break;
+	default:
+		if (ch >= '1' && ch < '1' + n) {
+			app->tm_prompt = false;
+			tracemalloc_start(app, tm_frames[ch - '1']);
+		} else {
+			app->tm_prompt = false; /* Esc or anything else cancels */
+			app_status(app, false, "tracemalloc left off");
+		}
+	}
+	app->dirty = true;
+	return true;
 }
 
 /* Keys every view shares. Returns false to quit. */
@@ -402,6 +514,9 @@ static bool global_key(struct app *app, int ch)
 	case 't':
 		use_theme(app, app->theme_idx + 1);
 		break;
+	case 'T':
+		tracemalloc_key(app);
+		break;
 	case KEY_RESIZE:
 		break;
 	default:
@@ -422,6 +537,8 @@ static bool handle_key(struct app *app, int ch)
 		app->dirty = true;
 		return ch != KEY_F(10);
 	}
+	if (app->tm_prompt)
+		return tm_prompt_key(app, ch);
 	const struct view *v = views[app->view];
 	if (v->key) {
 		int r = v->key(app, ch);
@@ -431,6 +548,23 @@ static bool handle_key(struct app *app, int ch)
 			return true;
 	}
 	return global_key(app, ch);
+}
+
+/* On quit, a target we leave running should not keep paying for tracing it
+ * did not ask for: stop tracemalloc if the agent started it. The agent itself
+ * stays, idle, so a later pmt-top reconnects at once. */
+static void leave_target_clean(struct app *app)
+{
+	char err[256];
+	if (app->child > 0 || app->gone || app->agent_state != APP_AGENT_READY)
+		return;
+	if (!app->have_status || !app->agent_status.tracing || !app->agent_status.started_by_agent)
+		return;
+	if (client_call(app->agent, PROTO_CMD_TRACEMALLOC_STOP, NULL, 1000, NULL, err, sizeof err) == 0)
+		fprintf(stderr, "pmt-top: stopped tracemalloc in pid %d (it was started from pmt-top)\n",
+			(int)app->pid);
+	else
+		fprintf(stderr, "pmt-top: could not stop tracemalloc in pid %d: %s\n", (int)app->pid, err);
 }
 
 static int prepare_theme(struct app *app, char *err, size_t errlen)
@@ -467,6 +601,7 @@ static void app_free(struct app *app)
 	for (int i = 0; i < views_count; i++)
 		if (views[i]->done)
 			views[i]->done(app);
+	app_agent_stop(app);
 	proc_sampler_free(app->sampler);
 	history_done(&app->hist);
 	theme_list_free(app->theme_names, app->ntheme);
@@ -547,6 +682,7 @@ int app_run(const struct cli_opts *opts)
 	for (int i = 0; i < views_count; i++)
 		if (views[i]->init)
 			views[i]->init(app);
+	app_agent_start(app);
 	if (app->child > 0)
 		app_status(app, false, "started pid %d; its output goes to %s", (int)app->child, app->log_path);
 	if (opts->theme == NULL && getenv("NO_COLOR") == NULL && !screen_has_colour())
@@ -562,16 +698,24 @@ int app_run(const struct cli_opts *opts)
 			double wait = last_draw + REDRAW_MIN_GAP - now;
 			timeout = wait > 0 ? (int)(wait * 1000) + 1 : 0;
 		}
-		struct pollfd pfd[2] = {
+		struct pollfd pfd[3] = {
 			{ .fd = STDIN_FILENO, .events = POLLIN },
 			{ .fd = proc_sampler_wake_fd(app->sampler), .events = POLLIN },
 		};
-		int n = poll(pfd, 2, timeout);
+		app_agent_pollfd(app, &pfd[2]);
+		if (app->inject && timeout > 100)
+			timeout = 100;
+		int n = poll(pfd, 3, timeout);
 		if (n < 0 && errno != EINTR)
 			break;
+		if (n > 0 && pfd[2].revents && pfd[2].fd >= 0)
+			app_agent_handle(app, pfd[2].revents);
 		if (n > 0 && pfd[1].revents)
 			drain_samples(app);
 		reap_child(app);
+		app_agent_tick(app);
+		if (views[app->view]->update)
+			views[app->view]->update(app);
 		int ch;
 		while (running && (ch = getch()) != ERR)
 			running = handle_key(app, ch);
@@ -592,6 +736,7 @@ int app_run(const struct cli_opts *opts)
 	}
 
 	screen_restore();
+	leave_target_clean(app);
 	stop_child(app);
 	if (app->child > 0 && app->log_path[0]) {
 		if (opts->mode == CLI_DEMO && opts->log == NULL)

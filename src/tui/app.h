@@ -11,15 +11,29 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <poll.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 #include "cli.h"
+#include "ipc/msg.h"
 #include "collect/history.h"
 #include "collect/proc_sample.h"
 #include "collect/proc_sampler.h"
 #include "tui/graph.h"
 #include "tui/theme.h"
+
+enum app_agent_state {
+	APP_AGENT_NONE,       /* no agent (yet); agent_note says why */
+	APP_AGENT_OFF,        /* --no-inject and none answered: RSS only */
+	APP_AGENT_ATTACHING,  /* injection under way */
+	APP_AGENT_CONNECTING, /* socket connected, handshake under way */
+	APP_AGENT_READY,      /* connected */
+	APP_AGENT_LOST,       /* it was connected and went away */
+};
+
+struct client;
+struct inject;
 
 struct app {
 	const struct cli_opts *opts;
@@ -45,6 +59,19 @@ struct app {
 	uint64_t rss_min, rss_max;
 	double interval;
 
+	/* The in-process agent (app_agent.c). */
+	struct client *agent;
+	enum app_agent_state agent_state;
+	char agent_note[512];      /* what attach is doing, or why there is no agent */
+	double agent_retry_t;      /* next connection attempt */
+	struct msg_status agent_status; /* newest status push */
+	bool have_status;
+	double status_rx_t;        /* monotonic time it arrived */
+	bool tm_prompt;            /* choosing tracemalloc's frame count */
+	int tm_nframe;             /* the choice */
+	struct inject *inject;     /* an injection under way, or NULL */
+	bool injected;             /* we already tried to inject */
+
 	/* Display state. */
 	bool paused;
 	double pause_t;       /* graph frozen at this time while paused */
@@ -61,6 +88,23 @@ struct app {
 	double status_t;
 	bool dirty;
 };
+
+/* Agent link (app_agent.c): called from the main loop. */
+void app_agent_start(struct app *app);
+void app_agent_tick(struct app *app);
+void app_agent_pollfd(struct app *app, struct pollfd *pfd);
+void app_agent_handle(struct app *app, short revents);
+void app_agent_stop(struct app *app);
+/* Heap value to attach to a /proc sample taken now, if tracing is on and the
+ * agent's status is fresh. */
+bool app_agent_heap(const struct app *app, uint64_t *heap);
+/* Send a request on the agent link; false (and a status message) when there
+ * is no agent. Takes ownership of args. */
+struct client_reply;
+bool app_agent_request(struct app *app, int cmd, void *args,
+		       void (*cb)(void *ud, struct client_reply *r), void *ud);
+/* Header text for the agent state, for views. */
+void app_agent_describe(const struct app *app, char *buf, size_t len);
 
 /* Run the interactive session for opts (CLI_WATCH, CLI_RUN, CLI_DEMO).
  * Returns a process exit code (cli.h); prints a one-line reason on failure

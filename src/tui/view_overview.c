@@ -71,6 +71,11 @@ static void draw_header(struct app *app, int y, int cols, bool details)
 	x += screen_text(y, x, cols - x, THEME_HEADER_LABEL, false, "  watched ");
 	x += screen_text(y, x, cols - x, THEME_HEADER_VALUE, false, units_duration(b, sizeof b, alive));
 	(void)x;
+
+	char agent[1024];
+	app_agent_describe(app, agent, sizeof agent);
+	screen_text(y + 1, 0, cols, app->agent_state == APP_AGENT_READY ? THEME_NORMAL : THEME_DIM,
+		    false, agent);
 }
 
 static void draw_legend(struct app *app, int y, int cols, bool heap)
@@ -246,8 +251,8 @@ static void overview_draw(struct app *app, int top, int rows, int cols)
 {
 	bool heap = app->last.flags & PROC_SAMPLE_HEAP;
 	int breakdown = rows >= 14 ? 2 : 1;
-	int header = rows >= 12 ? 3 : 2;
-	draw_header(app, top, cols, header == 3);
+	int header = rows >= 12 ? 4 : 2;
+	draw_header(app, top, cols, header == 4);
 	draw_legend(app, top + header - 1, cols, heap);
 	int gh = rows - header - 1 - breakdown;
 	if (gh >= 1)

@@ -5,6 +5,7 @@
 
 const struct view *const views[] = {
 	&view_overview,
+	&view_top,
 	&view_log,
 };
 

@@ -1,0 +1,405 @@
+/*
+ * view_top.c - "Top allocations": tracemalloc's top-N, live.
+ *
+ * Every refresh asks the agent for the largest groups (the agent groups in C
+ * and keeps nothing), diffs them against the previous refresh (snapdiff's hash
+ * join) for the change column, and shows size, count, average, change,
+ * location and source line. g regroups, o re-sorts, / filters with a regex,
+ * Enter opens the tracebacks behind the selected line.
+ */
+#include <curses.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "collect/snapdiff.h"
+#include "collect/snapshot.h"
+#include "collect/units.h"
+#include "collect/xalloc.h"
+#include "ipc/client.h"
+#include "tui/app.h"
+#include "tui/filter.h"
+#include "tui/listnav.h"
+#include "tui/location.h"
+#include "tui/prompt.h"
+#include "tui/screen.h"
+#include "tui/view.h"
+
+#define TOP_LIMIT 1000
+#define TOP_REFRESH_MIN 2.0
+#define TB_SHOW 5
+
+enum top_sort { TOP_SORT_SIZE, TOP_SORT_COUNT, TOP_SORT_CHANGE, TOP_SORT_COUNT_ };
+
+static const char *const sort_names[] = { "size", "count", "change" };
+static const enum snapdiff_order sort_order[] = {
+	SNAPDIFF_ORDER_SIZE, SNAPDIFF_ORDER_COUNT, SNAPDIFF_ORDER_ABS_SIZE_DIFF,
+};
+
+static struct {
+	enum proto_key key;
+	enum top_sort sort;
+	struct snapshot *prev, *cur;
+	struct snapdiff *diff;
+	size_t *rows; /* indices into diff->entries that are shown */
+	size_t nrows;
+	struct listnav nav;
+	struct filter filter;
+	struct prompt prompt;
+	double next_refresh;
+	int64_t pending;
+	char note[512];
+	/* Traceback panel. */
+	bool tb_open;
+	bool tb_loading;
+	struct snapshot *tb;
+	size_t tb_match[TB_SHOW];
+	size_t tb_n;
+	struct snapshot_frame tb_of;
+	char tb_of_file[1024];
+	char tb_note[256];
+} T;
+
+static void rebuild_rows(void)
+{
+	char text[8192];
+	T.nrows = 0;
+	if (T.diff == NULL)
+		return;
+	T.rows = xreallocarray(T.rows, T.diff->n ? T.diff->n : 1, sizeof *T.rows);
+	for (size_t i = 0; i < T.diff->n; i++) {
+		const struct snapdiff_entry *e = &T.diff->entries[i];
+		if (e->new_group == NULL)
+			continue; /* left the top since last time */
+		location_filter_text(text, sizeof text, e->new_group);
+		if (!filter_match(&T.filter, text, strlen(text)))
+			continue;
+		T.rows[T.nrows++] = i;
+	}
+}
+
+static void reset_data(void)
+{
+	snapdiff_free(T.diff);
+	T.diff = NULL;
+	snapshot_free(T.prev);
+	snapshot_free(T.cur);
+	T.prev = T.cur = NULL;
+	T.nrows = 0;
+}
+
+static void on_top(void *ud, struct client_reply *r)
+{
+	struct app *app = ud;
+	char err[256];
+	T.pending = 0;
+	if (!r->ok) {
+		snprintf(T.note, sizeof T.note, "%s", r->message);
+		app->dirty = true;
+		return;
+	}
+	struct snapshot *s = snapshot_from_json(r->result, err, sizeof err);
+	if (s == NULL) {
+		app_status(app, true, "the agent's top-N is malformed: %s", err);
+		return;
+	}
+	if (s->key != T.key) { /* a reply from before a regroup */
+		snapshot_free(s);
+		return;
+	}
+	T.note[0] = '\0';
+	snapdiff_free(T.diff);
+	snapshot_free(T.prev);
+	T.prev = T.cur;
+	T.cur = s;
+	struct snapshot *base = T.prev ? T.prev : snapshot_new(T.key, false, s->nframe);
+	T.diff = snapdiff_new(base, T.cur, err, sizeof err);
+	if (T.prev == NULL)
+		T.prev = base; /* the empty base: Δ is shown as "new" the first time */
+	if (T.diff)
+		snapdiff_sort(T.diff, sort_order[T.sort]);
+	rebuild_rows();
+	app->dirty = true;
+}
+
+static void request_top(struct app *app)
+{
+	cJSON *args = cJSON_CreateObject();
+	cJSON_AddStringToObject(args, "key", snapshot_key_name(T.key));
+	cJSON_AddNumberToObject(args, "limit", TOP_LIMIT);
+	T.pending = app_agent_request(app, PROTO_CMD_TOP, args, on_top, app) ? 1 : 0;
+	double every = app->interval * 4 > TOP_REFRESH_MIN ? app->interval * 4 : TOP_REFRESH_MIN;
+	T.next_refresh = proc_sampler_now() + every;
+}
+
+static void top_update(struct app *app)
+{
+	if (app->agent_state != APP_AGENT_READY || !app->have_status || !app->agent_status.tracing)
+		return;
+	if (T.pending || app->paused || proc_sampler_now() < T.next_refresh)
+		return;
+	request_top(app);
+}
+
+static void fmt_count(char *buf, size_t len, double v)
+{
+	if (v < 100000)
+		snprintf(buf, len, "%.0f", v);
+	else if (v < 1e7)
+		snprintf(buf, len, "%.0fk", v / 1e3);
+	else
+		snprintf(buf, len, "%.1fM", v / 1e6);
+}
+
+static void draw_traceback(struct app *app, int top, int rows, int cols)
+{
+	int w = cols - 4, x = 2, y = top + 1, h = rows - 2;
+	for (int r = 0; r < h; r++)
+		screen_fill(y + r, x, w, THEME_NORMAL);
+	screen_fill(y, x, w, THEME_TABLE_HEADER);
+	screen_textf(y, x + 1, w - 2, THEME_TABLE_HEADER, "traceback of %s%s%u  (most recent call first; Esc closes)",
+		     T.tb_of_file, T.tb_of.lineno ? ":" : "", T.tb_of.lineno);
+	int row = y + 1, ymax = y + h;
+	if (T.tb_loading) {
+		screen_text(row, x + 1, w - 2, THEME_DIM, false, "asking the agent...");
+		return;
+	}
+	if (T.tb_note[0])
+		screen_text(row++, x + 1, w - 2, THEME_WARNING, false, T.tb_note);
+	for (size_t k = 0; k < T.tb_n && row < ymax; k++) {
+		const struct snapshot_group *g = &T.tb->groups[T.tb_match[k]];
+		char sz[32];
+		screen_textf(row++, x + 1, w - 2, THEME_TITLE, "%s in %llu blocks:",
+			     units_bytes(sz, sizeof sz, (double)g->size), (unsigned long long)g->count);
+		for (uint32_t i = 0; i < g->nframes && row < ymax; i++) {
+			char src[512];
+			const struct snapshot_frame *f = &g->frames[i];
+			location_source_line(app->pid, f->filename, f->lineno, src, sizeof src);
+			int used = screen_textf(row, x + 3, w - 4, THEME_HEADER_LABEL, "%s:%u", f->filename, f->lineno);
+			if (src[0] && x + 3 + used + 2 < x + w)
+				screen_text(row, x + 5 + used, w - used - 6, THEME_DIM, false, src);
+			row++;
+		}
+	}
+}
+
+static void top_draw(struct app *app, int top, int rows, int cols)
+{
+	char head[1024];
+	int y = top;
+	app_agent_describe(app, head, sizeof head);
+	screen_text(y++, 0, cols, app->agent_state == APP_AGENT_READY ? THEME_NORMAL : THEME_DIM, false, head);
+	screen_textf(y++, 0, cols, THEME_HEADER_LABEL, "group by %s (g)   sort by %s (o)   filter %s (/)   %zu of %zu groups",
+		     snapshot_key_name(T.key), sort_names[T.sort],
+		     filter_active(&T.filter) ? T.filter.text : "none",
+		     T.nrows, T.cur ? T.cur->ngroups : 0);
+
+	if (app->agent_state != APP_AGENT_READY) {
+		screen_text(y + 1, 2, cols - 4, THEME_DIM, false,
+			    "Top allocations need the agent inside the process.");
+		return;
+	}
+	if (!app->have_status || !app->agent_status.tracing) {
+		screen_text(y + 1, 2, cols - 4, THEME_WARNING, false,
+			    "tracemalloc is off. Press T to start it: only allocations made from then on are traced.");
+		return;
+	}
+	if (T.note[0])
+		screen_text(y++, 0, cols, THEME_WARNING, false, T.note);
+
+	/* Columns: size count avg change | location | line. */
+	int loc_w = (cols - 44) * 45 / 100;
+	if (loc_w < 20)
+		loc_w = cols - 44 > 20 ? cols - 44 : 20;
+	int line_x = 44 + loc_w + 1;
+	screen_fill(y, 0, cols, THEME_TABLE_HEADER);
+	screen_textf(y, 0, cols, THEME_TABLE_HEADER, "%10s %8s %9s %12s  %-*s %s", "SIZE", "COUNT", "AVG", "CHANGE",
+		     loc_w, "LOCATION", line_x < cols ? "SOURCE" : "");
+	y++;
+	int list_rows = top + rows - y;
+	listnav_fit(&T.nav, (int)T.nrows, list_rows);
+	if (T.cur == NULL) {
+		screen_text(y, 2, cols - 4, THEME_DIM, false, "asking the agent...");
+		return;
+	}
+	bool first = T.prev && T.prev->ngroups == 0;
+	for (int r = 0; r < list_rows && T.nav.top + r < (int)T.nrows; r++) {
+		int i = T.nav.top + r;
+		const struct snapdiff_entry *e = &T.diff->entries[T.rows[i]];
+		const struct snapshot_group *g = e->new_group;
+		bool sel = i == T.nav.sel;
+		char sz[32], cnt[32], avg[32], ch[32], loc[1024];
+		units_bytes(sz, sizeof sz, (double)g->size);
+		fmt_count(cnt, sizeof cnt, (double)g->count);
+		units_bytes(avg, sizeof avg, g->count ? (double)g->size / (double)g->count : 0);
+		if (first)
+			snprintf(ch, sizeof ch, "-");
+		else if (e->status == SNAPDIFF_NEW)
+			snprintf(ch, sizeof ch, "new");
+		else
+			units_bytes_signed(ch, sizeof ch, (double)e->size_diff);
+		location_format(loc, sizeof loc, g, loc_w);
+		enum theme_role base = sel ? THEME_SELECTION : THEME_NORMAL;
+		if (sel)
+			screen_fill(y + r, 0, cols, THEME_SELECTION);
+		screen_textf(y + r, 0, 32, base, "%10s %8s %9s", sz, cnt, avg);
+		enum theme_role chr = sel ? THEME_SELECTION : e->size_diff > 0 && !first ? THEME_GROWTH
+				      : e->size_diff < 0 ? THEME_SHRINK : THEME_DIM;
+		screen_textf(y + r, 29, 13, chr, "%13s", ch);
+		screen_text(y + r, 44, loc_w, base, false, loc);
+		if (line_x < cols)
+			screen_text(y + r, line_x, cols - line_x, sel ? THEME_SELECTION : THEME_DIM, false, g->line);
+	}
+	if (T.nrows == 0)
+		screen_text(y, 2, cols - 4, THEME_DIM, false,
+			    filter_active(&T.filter) ? "nothing matches the filter" : "no traced allocations yet");
+	if (T.tb_open)
+		draw_traceback(app, top, rows, cols);
+	if (T.prompt.active)
+		prompt_draw(&T.prompt);
+}
+
+static void on_tracebacks(void *ud, struct client_reply *r)
+{
+	struct app *app = ud;
+	char err[256];
+	T.tb_loading = false;
+	app->dirty = true;
+	if (!r->ok) {
+		snprintf(T.tb_note, sizeof T.tb_note, "%s", r->message);
+		return;
+	}
+	snapshot_free(T.tb);
+	T.tb = snapshot_from_json(r->result, err, sizeof err);
+	if (T.tb == NULL) {
+		snprintf(T.tb_note, sizeof T.tb_note, "%s", err);
+		return;
+	}
+	/* The largest tracebacks whose most recent frame is the selected place
+	 * (the agent's include filter works on file names only). */
+	snapshot_sort(T.tb);
+	for (size_t i = 0; i < T.tb->ngroups && T.tb_n < TB_SHOW; i++) {
+		const struct snapshot_frame *f = &T.tb->groups[i].frames[0];
+		if (strcmp(f->filename, T.tb_of_file) == 0 && (T.tb_of.lineno == 0 || f->lineno == T.tb_of.lineno))
+			T.tb_match[T.tb_n++] = i;
+	}
+	if (T.tb_n == 0)
+		snprintf(T.tb_note, sizeof T.tb_note, "no traceback found for this place any more");
+	else if (T.tb->nframe == 1)
+		snprintf(T.tb_note, sizeof T.tb_note,
+			 "tracemalloc keeps 1 frame: restart it with more (T twice) to see the callers");
+}
+
+static void open_traceback(struct app *app)
+{
+	if (T.nrows == 0)
+		return;
+	const struct snapshot_group *g = T.diff->entries[T.rows[T.nav.sel]].new_group;
+	T.tb_open = true;
+	T.tb_n = 0;
+	T.tb_note[0] = '\0';
+	snprintf(T.tb_of_file, sizeof T.tb_of_file, "%s", g->frames[0].filename);
+	T.tb_of.filename = T.tb_of_file;
+	T.tb_of.lineno = g->frames[0].lineno;
+	if (T.key == PROTO_KEY_TRACEBACK) {
+		/* The group is a traceback already. */
+		snapshot_free(T.tb);
+		T.tb = snapshot_new(PROTO_KEY_TRACEBACK, false, T.cur->nframe);
+		snapshot_add_group(T.tb, g->size, g->count, g->frames, g->nframes, g->line);
+		T.tb_match[0] = 0;
+		T.tb_n = 1;
+		return;
+	}
+	cJSON *args = cJSON_CreateObject();
+	cJSON_AddStringToObject(args, "key", "traceback");
+	cJSON_AddNumberToObject(args, "limit", 2000);
+	cJSON *inc = cJSON_AddArrayToObject(args, "include");
+	cJSON_AddItemToArray(inc, cJSON_CreateString(T.tb_of_file));
+	T.tb_loading = app_agent_request(app, PROTO_CMD_TOP, args, on_tracebacks, app);
+}
+
+static int top_key(struct app *app, int ch)
+{
+	char err[256];
+	if (T.prompt.active) {
+		enum prompt_result r = prompt_key(&T.prompt, ch);
+		if (r == PROMPT_DONE) {
+			if (filter_set(&T.filter, T.prompt.buf, err, sizeof err) < 0)
+				app_status(app, true, "bad filter: %s", err);
+			else
+				app_status(app, false, T.filter.text[0] ? "filter: %s" : "filter cleared%s",
+					   T.filter.text);
+			rebuild_rows();
+		}
+		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+	}
+	if (T.tb_open) {
+		if (ch == 27 || ch == 'q' || ch == '\r' || ch == '\n' || ch == KEY_ENTER) {
+			T.tb_open = false;
+			return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+		}
+		return VIEW_KEY_HANDLED;
+	}
+	if (listnav_key(&T.nav, ch, (int)T.nrows, LINES / 2))
+		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+	switch (ch) {
+	case 'g':
+		T.key = (enum proto_key)((T.key + 1) % PROTO_KEY_COUNT);
+		reset_data();
+		T.next_refresh = 0;
+		T.pending = 0;
+		app_status(app, false, "grouping by %s", snapshot_key_name(T.key));
+		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+	case 'o':
+		T.sort = (enum top_sort)((T.sort + 1) % TOP_SORT_COUNT_);
+		if (T.diff) {
+			snapdiff_sort(T.diff, sort_order[T.sort]);
+			rebuild_rows();
+		}
+		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+	case '/':
+		prompt_open(&T.prompt, "filter (regex over file:line, Enter applies, empty clears): ", T.filter.text);
+		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+	case 'r':
+		T.next_refresh = 0;
+		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+	case '\r':
+	case '\n':
+	case KEY_ENTER:
+		open_traceback(app);
+		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+	default:
+		return VIEW_KEY_IGNORED;
+	}
+}
+
+static void top_done(struct app *app)
+{
+	(void)app;
+	reset_data();
+	snapshot_free(T.tb);
+	T.tb = NULL;
+	free(T.rows);
+	T.rows = NULL;
+	filter_done(&T.filter);
+}
+
+static const char *const top_help[] = {
+	"g\tgroup by line / file / whole traceback",
+	"o\tsort by size / count / change since the last refresh",
+	"/\tfilter locations with a regular expression (PCRE2)",
+	"Enter\tthe tracebacks behind the selected line",
+	"r\trefresh now (it refreshes every 2 s on its own)",
+	"Up Down PgUp PgDn Home End j k\tmove",
+	NULL,
+};
+
+const struct view view_top = {
+	.name = "Top",
+	.update = top_update,
+	.draw = top_draw,
+	.key = top_key,
+	.done = top_done,
+	.help = top_help,
+};
