@@ -61,4 +61,19 @@ enum proto_push { PROTO_PUSH_LIST(PROTO_ENUM_PUSH) PROTO_PUSH_COUNT };
 enum proto_err { PROTO_ERR_LIST(PROTO_ENUM_ERR) PROTO_ERR_COUNT };
 enum proto_key { PROTO_KEY_LIST(PROTO_ENUM_KEY) PROTO_KEY_COUNT };
 
+/*
+ * Name <-> enum lookups (proto.c). The *_name functions return the wire name,
+ * or NULL for a value outside the enum. The *_from_name functions return the
+ * enum value for an exact, case-sensitive wire name, or -1 when the name is
+ * unknown or NULL. All are pure and thread-safe.
+ */
+const char *proto_cmd_name(enum proto_cmd cmd);
+int proto_cmd_from_name(const char *name);
+const char *proto_push_name(enum proto_push push);
+int proto_push_from_name(const char *name);
+const char *proto_err_name(enum proto_err err);
+int proto_err_from_name(const char *name);
+const char *proto_key_name(enum proto_key key);
+int proto_key_from_name(const char *name);
+
 #endif

@@ -1,0 +1,644 @@
+/*
+ * msg.c - request encoding and strict decoding of agent frames (see msg.h).
+ */
+#include "ipc/msg.h"
+#include "ipc/ipc_xalloc.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* Copies at most 40 bytes of a peer-supplied name, printable ASCII only. */
+static const char *clean(const char *s, char *buf, size_t buflen)
+{
+	size_t i = 0;
+
+	if (s == NULL)
+		s = "";
+	for (; *s && i + 4 < buflen && i < 40; s++)
+		buf[i++] = (*s >= 0x20 && *s < 0x7f) ? *s : '?';
+	if (*s && i + 4 < buflen) {
+		memcpy(buf + i, "...", 3);
+		i += 3;
+	}
+	buf[i] = '\0';
+	return buf;
+}
+
+static const char *type_name(const cJSON *item)
+{
+	if (item == NULL)
+		return "nothing";
+	if (cJSON_IsNull(item))
+		return "null";
+	if (cJSON_IsBool(item))
+		return "a boolean";
+	if (cJSON_IsNumber(item))
+		return "a number";
+	if (cJSON_IsString(item))
+		return "a string";
+	if (cJSON_IsArray(item))
+		return "an array";
+	if (cJSON_IsObject(item))
+		return "an object";
+	return "an unknown value";
+}
+
+/* A whole number in [min, max]? (max <= MSG_INT_MAX, so exact in a double) */
+static bool whole_in(const cJSON *item, int64_t min, int64_t max, int64_t *out)
+{
+	double v;
+
+	if (!cJSON_IsNumber(item))
+		return false;
+	v = item->valuedouble;
+	/* Range first, so the cast is defined; no libm needed. */
+	if (!isfinite(v) || v < (double)min || v > (double)max || (double)(int64_t)v != v)
+		return false;
+	*out = (int64_t)v;
+	return true;
+}
+
+/* "a string", "the number 1.5" ... for messages about a wrong value. */
+static const char *describe(const cJSON *item, char *buf, size_t buflen)
+{
+	if (cJSON_IsNumber(item)) {
+		snprintf(buf, buflen, "%.17g", item->valuedouble);
+		return buf;
+	}
+	return type_name(item);
+}
+
+char *msg_encode_request(uint64_t id, enum proto_cmd cmd, const cJSON *args, size_t *len,
+			 char *err, size_t errlen)
+{
+	const char *name = proto_cmd_name(cmd);
+	char *argstr = NULL, *line;
+	size_t n;
+	int head;
+	char prefix[96];
+
+	if (name == NULL) {
+		set_err(err, errlen, "cannot encode a request for unknown command number %d", (int)cmd);
+		return NULL;
+	}
+	if (id > MSG_ID_MAX) {
+		set_err(err, errlen, "request id %" PRIu64 " is above the protocol's limit 2^53-1", id);
+		return NULL;
+	}
+	if (args != NULL && !cJSON_IsObject(args)) {
+		set_err(err, errlen, "arguments of \"%s\" must be a JSON object, not %s", name,
+			type_name(args));
+		return NULL;
+	}
+	if (args != NULL) {
+		argstr = cJSON_PrintUnformatted(args);
+		if (argstr == NULL)
+			ipc_xalloc_die(0);
+		if (strchr(argstr, '\n') != NULL) {
+			free(argstr);
+			set_err(err, errlen, "arguments of \"%s\" contain a raw newline", name);
+			return NULL;
+		}
+	}
+	head = snprintf(prefix, sizeof prefix, "{\"id\":%" PRIu64 ",\"cmd\":\"%s\"", id, name);
+	n = (size_t)head + (argstr ? strlen(argstr) + 8 : 0) + 2; /* ,"args": + }\n */
+	if (n > PROTO_MAX_REQUEST) {
+		set_err(err, errlen, "\"%s\" request is %zu bytes, over the protocol limit of %d bytes",
+			name, n, PROTO_MAX_REQUEST);
+		free(argstr);
+		return NULL;
+	}
+	line = ipc_xmalloc(n + 1);
+	memcpy(line, prefix, (size_t)head);
+	if (argstr) {
+		size_t alen = strlen(argstr);
+
+		memcpy(line + head, ",\"args\":", 8);
+		memcpy(line + head + 8, argstr, alen);
+		head += (int)alen + 8;
+	}
+	memcpy(line + head, "}\n", 3);
+	free(argstr);
+	if (len)
+		*len = n;
+	return line;
+}
+
+void msg_done(struct msg *m)
+{
+	if (m == NULL)
+		return;
+	cJSON_Delete(m->root);
+	memset(m, 0, sizeof *m);
+}
+
+cJSON *msg_take_result(struct msg *m)
+{
+	cJSON *item = NULL;
+
+	if (m->root == NULL)
+		return NULL;
+	if (m->kind == MSG_REPLY_OK)
+		item = m->result;
+	else if (m->kind == MSG_PUSH)
+		item = m->data;
+	if (item == NULL)
+		return NULL;
+	cJSON_DetachItemViaPointer(m->root, item);
+	m->result = m->data = NULL;
+	return item;
+}
+
+enum {
+	M_ID, M_OK, M_RESULT, M_ERROR, M_PUSH, M_DATA, M_COUNT
+};
+static const char *const envelope_names[M_COUNT] = {
+	"id", "ok", "result", "error", "push", "data"
+};
+
+static bool is_json_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+static int decode_error_object(const cJSON *error, struct msg *out, char *err, size_t errlen)
+{
+	const cJSON *code = NULL, *message = NULL, *it;
+	char nb[48];
+
+	cJSON_ArrayForEach(it, error) {
+		const char *k = it->string ? it->string : "";
+
+		if (strcmp(k, "code") == 0 && code == NULL)
+			code = it;
+		else if (strcmp(k, "message") == 0 && message == NULL)
+			message = it;
+		else if (strcmp(k, "code") == 0 || strcmp(k, "message") == 0) {
+			set_err(err, errlen, "error reply has member \"%s\" twice", k);
+			return -1;
+		} else {
+			set_err(err, errlen, "error reply has an unexpected member \"%s\" in \"error\"",
+				clean(k, nb, sizeof nb));
+			return -1;
+		}
+	}
+	if (!cJSON_IsString(code)) {
+		set_err(err, errlen, "error reply: \"error.code\" must be a string, got %s",
+			type_name(code));
+		return -1;
+	}
+	if (!cJSON_IsString(message)) {
+		set_err(err, errlen, "error reply: \"error.message\" must be a string, got %s",
+			type_name(message));
+		return -1;
+	}
+	out->error_code_name = code->valuestring;
+	out->error_message = message->valuestring;
+	out->error_code = proto_err_from_name(code->valuestring);
+	return 0;
+}
+
+int msg_decode(const char *line, size_t len, struct msg *out, char *err, size_t errlen)
+{
+	const char *end = NULL;
+	cJSON *root, *it, *m[M_COUNT] = { 0 };
+	char nb[48], db[32];
+	int64_t id;
+
+	memset(out, 0, sizeof *out);
+	if (len == 0) {
+		set_err(err, errlen, "empty frame (a blank line)");
+		return -1;
+	}
+	root = cJSON_ParseWithLengthOpts(line, len, &end, 0);
+	if (root == NULL) {
+		size_t at = (end && end >= line && end <= line + len) ? (size_t)(end - line) : 0;
+
+		set_err(err, errlen, "frame is not valid JSON (error near byte %zu of %zu)", at, len);
+		return -1;
+	}
+	for (const char *p = end; p < line + len; p++) {
+		if (!is_json_space(*p)) {
+			set_err(err, errlen, "frame has bytes after its JSON value (at byte %zu of %zu)",
+				(size_t)(p - line), len);
+			goto fail;
+		}
+	}
+	if (!cJSON_IsObject(root)) {
+		set_err(err, errlen, "frame is %s, not a JSON object", type_name(root));
+		goto fail;
+	}
+	cJSON_ArrayForEach(it, root) {
+		const char *k = it->string ? it->string : "";
+		int i;
+
+		for (i = 0; i < M_COUNT; i++)
+			if (strcmp(k, envelope_names[i]) == 0)
+				break;
+		if (i == M_COUNT) {
+			set_err(err, errlen, "frame has an unexpected member \"%s\"", clean(k, nb, sizeof nb));
+			goto fail;
+		}
+		if (m[i] != NULL) {
+			set_err(err, errlen, "frame has member \"%s\" twice", k);
+			goto fail;
+		}
+		m[i] = it;
+	}
+
+	if (m[M_PUSH] != NULL) {
+		int push;
+
+		for (int i = M_ID; i <= M_ERROR; i++) {
+			if (m[i] != NULL) {
+				set_err(err, errlen, "a push must not have member \"%s\"", envelope_names[i]);
+				goto fail;
+			}
+		}
+		if (!cJSON_IsString(m[M_PUSH])) {
+			set_err(err, errlen, "push: \"push\" must be a string, got %s", type_name(m[M_PUSH]));
+			goto fail;
+		}
+		push = proto_push_from_name(m[M_PUSH]->valuestring);
+		if (push < 0) {
+			set_err(err, errlen, "unknown push \"%s\"", clean(m[M_PUSH]->valuestring, nb, sizeof nb));
+			goto fail;
+		}
+		if (!cJSON_IsObject(m[M_DATA])) {
+			set_err(err, errlen, "push \"%s\": \"data\" must be an object, got %s",
+				m[M_PUSH]->valuestring, type_name(m[M_DATA]));
+			goto fail;
+		}
+		out->kind = MSG_PUSH;
+		out->push = (enum proto_push)push;
+		out->data = m[M_DATA];
+		out->root = root;
+		return 0;
+	}
+
+	if (m[M_DATA] != NULL) {
+		set_err(err, errlen, "a reply must not have member \"data\"");
+		goto fail;
+	}
+	if (m[M_ID] == NULL || m[M_OK] == NULL) {
+		set_err(err, errlen, "frame is neither a reply (needs \"id\" and \"ok\") nor a push "
+			"(needs \"push\")");
+		goto fail;
+	}
+	if (!cJSON_IsBool(m[M_OK])) {
+		set_err(err, errlen, "reply: \"ok\" must be a boolean, got %s", type_name(m[M_OK]));
+		goto fail;
+	}
+	if (cJSON_IsNull(m[M_ID]) && cJSON_IsFalse(m[M_OK])) {
+		out->has_id = false;
+	} else if (whole_in(m[M_ID], 0, (int64_t)MSG_ID_MAX, &id)) {
+		out->has_id = true;
+		out->id = (uint64_t)id;
+	} else {
+		set_err(err, errlen, "reply: \"id\" must be an integer from 0 to 2^53-1%s, got %s",
+			cJSON_IsFalse(m[M_OK]) ? " or null" : "", describe(m[M_ID], db, sizeof db));
+		goto fail;
+	}
+	if (cJSON_IsTrue(m[M_OK])) {
+		if (m[M_ERROR] != NULL) {
+			set_err(err, errlen, "reply with \"ok\": true must not have \"error\"");
+			goto fail;
+		}
+		if (!cJSON_IsObject(m[M_RESULT])) {
+			set_err(err, errlen, "reply: \"result\" must be an object, got %s",
+				type_name(m[M_RESULT]));
+			goto fail;
+		}
+		out->kind = MSG_REPLY_OK;
+		out->result = m[M_RESULT];
+	} else {
+		if (m[M_RESULT] != NULL) {
+			set_err(err, errlen, "reply with \"ok\": false must not have \"result\"");
+			goto fail;
+		}
+		if (!cJSON_IsObject(m[M_ERROR])) {
+			set_err(err, errlen, "error reply: \"error\" must be an object, got %s",
+				type_name(m[M_ERROR]));
+			goto fail;
+		}
+		if (decode_error_object(m[M_ERROR], out, err, errlen) < 0)
+			goto fail;
+		out->kind = MSG_REPLY_ERROR;
+	}
+	out->root = root;
+	return 0;
+fail:
+	cJSON_Delete(root);
+	memset(out, 0, sizeof *out);
+	return -1;
+}
+
+/* ---- typed members ---- */
+
+static const cJSON *member(const cJSON *obj, const char *what, const char *name,
+			   char *err, size_t errlen)
+{
+	const cJSON *it = cJSON_IsObject(obj) ? cJSON_GetObjectItemCaseSensitive(obj, name) : NULL;
+
+	if (!cJSON_IsObject(obj))
+		set_err(err, errlen, "%s must be a JSON object, got %s", what, type_name(obj));
+	else if (it == NULL)
+		set_err(err, errlen, "%s: missing \"%s\"", what, name);
+	return it;
+}
+
+int msg_get_int(const cJSON *obj, const char *what, const char *name, int64_t min, int64_t max,
+		int64_t *out, char *err, size_t errlen)
+{
+	const cJSON *it = member(obj, what, name, err, errlen);
+	char db[32];
+
+	if (it == NULL)
+		return -1;
+	if (!whole_in(it, min, max, out)) {
+		set_err(err, errlen, "%s: \"%s\" must be an integer from %" PRId64 " to %" PRId64 ", got %s",
+			what, name, min, max, describe(it, db, sizeof db));
+		return -1;
+	}
+	return 0;
+}
+
+int msg_get_number(const cJSON *obj, const char *what, const char *name, double *out,
+		   char *err, size_t errlen)
+{
+	const cJSON *it = member(obj, what, name, err, errlen);
+
+	if (it == NULL)
+		return -1;
+	if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble)) {
+		set_err(err, errlen, "%s: \"%s\" must be a finite number, got %s", what, name,
+			type_name(it));
+		return -1;
+	}
+	*out = it->valuedouble;
+	return 0;
+}
+
+int msg_get_bool(const cJSON *obj, const char *what, const char *name, bool *out,
+		 char *err, size_t errlen)
+{
+	const cJSON *it = member(obj, what, name, err, errlen);
+
+	if (it == NULL)
+		return -1;
+	if (!cJSON_IsBool(it)) {
+		set_err(err, errlen, "%s: \"%s\" must be true or false, got %s", what, name,
+			type_name(it));
+		return -1;
+	}
+	*out = cJSON_IsTrue(it);
+	return 0;
+}
+
+int msg_get_string(const cJSON *obj, const char *what, const char *name, const char **out,
+		   char *err, size_t errlen)
+{
+	const cJSON *it = member(obj, what, name, err, errlen);
+
+	if (it == NULL)
+		return -1;
+	if (!cJSON_IsString(it)) {
+		set_err(err, errlen, "%s: \"%s\" must be a string, got %s", what, name, type_name(it));
+		return -1;
+	}
+	*out = it->valuestring;
+	return 0;
+}
+
+static int get_nonneg_time(const cJSON *obj, const char *what, const char *name, double *out,
+			   char *err, size_t errlen)
+{
+	if (msg_get_number(obj, what, name, out, err, errlen) < 0)
+		return -1;
+	if (*out < 0) {
+		set_err(err, errlen, "%s: \"%s\" must not be negative, got %.17g", what, name, *out);
+		return -1;
+	}
+	return 0;
+}
+
+/* An array of strings: malloc'd copies into *vec / *n. */
+static int get_string_array(const cJSON *obj, const char *what, const char *name, char ***vec,
+			    size_t *n, char *err, size_t errlen)
+{
+	const cJSON *arr = member(obj, what, name, err, errlen), *it;
+	size_t count, i = 0;
+
+	*vec = NULL;
+	*n = 0;
+	if (arr == NULL)
+		return -1;
+	if (!cJSON_IsArray(arr)) {
+		set_err(err, errlen, "%s: \"%s\" must be an array of strings, got %s", what, name,
+			type_name(arr));
+		return -1;
+	}
+	count = (size_t)cJSON_GetArraySize(arr);
+	cJSON_ArrayForEach(it, arr) {
+		if (!cJSON_IsString(it)) {
+			set_err(err, errlen, "%s: \"%s\"[%zu] must be a string, got %s", what, name, i,
+				type_name(it));
+			for (size_t j = 0; j < i; j++)
+				free((*vec)[j]);
+			free(*vec);
+			*vec = NULL;
+			return -1;
+		}
+		if (*vec == NULL)
+			*vec = ipc_xcalloc(count, sizeof **vec);
+		(*vec)[i++] = ipc_xstrdup(it->valuestring);
+	}
+	*n = i;
+	return 0;
+}
+
+static char *dup_member(const cJSON *obj, const char *what, const char *name, char *err,
+			size_t errlen)
+{
+	const char *s;
+
+	if (msg_get_string(obj, what, name, &s, err, errlen) < 0)
+		return NULL;
+	return ipc_xstrdup(s);
+}
+
+void msg_hello_done(struct msg_hello *h)
+{
+	if (h == NULL)
+		return;
+	free(h->agent);
+	free(h->python);
+	free(h->implementation);
+	free(h->executable);
+	free(h->argv);
+	for (size_t i = 0; i < h->ncapabilities; i++)
+		free(h->capabilities[i]);
+	free(h->capabilities);
+	memset(h, 0, sizeof *h);
+}
+
+int msg_decode_hello(const cJSON *result, struct msg_hello *out, char *err, size_t errlen)
+{
+	static const char what[] = "hello result";
+	int64_t v;
+	char **argv = NULL;
+	size_t argc = 0, total = 1;
+
+	memset(out, 0, sizeof *out);
+	if (msg_get_int(result, what, "protocol", 1, INT32_MAX, &v, err, errlen) < 0)
+		goto fail;
+	out->protocol = (int)v;
+	if ((out->agent = dup_member(result, what, "agent", err, errlen)) == NULL)
+		goto fail;
+	if (msg_get_int(result, what, "pid", 1, INT32_MAX, &v, err, errlen) < 0)
+		goto fail;
+	out->pid = (long)v;
+	if (msg_get_int(result, what, "ppid", 0, INT32_MAX, &v, err, errlen) < 0)
+		goto fail;
+	out->ppid = (long)v;
+	if ((out->python = dup_member(result, what, "python", err, errlen)) == NULL)
+		goto fail;
+	if ((out->implementation = dup_member(result, what, "implementation", err, errlen)) == NULL)
+		goto fail;
+	if ((out->executable = dup_member(result, what, "executable", err, errlen)) == NULL)
+		goto fail;
+	if (get_string_array(result, what, "argv", &argv, &argc, err, errlen) < 0)
+		goto fail;
+	for (size_t i = 0; i < argc; i++)
+		total += strlen(argv[i]) + 1;
+	out->argv = ipc_xmalloc(total);
+	out->argv[0] = '\0';
+	for (size_t i = 0, at = 0; i < argc; i++) {
+		size_t l = strlen(argv[i]);
+
+		if (i > 0)
+			out->argv[at++] = ' ';
+		memcpy(out->argv + at, argv[i], l + 1);
+		at += l;
+		free(argv[i]);
+	}
+	free(argv);
+	out->argc = argc;
+	if (get_nonneg_time(result, what, "started", &out->started, err, errlen) < 0)
+		goto fail;
+	if (msg_get_bool(result, what, "native", &out->native, err, errlen) < 0)
+		goto fail;
+	if (get_string_array(result, what, "capabilities", &out->capabilities, &out->ncapabilities,
+			     err, errlen) < 0)
+		goto fail;
+	return 0;
+fail:
+	msg_hello_done(out);
+	return -1;
+}
+
+bool msg_hello_has_capability(const struct msg_hello *h, const char *name)
+{
+	for (size_t i = 0; i < h->ncapabilities; i++)
+		if (strcmp(h->capabilities[i], name) == 0)
+			return true;
+	return false;
+}
+
+static int get_gc_array(const cJSON *obj, const char *what, const char *name, bool allow_null,
+			bool *present, struct msg_gc_array *out, char *err, size_t errlen)
+{
+	const cJSON *arr = member(obj, what, name, err, errlen), *it;
+	int64_t v;
+	char db[32];
+
+	memset(out, 0, sizeof *out);
+	if (present)
+		*present = false;
+	if (arr == NULL)
+		return -1;
+	if (allow_null && cJSON_IsNull(arr))
+		return 0;
+	if (!cJSON_IsArray(arr)) {
+		set_err(err, errlen, "%s: \"%s\" must be an array of integers%s, got %s", what, name,
+			allow_null ? " or null" : "", type_name(arr));
+		return -1;
+	}
+	cJSON_ArrayForEach(it, arr) {
+		if (out->n == MSG_GC_MAX) {
+			set_err(err, errlen, "%s: \"%s\" has more than %d generations", what, name,
+				MSG_GC_MAX);
+			return -1;
+		}
+		if (!whole_in(it, 0, (int64_t)MSG_INT_MAX, &v)) {
+			set_err(err, errlen, "%s: \"%s\"[%zu] must be an integer from 0 to 2^53-1, got %s",
+				what, name, out->n, describe(it, db, sizeof db));
+			return -1;
+		}
+		out->v[out->n++] = v;
+	}
+	if (out->n == 0) {
+		set_err(err, errlen, "%s: \"%s\" is empty", what, name);
+		return -1;
+	}
+	if (present)
+		*present = true;
+	return 0;
+}
+
+static int get_size(const cJSON *obj, const char *what, const char *name, uint64_t *out,
+		    char *err, size_t errlen)
+{
+	int64_t v;
+
+	if (msg_get_int(obj, what, name, 0, (int64_t)MSG_INT_MAX, &v, err, errlen) < 0)
+		return -1;
+	*out = (uint64_t)v;
+	return 0;
+}
+
+int msg_decode_status(const cJSON *obj, struct msg_status *out, char *err, size_t errlen)
+{
+	static const char what[] = "status";
+	int64_t v;
+
+	memset(out, 0, sizeof *out);
+	if (get_nonneg_time(obj, what, "time", &out->time, err, errlen) < 0 ||
+	    msg_get_bool(obj, what, "tracing", &out->tracing, err, errlen) < 0)
+		goto fail;
+	if (msg_get_int(obj, what, "nframe", 0, 65535, &v, err, errlen) < 0)
+		goto fail;
+	out->nframe = (int)v;
+	if (msg_get_bool(obj, what, "started_by_agent", &out->started_by_agent, err, errlen) < 0 ||
+	    get_size(obj, what, "traced_current", &out->traced_current, err, errlen) < 0 ||
+	    get_size(obj, what, "traced_peak", &out->traced_peak, err, errlen) < 0 ||
+	    get_size(obj, what, "tracemalloc_memory", &out->tracemalloc_memory, err, errlen) < 0 ||
+	    get_gc_array(obj, what, "gc_counts", false, NULL, &out->gc_counts, err, errlen) < 0 ||
+	    get_gc_array(obj, what, "gc_thresholds", false, NULL, &out->gc_thresholds, err, errlen) < 0 ||
+	    get_gc_array(obj, what, "gc_objects", true, &out->has_gc_objects, &out->gc_objects, err,
+			 errlen) < 0 ||
+	    get_gc_array(obj, what, "gc_collections", false, NULL, &out->gc_collections, err, errlen) < 0 ||
+	    get_size(obj, what, "threads", &out->threads, err, errlen) < 0)
+		goto fail;
+	return 0;
+fail:
+	memset(out, 0, sizeof *out);
+	return -1;
+}

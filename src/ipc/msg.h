@@ -1,0 +1,174 @@
+/*
+ * msg.h - protocol messages: encoding requests, decoding what the agent sends.
+ *
+ * Pure functions over cJSON (docs/protocol.md, "Messages"). msg_decode()
+ * checks the envelope of every frame from the agent strictly and classifies
+ * it; msg_decode_hello() and msg_decode_status() turn the two small results
+ * into C structs. Larger results (top, snapshot, functions) are decoded by
+ * their consumers straight from the cJSON object msg_decode() hands back.
+ *
+ * Errors: functions returning int give 0 on success and -1 on failure with a
+ * one-line sentence in err (always NUL-terminated when errlen > 0). No
+ * function here keeps state; all are safe to call from any thread.
+ */
+#ifndef PMT_IPC_MSG_H
+#define PMT_IPC_MSG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "ipc/proto.h"
+
+/* Largest request id and largest integer field: what a double holds exactly. */
+#define MSG_ID_MAX ((uint64_t)9007199254740991) /* 2^53 - 1 */
+#define MSG_INT_MAX MSG_ID_MAX
+
+/*
+ * Encodes {"id":ID,"cmd":"NAME","args":ARGS}\n and returns it as a malloc'd,
+ * NUL-terminated string (free() it); *len (if not NULL) gets its length,
+ * newline included. args may be NULL (no "args" member) or a cJSON object; it
+ * is only read, never freed. Fails (NULL + err) for an id above MSG_ID_MAX, a
+ * cmd outside enum proto_cmd, args that are not an object, or a frame longer
+ * than PROTO_MAX_REQUEST. Numbers in args are printed by cJSON, which may
+ * round integers above 2^50 (no protocol argument comes close).
+ */
+char *msg_encode_request(uint64_t id, enum proto_cmd cmd, const cJSON *args, size_t *len,
+			 char *err, size_t errlen);
+
+enum msg_kind {
+	MSG_REPLY_OK,    /* {"id": N, "ok": true, "result": {...}} */
+	MSG_REPLY_ERROR, /* {"id": N|null, "ok": false, "error": {"code", "message"}} */
+	MSG_PUSH         /* {"push": "name", "data": {...}} */
+};
+
+/*
+ * One decoded frame. `root` owns the whole parsed tree; result, data,
+ * error_code_name and error_message point into it and live as long as it does.
+ * Release with msg_done(). To keep the result (or push data) after msg_done(),
+ * take it with msg_take_result().
+ */
+struct msg {
+	enum msg_kind kind;
+	cJSON *root;
+	/* replies */
+	bool has_id;               /* false only for an error reply with "id": null */
+	uint64_t id;               /* 0..MSG_ID_MAX when has_id */
+	cJSON *result;             /* MSG_REPLY_OK: the "result" object */
+	int error_code;            /* MSG_REPLY_ERROR: enum proto_err, or -1 for a code
+				    * this build does not know (then see the name) */
+	const char *error_code_name; /* MSG_REPLY_ERROR: the code as sent */
+	const char *error_message;   /* MSG_REPLY_ERROR: the message as sent */
+	/* pushes */
+	enum proto_push push;      /* MSG_PUSH: which push */
+	cJSON *data;               /* MSG_PUSH: the "data" object */
+};
+
+/*
+ * Parses one frame (line[0..len), without its newline; it need not be
+ * NUL-terminated) and validates the envelope:
+ * - exactly one JSON object, nothing after it but whitespace;
+ * - a reply has "id" (an integer 0..MSG_ID_MAX; null allowed only when
+ *   ok is false), a boolean "ok", and either "result" (an object, ok true) or
+ *   "error" (an object with string "code" and string "message", ok false);
+ * - a push has "push" (a name from PROTO_PUSH_LIST) and "data" (an object);
+ * - no other members at the top level or in "error".
+ * Unknown error codes are accepted (error_code -1) so the agent's message still
+ * reaches the user. On success fills *out (release with msg_done()) and
+ * returns 0; on failure *out is left empty (root NULL) and err says why.
+ */
+int msg_decode(const char *line, size_t len, struct msg *out, char *err, size_t errlen);
+
+/* Frees the tree (NULL-safe on an empty or already released msg). */
+void msg_done(struct msg *m);
+
+/*
+ * Detaches the result (MSG_REPLY_OK) or the push data (MSG_PUSH) from m and
+ * returns it; the caller owns it (cJSON_Delete). Returns NULL for an error
+ * reply or when already taken. m stays valid for msg_done().
+ */
+cJSON *msg_take_result(struct msg *m);
+
+/* The hello result (docs/protocol.md, "hello"). Strings are malloc'd. */
+struct msg_hello {
+	int protocol;
+	char *agent;          /* agent version, e.g. "0.1.0" */
+	long pid;
+	long ppid;
+	char *python;         /* e.g. "3.11.7" */
+	char *implementation; /* e.g. "cpython" */
+	char *executable;
+	char *argv;           /* argv joined with single spaces ("" when empty) */
+	size_t argc;
+	double started;       /* Unix seconds */
+	bool native;
+	char **capabilities;  /* ncapabilities strings, as sent */
+	size_t ncapabilities;
+};
+
+/*
+ * Decodes a hello result object. Every documented member is required and
+ * type/range checked (protocol >= 1, pid 1..INT32_MAX, ppid 0..INT32_MAX,
+ * started a finite number >= 0, argv and capabilities arrays of strings);
+ * members this build does not know are ignored so newer agents can add some.
+ * On success fills *out (release with msg_hello_done()); on failure *out is
+ * zeroed and err names the member and what was wrong.
+ */
+int msg_decode_hello(const cJSON *result, struct msg_hello *out, char *err, size_t errlen);
+void msg_hello_done(struct msg_hello *h);
+
+/* True when the hello result listed capability `name`. */
+bool msg_hello_has_capability(const struct msg_hello *h, const char *name);
+
+/* Largest number of GC generations a status result may report. */
+#define MSG_GC_MAX 4
+
+struct msg_gc_array {
+	size_t n;               /* generations reported, 1..MSG_GC_MAX */
+	int64_t v[MSG_GC_MAX];
+};
+
+/* The status result and the status push (docs/protocol.md, "status"). */
+struct msg_status {
+	double time;                /* Unix seconds */
+	bool tracing;
+	int nframe;                 /* 0..65535 */
+	bool started_by_agent;
+	uint64_t traced_current;    /* bytes; 0 when not tracing */
+	uint64_t traced_peak;
+	uint64_t tracemalloc_memory;
+	struct msg_gc_array gc_counts;
+	struct msg_gc_array gc_thresholds;
+	bool has_gc_objects;        /* false while the agent sends null */
+	struct msg_gc_array gc_objects;
+	struct msg_gc_array gc_collections;
+	uint64_t threads;
+};
+
+/*
+ * Decodes a status object (result or push data). All members are required
+ * ("gc_objects" may be null); integers must be whole numbers 0..MSG_INT_MAX,
+ * gc arrays hold 1..MSG_GC_MAX such integers, time is a finite number >= 0.
+ * Unknown members are ignored. Returns 0, or -1 with err naming the member.
+ */
+int msg_decode_status(const cJSON *obj, struct msg_status *out, char *err, size_t errlen);
+
+/*
+ * Helpers for decoders elsewhere (top/snapshot), with the same wording:
+ * fetch member `name` of obj as a whole number in [min, max] (both within
+ * 0..MSG_INT_MAX or negative down to -MSG_INT_MAX), a finite number, a bool or a
+ * string (borrowed). `what` names the object in the message ("top result").
+ * A missing member is an error.
+ */
+int msg_get_int(const cJSON *obj, const char *what, const char *name, int64_t min, int64_t max,
+		int64_t *out, char *err, size_t errlen);
+int msg_get_number(const cJSON *obj, const char *what, const char *name, double *out,
+		   char *err, size_t errlen);
+int msg_get_bool(const cJSON *obj, const char *what, const char *name, bool *out,
+		 char *err, size_t errlen);
+int msg_get_string(const cJSON *obj, const char *what, const char *name, const char **out,
+		   char *err, size_t errlen);
+
+#endif

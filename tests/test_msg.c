@@ -1,0 +1,939 @@
+/*
+ * test_msg.c - request encoding and strict decoding (src/ipc/msg.c): every
+ * envelope shape, the hello and status decoders, and a deterministic fuzz
+ * loop that throws mutated frames at frame_reader + msg_decode (run under
+ * ASan/UBSan in the sanitizer build).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ipc/frame.h"
+#include "ipc/msg.h"
+
+#define DATA PMT_TEST_DATA "/ipc/"
+
+static char *slurp(const char *path, size_t *lenp)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	long n;
+
+	if (f == NULL)
+		fail_msg("cannot open %s", path);
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	n = ftell(f);
+	rewind(f);
+	buf = malloc((size_t)n + 1);
+	assert_non_null(buf);
+	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+	buf[n] = '\0';
+	fclose(f);
+	if (lenp)
+		*lenp = (size_t)n;
+	return buf;
+}
+
+static cJSON *load_json(const char *name)
+{
+	char *text = slurp(name, NULL);
+	cJSON *j = cJSON_Parse(text);
+
+	assert_non_null(j);
+	free(text);
+	return j;
+}
+
+/* A fixture of "# expectation" + frame line pairs. */
+struct case_ {
+	char *expect;
+	char *frame;
+	size_t len;
+};
+
+static size_t load_cases(const char *path, struct case_ **out)
+{
+	char *text = slurp(path, NULL), *p = text, *pending = NULL;
+	size_t n = 0, cap = 0;
+
+	*out = NULL;
+	while (*p) {
+		char *nl = strchr(p, '\n');
+		size_t l = nl ? (size_t)(nl - p) : strlen(p);
+
+		if (l >= 2 && p[0] == '#' && p[1] == ' ') {
+			free(pending);
+			pending = strndup(p + 2, l - 2);
+		} else if (pending != NULL) {
+			if (n == cap) {
+				cap = cap ? cap * 2 : 32;
+				*out = realloc(*out, cap * sizeof **out);
+			}
+			(*out)[n].expect = pending;
+			(*out)[n].frame = malloc(l + 1);
+			memcpy((*out)[n].frame, p, l);
+			(*out)[n].frame[l] = '\0';
+			(*out)[n].len = l;
+			n++;
+			pending = NULL;
+		}
+		p += l + (nl ? 1 : 0);
+	}
+	free(pending);
+	free(text);
+	return n;
+}
+
+static void free_cases(struct case_ *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(c[i].expect);
+		free(c[i].frame);
+	}
+	free(c);
+}
+
+/* ---- encoding ---- */
+
+static void test_encode_request(void **state)
+{
+	char err[256];
+	size_t len;
+	cJSON *args = cJSON_CreateObject(), *back;
+	char *line;
+
+	(void)state;
+	cJSON_AddStringToObject(args, "key", "lineno");
+	cJSON_AddNumberToObject(args, "limit", 50);
+	cJSON_AddStringToObject(args, "pattern", "a\nb\"c");
+	line = msg_encode_request(7, PROTO_CMD_TOP, args, &len, err, sizeof err);
+	assert_non_null(line);
+	assert_int_equal(len, strlen(line));
+	assert_int_equal(line[len - 1], '\n');
+	assert_null(memchr(line, '\n', len - 1)); /* one line, newline escaped */
+	back = cJSON_ParseWithLength(line, len);
+	assert_non_null(back);
+	assert_int_equal(cJSON_GetObjectItem(back, "id")->valuedouble, 7);
+	assert_string_equal(cJSON_GetObjectItem(back, "cmd")->valuestring, "top");
+	assert_true(cJSON_Compare(cJSON_GetObjectItem(back, "args"), args, 1));
+	assert_int_equal(cJSON_GetArraySize(back), 3);
+	cJSON_Delete(back);
+	free(line);
+
+	/* No args: no "args" member; the caller's object is untouched. */
+	line = msg_encode_request(MSG_ID_MAX, PROTO_CMD_STATUS, NULL, NULL, err, sizeof err);
+	assert_non_null(line);
+	assert_string_equal(line, "{\"id\":9007199254740991,\"cmd\":\"status\"}\n");
+	free(line);
+	assert_string_equal(cJSON_GetObjectItem(args, "key")->valuestring, "lineno");
+	cJSON_Delete(args);
+}
+
+static void test_encode_errors(void **state)
+{
+	char err[256];
+	cJSON *arr = cJSON_CreateArray(), *args;
+	char *pad, *line;
+	size_t len, base;
+
+	(void)state;
+	assert_null(msg_encode_request(1, PROTO_CMD_COUNT, NULL, NULL, err, sizeof err));
+	assert_non_null(strstr(err, "unknown command"));
+	assert_null(msg_encode_request(MSG_ID_MAX + 1, PROTO_CMD_STATUS, NULL, NULL, err, sizeof err));
+	assert_non_null(strstr(err, "above the protocol's limit"));
+	assert_null(msg_encode_request(1, PROTO_CMD_STATUS, arr, NULL, err, sizeof err));
+	assert_string_equal(err, "arguments of \"status\" must be a JSON object, not an array");
+	cJSON_Delete(arr);
+
+	/* The size limit counts the newline: exactly PROTO_MAX_REQUEST passes. */
+	args = cJSON_CreateObject();
+	cJSON_AddStringToObject(args, "s", "");
+	line = msg_encode_request(1, PROTO_CMD_TOP, args, &base, err, sizeof err);
+	free(line);
+	pad = malloc(PROTO_MAX_REQUEST + 1);
+	memset(pad, 'p', PROTO_MAX_REQUEST);
+	pad[PROTO_MAX_REQUEST - base] = '\0';
+	cJSON_ReplaceItemInObject(args, "s", cJSON_CreateString(pad));
+	line = msg_encode_request(1, PROTO_CMD_TOP, args, &len, err, sizeof err);
+	assert_non_null(line);
+	assert_int_equal(len, PROTO_MAX_REQUEST);
+	free(line);
+	pad[PROTO_MAX_REQUEST - base] = 'p';
+	pad[PROTO_MAX_REQUEST - base + 1] = '\0';
+	cJSON_ReplaceItemInObject(args, "s", cJSON_CreateString(pad));
+	assert_null(msg_encode_request(1, PROTO_CMD_TOP, args, &len, err, sizeof err));
+	assert_non_null(strstr(err, "over the protocol limit of 65536 bytes"));
+	free(pad);
+	cJSON_Delete(args);
+}
+
+/* Every command name goes out as written in proto.h. */
+static void test_encode_every_command(void **state)
+{
+	char err[256], want[128];
+
+	(void)state;
+	for (int i = 0; i < PROTO_CMD_COUNT; i++) {
+		char *line = msg_encode_request((uint64_t)i, (enum proto_cmd)i, NULL, NULL, err,
+						sizeof err);
+
+		assert_non_null(line);
+		snprintf(want, sizeof want, "{\"id\":%d,\"cmd\":\"%s\"}\n", i,
+			 proto_cmd_name((enum proto_cmd)i));
+		assert_string_equal(line, want);
+		free(line);
+	}
+}
+
+/* ---- decoding envelopes ---- */
+
+static void test_decode_valid_fixtures(void **state)
+{
+	struct case_ *cases;
+	size_t n = load_cases(DATA "valid_frames.ndjson", &cases);
+	char err[256];
+
+	(void)state;
+	assert_true(n >= 10);
+	for (size_t i = 0; i < n; i++) {
+		char kind[16], id[32], code[64];
+		struct msg m;
+		/* An exact-size copy: msg_decode must not need a terminator. */
+		char *exact = malloc(cases[i].len);
+
+		memcpy(exact, cases[i].frame, cases[i].len);
+		assert_int_equal(sscanf(cases[i].expect, "%15s %31s %63s", kind, id, code), 3);
+		if (msg_decode(exact, cases[i].len, &m, err, sizeof err) != 0)
+			fail_msg("valid frame %zu refused: %s\n%s", i, err, cases[i].frame);
+		assert_non_null(m.root);
+		if (strcmp(kind, "ok") == 0) {
+			assert_int_equal(m.kind, MSG_REPLY_OK);
+			assert_true(m.has_id);
+			assert_int_equal(m.id, strtoull(id, NULL, 10));
+			assert_true(cJSON_IsObject(m.result));
+		} else if (strcmp(kind, "error") == 0) {
+			assert_int_equal(m.kind, MSG_REPLY_ERROR);
+			if (strcmp(id, "null") == 0) {
+				assert_false(m.has_id);
+			} else {
+				assert_true(m.has_id);
+				assert_int_equal(m.id, strtoull(id, NULL, 10));
+			}
+			assert_string_equal(m.error_code_name, code);
+			assert_int_equal(m.error_code, proto_err_from_name(code));
+			assert_non_null(m.error_message);
+			assert_null(m.result);
+		} else {
+			assert_string_equal(kind, "push");
+			assert_int_equal(m.kind, MSG_PUSH);
+			assert_int_equal((int)m.push, proto_push_from_name(code));
+			assert_true(cJSON_IsObject(m.data));
+		}
+		msg_done(&m);
+		assert_null(m.root);
+		free(exact);
+	}
+	free_cases(cases, n);
+}
+
+static void test_decode_invalid_fixtures(void **state)
+{
+	struct case_ *cases;
+	size_t n = load_cases(DATA "invalid_frames.ndjson", &cases);
+	char err[256];
+
+	(void)state;
+	assert_true(n >= 40);
+	for (size_t i = 0; i < n; i++) {
+		struct msg m;
+		char *exact = malloc(cases[i].len ? cases[i].len : 1);
+
+		memcpy(exact, cases[i].frame, cases[i].len);
+		err[0] = '\0';
+		if (msg_decode(exact, cases[i].len, &m, err, sizeof err) == 0)
+			fail_msg("invalid frame accepted: %s", cases[i].frame);
+		assert_null(m.root);
+		if (strstr(err, cases[i].expect) == NULL)
+			fail_msg("frame %s\n  error: %s\n  wanted: %s", cases[i].frame, err,
+				 cases[i].expect);
+		free(exact);
+	}
+	free_cases(cases, n);
+}
+
+static void test_decode_deep_nesting(void **state)
+{
+	size_t depth = 200000;
+	char *s = malloc(depth * 2 + 64), err[256];
+	struct msg m;
+	size_t at = 0;
+
+	(void)state;
+	at += (size_t)sprintf(s, "{\"id\":1,\"ok\":true,\"result\":{\"x\":");
+	for (size_t i = 0; i < depth; i++)
+		s[at++] = '[';
+	for (size_t i = 0; i < depth; i++)
+		s[at++] = ']';
+	s[at++] = '}';
+	s[at++] = '}';
+	assert_int_equal(msg_decode(s, at, &m, err, sizeof err), -1);
+	assert_non_null(strstr(err, "not valid JSON"));
+	free(s);
+}
+
+static void test_take_result(void **state)
+{
+	const char *f = "{\"id\":4,\"ok\":true,\"result\":{\"groups\":[1,2,3]}}";
+	const char *p = "{\"push\":\"status\",\"data\":{\"a\":1}}";
+	const char *e = "{\"id\":4,\"ok\":false,\"error\":{\"code\":\"internal\",\"message\":\"boom\"}}";
+	struct msg m;
+	cJSON *r;
+	char err[128];
+
+	(void)state;
+	assert_int_equal(msg_decode(f, strlen(f), &m, err, sizeof err), 0);
+	r = msg_take_result(&m);
+	assert_non_null(r);
+	assert_null(msg_take_result(&m));
+	msg_done(&m);
+	/* The result outlives the message. */
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(r, "groups")), 3);
+	cJSON_Delete(r);
+
+	assert_int_equal(msg_decode(p, strlen(p), &m, err, sizeof err), 0);
+	r = msg_take_result(&m);
+	assert_int_equal(cJSON_GetObjectItem(r, "a")->valuedouble, 1);
+	msg_done(&m);
+	cJSON_Delete(r);
+
+	assert_int_equal(msg_decode(e, strlen(e), &m, err, sizeof err), 0);
+	assert_int_equal(m.error_code, PROTO_ERR_INTERNAL);
+	assert_string_equal(m.error_message, "boom");
+	assert_null(msg_take_result(&m));
+	msg_done(&m);
+	msg_done(&m); /* twice is harmless */
+}
+
+/* ---- hello ---- */
+
+static void test_hello_ok(void **state)
+{
+	cJSON *j = load_json(DATA "hello_result.json");
+	struct msg_hello h;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(msg_decode_hello(j, &h, err, sizeof err), 0);
+	assert_int_equal(h.protocol, 1);
+	assert_string_equal(h.agent, "0.1.0");
+	assert_int_equal(h.pid, 1234);
+	assert_int_equal(h.ppid, 1);
+	assert_string_equal(h.python, "3.11.7");
+	assert_string_equal(h.implementation, "cpython");
+	assert_string_equal(h.executable, "/usr/bin/python3");
+	assert_string_equal(h.argv, "app.py --port 8080");
+	assert_int_equal(h.argc, 3);
+	assert_true(h.started == 1763700000.5);
+	assert_true(h.native);
+	assert_int_equal(h.ncapabilities, 6);
+	assert_true(msg_hello_has_capability(&h, "top"));
+	assert_true(msg_hello_has_capability(&h, "detach"));
+	assert_false(msg_hello_has_capability(&h, "functions"));
+	msg_hello_done(&h);
+
+	/* Empty argv and capabilities, unknown extra members: fine. */
+	cJSON_ReplaceItemInObject(j, "argv", cJSON_CreateArray());
+	cJSON_ReplaceItemInObject(j, "capabilities", cJSON_CreateArray());
+	cJSON_AddStringToObject(j, "future_member", "x");
+	assert_int_equal(msg_decode_hello(j, &h, err, sizeof err), 0);
+	assert_string_equal(h.argv, "");
+	assert_int_equal(h.argc, 0);
+	assert_int_equal(h.ncapabilities, 0);
+	msg_hello_done(&h);
+	cJSON_Delete(j);
+}
+
+static const char *const hello_members[] = {
+	"protocol", "agent", "pid", "ppid", "python", "implementation", "executable", "argv",
+	"started", "native", "capabilities",
+};
+
+static void test_hello_each_member(void **state)
+{
+	char err[256], want[128];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof hello_members / sizeof hello_members[0]; i++) {
+		const char *name = hello_members[i];
+		cJSON *j = load_json(DATA "hello_result.json");
+		struct msg_hello h;
+		/* A value of the wrong type for every member: an object. */
+		cJSON_DeleteItemFromObject(j, name);
+		assert_int_equal(msg_decode_hello(j, &h, err, sizeof err), -1);
+		snprintf(want, sizeof want, "hello result: missing \"%s\"", name);
+		assert_string_equal(err, want);
+		assert_null(h.agent);
+		cJSON_AddItemToObject(j, name, cJSON_CreateObject());
+		assert_int_equal(msg_decode_hello(j, &h, err, sizeof err), -1);
+		snprintf(want, sizeof want, "hello result: \"%s\" must be", name);
+		if (strncmp(err, want, strlen(want)) != 0)
+			fail_msg("%s: %s", name, err);
+		assert_non_null(strstr(err, "got an object"));
+		cJSON_Delete(j);
+	}
+}
+
+static void expect_hello_err(const char *member, cJSON *value, const char *want)
+{
+	cJSON *j = load_json(DATA "hello_result.json");
+	struct msg_hello h;
+	char err[256];
+
+	cJSON_ReplaceItemInObject(j, member, value);
+	assert_int_equal(msg_decode_hello(j, &h, err, sizeof err), -1);
+	if (strcmp(err, want) != 0)
+		fail_msg("got \"%s\"\nwanted \"%s\"", err, want);
+	cJSON_Delete(j);
+}
+
+static void test_hello_ranges(void **state)
+{
+	cJSON *arr;
+
+	(void)state;
+	expect_hello_err("protocol", cJSON_CreateNumber(0),
+			 "hello result: \"protocol\" must be an integer from 1 to 2147483647, got 0");
+	expect_hello_err("pid", cJSON_CreateNumber(0),
+			 "hello result: \"pid\" must be an integer from 1 to 2147483647, got 0");
+	expect_hello_err("pid", cJSON_CreateNumber(12.5),
+			 "hello result: \"pid\" must be an integer from 1 to 2147483647, got 12.5");
+	expect_hello_err("pid", cJSON_CreateNumber(4294967296.0),
+			 "hello result: \"pid\" must be an integer from 1 to 2147483647, got 4294967296");
+	expect_hello_err("pid", cJSON_CreateString("1234"),
+			 "hello result: \"pid\" must be an integer from 1 to 2147483647, got a string");
+	expect_hello_err("ppid", cJSON_CreateNumber(-1),
+			 "hello result: \"ppid\" must be an integer from 0 to 2147483647, got -1");
+	expect_hello_err("started", cJSON_CreateNumber(-5),
+			 "hello result: \"started\" must not be negative, got -5");
+	expect_hello_err("native", cJSON_CreateNumber(1),
+			 "hello result: \"native\" must be true or false, got a number");
+	expect_hello_err("executable", cJSON_CreateNull(),
+			 "hello result: \"executable\" must be a string, got null");
+	arr = cJSON_CreateArray();
+	cJSON_AddItemToArray(arr, cJSON_CreateString("a"));
+	cJSON_AddItemToArray(arr, cJSON_CreateNumber(2));
+	expect_hello_err("argv", arr, "hello result: \"argv\"[1] must be a string, got a number");
+	arr = cJSON_CreateArray();
+	cJSON_AddItemToArray(arr, cJSON_CreateString("top"));
+	cJSON_AddItemToArray(arr, cJSON_CreateArray());
+	expect_hello_err("capabilities", arr,
+			 "hello result: \"capabilities\"[1] must be a string, got an array");
+	expect_hello_err("capabilities", cJSON_CreateString("top"),
+			 "hello result: \"capabilities\" must be an array of strings, got a string");
+	{
+		struct msg_hello h;
+		char err[128];
+		cJSON *arr2 = cJSON_CreateArray();
+
+		assert_int_equal(msg_decode_hello(arr2, &h, err, sizeof err), -1);
+		assert_string_equal(err, "hello result must be a JSON object, got an array");
+		cJSON_Delete(arr2);
+	}
+}
+
+/* ---- status ---- */
+
+static void test_status_ok(void **state)
+{
+	cJSON *j = load_json(DATA "status_result.json");
+	struct msg_status s;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(msg_decode_status(j, &s, err, sizeof err), 0);
+	assert_true(s.time == 1763700001.0);
+	assert_true(s.tracing);
+	assert_int_equal(s.nframe, 1);
+	assert_true(s.started_by_agent);
+	assert_int_equal(s.traced_current, 123456);
+	assert_int_equal(s.traced_peak, 234567);
+	assert_int_equal(s.tracemalloc_memory, 45678);
+	assert_int_equal(s.gc_counts.n, 3);
+	assert_int_equal(s.gc_counts.v[0], 512);
+	assert_int_equal(s.gc_counts.v[2], 1);
+	assert_int_equal(s.gc_thresholds.v[0], 700);
+	assert_true(s.has_gc_objects);
+	assert_int_equal(s.gc_objects.v[2], 90000);
+	assert_int_equal(s.gc_collections.v[0], 10);
+	assert_int_equal(s.threads, 3);
+
+	/* gc_objects null: not computed yet. Biggest exact integer: fine. */
+	cJSON_ReplaceItemInObject(j, "gc_objects", cJSON_CreateNull());
+	cJSON_ReplaceItemInObject(j, "traced_peak", cJSON_CreateNumber(9007199254740991.0));
+	assert_int_equal(msg_decode_status(j, &s, err, sizeof err), 0);
+	assert_false(s.has_gc_objects);
+	assert_int_equal(s.gc_objects.n, 0);
+	assert_int_equal(s.traced_peak, MSG_INT_MAX);
+	cJSON_Delete(j);
+}
+
+static const char *const status_members[] = {
+	"time", "tracing", "nframe", "started_by_agent", "traced_current", "traced_peak",
+	"tracemalloc_memory", "gc_counts", "gc_thresholds", "gc_objects", "gc_collections", "threads",
+};
+
+static void test_status_each_member(void **state)
+{
+	char err[256], want[128];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof status_members / sizeof status_members[0]; i++) {
+		const char *name = status_members[i];
+		cJSON *j = load_json(DATA "status_result.json");
+		struct msg_status s;
+
+		cJSON_DeleteItemFromObject(j, name);
+		assert_int_equal(msg_decode_status(j, &s, err, sizeof err), -1);
+		snprintf(want, sizeof want, "status: missing \"%s\"", name);
+		assert_string_equal(err, want);
+		cJSON_AddItemToObject(j, name, cJSON_CreateString("x"));
+		assert_int_equal(msg_decode_status(j, &s, err, sizeof err), -1);
+		snprintf(want, sizeof want, "status: \"%s\" must be", name);
+		if (strncmp(err, want, strlen(want)) != 0)
+			fail_msg("%s: %s", name, err);
+		assert_non_null(strstr(err, "got a string"));
+		cJSON_Delete(j);
+	}
+}
+
+static void expect_status_err(const char *member, const char *json, const char *want)
+{
+	cJSON *j = load_json(DATA "status_result.json");
+	struct msg_status s;
+	char err[256];
+	cJSON *v = cJSON_Parse(json);
+
+	assert_non_null(v);
+	cJSON_ReplaceItemInObject(j, member, v);
+	assert_int_equal(msg_decode_status(j, &s, err, sizeof err), -1);
+	if (strcmp(err, want) != 0)
+		fail_msg("got \"%s\"\nwanted \"%s\"", err, want);
+	cJSON_Delete(j);
+}
+
+static void test_status_ranges(void **state)
+{
+	(void)state;
+	expect_status_err("traced_current", "-1",
+			  "status: \"traced_current\" must be an integer from 0 to 9007199254740991, got -1");
+	expect_status_err("traced_peak", "9007199254740992",
+			  "status: \"traced_peak\" must be an integer from 0 to 9007199254740991, got 9007199254740992");
+	expect_status_err("tracemalloc_memory", "1.25",
+			  "status: \"tracemalloc_memory\" must be an integer from 0 to 9007199254740991, got 1.25");
+	expect_status_err("nframe", "65536",
+			  "status: \"nframe\" must be an integer from 0 to 65535, got 65536");
+	expect_status_err("time", "-0.5", "status: \"time\" must not be negative, got -0.5");
+	expect_status_err("time", "1e999", "status: \"time\" must be a finite number, got a number");
+	expect_status_err("tracing", "0", "status: \"tracing\" must be true or false, got a number");
+	expect_status_err("gc_counts", "[]", "status: \"gc_counts\" is empty");
+	expect_status_err("gc_counts", "[1,2,3,4,5]", "status: \"gc_counts\" has more than 4 generations");
+	expect_status_err("gc_counts", "[1,-2,3]",
+			  "status: \"gc_counts\"[1] must be an integer from 0 to 2^53-1, got -2");
+	expect_status_err("gc_thresholds", "[1,2,\"3\"]",
+			  "status: \"gc_thresholds\"[2] must be an integer from 0 to 2^53-1, got a string");
+	expect_status_err("gc_collections", "null",
+			  "status: \"gc_collections\" must be an array of integers, got null");
+	expect_status_err("gc_objects", "{}",
+			  "status: \"gc_objects\" must be an array of integers or null, got an object");
+	expect_status_err("threads", "true",
+			  "status: \"threads\" must be an integer from 0 to 9007199254740991, got a boolean");
+}
+
+/* ---- fuzz ---- */
+
+static uint64_t rng;
+
+static uint64_t rnd(void)
+{
+	/* xorshift64*: deterministic for a given seed. */
+	rng ^= rng >> 12;
+	rng ^= rng << 25;
+	rng ^= rng >> 27;
+	return rng * 2685821657736338717ull;
+}
+
+static size_t rnd_below(size_t n)
+{
+	return n ? (size_t)(rnd() % n) : 0;
+}
+
+static const char interesting[] = "{}[]\":,\\-+.eE0123456789tfnu \n\t\x01\x7f\xff\xc3";
+
+static size_t mutate(char *buf, size_t len, size_t cap, struct case_ *seeds, size_t nseeds)
+{
+	int rounds = 1 + (int)rnd_below(4);
+
+	for (int i = 0; i < rounds; i++) {
+		size_t at = rnd_below(len + 1), k;
+
+		switch (rnd_below(8)) {
+		case 0: /* flip a bit */
+			if (len)
+				buf[rnd_below(len)] ^= (char)(1u << rnd_below(8));
+			break;
+		case 1: /* overwrite with a JSON-ish byte */
+			if (len)
+				buf[rnd_below(len)] = interesting[rnd_below(sizeof interesting - 1)];
+			break;
+		case 2: /* truncate */
+			len = at;
+			break;
+		case 3: /* delete a range */
+			k = rnd_below(len - at + 1);
+			memmove(buf + at, buf + at + k, len - at - k);
+			len -= k;
+			break;
+		case 4: /* duplicate a range */
+			k = rnd_below(len - at + 1);
+			if (len + k <= cap) {
+				memmove(buf + at + k, buf + at, len - at);
+				len += k;
+			}
+			break;
+		case 5: /* insert bytes */
+			k = 1 + rnd_below(4);
+			if (len + k <= cap) {
+				memmove(buf + at + k, buf + at, len - at);
+				for (size_t j = 0; j < k; j++)
+					buf[at + j] = interesting[rnd_below(sizeof interesting - 1)];
+				len += k;
+			}
+			break;
+		case 6: { /* splice another seed's tail */
+			struct case_ *o = &seeds[rnd_below(nseeds)];
+			size_t from = rnd_below(o->len + 1);
+
+			k = o->len - from;
+			if (at + k > cap)
+				k = cap - at;
+			memcpy(buf + at, o->frame + from, k);
+			len = at + k;
+			break;
+		}
+		default: { /* replace a digit run with an extreme number */
+			static const char *const nums[] = { "-0", "1e308", "9007199254740993", "-1",
+							    "0.5", "1e-320", "4294967296", "NaN" };
+			const char *nm = nums[rnd_below(sizeof nums / sizeof nums[0])];
+			size_t nl = strlen(nm);
+
+			while (at < len && !(buf[at] >= '0' && buf[at] <= '9'))
+				at++;
+			k = 0;
+			while (at + k < len && buf[at + k] >= '0' && buf[at + k] <= '9')
+				k++;
+			if (at < len && len - k + nl <= cap) {
+				memmove(buf + at + nl, buf + at + k, len - at - k);
+				memcpy(buf + at, nm, nl);
+				len = len - k + nl;
+			}
+			break;
+		}
+		}
+	}
+	return len;
+}
+
+struct fuzz_counts {
+	size_t ok, bad, hello_ok, status_ok, frames;
+};
+
+static void fuzz_one(const char *line, size_t len, struct fuzz_counts *fc)
+{
+	struct msg m;
+	char err[256];
+	cJSON *obj = NULL;
+
+	err[0] = '\0';
+	if (msg_decode(line, len, &m, err, sizeof err) != 0) {
+		if (err[0] == '\0' || m.root != NULL)
+			fail_msg("failed decode without a message or with a tree");
+		fc->bad++;
+		return;
+	}
+	fc->ok++;
+	switch (m.kind) {
+	case MSG_REPLY_OK:
+		assert_true(cJSON_IsObject(m.result));
+		obj = m.result;
+		break;
+	case MSG_PUSH:
+		assert_true(cJSON_IsObject(m.data));
+		obj = m.data;
+		break;
+	case MSG_REPLY_ERROR:
+		assert_non_null(m.error_code_name);
+		assert_non_null(m.error_message);
+		break;
+	}
+	if (obj) {
+		struct msg_hello h;
+		struct msg_status s;
+
+		if (msg_decode_hello(obj, &h, err, sizeof err) == 0) {
+			fc->hello_ok++;
+			msg_hello_done(&h);
+		} else {
+			assert_true(err[0] != '\0');
+			assert_null(h.argv);
+		}
+		if (msg_decode_status(obj, &s, err, sizeof err) == 0)
+			fc->status_ok++;
+		if (rnd_below(2)) {
+			cJSON *t = msg_take_result(&m);
+
+			assert_ptr_equal(t, obj);
+			cJSON_Delete(t);
+		}
+	}
+	msg_done(&m);
+}
+
+static void test_fuzz(void **state)
+{
+	struct case_ *v, *inv, *seeds;
+	size_t nv = load_cases(DATA "valid_frames.ndjson", &v);
+	size_t ninv = load_cases(DATA "invalid_frames.ndjson", &inv);
+	size_t nseeds = nv + ninv, cap = 4096, iters = 300000;
+	const char *env = getenv("PMT_FUZZ_ITERS");
+	char *buf = malloc(cap);
+	struct fuzz_counts fc = { 0 };
+	double t0 = (double)clock();
+
+	(void)state;
+	if (env)
+		iters = strtoul(env, NULL, 10);
+	seeds = malloc(nseeds * sizeof *seeds);
+	memcpy(seeds, v, nv * sizeof *v);
+	memcpy(seeds + nv, inv, ninv * sizeof *inv);
+	rng = 0x9e3779b97f4a7c15ull;
+
+	for (size_t it = 0; it < iters; it++) {
+		struct case_ *s = &seeds[rnd_below(nseeds)];
+		size_t len = s->len < cap ? s->len : cap;
+		char *exact;
+
+		memcpy(buf, s->frame, len);
+		len = mutate(buf, len, cap, seeds, nseeds);
+		if (it % 8 != 0) {
+			/* Direct: an exact-size heap copy, so ASan sees any overread. */
+			exact = malloc(len ? len : 1);
+			memcpy(exact, buf, len);
+			fuzz_one(exact, len, &fc);
+			free(exact);
+		} else {
+			/* Through the frame reader: random limit and chunking. */
+			struct frame_reader r;
+			const char *line;
+			size_t ll, at = 0;
+			enum frame_status st = FRAME_NONE;
+
+			frame_reader_init(&r, 8 + rnd_below(600));
+			if (len < cap)
+				buf[len++] = '\n';
+			while (at < len && st != FRAME_TOO_LARGE) {
+				size_t k = 1 + rnd_below(len - at);
+
+				at += frame_reader_feed(&r, buf + at, k);
+				while ((st = frame_reader_next(&r, &line, &ll)) == FRAME_OK) {
+					assert_true(ll <= r.limit - 1);
+					assert_int_equal(line[ll], '\0');
+					fc.frames++;
+					fuzz_one(line, ll, &fc);
+				}
+			}
+			frame_reader_done(&r);
+		}
+	}
+	print_message("fuzz: %zu iterations in %.2f s CPU: %zu decoded, %zu refused, "
+		      "%zu hello, %zu status, %zu frames via reader\n", iters,
+		      ((double)clock() - t0) / CLOCKS_PER_SEC, fc.ok, fc.bad, fc.hello_ok,
+		      fc.status_ok, fc.frames);
+	/* Both outcomes must be exercised, or the loop tests nothing. */
+	if (iters >= 100000) {
+		assert_true(fc.ok > 1000);
+		assert_true(fc.bad > 1000);
+		assert_true(fc.hello_ok > 10);
+		assert_true(fc.status_ok > 10);
+	}
+	free(seeds);
+	free_cases(v, nv);
+	free_cases(inv, ninv);
+	free(buf);
+}
+
+/*
+ * Property test: random envelopes built from JSON values (right and wrong
+ * types, missing, extra and repeated members) must be accepted exactly when
+ * an independent reading of docs/protocol.md says they are valid.
+ */
+enum { V_NULL, V_TRUE, V_FALSE, V_NEG, V_ZERO, V_FRAC, V_MAX, V_OVER, V_SMALL, V_STR_STATUS,
+       V_STR_X, V_OBJ, V_ARR, V_ERR_OK, V_ERR_EXTRA, V_ERR_NOCODE, V_ERR_BADMSG, V_COUNT };
+
+static cJSON *make_value(int v)
+{
+	cJSON *o;
+
+	switch (v) {
+	case V_NULL: return cJSON_CreateNull();
+	case V_TRUE: return cJSON_CreateTrue();
+	case V_FALSE: return cJSON_CreateFalse();
+	case V_NEG: return cJSON_CreateNumber(-1);
+	case V_ZERO: return cJSON_CreateNumber(0);
+	case V_FRAC: return cJSON_CreateNumber(2.5);
+	case V_MAX: return cJSON_CreateNumber(9007199254740991.0);
+	case V_OVER: return cJSON_CreateNumber(1e16); /* 2^53 would print lossily */
+	case V_SMALL: return cJSON_CreateNumber(42);
+	case V_STR_STATUS: return cJSON_CreateString("status");
+	case V_STR_X: return cJSON_CreateString("x");
+	case V_OBJ: return cJSON_CreateObject();
+	case V_ARR: return cJSON_CreateArray();
+	case V_ERR_OK:
+		o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "code", "bad_args");
+		cJSON_AddStringToObject(o, "message", "m");
+		return o;
+	case V_ERR_EXTRA:
+		o = make_value(V_ERR_OK);
+		cJSON_AddNumberToObject(o, "extra", 1);
+		return o;
+	case V_ERR_NOCODE:
+		o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "message", "m");
+		return o;
+	default:
+		o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "code", "internal");
+		cJSON_AddNumberToObject(o, "message", 3);
+		return o;
+	}
+}
+
+static const char *const env_keys[] = { "id", "ok", "result", "error", "push", "data", "extra" };
+#define NKEYS 7
+
+static bool oracle(const int *count, const int *val)
+{
+	enum { K_ID, K_OK, K_RESULT, K_ERROR, K_PUSH, K_DATA, K_EXTRA };
+	bool is_int, id_null;
+
+	for (int k = 0; k < NKEYS; k++)
+		if (count[k] > 1)
+			return false;
+	if (count[K_EXTRA])
+		return false;
+	if (count[K_PUSH])
+		return !count[K_ID] && !count[K_OK] && !count[K_RESULT] && !count[K_ERROR] &&
+		       val[K_PUSH] == V_STR_STATUS && count[K_DATA] &&
+		       (val[K_DATA] == V_OBJ || (val[K_DATA] >= V_ERR_OK));
+	if (count[K_DATA] || !count[K_ID] || !count[K_OK])
+		return false;
+	if (val[K_OK] != V_TRUE && val[K_OK] != V_FALSE)
+		return false;
+	is_int = val[K_ID] == V_ZERO || val[K_ID] == V_MAX || val[K_ID] == V_SMALL;
+	id_null = val[K_ID] == V_NULL;
+	if (val[K_OK] == V_TRUE)
+		return is_int && !count[K_ERROR] && count[K_RESULT] &&
+		       (val[K_RESULT] == V_OBJ || val[K_RESULT] >= V_ERR_OK);
+	return (is_int || id_null) && !count[K_RESULT] && count[K_ERROR] && val[K_ERROR] == V_ERR_OK;
+}
+
+static void test_envelope_property(void **state)
+{
+	size_t iters = 200000, accepted = 0;
+	char err[256];
+
+	(void)state;
+	rng = 0x853c49e6748fea9bull;
+	for (size_t it = 0; it < iters; it++) {
+		cJSON *o = cJSON_CreateObject();
+		int count[NKEYS] = { 0 }, val[NKEYS] = { 0 };
+		struct msg m;
+		char *text;
+		bool want, got;
+		int shape = (int)rnd_below(3);
+
+		/* Start from a plausible reply or push most of the time. */
+		for (int k = 0; k < NKEYS; k++) {
+			bool add;
+
+			if (shape == 0) /* reply-like */
+				add = (k <= 1) ? rnd_below(10) != 0 : (k <= 3 ? rnd_below(2) : rnd_below(12) == 0);
+			else if (shape == 1) /* push-like */
+				add = (k == 4 || k == 5) ? rnd_below(10) != 0 : rnd_below(12) == 0;
+			else
+				add = rnd_below(3) == 0;
+			for (int rep = 0; add && rep < (rnd_below(15) == 0 ? 2 : 1); rep++) {
+				int v = (int)rnd_below(V_COUNT);
+
+				/* Bias towards the right type so both outcomes are common. */
+				if (rnd_below(2)) {
+					static const int good[NKEYS] = { V_SMALL, V_TRUE, V_OBJ, V_ERR_OK,
+									 V_STR_STATUS, V_OBJ, V_NULL };
+					v = good[k];
+					if (k == 1 && rnd_below(2))
+						v = V_FALSE;
+				}
+				cJSON_AddItemToObject(o, env_keys[k], make_value(v));
+				if (count[k]++ == 0)
+					val[k] = v;
+			}
+		}
+		want = oracle(count, val);
+		text = cJSON_PrintUnformatted(o);
+		got = msg_decode(text, strlen(text), &m, err, sizeof err) == 0;
+		if (got != want)
+			fail_msg("%s: decoder %s, rules %s (%s)", text, got ? "accepts" : "refuses",
+				 want ? "accept" : "refuse", got ? "" : err);
+		if (got) {
+			accepted++;
+			assert_int_equal(m.kind, count[4] ? MSG_PUSH :
+					 (val[1] == V_TRUE ? MSG_REPLY_OK : MSG_REPLY_ERROR));
+		}
+		msg_done(&m);
+		free(text);
+		cJSON_Delete(o);
+	}
+	print_message("envelopes: %zu of %zu valid\n", accepted, iters);
+	assert_true(accepted > iters / 20);
+	assert_true(accepted < iters - iters / 20);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_encode_request),
+		cmocka_unit_test(test_encode_errors),
+		cmocka_unit_test(test_encode_every_command),
+		cmocka_unit_test(test_decode_valid_fixtures),
+		cmocka_unit_test(test_decode_invalid_fixtures),
+		cmocka_unit_test(test_decode_deep_nesting),
+		cmocka_unit_test(test_take_result),
+		cmocka_unit_test(test_hello_ok),
+		cmocka_unit_test(test_hello_each_member),
+		cmocka_unit_test(test_hello_ranges),
+		cmocka_unit_test(test_status_ok),
+		cmocka_unit_test(test_status_each_member),
+		cmocka_unit_test(test_status_ranges),
+		cmocka_unit_test(test_fuzz),
+		cmocka_unit_test(test_envelope_property),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

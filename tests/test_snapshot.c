@@ -1,0 +1,1027 @@
+/*
+ * test_snapshot.c - snapshot model: validation, files, regrouping, printing,
+ * and a deterministic fuzz loop over mutated snapshot files.
+ */
+#include <dirent.h>
+#include <pthread.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "collect/snapshot.h"
+#include "collect/xalloc.h"
+
+static char tmpdir[64];
+
+/* ------------------------------------------------------------ helpers -- */
+
+static char *read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	long n;
+
+	assert_non_null(f);
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	n = ftell(f);
+	assert_true(n >= 0);
+	rewind(f);
+	buf = xmalloc((size_t)n + 1);
+	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+	buf[n] = '\0';
+	fclose(f);
+	*len = (size_t)n;
+	return buf;
+}
+
+static void write_file(const char *path, const char *data, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+
+	assert_non_null(f);
+	assert_int_equal(fwrite(data, 1, len, f), len);
+	assert_int_equal(fclose(f), 0);
+}
+
+static char *data_path(const char *name)
+{
+	return xasprintf("%s/snapshots/%s", PMT_TEST_DATA, name);
+}
+
+static char *tmp_path(const char *name)
+{
+	return xasprintf("%s/%s", tmpdir, name);
+}
+
+/* Number of directory entries in tmpdir (not . and ..). */
+static int tmp_entries(void)
+{
+	DIR *d = opendir(tmpdir);
+	struct dirent *e;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			n++;
+	closedir(d);
+	return n;
+}
+
+static void tmp_clean(void)
+{
+	DIR *d = opendir(tmpdir);
+	struct dirent *e;
+
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		char *p;
+
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		p = tmp_path(e->d_name);
+		if (unlink(p) < 0 && errno == EISDIR)
+			rmdir(p);
+		free(p);
+	}
+	closedir(d);
+}
+
+static int group_setup(void **state)
+{
+	(void)state;
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/pmt-test-snapshot-XXXXXX");
+	return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	tmp_clean();
+	return rmdir(tmpdir);
+}
+
+static int test_teardown(void **state)
+{
+	(void)state;
+	tmp_clean();
+	return 0;
+}
+
+/* s with the first occurrence of from replaced by to (fresh string). */
+static char *replace(const char *s, const char *from, const char *to)
+{
+	const char *p = strstr(s, from);
+
+	assert_non_null(p);
+	return xasprintf("%.*s%s%s", (int)(p - s), s, to, p + strlen(from));
+}
+
+static const char base[] =
+	"{\"format\":\"pmt-top-snapshot\",\"version\":1,\"time\":1.5,\"pid\":7,"
+	"\"key\":\"lineno\",\"cumulative\":false,\"nframe\":1,\"traced_current\":10,"
+	"\"traced_peak\":20,\"total_size\":10,\"total_count\":1,\"ntraces\":1,"
+	"\"groups\":[{\"size\":10,\"count\":1,\"frames\":[[\"a.py\",3]],\"line\":\"x\"}]}";
+
+/* ---------------------------------------------------------- validation -- */
+
+static void test_parse_valid(void **state)
+{
+	char err[256] = "";
+	struct snapshot *s;
+
+	(void)state;
+	s = snapshot_parse(base, strlen(base), "mem", err, sizeof(err));
+	assert_non_null(s);
+	assert_string_equal(err, "");
+	assert_int_equal(s->key, PROTO_KEY_LINENO);
+	assert_false(s->cumulative);
+	assert_int_equal(s->pid, 7);
+	assert_true(s->time == 1.5);
+	assert_int_equal(s->traced_peak, 20);
+	assert_int_equal(s->ngroups, 1);
+	assert_int_equal(s->groups[0].size, 10);
+	assert_int_equal(s->groups[0].nframes, 1);
+	assert_string_equal(s->groups[0].frames[0].filename, "a.py");
+	assert_int_equal(s->groups[0].frames[0].lineno, 3);
+	assert_string_equal(s->groups[0].line, "x");
+	assert_string_equal(s->label, "");
+	snapshot_free(s);
+}
+
+static void test_parse_limits_accepted(void **state)
+{
+	char err[256];
+	char *t = replace(base, "\"size\":10,", "\"size\":9007199254740991,");
+	char *u = replace(t, "\"time\":1.5", "\"time\":1763700000.125");
+	struct snapshot *s = snapshot_parse(u, strlen(u), "mem", err, sizeof(err));
+
+	(void)state;
+	assert_non_null(s);
+	assert_int_equal(s->groups[0].size, 9007199254740991ULL);
+	assert_true(s->time == 1763700000.125);
+	snapshot_free(s);
+	free(t);
+	free(u);
+}
+
+struct bad_case {
+	const char *from, *to; /* edit of base */
+	const char *msg;       /* expected message after "mem: " */
+};
+
+static const struct bad_case bad_cases[] = {
+	{ "\"size\":10", "\"size\":-10", "groups[0].size is negative" },
+	{ "\"size\":10", "\"size\":9007199254740992", "groups[0].size is too large (above 2^53-1)" },
+	{ "\"size\":10", "\"size\":1e300", "groups[0].size is too large (above 2^53-1)" },
+	{ "\"size\":10", "\"size\":1.5", "groups[0].size is not an integer (1.5)" },
+	{ "\"size\":10", "\"size\":\"10\"", "groups[0].size is a string, not an integer" },
+	{ "\"size\":10", "\"size\":null", "groups[0].size is null, not an integer" },
+	{ "\"count\":1,", "", "groups[0].count is missing" },
+	{ "[[\"a.py\",3]]", "[[\"a.py\"]]", "groups[0].frames[0] is not a [filename, lineno] pair" },
+	{ "[[\"a.py\",3]]", "[[3,\"a.py\"]]", "groups[0].frames[0] is not a [filename, lineno] pair" },
+	{ "[[\"a.py\",3]]", "[[\"a.py\",3,4]]", "groups[0].frames[0] is not a [filename, lineno] pair" },
+	{ "[[\"a.py\",3]]", "[\"a.py\"]", "groups[0].frames[0] is not a [filename, lineno] pair" },
+	{ "[[\"a.py\",3]]", "[[\"a.py\",-3]]", "groups[0].frames[0] line number is negative" },
+	{ "[[\"a.py\",3]]", "[[\"a.py\",3.25]]", "groups[0].frames[0] line number is not an integer (3.25)" },
+	{ "[[\"a.py\",3]]", "[]", "groups[0].frames is empty" },
+	{ "[[\"a.py\",3]]", "{}", "groups[0].frames is an object, not an array" },
+	{ "[[\"a.py\",3]]", "[[\"a.py\",3],[\"b.py\",4]]",
+	  "groups[0].frames has more than nframe (1) frames" },
+	{ ",\"line\":\"x\"", "", "groups[0].line is missing" },
+	{ "\"line\":\"x\"", "\"line\":false", "groups[0].line is a boolean, not a string" },
+	{ "\"key\":\"lineno\"", "\"key\":\"func\"", "key \"func\" is not lineno, filename or traceback" },
+	{ "\"key\":\"lineno\"", "\"key\":7", "key is a number, not a string" },
+	{ "\"key\":\"lineno\",", "", "key is missing" },
+	{ "\"cumulative\":false", "\"cumulative\":\"no\"", "cumulative is a string, not true or false" },
+	{ "\"cumulative\":false", "\"cumulative\":0", "cumulative is a number, not true or false" },
+	{ "\"nframe\":1", "\"nframe\":0", "nframe is 0 (must be 1 to 65535)" },
+	{ "\"nframe\":1", "\"nframe\":65536", "nframe is too large (above 65535)" },
+	{ "\"time\":1.5", "\"time\":\"x\"", "time is a string, not a number" },
+	{ "\"time\":1.5", "\"time\":-1", "time is out of range (-1)" },
+	{ "\"time\":1.5,", "", "time is missing" },
+	{ "\"pid\":7", "\"pid\":-1", "pid is negative" },
+	{ "\"pid\":7", "\"pid\":4294967296", "pid is too large (above 2147483647)" },
+	{ "\"total_size\":10", "\"total_size\":1e16", "total_size is too large (above 2^53-1)" },
+	{ "\"ntraces\":1,", "", "ntraces is missing" },
+	{ "\"traced_peak\":20", "\"traced_peak\":[]", "traced_peak is an array, not an integer" },
+	{ "\"groups\":[", "\"groups\":{},\"g\":[", "groups is an object, not an array" },
+	{ "[{\"size\"", "[1,{\"size\"", "groups[0] is a number, not an object" },
+	{ "\"version\":1", "\"version\":2",
+	  "version 2 is newer than this pmt-top understands (1); open it with a newer pmt-top" },
+	{ "\"version\":1", "\"version\":0", "version 0 is not a snapshot version (1 to 1)" },
+	{ "\"version\":1", "\"version\":\"1\"", "version is a string, not an integer" },
+	{ "\"version\":1,", "", "version is missing" },
+	{ "\"format\":\"pmt-top-snapshot\"", "\"format\":\"x\"", "not a pmt-top snapshot (format is \"x\")" },
+	{ "\"format\":\"pmt-top-snapshot\"", "\"format\":\"a\\nb\"",
+	  "not a pmt-top snapshot (format is \"a?b\")" },
+	{ "\"format\":\"pmt-top-snapshot\"", "\"format\":1",
+	  "not a pmt-top snapshot (format is a number, not a string)" },
+	{ "\"line\":\"x\"}", "\"line\":\"x\"},{\"size\":5,\"count\":1,\"frames\":[[\"a.py\",3]],\"line\":\"\"}",
+	  "groups[1] has the same location as groups[0] (a.py:3)" },
+	{ "\"time\"", "\"label\":5,\"time\"", "label is a number, not a string" },
+	{ "\"key\":\"lineno\"", "\"key\":\"filename\"",
+	  "groups[0].frames[0] has line 3 (a filename snapshot has line 0)" },
+};
+
+static void test_parse_rejects(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
+		const struct bad_case *c = &bad_cases[i];
+		char err[256] = "", want[300];
+		char *text;
+		struct snapshot *s;
+
+		if (c->msg == NULL)
+			continue;
+		text = replace(base, c->from, c->to);
+		s = snapshot_parse(text, strlen(text), "mem", err, sizeof(err));
+		snprintf(want, sizeof(want), "mem: %s", c->msg);
+		if (s != NULL || strcmp(err, want) != 0)
+			fail_msg("case %zu (%s): got \"%s\", want \"%s\"", i, text, err, want);
+		assert_null(strchr(err, '\n'));
+		free(text);
+	}
+}
+
+static void test_parse_rejects_key_combinations(void **state)
+{
+	char err[256];
+	char *a = replace(base, "\"key\":\"lineno\",\"cumulative\":false",
+			  "\"key\":\"traceback\",\"cumulative\":true");
+	char *b = replace(base, "[[\"a.py\",3]]", "[[\"a.py\",3],[\"b.py\",4]]");
+	char *b2 = replace(b, "\"nframe\":1", "\"nframe\":5");
+	char *c = replace(base, "\"key\":\"lineno\"", "\"key\":\"traceback\"");
+	char *c2 = replace(c, "[[\"a.py\",3]]", "[[\"a.py\",3],[\"b.py\",4]]");
+	struct snapshot *s;
+
+	(void)state;
+	assert_null(snapshot_parse(a, strlen(a), "mem", err, sizeof(err)));
+	assert_string_equal(err, "mem: cumulative is true with key traceback (not allowed)");
+	assert_null(snapshot_parse(b2, strlen(b2), "mem", err, sizeof(err)));
+	assert_string_equal(err, "mem: groups[0].frames has 2 frames (a lineno snapshot has one per group)");
+	/* a traceback longer than nframe */
+	assert_null(snapshot_parse(c2, strlen(c2), "mem", err, sizeof(err)));
+	assert_string_equal(err, "mem: groups[0].frames has more than nframe (1) frames");
+	/* the same with room for two frames is fine */
+	free(b);
+	b = replace(c2, "\"nframe\":1", "\"nframe\":2");
+	s = snapshot_parse(b, strlen(b), "mem", err, sizeof(err));
+	assert_non_null(s);
+	assert_int_equal(s->groups[0].nframes, 2);
+	assert_string_equal(s->groups[0].frames[1].filename, "b.py");
+	snapshot_free(s);
+	free(a);
+	free(b);
+	free(b2);
+	free(c);
+	free(c2);
+}
+
+static void expect_utf8_error(const char *err, const char *byte, ptrdiff_t off)
+{
+	char want[128];
+
+	snprintf(want, sizeof(want), "snap.json: not UTF-8 text (byte %s at byte %td)", byte, off);
+	assert_string_equal(err, want);
+}
+
+static void test_parse_syntax(void **state)
+{
+	char err[256];
+	size_t n = strlen(base);
+	char *t;
+
+	(void)state;
+	/* cut in the middle: truncated, wherever the cut falls */
+	for (size_t cut = 1; cut < n; cut += 7) {
+		char want[128];
+
+		assert_null(snapshot_parse(base, cut, "snap.json", err, sizeof(err)));
+		snprintf(want, sizeof(want), "snap.json: truncated JSON at byte %zu (the file is incomplete)",
+			 cut);
+		if (strcmp(err, want) != 0 && cut > 1)
+			fail_msg("cut %zu: %s", cut, err);
+	}
+	t = xasprintf("%s x", base);
+	assert_null(snapshot_parse(t, strlen(t), "snap.json", err, sizeof(err)));
+	assert_string_equal(err, "snap.json: invalid JSON at byte 253 (unexpected data after the object)");
+	assert_int_equal(n, 252);
+	free(t);
+	t = replace(base, "\"pid\":7", "\"pid\" 7");
+	assert_null(snapshot_parse(t, strlen(t), "snap.json", err, sizeof(err)));
+	assert_string_equal(err, "snap.json: invalid JSON at byte 58");
+	free(t);
+	assert_null(snapshot_parse("[]", 2, "snap.json", err, sizeof(err)));
+	assert_string_equal(err, "snap.json: not a pmt-top snapshot (the JSON is an array, not an object)");
+	assert_null(snapshot_parse(" \n\t", 3, "snap.json", err, sizeof(err)));
+	assert_string_equal(err, "snap.json: empty file (not a pmt-top snapshot)");
+	assert_null(snapshot_parse("", 0, "snap.json", err, sizeof(err)));
+	assert_string_equal(err, "snap.json: empty file (not a pmt-top snapshot)");
+	assert_null(snapshot_parse("{\"a\":\0}", 7, "snap.json", err, sizeof(err)));
+	assert_string_equal(err, "snap.json: not a pmt-top snapshot (NUL byte at byte 5)");
+	t = replace(base, "a.py", "a\xff.py");
+	assert_null(snapshot_parse(t, strlen(t), "snap.json", err, sizeof(err)));
+	expect_utf8_error(err, "0xff", strstr(base, "a.py") - base + 1);
+	free(t);
+	/* an overlong encoding and a UTF-16 surrogate are not UTF-8 either */
+	t = replace(base, "a.py", "a\xc0\xaf.py");
+	assert_null(snapshot_parse(t, strlen(t), "snap.json", err, sizeof(err)));
+	expect_utf8_error(err, "0xc0", strstr(base, "a.py") - base + 1);
+	free(t);
+	t = replace(base, "a.py", "a\xed\xa0\x80.py");
+	assert_null(snapshot_parse(t, strlen(t), "snap.json", err, sizeof(err)));
+	expect_utf8_error(err, "0xed", strstr(base, "a.py") - base + 1);
+	free(t);
+}
+
+/* ---------------------------------------------------------- load/save -- */
+
+static void test_roundtrip_fixtures(void **state)
+{
+	static const char *const names[] = { "lineno_old.json", "lineno_new.json", "traceback.json" };
+
+	(void)state;
+	for (size_t i = 0; i < 3; i++) {
+		char err[512];
+		char *src = data_path(names[i]), *dst = tmp_path(names[i]);
+		size_t l1, l2;
+		char *b1, *b2;
+		struct snapshot *s = snapshot_load(src, err, sizeof(err));
+		struct snapshot *s2;
+		struct stat st;
+
+		if (s == NULL)
+			fail_msg("%s", err);
+		assert_int_equal(snapshot_save(s, dst, err, sizeof(err)), 0);
+		b1 = read_file(src, &l1);
+		b2 = read_file(dst, &l2);
+		/* the fixtures are canonical: a re-save is byte-identical */
+		assert_int_equal(l1, l2);
+		assert_memory_equal(b1, b2, l1);
+		assert_int_equal(stat(dst, &st), 0);
+		assert_int_equal(st.st_mode & 0777, 0600);
+		s2 = snapshot_load(dst, err, sizeof(err));
+		assert_non_null(s2);
+		assert_int_equal(s2->ngroups, s->ngroups);
+		assert_string_equal(s2->label, s->label);
+		free(b2);
+		b2 = snapshot_serialize(s2, SIZE_MAX, &l2);
+		assert_int_equal(l1, l2);
+		assert_memory_equal(b1, b2, l1);
+		/* through cJSON and back: the same snapshot */
+		{
+			cJSON *j = snapshot_to_json(s);
+			char *txt = cJSON_PrintUnformatted(j);
+			struct snapshot *s3 = snapshot_parse(txt, strlen(txt), "cjson", err, sizeof(err));
+			char *b3;
+			size_t l3;
+
+			assert_non_null(s3);
+			b3 = snapshot_serialize(s3, SIZE_MAX, &l3);
+			assert_int_equal(l3, l1);
+			assert_memory_equal(b3, b1, l1);
+			free(b3);
+			snapshot_free(s3);
+			cJSON_free(txt);
+			cJSON_Delete(j);
+		}
+		snapshot_free(s);
+		snapshot_free(s2);
+		free(b1);
+		free(b2);
+		free(src);
+		free(dst);
+	}
+}
+
+static void test_fixture_content(void **state)
+{
+	char err[512];
+	char *p = data_path("lineno_old.json");
+	struct snapshot *s = snapshot_load(p, err, sizeof(err));
+
+	(void)state;
+	assert_non_null(s);
+	assert_string_equal(s->label, "before deploy");
+	assert_int_equal(s->ngroups, 5);
+	assert_int_equal(s->total_size, 6362088);
+	assert_string_equal(s->groups[4].frames[0].filename, "/srv/app/caf\xc3\xa9/\xc3\xbc" "ber.py");
+	assert_string_equal(s->groups[4].line, "x = \"tab\\there\" + '\xc3\xa9'");
+	for (size_t i = 0; i < s->ngroups; i++)
+		assert_true(s->groups[i].key_hash == snapshot_group_hash(&s->groups[i]));
+	/* interned: one copy of each string */
+	assert_ptr_equal(s->groups[0].frames[0].filename, s->groups[0].frames[0].filename);
+	snapshot_free(s);
+	free(p);
+}
+
+static void test_load_wire_reply(void **state)
+{
+	char err[512];
+	char *p = data_path("wire_reply.json");
+	char *q = data_path("lineno_old.json");
+	struct snapshot *s = snapshot_load(p, err, sizeof(err));
+	struct snapshot *f = snapshot_load(q, err, sizeof(err));
+
+	(void)state;
+	assert_non_null(s);
+	assert_non_null(f);
+	assert_string_equal(s->label, "");
+	assert_int_equal(s->ngroups, f->ngroups);
+	for (size_t i = 0; i < s->ngroups; i++) {
+		assert_true(snapshot_group_equal(&s->groups[i], &f->groups[i]));
+		assert_int_equal(s->groups[i].size, f->groups[i].size);
+	}
+	snapshot_free(s);
+	snapshot_free(f);
+	free(p);
+	free(q);
+}
+
+static void expect_load_error(const char *path, const char *msg)
+{
+	char err[512] = "", want[600];
+	struct snapshot *s = snapshot_load(path, err, sizeof(err));
+
+	snprintf(want, sizeof(want), "%s: %s", path, msg);
+	if (s != NULL)
+		fail_msg("%s loaded", path);
+	if (strcmp(err, want) != 0)
+		fail_msg("got \"%s\", want \"%s\"", err, want);
+}
+
+static void test_load_bad_files(void **state)
+{
+	char *p, *t;
+	size_t len;
+	char *b;
+	char off[64];
+
+	(void)state;
+	p = data_path("bad/empty.json");
+	expect_load_error(p, "empty file (not a pmt-top snapshot)");
+	free(p);
+	p = data_path("bad/truncated.json");
+	expect_load_error(p, "truncated JSON at byte 500 (the file is incomplete)");
+	free(p);
+	p = data_path("bad/version7.json");
+	expect_load_error(p, "version 7 is newer than this pmt-top understands (1); open it with a newer pmt-top");
+	free(p);
+	p = data_path("bad/wrong_format.json");
+	expect_load_error(p, "not a pmt-top snapshot (format is \"x\")");
+	free(p);
+	p = data_path("bad/not_utf8.json");
+	b = read_file(p, &len);
+	snprintf(off, sizeof(off), "not UTF-8 text (byte 0xe9 at byte %zu)",
+		 (size_t)(strstr(b, "caf") + 3 - b));
+	expect_load_error(p, off);
+	free(b);
+	free(p);
+	p = data_path("");
+	expect_load_error(p, "is a directory, not a snapshot file");
+	free(p);
+	p = tmp_path("missing.json");
+	expect_load_error(p, "no such file");
+	free(p);
+	expect_load_error("/dev/null", "not a regular file");
+	/* nothing was written anywhere by these failures */
+	assert_int_equal(tmp_entries(), 0);
+	/* a bare cJSON number at the top level */
+	t = tmp_path("num.json");
+	write_file(t, "42\n", 3);
+	expect_load_error(t, "not a pmt-top snapshot (the JSON is a number, not an object)");
+	free(t);
+}
+
+static void test_save_errors(void **state)
+{
+	char err[512];
+	char *src = data_path("lineno_old.json");
+	struct snapshot *s = snapshot_load(src, err, sizeof(err));
+	char *dst = tmp_path("out.json"), *sub = tmp_path("sub"), *p, *want;
+	struct rlimit old, lim;
+	size_t len;
+	char *b;
+	struct stat st;
+
+	(void)state;
+	assert_non_null(s);
+	/* a directory that does not exist */
+	p = xasprintf("%s/nodir/x.json", tmpdir);
+	assert_int_equal(snapshot_save(s, p, err, sizeof(err)), -1);
+	want = xasprintf("cannot save to %s: cannot create a file in %s/nodir: No such file or directory",
+			 p, tmpdir);
+	assert_string_equal(err, want);
+	free(want);
+	free(p);
+	assert_int_equal(tmp_entries(), 0);
+	/* the target is a directory */
+	assert_int_equal(mkdir(sub, 0700), 0);
+	assert_int_equal(snapshot_save(s, sub, err, sizeof(err)), -1);
+	want = xasprintf("cannot save to %s: it is a directory (give a file name)", sub);
+	assert_string_equal(err, want);
+	free(want);
+	assert_int_equal(stat(sub, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(tmp_entries(), 1);
+	rmdir(sub);
+	/* a write that fails half way (file size limit) leaves the old file */
+	write_file(dst, "old content\n", 12);
+	assert_int_equal(chmod(dst, 0644), 0);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = 100;
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	assert_int_equal(snapshot_save(s, dst, err, sizeof(err)), -1);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_DFL);
+	want = xasprintf("cannot save to %s: File too large", dst);
+	assert_string_equal(err, want);
+	free(want);
+	b = read_file(dst, &len);
+	assert_int_equal(len, 12);
+	assert_memory_equal(b, "old content\n", 12);
+	free(b);
+	assert_int_equal(tmp_entries(), 1); /* no temporary file left */
+	/* a successful save replaces it and keeps its mode */
+	assert_int_equal(snapshot_save(s, dst, err, sizeof(err)), 0);
+	assert_int_equal(stat(dst, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0644);
+	assert_int_equal(tmp_entries(), 1);
+	snapshot_free(s);
+	s = snapshot_load(dst, err, sizeof(err));
+	assert_non_null(s);
+	assert_int_equal(s->ngroups, 5);
+	/* empty name */
+	assert_int_equal(snapshot_save(s, "", err, sizeof(err)), -1);
+	assert_string_equal(err, "cannot save a snapshot: no file name given");
+	snapshot_free(s);
+	free(src);
+	free(dst);
+	free(sub);
+}
+
+struct fifo_writer {
+	const char *path;
+	const char *data;
+	size_t len;
+};
+
+static void *fifo_write(void *arg)
+{
+	struct fifo_writer *w = arg;
+	int fd = open(w->path, O_WRONLY); /* waits for the reader */
+
+	if (fd >= 0) {
+		if (write(fd, w->data, w->len) < 0)
+			perror("fifo write");
+		close(fd);
+	}
+	return NULL;
+}
+
+/* A pipe, as from a shell's <(zcat old.json.gz), loads like a file. */
+static void test_load_fifo(void **state)
+{
+	char *src = data_path("traceback.json"), *fifo = tmp_path("pipe.json");
+	struct fifo_writer w = { fifo, NULL, 0 };
+	struct snapshot *s;
+	pthread_t th;
+	char err[512];
+
+	(void)state;
+	w.data = read_file(src, &w.len);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	assert_int_equal(pthread_create(&th, NULL, fifo_write, &w), 0);
+	s = snapshot_load(fifo, err, sizeof(err));
+	assert_int_equal(pthread_join(th, NULL), 0);
+	if (s == NULL)
+		fail_msg("%s", err);
+	assert_int_equal(s->ngroups, 4);
+	assert_int_equal(s->key, PROTO_KEY_TRACEBACK);
+	snapshot_free(s);
+	free((char *)w.data);
+	free(src);
+	free(fifo);
+}
+
+/* ----------------------------------------------------------- regroup -- */
+
+static const struct snapshot_group *find(const struct snapshot *s, const char *file, uint32_t line)
+{
+	for (size_t i = 0; i < s->ngroups; i++)
+		if (strcmp(s->groups[i].frames[0].filename, file) == 0 &&
+		    s->groups[i].frames[0].lineno == line)
+			return &s->groups[i];
+	return NULL;
+}
+
+static void test_regroup(void **state)
+{
+	char err[512];
+	char *p = data_path("traceback.json");
+	struct snapshot *tb = snapshot_load(p, err, sizeof(err));
+	struct snapshot *ln, *fn, *fn2, *copy;
+	const struct snapshot_group *g;
+
+	(void)state;
+	assert_non_null(tb);
+	ln = snapshot_regroup(tb, PROTO_KEY_LINENO, err, sizeof(err));
+	assert_non_null(ln);
+	assert_int_equal(ln->key, PROTO_KEY_LINENO);
+	assert_int_equal(ln->ngroups, 3);
+	g = &ln->groups[0]; /* sorted by size */
+	assert_string_equal(g->frames[0].filename, "/srv/app/cache.py");
+	assert_int_equal(g->frames[0].lineno, 41);
+	assert_int_equal(g->size, 5000000);
+	assert_int_equal(g->count, 500);
+	assert_int_equal(g->nframes, 1);
+	assert_string_equal(g->line, "self._store[key] = bytes(blob)");
+	g = find(ln, "/srv/app/cache.py", 44);
+	assert_non_null(g);
+	assert_int_equal(g->size, 500000);
+	g = find(ln, "/srv/app/models.py", 120);
+	assert_non_null(g);
+	assert_int_equal(g->count, 7);
+	assert_int_equal(ln->total_size, tb->total_size);
+	assert_string_equal(ln->label, "tracebacks");
+
+	fn = snapshot_regroup(tb, PROTO_KEY_FILENAME, err, sizeof(err));
+	fn2 = snapshot_regroup(ln, PROTO_KEY_FILENAME, err, sizeof(err));
+	assert_non_null(fn);
+	assert_non_null(fn2);
+	assert_int_equal(fn->ngroups, 2);
+	assert_int_equal(fn2->ngroups, 2);
+	for (size_t i = 0; i < 2; i++) {
+		assert_true(snapshot_group_equal(&fn->groups[i], &fn2->groups[i]));
+		assert_int_equal(fn->groups[i].size, fn2->groups[i].size);
+		assert_int_equal(fn->groups[i].frames[0].lineno, 0);
+		assert_string_equal(fn->groups[i].line, "");
+	}
+	assert_string_equal(fn->groups[0].frames[0].filename, "/srv/app/cache.py");
+	assert_int_equal(fn->groups[0].size, 5500000);
+	assert_int_equal(fn->groups[0].count, 550);
+	/* the saved form of a regrouped snapshot loads back */
+	{
+		size_t len;
+		char *txt = snapshot_serialize(fn, SIZE_MAX, &len);
+		struct snapshot *back = snapshot_parse(txt, len, "regrouped", err, sizeof(err));
+
+		assert_non_null(back);
+		assert_int_equal(back->key, PROTO_KEY_FILENAME);
+		snapshot_free(back);
+		free(txt);
+	}
+	/* same key: a copy */
+	copy = snapshot_regroup(ln, PROTO_KEY_LINENO, err, sizeof(err));
+	assert_non_null(copy);
+	assert_int_equal(copy->ngroups, ln->ngroups);
+	snapshot_free(copy);
+	/* finer keys cannot be recovered */
+	assert_null(snapshot_regroup(fn, PROTO_KEY_LINENO, err, sizeof(err)));
+	assert_string_equal(err, "cannot regroup a snapshot taken by filename into lines: line numbers "
+				 "were not recorded (take the snapshot with --key lineno)");
+	assert_null(snapshot_regroup(ln, PROTO_KEY_TRACEBACK, err, sizeof(err)));
+	assert_string_equal(err, "cannot regroup a snapshot taken by lineno into tracebacks: they were "
+				 "not recorded (take the snapshot with --key traceback)");
+	snapshot_free(tb);
+	snapshot_free(ln);
+	snapshot_free(fn);
+	snapshot_free(fn2);
+	free(p);
+}
+
+static void test_regroup_cumulative(void **state)
+{
+	struct snapshot *s = snapshot_new(PROTO_KEY_LINENO, true, 4), *f;
+	struct snapshot_frame a = { "m.py", 1 }, b = { "m.py", 9 }, c = { "n.py", 2 };
+	char err[256];
+
+	(void)state;
+	snapshot_add_group(s, 100, 1, &a, 1, "a()");
+	snapshot_add_group(s, 100, 1, &b, 1, "b()");
+	snapshot_add_group(s, 40, 2, &c, 1, "");
+	f = snapshot_regroup(s, PROTO_KEY_FILENAME, err, sizeof(err));
+	assert_non_null(f);
+	assert_true(f->cumulative);
+	assert_int_equal(f->ngroups, 2);
+	assert_string_equal(f->groups[0].frames[0].filename, "m.py");
+	assert_int_equal(f->groups[0].size, 200);
+	assert_int_equal(f->groups[0].count, 2);
+	assert_int_equal(f->groups[1].size, 40);
+	snapshot_free(s);
+	snapshot_free(f);
+}
+
+/* ------------------------------------------------------------- print -- */
+
+static void test_format_size(void **state)
+{
+	char b[32];
+
+	(void)state;
+	assert_string_equal(snapshot_format_size(b, sizeof(b), 0, false), "0 B");
+	assert_string_equal(snapshot_format_size(b, sizeof(b), 0, true), "0 B");
+	assert_string_equal(snapshot_format_size(b, sizeof(b), 1023, false), "1023 B");
+	assert_string_equal(snapshot_format_size(b, sizeof(b), 1024, true), "+1.0 KiB");
+	assert_string_equal(snapshot_format_size(b, sizeof(b), -4096, true), "-4.0 KiB");
+	assert_string_equal(snapshot_format_size(b, sizeof(b), -4096, false), "-4.0 KiB");
+	assert_string_equal(snapshot_format_size(b, sizeof(b), 12897484, true), "+12.3 MiB");
+	assert_string_equal(snapshot_format_size(b, sizeof(b), 1048575, false), "1.0 MiB");
+	assert_string_equal(snapshot_format_size(b, sizeof(b), 3LL << 30, false), "3.0 GiB");
+}
+
+static char *print_to_string(const struct snapshot *s, size_t top, bool json)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	assert_non_null(f);
+	assert_int_equal(snapshot_print(f, s, top, json), 0);
+	fclose(f);
+	return buf;
+}
+
+static void test_print(void **state)
+{
+	char err[512];
+	char *p = data_path("lineno_new.json"), *q = data_path("traceback.json");
+	struct snapshot *s = snapshot_load(p, err, sizeof(err));
+	struct snapshot *t = snapshot_load(q, err, sizeof(err)), *back;
+	char *out;
+
+	(void)state;
+	assert_non_null(s);
+	assert_non_null(t);
+	out = print_to_string(s, 3, false);
+	assert_string_equal(out,
+		"snapshot \"after deploy\" of pid 31337 at 2025-11-21 04:41:00 UTC, key lineno, nframe 1\n"
+		"traced 18.0 MiB in 9994 blocks (current 18.0 MiB, peak 36.0 MiB); 5 groups, 3 shown\n"
+		"      SIZE      COUNT    AVERAGE  LOCATION\n"
+		"  15.0 MiB       3840    4.0 KiB  /srv/app/cache.py:41: self._store[key] = bytes(blob)\n"
+		"   2.0 MiB       2048    1.0 KiB  /srv/app/worker.py:88: buf.extend(chunk)\n"
+		"   1.0 MiB       4096      256 B  /srv/app/models.py:120: return Record(**row)\n");
+	free(out);
+	out = print_to_string(t, 1, false);
+	assert_non_null(strstr(out,
+		"   2.9 MiB        300    9.8 KiB  /srv/app/cache.py:41: self._store[key] = bytes(blob)\n"
+		"                                   from /srv/app/handlers.py:17\n"
+		"                                   from /srv/app/main.py:5\n"));
+	free(out);
+	/* JSON: a loadable snapshot limited to the top groups */
+	out = print_to_string(s, 2, true);
+	back = snapshot_parse(out, strlen(out), "json", err, sizeof(err));
+	assert_non_null(back);
+	assert_int_equal(back->ngroups, 2);
+	assert_int_equal(back->groups[1].size, 2097152);
+	assert_int_equal(back->total_size, s->total_size);
+	snapshot_free(back);
+	free(out);
+	snapshot_free(s);
+	snapshot_free(t);
+	free(p);
+	free(q);
+}
+
+/* -------------------------------------------------------------- fuzz -- */
+
+static uint64_t fuzz_state = 0x9e3779b97f4a7c15ULL;
+
+static uint64_t fuzz_rand(void)
+{
+	fuzz_state ^= fuzz_state << 13;
+	fuzz_state ^= fuzz_state >> 7;
+	fuzz_state ^= fuzz_state << 17;
+	return fuzz_state;
+}
+
+static const char *const tokens[] = {
+	"-1", "1e309", "9007199254740993", "0.5", "null", "true", "\"\"", "[]", "{}",
+	"\"\\ud800\"", "\"\\u0000\"", "\xff", "\xc3", "]]", "}", ",", "\"", "\\", "[[\"x\",1]]",
+	"\"traceback\"", "\"filename\"", "65536", "1e2",
+};
+
+/* One deterministic mutation of src into a fresh buffer. */
+static char *mutate(const char *src, size_t n, size_t *outlen)
+{
+	size_t cap = n * 2 + 64, len = n;
+	char *b = xmalloc(cap);
+	int rounds = 1 + (int)(fuzz_rand() % 3);
+
+	memcpy(b, src, n);
+	while (rounds--) {
+		size_t pos = len ? fuzz_rand() % len : 0;
+
+		switch (fuzz_rand() % 5) {
+		case 0: /* bit flips */
+			for (int k = 0; k < 1 + (int)(fuzz_rand() % 4) && len; k++)
+				b[fuzz_rand() % len] ^= (char)(1u << (fuzz_rand() % 8));
+			break;
+		case 1: /* truncate */
+			len = pos;
+			break;
+		case 2: { /* splice: copy a piece of the original over another place */
+			size_t from = fuzz_rand() % n, cnt = fuzz_rand() % 64;
+
+			if (from + cnt > n)
+				cnt = n - from;
+			if (pos + cnt > cap)
+				cnt = cap - pos;
+			memcpy(b + pos, src + from, cnt);
+			if (pos + cnt > len)
+				len = pos + cnt;
+			break;
+		}
+		case 3: { /* insert a token */
+			const char *t = tokens[fuzz_rand() % (sizeof(tokens) / sizeof(tokens[0]))];
+			size_t tl = strlen(t);
+
+			if (len + tl <= cap) {
+				memmove(b + pos + tl, b + pos, len - pos);
+				memcpy(b + pos, t, tl);
+				len += tl;
+			}
+			break;
+		}
+		default: { /* delete a run */
+			size_t cnt = fuzz_rand() % 16;
+
+			if (pos + cnt > len)
+				cnt = len - pos;
+			memmove(b + pos, b + pos + cnt, len - pos - cnt);
+			len -= cnt;
+		}
+		}
+	}
+	*outlen = len;
+	return b;
+}
+
+static void test_fuzz(void **state)
+{
+	static const char *const names[] = { "lineno_old.json", "traceback.json" };
+	int accepted = 0, rejected = 0;
+
+	(void)state;
+	for (size_t f = 0; f < 2; f++) {
+		char *p = data_path(names[f]);
+		size_t n;
+		char *src = read_file(p, &n);
+
+		for (int it = 0; it < 2500; it++) {
+			char err[256] = "";
+			size_t len;
+			char *m = mutate(src, n, &len);
+			struct snapshot *s = snapshot_parse(m, len, "fuzz", err, sizeof(err));
+
+			if (s == NULL) {
+				rejected++;
+				assert_true(strncmp(err, "fuzz: ", 6) == 0);
+				assert_true(strlen(err) > 6);
+				assert_null(strchr(err, '\n'));
+			} else {
+				/* whatever was accepted saves and reloads to the same bytes */
+				size_t l1, l2;
+				char *t1 = snapshot_serialize(s, SIZE_MAX, &l1);
+				struct snapshot *s2 = snapshot_parse(t1, l1, "again", err, sizeof(err));
+				char *t2;
+
+				accepted++;
+				if (s2 == NULL)
+					fail_msg("re-parse failed: %s", err);
+				t2 = snapshot_serialize(s2, SIZE_MAX, &l2);
+				assert_int_equal(l1, l2);
+				assert_memory_equal(t1, t2, l1);
+				free(t1);
+				free(t2);
+				snapshot_free(s2);
+				snapshot_free(s);
+			}
+			free(m);
+		}
+		free(src);
+		free(p);
+	}
+	/* the loop exercised both outcomes */
+	assert_true(accepted > 50);
+	assert_true(rejected > 1000);
+	print_message("fuzz: %d accepted, %d rejected\n", accepted, rejected);
+}
+
+/* Compare the fast reader with the cJSON path on one input. */
+static bool same_outcome(const char *buf, size_t len)
+{
+	char e1[256] = "", e2[256] = "";
+	bool gave_up;
+	struct snapshot *a = snapshot_parse_fast(buf, len, "in", e1, sizeof(e1), &gave_up);
+	struct snapshot *b = snapshot_parse_cjson(buf, len, "in", e2, sizeof(e2));
+
+	if (gave_up) {
+		assert_null(a);
+	} else if (a == NULL || b == NULL) {
+		if (a != NULL || b != NULL || strcmp(e1, e2) != 0)
+			fail_msg("fast: %s / cJSON: %s on \"%.*s\"", a ? "ok" : e1, b ? "ok" : e2,
+				 (int)len, buf);
+	} else {
+		size_t l1, l2;
+		char *t1 = snapshot_serialize(a, SIZE_MAX, &l1);
+		char *t2 = snapshot_serialize(b, SIZE_MAX, &l2);
+
+		assert_int_equal(l1, l2);
+		assert_memory_equal(t1, t2, l1);
+		free(t1);
+		free(t2);
+	}
+	snapshot_free(a);
+	snapshot_free(b);
+	return !gave_up;
+}
+
+static void test_fast_reader_agrees(void **state)
+{
+	static const char *const names[] = { "lineno_old.json", "lineno_new.json", "traceback.json",
+					     "wire_reply.json" };
+	int read_fast = 0, total = 0;
+
+	(void)state;
+	for (size_t f = 0; f < 4; f++) {
+		char *p = data_path(names[f]);
+		size_t n;
+		char *src = read_file(p, &n);
+
+		/* the fixtures themselves: read fast, except the reply wrapper */
+		assert_true(same_outcome(src, n) == (f < 3));
+		for (int it = 0; it < 2000; it++) {
+			size_t len;
+			char *m = mutate(src, n, &len);
+
+			read_fast += same_outcome(m, len);
+			total++;
+			free(m);
+		}
+		free(src);
+		free(p);
+	}
+	/* every edit of the validation table, too */
+	for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
+		char *text = replace(base, bad_cases[i].from, bad_cases[i].to);
+
+		same_outcome(text, strlen(text));
+		free(text);
+	}
+	{
+		static const char *const odd[] = {
+			"{\"format\":\"pmt-top-snapshot\",\"format\":\"x\"}", /* first wins */
+			"{\"si\\u007ae\":1}", "{\"a\":\"\\ud83d\\ude00\"}", "{\"a\":-0}", "[1,2]",
+			"\"str\"", "true", "{\"a\":1e400}", "{\"groups\":[[[[]]]]}",
+		};
+
+		for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++)
+			same_outcome(odd[i], strlen(odd[i]));
+	}
+	/* many mutated files are still read (or refused) by the fast reader */
+	print_message("fast reader: %d of %d mutated inputs\n", read_fast, total);
+	assert_true(read_fast > total / 10);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse_valid),
+		cmocka_unit_test(test_parse_limits_accepted),
+		cmocka_unit_test(test_parse_rejects),
+		cmocka_unit_test(test_parse_rejects_key_combinations),
+		cmocka_unit_test(test_parse_syntax),
+		cmocka_unit_test_teardown(test_roundtrip_fixtures, test_teardown),
+		cmocka_unit_test(test_fixture_content),
+		cmocka_unit_test(test_load_wire_reply),
+		cmocka_unit_test_teardown(test_load_bad_files, test_teardown),
+		cmocka_unit_test_teardown(test_save_errors, test_teardown),
+		cmocka_unit_test_teardown(test_load_fifo, test_teardown),
+		cmocka_unit_test(test_regroup),
+		cmocka_unit_test(test_regroup_cumulative),
+		cmocka_unit_test(test_format_size),
+		cmocka_unit_test(test_print),
+		cmocka_unit_test(test_fuzz),
+		cmocka_unit_test(test_fast_reader_agrees),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
