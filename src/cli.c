@@ -180,7 +180,7 @@ int cli_parse(int argc, char *const argv[], struct cli_opts *o, char *err, size_
 			{ "-i", "--interval", true, OK_TUI },
 			{ NULL, "--theme", true, OK_TUI },
 			{ NULL, "--ascii", false, OK_TUI },
-			{ NULL, "--no-inject", false, OK_WATCH },
+			{ NULL, "--no-inject", false, OK_ATTACH },
 			{ NULL, "--inject-method", true, OK_ATTACH },
 			{ NULL, "--socket", true, OK_ATTACH },
 			{ NULL, "--key", true, OK_SNAP | OK_DIFF },

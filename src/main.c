@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "cli.h"
+#include "headless.h"
 #include "tui/app.h"
 
 int main(int argc, char *argv[])
@@ -26,8 +27,12 @@ int main(int argc, char *argv[])
 	case CLI_RUN:
 	case CLI_DEMO:
 		return app_run(&opts);
-	default:
-		fprintf(stderr, "pmt-top: this command is not available yet\n");
-		return CLI_EXIT_FAILURE;
+	case CLI_SNAPSHOT:
+		return headless_snapshot(&opts);
+	case CLI_DIFF:
+		return headless_diff(&opts);
+	case CLI_FUNCTIONS:
+		return headless_functions(&opts);
 	}
+	return CLI_EXIT_FAILURE;
 }

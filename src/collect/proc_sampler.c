@@ -20,9 +20,10 @@
 #include "collect/ring.h"
 
 #define SAMPLER_RING_CAPACITY 1024
-/* smaps_rollup is read at most this often, and never at more than ~1% duty. */
-#define SMAPS_MIN_PERIOD 2.0
-#define SMAPS_DUTY_FACTOR 100.0
+/* smaps_rollup is read at most this often, and never at more than ~0.1% of
+ * the time: it costs ms on a big process and holds the target's mmap lock. */
+#define SMAPS_MIN_PERIOD 30.0
+#define SMAPS_DUTY_FACTOR 1000.0
 
 struct proc_sampler {
 	pid_t pid;

@@ -22,6 +22,7 @@
 
 #include "collect/inject.h"
 #include "collect/paths.h"
+#include "collect/snapshot.h"
 #include "ipc/client.h"
 #include "collect/units.h"
 #include "collect/xalloc.h"
@@ -41,7 +42,9 @@ const char *const app_help[] = {
 	"+ -\tsampling interval longer / shorter",
 	"< >\tgraph time window shorter / longer",
 	"t\tnext colour theme",
+	"^L\trepaint the whole screen",
 	"T\ttracemalloc on (choose frames) / off",
+	"s\ttake a snapshot (kept in pmt-top; see the Snapshots view)",
 	NULL,
 };
 
@@ -275,6 +278,8 @@ static void drain_samples(struct app *app)
 {
 	struct proc_sample buf[64];
 	size_t n;
+	if (app->sampler == NULL)
+		return;
 	while ((n = proc_sampler_drain(app->sampler, buf, 64)) > 0)
 		for (size_t i = 0; i < n; i++)
 			fold_sample(app, &buf[i]);
@@ -357,7 +362,7 @@ static void draw_status(struct app *app)
 
 static void draw(struct app *app)
 {
-	erase();
+	screen_begin_frame();
 	if (COLS < 40 || LINES < 10) {
 		screen_text(0, 0, COLS, THEME_WARNING, false, "terminal too small (need 40x10)");
 	} else {
@@ -367,13 +372,14 @@ static void draw(struct app *app)
 		if (app->help)
 			view_help_draw(app);
 	}
-	wnoutrefresh(stdscr);
-	doupdate();
+	screen_end_frame();
 	app->dirty = false;
 }
 
 static void set_interval(struct app *app, double seconds)
 {
+	if (app->sampler == NULL)
+		return;
 	app->interval = seconds;
 	proc_sampler_set_interval(app->sampler, seconds);
 	if (app->agent_state == APP_AGENT_READY) {
@@ -517,7 +523,13 @@ static bool global_key(struct app *app, int ch)
 	case 'T':
 		tracemalloc_key(app);
 		break;
+	case 's':
+		app_snapshot_take(app);
+		break;
 	case KEY_RESIZE:
+		break;
+	case 12: /* ^L */
+		screen_invalidate();
 		break;
 	default:
 		if (ch >= '1' && ch <= '9' && ch - '1' < views_count)
@@ -602,6 +614,9 @@ static void app_free(struct app *app)
 		if (views[i]->done)
 			views[i]->done(app);
 	app_agent_stop(app);
+	for (size_t i = 0; i < app->nsnaps; i++)
+		snapshot_free(app->snaps[i].snap);
+	free(app->snaps);
 	proc_sampler_free(app->sampler);
 	history_done(&app->hist);
 	theme_list_free(app->theme_names, app->ntheme);
@@ -650,25 +665,45 @@ int app_run(const struct cli_opts *opts)
 		}
 	}
 
-	enum proc_sampler_error why;
-	app->sampler = proc_sampler_new(app->pid, app->interval, &why, err, sizeof err);
-	if (app->sampler == NULL) {
-		fprintf(stderr, "pmt-top: %s\n", err);
-		stop_child(app);
-		app_free(app);
-		return exit_code_for(why);
+	/* Saved snapshots first: a broken file stops us before the screen does. */
+	for (int i = 0; i < opts->nload; i++) {
+		struct snapshot *snap = snapshot_load(opts->load[i], err, sizeof err);
+		if (snap == NULL) {
+			fprintf(stderr, "pmt-top: %s\n", err);
+			stop_child(app);
+			app_free(app);
+			return CLI_EXIT_FAILURE;
+		}
+		app_snapshot_add(app, snap, NAN, opts->load[i]);
 	}
-	read_identity(app);
-	app->t_start = proc_sampler_now();
 
-	struct proc_sample first;
-	if (proc_sampler_read(app->sampler, &first, true) == 0)
-		fold_sample(app, &first);
-	if (proc_sampler_start(app->sampler) < 0) {
-		fprintf(stderr, "pmt-top: cannot start the sampling thread: %s\n", strerror(errno));
-		stop_child(app);
-		app_free(app);
-		return CLI_EXIT_FAILURE;
+	app->t_start = proc_sampler_now();
+	if (app->pid > 0) {
+		enum proc_sampler_error why;
+		app->sampler = proc_sampler_new(app->pid, app->interval, &why, err, sizeof err);
+		if (app->sampler == NULL) {
+			fprintf(stderr, "pmt-top: %s\n", err);
+			stop_child(app);
+			app_free(app);
+			return exit_code_for(why);
+		}
+		read_identity(app);
+		struct proc_sample first;
+		if (proc_sampler_read(app->sampler, &first, true) == 0)
+			fold_sample(app, &first);
+		if (proc_sampler_start(app->sampler) < 0) {
+			fprintf(stderr, "pmt-top: cannot start the sampling thread: %s\n", strerror(errno));
+			stop_child(app);
+			app_free(app);
+			return CLI_EXIT_FAILURE;
+		}
+	} else {
+		/* Only saved snapshots to look at. */
+		app->gone = true;
+		snprintf(app->cmdline, sizeof app->cmdline, "(no process: saved snapshots only)");
+		for (int i = 0; i < views_count; i++)
+			if (views[i] == &view_snapshots)
+				app->view = i;
 	}
 
 	if (screen_init(&app->utf8, err, sizeof err) < 0) {
@@ -682,7 +717,8 @@ int app_run(const struct cli_opts *opts)
 	for (int i = 0; i < views_count; i++)
 		if (views[i]->init)
 			views[i]->init(app);
-	app_agent_start(app);
+	if (app->pid > 0)
+		app_agent_start(app);
 	if (app->child > 0)
 		app_status(app, false, "started pid %d; its output goes to %s", (int)app->child, app->log_path);
 	if (opts->theme == NULL && getenv("NO_COLOR") == NULL && !screen_has_colour())
@@ -693,14 +729,15 @@ int app_run(const struct cli_opts *opts)
 	bool running = true;
 	while (running && !screen_quit_signal) {
 		double now = proc_sampler_now();
-		int timeout = 250;
+		/* Sleep until data, a key, or the next whole second (the clock). */
+		int timeout = (int)((floor(now) + 1.0 - now) * 1000) + 1;
 		if (app->dirty) {
 			double wait = last_draw + REDRAW_MIN_GAP - now;
 			timeout = wait > 0 ? (int)(wait * 1000) + 1 : 0;
 		}
 		struct pollfd pfd[3] = {
 			{ .fd = STDIN_FILENO, .events = POLLIN },
-			{ .fd = proc_sampler_wake_fd(app->sampler), .events = POLLIN },
+			{ .fd = app->sampler ? proc_sampler_wake_fd(app->sampler) : -1, .events = POLLIN },
 		};
 		app_agent_pollfd(app, &pfd[2]);
 		if (app->inject && timeout > 100)
@@ -723,8 +760,9 @@ int app_run(const struct cli_opts *opts)
 			break;
 
 		now = proc_sampler_now();
-		/* The clock and uptime tick once a second. */
-		if ((long)now != (long)last_draw) {
+		/* The clock and uptime tick once a second; samples usually redraw
+		 * more often than that, so this rarely costs a frame of its own. */
+		if ((long)now != (long)last_draw && now - last_draw >= 1.0) {
 			if ((long)now % 3 == 0)
 				read_cmdline(app);
 			app->dirty = true;

@@ -34,6 +34,14 @@ enum app_agent_state {
 
 struct client;
 struct inject;
+struct snapshot;
+
+/* A snapshot kept in pmt-top (not in the target): it outlives the process. */
+struct app_snap {
+	struct snapshot *snap;
+	double mono_t;       /* monotonic time taken (graph marker); NAN if loaded */
+	char origin[512];    /* "pid 123" or the file it came from */
+};
 
 struct app {
 	const struct cli_opts *opts;
@@ -72,6 +80,10 @@ struct app {
 	struct inject *inject;     /* an injection under way, or NULL */
 	bool injected;             /* we already tried to inject */
 
+	/* Snapshots (view_snapshots.c). */
+	struct app_snap *snaps;
+	size_t nsnaps;
+
 	/* Display state. */
 	bool paused;
 	double pause_t;       /* graph frozen at this time while paused */
@@ -105,6 +117,11 @@ bool app_agent_request(struct app *app, int cmd, void *args,
 		       void (*cb)(void *ud, struct client_reply *r), void *ud);
 /* Header text for the agent state, for views. */
 void app_agent_describe(const struct app *app, char *buf, size_t len);
+
+/* Take a snapshot now (global key s): starts tracemalloc first if it is off. */
+void app_snapshot_take(struct app *app);
+/* Add a snapshot to the list (takes ownership). */
+void app_snapshot_add(struct app *app, struct snapshot *snap, double mono_t, const char *origin);
 
 /* Run the interactive session for opts (CLI_WATCH, CLI_RUN, CLI_DEMO).
  * Returns a process exit code (cli.h); prints a one-line reason on failure

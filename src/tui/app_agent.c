@@ -104,13 +104,19 @@ static void start_inject(struct app *app)
 
 static void poll_inject(struct app *app)
 {
+	static enum inject_state last = INJECT_RUNNING;
 	char status[512];
 	enum inject_state st = inject_poll(app->inject, status, sizeof status);
-	if (strcmp(status, app->agent_note) != 0 && app->agent_state == APP_AGENT_ATTACHING) {
-		snprintf(app->agent_note, sizeof app->agent_note, "%s", status);
-		if (st != INJECT_DONE)
+	if (app->agent_state == APP_AGENT_ATTACHING) {
+		if (strcmp(status, app->agent_note) != 0) {
+			snprintf(app->agent_note, sizeof app->agent_note, "%s", status);
+			app->dirty = true;
+		}
+		/* The status line hears of changes of state, not of every tick. */
+		if (st != last && st != INJECT_DONE)
 			app_status(app, st == INJECT_FAILED, "%s", status);
 	}
+	last = st;
 	if (st == INJECT_FAILED) {
 		inject_free(app->inject);
 		app->inject = NULL;
@@ -205,7 +211,10 @@ bool app_agent_request(struct app *app, int cmd, void *args,
 {
 	if (app->agent == NULL || app->agent_state != APP_AGENT_READY) {
 		cJSON_Delete(args);
-		app_status(app, true, "no agent in pid %d: %s", (int)app->pid, app->agent_note);
+		if (app->pid <= 0)
+			app_status(app, true, "no process: only saved snapshots are open");
+		else
+			app_status(app, true, "no agent in pid %d: %s", (int)app->pid, app->agent_note);
 		return false;
 	}
 	return client_request(app->agent, (enum proto_cmd)cmd, args, cb, ud) > 0;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <stdint.h>
 #include <wchar.h>
 
 volatile sig_atomic_t screen_quit_signal;
@@ -19,6 +20,92 @@ static bool active;
 static bool colour;
 static int role_attr[THEME_ROLE_COUNT];
 
+/* The frame being drawn and the one on the terminal. Views draw into `cur`;
+ * screen_end_frame writes to curses only the cells that differ from `prev`,
+ * so an unchanged screen costs a memcmp, and a scrolling graph costs only its
+ * changed cells, in CPU and in bytes sent over a slow link. */
+struct cell {
+	uint32_t cp;   /* code point; 0 = right half of a wide character */
+	uint16_t role;
+	uint16_t pad;
+};
+static struct cell *cur, *prev;
+static int frame_rows, frame_cols;
+
+#define CELL_INVALID 0xFFFFFFFFu
+
+static void invalidate(void)
+{
+	for (int i = 0; prev && i < frame_rows * frame_cols; i++)
+		prev[i].cp = CELL_INVALID;
+}
+
+void screen_begin_frame(void)
+{
+	if (LINES != frame_rows || COLS != frame_cols || cur == NULL) {
+		free(cur);
+		free(prev);
+		frame_rows = LINES > 0 ? LINES : 1;
+		frame_cols = COLS > 0 ? COLS : 1;
+		size_t n = (size_t)frame_rows * (size_t)frame_cols;
+		cur = calloc(n, sizeof *cur);
+		prev = calloc(n, sizeof *prev);
+		if (cur == NULL || prev == NULL) {
+			screen_restore();
+			fputs("pmt-top: out of memory\n", stderr);
+			abort();
+		}
+		invalidate();
+		clearok(stdscr, TRUE);
+	}
+	for (int i = 0; i < frame_rows * frame_cols; i++)
+		cur[i] = (struct cell){ ' ', THEME_NORMAL, 0 };
+}
+
+void screen_end_frame(void)
+{
+	int attr = -1;
+	for (int y = 0; y < frame_rows; y++) {
+		struct cell *c = cur + y * frame_cols, *p = prev + y * frame_cols;
+		if (memcmp(c, p, (size_t)frame_cols * sizeof *c) == 0)
+			continue;
+		for (int x = 0; x < frame_cols; x++) {
+			if (c[x].cp == p[x].cp && c[x].role == p[x].role)
+				continue;
+			if (c[x].cp == 0)
+				continue; /* covered by the wide character to its left */
+			if (role_attr[c[x].role] != attr) {
+				attr = role_attr[c[x].role];
+				attrset(attr);
+			}
+			if (c[x].cp < 0x80) {
+				mvaddch(y, x, (chtype)c[x].cp);
+			} else {
+				wchar_t s[2] = { (wchar_t)c[x].cp, 0 };
+				mvaddnwstr(y, x, s, 1);
+			}
+		}
+		memcpy(p, c, (size_t)frame_cols * sizeof *c);
+	}
+	attrset(A_NORMAL);
+	wnoutrefresh(stdscr);
+	doupdate();
+}
+
+void screen_invalidate(void)
+{
+	invalidate();
+	clearok(stdscr, TRUE);
+}
+
+/* Put one cell of the frame being drawn. */
+static void put(int y, int x, uint32_t cp, enum theme_role role)
+{
+	if (cur == NULL || y < 0 || y >= frame_rows || x < 0 || x >= frame_cols)
+		return;
+	cur[y * frame_cols + x] = (struct cell){ cp, (uint16_t)role, 0 };
+}
+
 void screen_restore(void)
 {
 	if (!active)
@@ -26,6 +113,10 @@ void screen_restore(void)
 	active = false;
 	curs_set(1);
 	endwin();
+	free(cur);
+	free(prev);
+	cur = prev = NULL;
+	frame_rows = frame_cols = 0;
 }
 
 static void on_quit(int sig)
@@ -78,6 +169,10 @@ int screen_init(bool *utf8, char *err, size_t errlen)
 	nonl();
 	keypad(stdscr, TRUE);
 	nodelay(stdscr, TRUE);
+	/* No typeahead checks while refreshing: they cost a poll() every few
+	 * cells and split the output into many small writes. The main loop reads
+	 * keys between frames anyway. */
+	typeahead(-1);
 	curs_set(0);
 	colour = has_colors() && getenv("NO_COLOR") == NULL;
 	if (colour) {
@@ -134,6 +229,8 @@ void screen_apply_theme(const struct theme *t)
 	}
 	if (active)
 		bkgdset(' ' | role_attr[THEME_NORMAL]);
+	/* Same roles, new attributes: every cell must be written again. */
+	invalidate();
 }
 
 int screen_attr(enum theme_role role)
@@ -143,40 +240,44 @@ int screen_attr(enum theme_role role)
 
 int screen_text(int y, int x, int w, enum theme_role role, bool pad, const char *text)
 {
-	if (w <= 0 || y < 0 || y >= LINES || x >= COLS)
+	if (w <= 0 || y < 0 || y >= frame_rows || x >= frame_cols || x < 0)
 		return 0;
-	if (x + w > COLS)
-		w = COLS - x;
-	attrset(role_attr[role]);
-	move(y, x);
+	if (x + w > frame_cols)
+		w = frame_cols - x;
 	int used = 0;
+	const char *p = text;
 	mbstate_t st;
 	memset(&st, 0, sizeof st);
-	const char *p = text;
 	while (*p && used < w) {
+		unsigned char b = (unsigned char)*p;
+		if (b >= 0x20 && b < 0x7f) { /* most text is ASCII */
+			put(y, x + used++, b, role);
+			p++;
+			continue;
+		}
 		wchar_t wc;
 		size_t n = mbrtowc(&wc, p, strlen(p), &st);
-		if (n == (size_t)-1 || n == (size_t)-2) {
+		if (n == (size_t)-1 || n == (size_t)-2 || n == 0) {
 			wc = L'?';
 			n = 1;
 			memset(&st, 0, sizeof st);
 		}
 		int cw = wcwidth(wc);
-		if (cw < 0) {
+		if (cw < 1 || cw > 2) {
 			wc = L'?';
 			cw = 1;
 		}
 		if (used + cw > w)
 			break;
-		wchar_t s[2] = { wc, 0 };
-		addnwstr(s, 1);
+		put(y, x + used, (uint32_t)wc, role);
+		if (cw == 2)
+			put(y, x + used + 1, 0, role);
 		used += cw;
 		p += n;
 	}
 	if (pad)
-		for (; used < w; used++)
-			addch(' ');
-	attrset(A_NORMAL);
+		for (int i = used; i < w; i++)
+			put(y, x + i, ' ', role);
 	return used;
 }
 
@@ -197,14 +298,5 @@ void screen_fill(int y, int x, int w, enum theme_role role)
 
 void screen_glyph(int y, int x, unsigned cp, enum theme_role role)
 {
-	if (y < 0 || y >= LINES || x < 0 || x >= COLS)
-		return;
-	attrset(role_attr[role]);
-	if (cp < 0x80) {
-		mvaddch(y, x, (chtype)cp);
-	} else {
-		wchar_t s[2] = { (wchar_t)cp, 0 };
-		mvaddnwstr(y, x, s, 1);
-	}
-	attrset(A_NORMAL);
+	put(y, x, cp, role);
 }

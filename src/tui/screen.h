@@ -26,6 +26,14 @@ void screen_restore(void);
 /* Whether colours are used (terminal can, NO_COLOR unset). */
 bool screen_has_colour(void);
 
+/* Frames: begin clears the frame being drawn (and adapts to a new terminal
+ * size); the drawing calls below fill it; end writes the cells that changed
+ * since the last frame and refreshes the terminal. */
+void screen_begin_frame(void);
+void screen_end_frame(void);
+/* Forget what is on the terminal: the next frame writes every cell. */
+void screen_invalidate(void);
+
 /* Install a theme's colour pairs; with no colour only its attributes apply. */
 void screen_apply_theme(const struct theme *t);
 

@@ -31,6 +31,7 @@ struct view {
 
 extern const struct view view_overview;
 extern const struct view view_top;
+extern const struct view view_snapshots;
 extern const struct view view_log;
 
 /* The views in tab order. */

@@ -47,6 +47,8 @@ static void draw_header(struct app *app, int y, int cols, bool details)
 {
 	char a[64], b[64];
 	int x = 0;
+	for (int r = 0; r < (details ? 3 : 1); r++)
+		screen_fill(y + r, 0, cols, THEME_NORMAL);
 	x += screen_text(y, x, cols - x, THEME_HEADER_LABEL, false, "PID ");
 	x += screen_textf(y, x, cols - x, THEME_HEADER_VALUE, "%d", (int)app->pid);
 	x += screen_text(y, x, cols - x, THEME_NORMAL, false, "  ");
@@ -82,6 +84,7 @@ static void draw_legend(struct app *app, int y, int cols, bool heap)
 {
 	char cur[32], mn[32], mx[32], hwm[32];
 	int x = 0;
+	screen_fill(y, 0, cols, THEME_NORMAL);
 	unsigned glyph = app->style == GRAPH_BRAILLE ? 0x28FFu : '|';
 	screen_glyph(y, x, glyph, THEME_GRAPH_RSS);
 	x += 2;
@@ -110,6 +113,8 @@ static void draw_breakdown(struct app *app, int y, int rows, int cols)
 	char a[32], f[32], s[32], w[32], v[32];
 	const struct proc_sample *l = &app->last;
 	int x = 0;
+	for (int r = 0; r < rows; r++)
+		screen_fill(y + r, 0, cols, THEME_NORMAL);
 	x += screen_text(y, x, cols - x, THEME_HEADER_LABEL, false, "anon ");
 	x += screen_text(y, x, cols - x, THEME_HEADER_VALUE, false, units_bytes(a, sizeof a, (double)l->anon));
 	x += screen_text(y, x, cols - x, THEME_HEADER_LABEL, false, "  file ");
@@ -126,7 +131,7 @@ static void draw_breakdown(struct app *app, int y, int rows, int cols)
 
 	y++;
 	x = 0;
-	const char *note = proc_sampler_smaps_note(app->sampler);
+	const char *note = app->sampler ? proc_sampler_smaps_note(app->sampler) : "";
 	if (note[0]) {
 		screen_text(y, 0, cols, THEME_DIM, false, note);
 		return;
@@ -153,6 +158,7 @@ static void draw_breakdown(struct app *app, int y, int rows, int cols)
 static void draw_time_axis(struct app *app, int y, int gx, int gw, double secs_per_col)
 {
 	char lab[32];
+	screen_fill(y, 0, gx, THEME_NORMAL);
 	screen_fill(y, gx, gw, THEME_GRAPH_AXIS);
 	const char *right = app->gone && !app->paused ? "exited" : app->paused ? "paused" : "now";
 	int rw = (int)strlen(right);
@@ -197,7 +203,9 @@ static void draw_graph(struct app *app, int top, int h, int cols, bool heap)
 	struct graph_cell *cells = xmalloc((size_t)gw * (size_t)h * sizeof *cells);
 
 	double secs_per_dot = app->interval * ldexp(1.0, app->zoom);
-	double end = app_graph_end(app), span = secs_per_dot * (double)n;
+	/* Columns sit on fixed time slots, so between samples nothing moves. */
+	double end = ceil(app_graph_end(app) / secs_per_dot) * secs_per_dot;
+	double span = secs_per_dot * (double)n;
 	graph_bucket(&app->hist, false, end - span, end, app->interval * 2.5, n, rss);
 	if (hp)
 		graph_bucket(&app->hist, true, end - span, end, app->interval * 2.5, n, hp);
@@ -227,21 +235,36 @@ static void draw_graph(struct app *app, int top, int h, int cols, bool heap)
 		screen_glyph(top + r, gx - 1, app->style == GRAPH_BRAILLE ? 0x2502u : '|', THEME_GRAPH_AXIS);
 	}
 	/* y labels at the ticks, skipping ones that would touch. */
-	int prev = -2;
+	int prev_row = -2;
 	for (double v = ax.hi; v >= ax.lo - ax.step / 2; v -= ax.step) {
 		int r = row_of(v, &ax, h, per_cell_rows);
 		if (v <= ax.lo)
 			r = h - 1;
-		if (r - prev < 2 && prev >= 0)
+		if (r - prev_row < 2 && prev_row >= 0)
 			continue;
 		char lab[32];
 		units_bytes(lab, sizeof lab, v);
 		int lw = (int)strlen(lab);
 		screen_text(top + r, gx - 2 - lw < 0 ? 0 : gx - 2 - lw, lw, THEME_GRAPH_AXIS, false, lab);
 		screen_glyph(top + r, gx - 1, app->style == GRAPH_BRAILLE ? 0x2524u : '+', THEME_GRAPH_AXIS);
-		prev = r;
+		prev_row = r;
 	}
 	draw_time_axis(app, top + h, gx, gw, secs_per_dot * per_col);
+	/* Snapshot markers on the time axis, numbered as in the Snapshots view. */
+	for (size_t i = 0; i < app->nsnaps; i++) {
+		double t = app->snaps[i].mono_t;
+		if (isnan(t) || t < end - span || t > end)
+			continue;
+		int col = gx + (int)((t - (end - span)) / (secs_per_dot * per_col));
+		if (col >= gx + gw)
+			col = gx + gw - 1;
+		screen_glyph(top + h, col, app->style == GRAPH_BRAILLE ? 0x25B2u : '^', THEME_GRAPH_MARKER);
+		if (col + 1 < gx + gw - 4) {
+			char num[8];
+			snprintf(num, sizeof num, "%zu", (i + 1) % 10);
+			screen_text(top + h, col + 1, 1, THEME_GRAPH_MARKER, false, num);
+		}
+	}
 	free(rss);
 	free(hp);
 	free(cells);

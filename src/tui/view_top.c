@@ -24,11 +24,11 @@
 #include "tui/location.h"
 #include "tui/prompt.h"
 #include "tui/screen.h"
+#include "tui/tbpanel.h"
 #include "tui/view.h"
 
 #define TOP_LIMIT 1000
 #define TOP_REFRESH_MIN 2.0
-#define TB_SHOW 5
 
 enum top_sort { TOP_SORT_SIZE, TOP_SORT_COUNT, TOP_SORT_CHANGE, TOP_SORT_COUNT_ };
 
@@ -50,15 +50,7 @@ static struct {
 	double next_refresh;
 	int64_t pending;
 	char note[512];
-	/* Traceback panel. */
-	bool tb_open;
-	bool tb_loading;
-	struct snapshot *tb;
-	size_t tb_match[TB_SHOW];
-	size_t tb_n;
-	struct snapshot_frame tb_of;
-	char tb_of_file[1024];
-	char tb_note[256];
+	struct tbpanel tb;
 } T;
 
 static void rebuild_rows(void)
@@ -152,38 +144,6 @@ static void fmt_count(char *buf, size_t len, double v)
 		snprintf(buf, len, "%.1fM", v / 1e6);
 }
 
-static void draw_traceback(struct app *app, int top, int rows, int cols)
-{
-	int w = cols - 4, x = 2, y = top + 1, h = rows - 2;
-	for (int r = 0; r < h; r++)
-		screen_fill(y + r, x, w, THEME_NORMAL);
-	screen_fill(y, x, w, THEME_TABLE_HEADER);
-	screen_textf(y, x + 1, w - 2, THEME_TABLE_HEADER, "traceback of %s%s%u  (most recent call first; Esc closes)",
-		     T.tb_of_file, T.tb_of.lineno ? ":" : "", T.tb_of.lineno);
-	int row = y + 1, ymax = y + h;
-	if (T.tb_loading) {
-		screen_text(row, x + 1, w - 2, THEME_DIM, false, "asking the agent...");
-		return;
-	}
-	if (T.tb_note[0])
-		screen_text(row++, x + 1, w - 2, THEME_WARNING, false, T.tb_note);
-	for (size_t k = 0; k < T.tb_n && row < ymax; k++) {
-		const struct snapshot_group *g = &T.tb->groups[T.tb_match[k]];
-		char sz[32];
-		screen_textf(row++, x + 1, w - 2, THEME_TITLE, "%s in %llu blocks:",
-			     units_bytes(sz, sizeof sz, (double)g->size), (unsigned long long)g->count);
-		for (uint32_t i = 0; i < g->nframes && row < ymax; i++) {
-			char src[512];
-			const struct snapshot_frame *f = &g->frames[i];
-			location_source_line(app->pid, f->filename, f->lineno, src, sizeof src);
-			int used = screen_textf(row, x + 3, w - 4, THEME_HEADER_LABEL, "%s:%u", f->filename, f->lineno);
-			if (src[0] && x + 3 + used + 2 < x + w)
-				screen_text(row, x + 5 + used, w - used - 6, THEME_DIM, false, src);
-			row++;
-		}
-	}
-}
-
 static void top_draw(struct app *app, int top, int rows, int cols)
 {
 	char head[1024];
@@ -254,8 +214,7 @@ static void top_draw(struct app *app, int top, int rows, int cols)
 	if (T.nrows == 0)
 		screen_text(y, 2, cols - 4, THEME_DIM, false,
 			    filter_active(&T.filter) ? "nothing matches the filter" : "no traced allocations yet");
-	if (T.tb_open)
-		draw_traceback(app, top, rows, cols);
+	tbpanel_draw(&T.tb, app->pid, top, rows, cols);
 	if (T.prompt.active)
 		prompt_draw(&T.prompt);
 }
@@ -264,31 +223,15 @@ static void on_tracebacks(void *ud, struct client_reply *r)
 {
 	struct app *app = ud;
 	char err[256];
-	T.tb_loading = false;
 	app->dirty = true;
+	if (!T.tb.open)
+		return;
 	if (!r->ok) {
-		snprintf(T.tb_note, sizeof T.tb_note, "%s", r->message);
+		tbpanel_set(&T.tb, NULL, r->message);
 		return;
 	}
-	snapshot_free(T.tb);
-	T.tb = snapshot_from_json(r->result, err, sizeof err);
-	if (T.tb == NULL) {
-		snprintf(T.tb_note, sizeof T.tb_note, "%s", err);
-		return;
-	}
-	/* The largest tracebacks whose most recent frame is the selected place
-	 * (the agent's include filter works on file names only). */
-	snapshot_sort(T.tb);
-	for (size_t i = 0; i < T.tb->ngroups && T.tb_n < TB_SHOW; i++) {
-		const struct snapshot_frame *f = &T.tb->groups[i].frames[0];
-		if (strcmp(f->filename, T.tb_of_file) == 0 && (T.tb_of.lineno == 0 || f->lineno == T.tb_of.lineno))
-			T.tb_match[T.tb_n++] = i;
-	}
-	if (T.tb_n == 0)
-		snprintf(T.tb_note, sizeof T.tb_note, "no traceback found for this place any more");
-	else if (T.tb->nframe == 1)
-		snprintf(T.tb_note, sizeof T.tb_note,
-			 "tracemalloc keeps 1 frame: restart it with more (T twice) to see the callers");
+	struct snapshot *s = snapshot_from_json(r->result, err, sizeof err);
+	tbpanel_set(&T.tb, s, s ? NULL : err);
 }
 
 static void open_traceback(struct app *app)
@@ -296,27 +239,23 @@ static void open_traceback(struct app *app)
 	if (T.nrows == 0)
 		return;
 	const struct snapshot_group *g = T.diff->entries[T.rows[T.nav.sel]].new_group;
-	T.tb_open = true;
-	T.tb_n = 0;
-	T.tb_note[0] = '\0';
-	snprintf(T.tb_of_file, sizeof T.tb_of_file, "%s", g->frames[0].filename);
-	T.tb_of.filename = T.tb_of_file;
-	T.tb_of.lineno = g->frames[0].lineno;
+	tbpanel_open(&T.tb, g->frames[0].filename, g->frames[0].lineno);
 	if (T.key == PROTO_KEY_TRACEBACK) {
 		/* The group is a traceback already. */
-		snapshot_free(T.tb);
-		T.tb = snapshot_new(PROTO_KEY_TRACEBACK, false, T.cur->nframe);
-		snapshot_add_group(T.tb, g->size, g->count, g->frames, g->nframes, g->line);
-		T.tb_match[0] = 0;
-		T.tb_n = 1;
+		struct snapshot *one = snapshot_new(PROTO_KEY_TRACEBACK, false, T.cur->nframe);
+		snapshot_add_group(one, g->size, g->count, g->frames, g->nframes, g->line);
+		tbpanel_set(&T.tb, one, NULL);
 		return;
 	}
+	/* Ask for the tracebacks that pass through this file; the panel keeps
+	 * those whose most recent frame is the selected place. */
 	cJSON *args = cJSON_CreateObject();
 	cJSON_AddStringToObject(args, "key", "traceback");
 	cJSON_AddNumberToObject(args, "limit", 2000);
 	cJSON *inc = cJSON_AddArrayToObject(args, "include");
-	cJSON_AddItemToArray(inc, cJSON_CreateString(T.tb_of_file));
-	T.tb_loading = app_agent_request(app, PROTO_CMD_TOP, args, on_tracebacks, app);
+	cJSON_AddItemToArray(inc, cJSON_CreateString(g->frames[0].filename));
+	if (!app_agent_request(app, PROTO_CMD_TOP, args, on_tracebacks, app))
+		tbpanel_set(&T.tb, NULL, "no agent");
 }
 
 static int top_key(struct app *app, int ch)
@@ -334,13 +273,8 @@ static int top_key(struct app *app, int ch)
 		}
 		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
 	}
-	if (T.tb_open) {
-		if (ch == 27 || ch == 'q' || ch == '\r' || ch == '\n' || ch == KEY_ENTER) {
-			T.tb_open = false;
-			return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
-		}
-		return VIEW_KEY_HANDLED;
-	}
+	if (tbpanel_key(&T.tb, ch))
+		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
 	if (listnav_key(&T.nav, ch, (int)T.nrows, LINES / 2))
 		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
 	switch (ch) {
@@ -378,8 +312,7 @@ static void top_done(struct app *app)
 {
 	(void)app;
 	reset_data();
-	snapshot_free(T.tb);
-	T.tb = NULL;
+	tbpanel_done(&T.tb);
 	free(T.rows);
 	T.rows = NULL;
 	filter_done(&T.filter);

@@ -65,7 +65,7 @@ class RssViewTest(TuiTestCase):
     def test_rss_follows_a_growing_process_then_quit_restores_terminal(self):
         p = self.start_allocator()
         self.open_terminal(120, 40)
-        self.run_pmt("-i", "0.1", str(p.pid))
+        self.run_pmt("--no-inject", "-i", "0.1", str(p.pid))
         self.wait_for(lambda s: "RSS " in s and "PID %d" % p.pid in s, what="the overview")
         self.assertTrue(self.alternate_screen())
         shown0, real0 = self.assert_follows(p.pid)
@@ -102,7 +102,7 @@ class RssViewTest(TuiTestCase):
     def test_resize_down_to_40x10_and_below(self):
         p = self.start_allocator()
         self.open_terminal(100, 30)
-        self.run_pmt("-i", "0.1", str(p.pid))
+        self.run_pmt("--no-inject", "-i", "0.1", str(p.pid))
         self.wait_for(lambda s: "RSS " in s, what="the overview")
         self.resize(40, 10)
         s = self.wait_for(lambda s: len(s.splitlines()[0]) <= 40 and "RSS" in s, what="a 40x10 layout")
@@ -119,7 +119,7 @@ class RssViewTest(TuiTestCase):
     def test_keys_pause_interval_theme_help(self):
         p = self.start_allocator()
         self.open_terminal(120, 40)
-        self.run_pmt(str(p.pid))
+        self.run_pmt("--no-inject", str(p.pid))
         self.wait_for(lambda s: "interval 0.5s" in s, what="the default interval")
         self.keys("+")
         self.wait_for(lambda s: "interval 1s" in s, what="the longer interval")
@@ -137,7 +137,7 @@ class RssViewTest(TuiTestCase):
             self.assertIn(key, s)
         self.keys("x")  # any key closes help
         self.wait_for(lambda s: "pmt-top keys" not in s, what="help to close")
-        self.keys("2")
+        self.go_to_view("Output")
         self.wait_for(lambda s: "did not start this process" in s, what="the Output view")
         self.keys("F10")
         self.wait_for(lambda s: "EXIT=0" in s, what="F10 to quit")
@@ -146,7 +146,7 @@ class RssViewTest(TuiTestCase):
         p = self.start_allocator()
         self.command(p, "grow")
         self.open_terminal(120, 40)
-        self.run_pmt("-i", "0.1", str(p.pid))
+        self.run_pmt("--no-inject", "-i", "0.1", str(p.pid))
         self.wait_for(lambda s: "RSS " in s, what="the overview")
         time.sleep(1)
         p.stdin.write("exit\n")
@@ -167,7 +167,7 @@ class RssViewTest(TuiTestCase):
     def test_ascii_and_no_color(self):
         p = self.start_allocator()
         self.open_terminal(100, 30, env={"NO_COLOR": "1"})
-        self.run_pmt("--ascii", "-i", "0.1", str(p.pid))
+        self.run_pmt("--no-inject", "--ascii", "-i", "0.1", str(p.pid))
         s = self.wait_for(lambda s: "RSS " in s and "|" in s, what="the ASCII graph")
         time.sleep(0.5)
         s = self.screen()
@@ -185,7 +185,7 @@ class RssViewTest(TuiTestCase):
         pid = int(re.search(r"PID (\d+)", s).group(1))
         self.kill_pid_later(pid)
         self.assertTrue(alive(pid))
-        self.keys("2")
+        self.go_to_view("Output")
         self.wait_for(lambda s: "demo workload started" in s, what="the workload's output")
         self.keys("q")
         self.wait_for(lambda s: "EXIT=0" in s, what="quit")
@@ -243,7 +243,7 @@ class OtherUser(TuiTestCase):
             self.skipTest("needs root to switch users")
         p = self.start_python("import time; time.sleep(60)")
         self.open_terminal(120, 30)
-        self.type("setpriv --reuid=nobody --regid=nogroup --clear-groups %s %d; echo EXIT=$?"
+        self.type("setpriv --reuid=nobody --regid=nogroup --clear-groups %s --no-inject %d; echo EXIT=$?"
                   % (BIN, p.pid))
         s = self.wait_for(lambda s: "RSS " in s, what="the overview as nobody")
         self.assertIn("PSS unavailable", s)

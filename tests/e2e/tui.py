@@ -142,6 +142,13 @@ class TuiTestCase(unittest.TestCase):
     def run_pmt(self, *args):
         self.type(" ".join([shlex.quote(BIN)] + [shlex.quote(a) for a in args]) + "; echo EXIT=$?")
 
+    def go_to_view(self, name):
+        """Press the number key of the view called name (read from the tabs)."""
+        m = re.search(r" (\d) %s " % re.escape(name), self.screen().splitlines()[0])
+        if not m:
+            raise AssertionError("no view %r in the title bar" % name)
+        self.keys(m.group(1))
+
     def pmt_pid(self):
         """The pid of the pmt-top running in the pane (child of the shell)."""
         shell = int(self.tmux("list-panes", "-t", "main", "-F", "#{pane_pid}").split()[0])

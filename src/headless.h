@@ -1,0 +1,16 @@
+/*
+ * headless.h - the subcommands that print and exit: snapshot, diff, functions.
+ *
+ * Each returns a process exit code (cli.h) and prints a one-line reason on
+ * stderr when it fails.
+ */
+#ifndef PMT_HEADLESS_H
+#define PMT_HEADLESS_H
+
+#include "cli.h"
+
+int headless_snapshot(const struct cli_opts *opts);
+int headless_diff(const struct cli_opts *opts);
+int headless_functions(const struct cli_opts *opts);
+
+#endif

@@ -1,0 +1,70 @@
+/*
+ * app_snap.c - the snapshots pmt-top keeps: taking one from the agent (the
+ * global key s) and adding loaded ones. They live here, not in the target,
+ * and survive its exit.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "collect/snapshot.h"
+#include "collect/units.h"
+#include "collect/xalloc.h"
+#include "ipc/client.h"
+#include "tui/app.h"
+
+/* Snapshots ask for whole tracebacks: they regroup exactly to lineno or
+ * filename later, so one snapshot serves every grouping of the diff. */
+#define SNAP_KEY "traceback"
+
+static double taken_at; /* monotonic time of the request in flight */
+
+void app_snapshot_add(struct app *app, struct snapshot *snap, double mono_t, const char *origin)
+{
+	app->snaps = xreallocarray(app->snaps, app->nsnaps + 1, sizeof *app->snaps);
+	struct app_snap *s = &app->snaps[app->nsnaps++];
+	s->snap = snap;
+	s->mono_t = mono_t;
+	snprintf(s->origin, sizeof s->origin, "%s", origin);
+	app->dirty = true;
+}
+
+static void on_snapshot(void *ud, struct client_reply *r)
+{
+	struct app *app = ud;
+	char err[256], origin[64], tot[32];
+	if (!r->ok) {
+		app_status(app, true, "snapshot failed: %s", r->message);
+		return;
+	}
+	struct snapshot *snap = snapshot_from_json(r->result, err, sizeof err);
+	if (snap == NULL) {
+		app_status(app, true, "the agent's snapshot is malformed: %s", err);
+		return;
+	}
+	snapshot_sort(snap);
+	snprintf(origin, sizeof origin, "pid %d", (int)app->pid);
+	app_snapshot_add(app, snap, taken_at, origin);
+	app_status(app, false, "snapshot %zu: %s traced in %zu places (b marks a base, Snapshots view diffs)",
+		   app->nsnaps, units_bytes(tot, sizeof tot, (double)snap->total_size), snap->ngroups);
+}
+
+void app_snapshot_take(struct app *app)
+{
+	if (app->agent_state != APP_AGENT_READY) {
+		app_agent_request(app, PROTO_CMD_STATUS, NULL, NULL, NULL); /* says why */
+		return;
+	}
+	if (!app->have_status || !app->agent_status.tracing) {
+		cJSON *args = cJSON_CreateObject();
+		cJSON_AddNumberToObject(args, "nframe", 1);
+		app_agent_request(app, PROTO_CMD_TRACEMALLOC_START, args, NULL, NULL);
+		app_status(app, false, "tracemalloc was off: started it (1 frame); this snapshot and later ones "
+			   "see only allocations from now on");
+	}
+	cJSON *args = cJSON_CreateObject();
+	cJSON_AddStringToObject(args, "key", SNAP_KEY);
+	taken_at = proc_sampler_now();
+	app_agent_request(app, PROTO_CMD_SNAPSHOT, args, on_snapshot, app);
+}

@@ -1,0 +1,462 @@
+/*
+ * view_snapshots.c - the snapshots pmt-top holds, and the diff of any two.
+ *
+ * List mode: every snapshot (taken with s, or loaded), its time, label,
+ * traced total, blocks and key. b marks a base; Enter diffs the base with the
+ * selected snapshot, or with "now" (the last row: a fresh snapshot is taken).
+ * n names, w writes to a JSON file, L loads one, x forgets one.
+ *
+ * Diff mode: size diff, count diff, new size, new count, location; sorted by
+ * |size diff| first; o re-sorts, g regroups (lineno / filename / traceback),
+ * / filters with the same PCRE2 filter as elsewhere, Enter shows tracebacks,
+ * Esc goes back. Growth and shrinkage differ by colour and by sign.
+ */
+#include <curses.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "collect/snapdiff.h"
+#include "collect/snapshot.h"
+#include "collect/units.h"
+#include "collect/xalloc.h"
+#include "tui/app.h"
+#include "tui/filter.h"
+#include "tui/listnav.h"
+#include "tui/location.h"
+#include "tui/prompt.h"
+#include "tui/screen.h"
+#include "tui/tbpanel.h"
+#include "tui/view.h"
+
+enum prompt_kind { ASK_NONE, ASK_FILTER, ASK_LABEL, ASK_WRITE, ASK_LOAD };
+
+static const enum snapdiff_order orders[] = {
+	SNAPDIFF_ORDER_ABS_SIZE_DIFF, SNAPDIFF_ORDER_SIZE_DIFF, SNAPDIFF_ORDER_SIZE,
+	SNAPDIFF_ORDER_COUNT_DIFF, SNAPDIFF_ORDER_COUNT,
+};
+static const char *const order_names[] = { "|size diff|", "size diff", "new size", "count diff", "new count" };
+
+static struct {
+	struct listnav nav;       /* list mode */
+	int base;                 /* index of the base snapshot, -1 none */
+	size_t diff_after;        /* "now" asked: diff when nsnaps exceeds this */
+	bool want_now;
+	/* Diff mode. */
+	bool diffing;
+	int old_i, new_i;
+	enum proto_key key;
+	int order;
+	struct snapshot *old_g, *new_g; /* regrouped copies */
+	struct snapdiff *diff;
+	size_t *rows;
+	size_t nrows;
+	struct listnav dnav;
+	struct filter filter;
+	struct prompt prompt;
+	enum prompt_kind asking;
+	struct tbpanel tb;
+} S = { .base = -1 };
+
+static void diff_rows(void)
+{
+	char text[8192];
+	S.nrows = 0;
+	if (S.diff == NULL)
+		return;
+	S.rows = xreallocarray(S.rows, S.diff->n ? S.diff->n : 1, sizeof *S.rows);
+	for (size_t i = 0; i < S.diff->n; i++) {
+		location_filter_text(text, sizeof text, snapdiff_entry_group(&S.diff->entries[i]));
+		if (filter_match(&S.filter, text, strlen(text)))
+			S.rows[S.nrows++] = i;
+	}
+}
+
+static void diff_free(void)
+{
+	snapdiff_free(S.diff);
+	snapshot_free(S.old_g);
+	snapshot_free(S.new_g);
+	S.diff = NULL;
+	S.old_g = S.new_g = NULL;
+	S.nrows = 0;
+}
+
+/* (Re)compute the diff of snapshots old_i -> new_i grouped by S.key. */
+static bool diff_compute(struct app *app)
+{
+	char err[256];
+	const struct snapshot *a = app->snaps[S.old_i].snap, *b = app->snaps[S.new_i].snap;
+	struct snapshot *ra = snapshot_regroup(a, S.key, err, sizeof err);
+	struct snapshot *rb = ra ? snapshot_regroup(b, S.key, err, sizeof err) : NULL;
+	struct snapdiff *d = rb ? snapdiff_new(ra, rb, err, sizeof err) : NULL;
+	if (d == NULL) {
+		app_status(app, true, "cannot diff by %s: %s", snapshot_key_name(S.key), err);
+		snapshot_free(ra);
+		snapshot_free(rb);
+		return false;
+	}
+	diff_free();
+	S.old_g = ra;
+	S.new_g = rb;
+	S.diff = d;
+	snapdiff_sort(d, orders[S.order]);
+	diff_rows();
+	S.dnav.sel = S.dnav.top = 0;
+	S.diffing = true;
+	app->dirty = true;
+	return true;
+}
+
+static void start_diff(struct app *app, int old_i, int new_i)
+{
+	S.old_i = old_i;
+	S.new_i = new_i;
+	/* The finest key both snapshots have. */
+	enum proto_key ka = app->snaps[old_i].snap->key, kb = app->snaps[new_i].snap->key;
+	S.key = PROTO_KEY_LINENO;
+	if (ka == PROTO_KEY_FILENAME || kb == PROTO_KEY_FILENAME)
+		S.key = PROTO_KEY_FILENAME;
+	diff_compute(app);
+}
+
+static void fmt_time(char *buf, size_t len, double t)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	localtime_r(&tt, &tm);
+	strftime(buf, len, "%H:%M:%S", &tm);
+}
+
+static void snaps_update(struct app *app)
+{
+	if (S.want_now && app->nsnaps > S.diff_after) {
+		S.want_now = false;
+		if (S.base >= 0 && S.base < (int)app->nsnaps)
+			start_diff(app, S.base, (int)app->nsnaps - 1);
+	}
+}
+
+static void draw_list(struct app *app, int top, int rows, int cols)
+{
+	int y = top;
+	screen_textf(y++, 0, cols, THEME_HEADER_LABEL,
+		     "%zu snapshot%s   s take   b mark base   Enter diff base -> selected   n name   w write   L load   x forget",
+		     app->nsnaps, app->nsnaps == 1 ? "" : "s");
+	screen_fill(y, 0, cols, THEME_TABLE_HEADER);
+	screen_textf(y++, 0, cols, THEME_TABLE_HEADER, "  # %-8s %10s %9s %7s %-9s %-20s %s",
+		     "TIME", "TRACED", "BLOCKS", "GROUPS", "KEY", "LABEL", "FROM");
+	int n = (int)app->nsnaps + (app->pid > 0 && !app->gone ? 1 : 0);
+	int list_rows = top + rows - y;
+	listnav_fit(&S.nav, n, list_rows);
+	for (int r = 0; r < list_rows && S.nav.top + r < n; r++) {
+		int i = S.nav.top + r;
+		bool sel = i == S.nav.sel;
+		if (sel)
+			screen_fill(y + r, 0, cols, THEME_SELECTION);
+		if (i == (int)app->nsnaps) {
+			screen_text(y + r, 0, cols, sel ? THEME_SELECTION : THEME_DIM, false,
+				    "    now      (take a snapshot and diff the base with it)");
+			continue;
+		}
+		const struct snapshot *s = app->snaps[i].snap;
+		char t[16], tot[32];
+		fmt_time(t, sizeof t, s->time);
+		units_bytes(tot, sizeof tot, (double)s->total_size);
+		screen_textf(y + r, 0, cols, sel ? THEME_SELECTION : THEME_NORMAL,
+			     "%c%2d %-8s %10s %9llu %7zu %-9s %-20.20s %s", i == S.base ? 'B' : ' ', i + 1, t, tot,
+			     (unsigned long long)s->total_count, s->ngroups, snapshot_key_name(s->key),
+			     s->label, app->snaps[i].origin);
+	}
+	if (app->nsnaps == 0)
+		screen_text(y + 1, 2, cols - 4, THEME_DIM, false,
+			    "No snapshots yet: press s (anywhere) to take one, then another later, and diff them.");
+}
+
+static void draw_diff(struct app *app, int top, int rows, int cols)
+{
+	const struct snapshot *a = app->snaps[S.old_i].snap, *b = app->snaps[S.new_i].snap;
+	char ta[16], tb[16], d[32], c1[32], c2[32];
+	fmt_time(ta, sizeof ta, a->time);
+	fmt_time(tb, sizeof tb, b->time);
+	int y = top;
+	screen_textf(y++, 0, cols, THEME_TITLE, "diff #%d %s%s%s -> #%d %s%s%s   traced %s -> %s (%s)",
+		     S.old_i + 1, ta, a->label[0] ? " " : "", a->label, S.new_i + 1, tb, b->label[0] ? " " : "",
+		     b->label, units_bytes(c1, sizeof c1, (double)a->total_size),
+		     units_bytes(c2, sizeof c2, (double)b->total_size),
+		     units_bytes_signed(d, sizeof d, (double)S.diff->total_size_diff));
+	screen_textf(y++, 0, cols, THEME_HEADER_LABEL,
+		     "by %s (g)   sorted by %s (o)   filter %s (/)   %zu new, %zu gone, %zu changed   Esc back",
+		     snapshot_key_name(S.key), order_names[S.order],
+		     filter_active(&S.filter) ? S.filter.text : "none", S.diff->nnew, S.diff->ngone, S.diff->nchanged);
+	screen_fill(y, 0, cols, THEME_TABLE_HEADER);
+	screen_textf(y++, 0, cols, THEME_TABLE_HEADER, "%12s %10s %10s %9s  %s", "SIZE DIFF", "COUNT DIFF",
+		     "NEW SIZE", "NEW COUNT", "LOCATION");
+	int list_rows = top + rows - y;
+	listnav_fit(&S.dnav, (int)S.nrows, list_rows);
+	for (int r = 0; r < list_rows && S.dnav.top + r < (int)S.nrows; r++) {
+		int i = S.dnav.top + r;
+		const struct snapdiff_entry *e = &S.diff->entries[S.rows[i]];
+		const struct snapshot_group *g = snapdiff_entry_group(e);
+		bool sel = i == S.dnav.sel;
+		char sd[32], ns[32], cd[32], loc[1024];
+		units_bytes_signed(sd, sizeof sd, (double)e->size_diff);
+		units_bytes(ns, sizeof ns, (double)e->size);
+		snprintf(cd, sizeof cd, "%+lld", (long long)e->count_diff);
+		location_format(loc, sizeof loc, g, cols - 47 > 10 ? cols - 47 : 10);
+		enum theme_role role = sel ? THEME_SELECTION : e->size_diff > 0 ? THEME_GROWTH
+				       : e->size_diff < 0 ? THEME_SHRINK : THEME_NORMAL;
+		if (sel)
+			screen_fill(y + r, 0, cols, THEME_SELECTION);
+		screen_textf(y + r, 0, 24, role, "%12s %10s", sd, cd);
+		screen_textf(y + r, 23, 22, sel ? THEME_SELECTION : THEME_NORMAL, " %10s %9llu", ns,
+			     (unsigned long long)e->count);
+		screen_text(y + r, 46, cols - 46, sel ? THEME_SELECTION : THEME_NORMAL, false, loc);
+		if (e->status == SNAPDIFF_NEW || e->status == SNAPDIFF_GONE) {
+			int lw = (int)strlen(loc);
+			if (46 + lw + 7 < cols)
+				screen_text(y + r, 47 + lw, 6, sel ? THEME_SELECTION : THEME_DIM, false,
+					    e->status == SNAPDIFF_NEW ? "(new)" : "(gone)");
+		}
+	}
+	if (S.nrows == 0)
+		screen_text(y, 2, cols - 4, THEME_DIM, false,
+			    filter_active(&S.filter) ? "nothing matches the filter" : "no differences");
+	tbpanel_draw(&S.tb, app->pid, top, rows, cols);
+}
+
+static void snaps_draw(struct app *app, int top, int rows, int cols)
+{
+	if (S.diffing && S.diff && S.new_i < (int)app->nsnaps && S.old_i < (int)app->nsnaps)
+		draw_diff(app, top, rows, cols);
+	else
+		draw_list(app, top, rows, cols);
+	if (S.prompt.active)
+		prompt_draw(&S.prompt);
+}
+
+static void default_path(struct app *app, const struct snapshot *s, char *buf, size_t len)
+{
+	char t[32];
+	time_t tt = (time_t)s->time;
+	struct tm tm;
+	localtime_r(&tt, &tm);
+	strftime(t, sizeof t, "%Y%m%d-%H%M%S", &tm);
+	snprintf(buf, len, "pmt-snapshot-%u-%s.json", s->pid ? s->pid : (unsigned)app->pid, t);
+}
+
+static void prompt_finished(struct app *app)
+{
+	char err[512];
+	const char *text = S.prompt.buf;
+	int i = S.nav.sel;
+	switch (S.asking) {
+	case ASK_FILTER:
+		if (filter_set(&S.filter, text, err, sizeof err) < 0)
+			app_status(app, true, "bad filter: %s", err);
+		diff_rows();
+		break;
+	case ASK_LABEL:
+		if (i < (int)app->nsnaps)
+			snapshot_set_label(app->snaps[i].snap, text);
+		break;
+	case ASK_WRITE:
+		if (i < (int)app->nsnaps && text[0]) {
+			if (snapshot_save(app->snaps[i].snap, text, err, sizeof err) < 0)
+				app_status(app, true, "%s", err);
+			else
+				app_status(app, false, "snapshot %d written to %s", i + 1, text);
+		}
+		break;
+	case ASK_LOAD:
+		if (text[0]) {
+			struct snapshot *s = snapshot_load(text, err, sizeof err);
+			if (s == NULL)
+				app_status(app, true, "%s", err);
+			else {
+				app_snapshot_add(app, s, NAN, text);
+				app_status(app, false, "loaded %s as snapshot %zu", text, app->nsnaps);
+			}
+		}
+		break;
+	case ASK_NONE:
+		break;
+	}
+	S.asking = ASK_NONE;
+}
+
+static void ask(enum prompt_kind kind, const char *label, const char *initial)
+{
+	S.asking = kind;
+	prompt_open(&S.prompt, label, initial);
+}
+
+static int list_key(struct app *app, int ch)
+{
+	int n = (int)app->nsnaps + (app->pid > 0 && !app->gone ? 1 : 0);
+	int i = S.nav.sel;
+	bool real = i >= 0 && i < (int)app->nsnaps;
+	char path[1024];
+	if (listnav_key(&S.nav, ch, n, LINES / 2))
+		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+	switch (ch) {
+	case 'b':
+		if (real) {
+			S.base = i;
+			app_status(app, false, "snapshot %d is the base: select another (or now) and press Enter", i + 1);
+		}
+		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+	case '\r':
+	case '\n':
+	case KEY_ENTER:
+	case 'd':
+		if (S.base < 0 || S.base >= (int)app->nsnaps) {
+			app_status(app, true, "mark a base first (b), then select the snapshot to compare with it");
+		} else if (i == (int)app->nsnaps) {
+			S.want_now = true;
+			S.diff_after = app->nsnaps;
+			app_snapshot_take(app);
+		} else if (real && i != S.base) {
+			start_diff(app, S.base, i);
+		} else {
+			app_status(app, true, "select a snapshot other than the base");
+		}
+		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+	case 'n':
+		if (real)
+			ask(ASK_LABEL, "name for this snapshot: ", app->snaps[i].snap->label);
+		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+	case 'w':
+		if (real) {
+			default_path(app, app->snaps[i].snap, path, sizeof path);
+			ask(ASK_WRITE, "write to file: ", path);
+		}
+		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+	case 'L':
+		ask(ASK_LOAD, "load snapshot file: ", "");
+		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+	case 'x':
+	case KEY_DC:
+		if (real) {
+			snapshot_free(app->snaps[i].snap);
+			memmove(&app->snaps[i], &app->snaps[i + 1], (app->nsnaps - (size_t)i - 1) * sizeof *app->snaps);
+			app->nsnaps--;
+			if (S.base == i)
+				S.base = -1;
+			else if (S.base > i)
+				S.base--;
+		}
+		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+	default:
+		return VIEW_KEY_IGNORED;
+	}
+}
+
+/* Tracebacks behind a diff row: from the newer snapshot as taken (traceback
+ * key), else the older one. */
+static void diff_traceback(struct app *app)
+{
+	if (S.nrows == 0)
+		return;
+	const struct snapdiff_entry *e = &S.diff->entries[S.rows[S.dnav.sel]];
+	const struct snapshot_group *g = snapdiff_entry_group(e);
+	tbpanel_open(&S.tb, g->frames[0].filename, g->frames[0].lineno);
+	const struct snapshot *src = app->snaps[e->new_group ? S.new_i : S.old_i].snap;
+	char err[256];
+	struct snapshot *copy = snapshot_regroup(src, src->key, err, sizeof err);
+	if (copy && copy->key != PROTO_KEY_TRACEBACK) {
+		tbpanel_set(&S.tb, copy, "this snapshot was saved without tracebacks: showing its own grouping");
+		return;
+	}
+	tbpanel_set(&S.tb, copy, copy ? NULL : err);
+}
+
+static int diff_key(struct app *app, int ch)
+{
+	if (tbpanel_key(&S.tb, ch))
+		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+	if (listnav_key(&S.dnav, ch, (int)S.nrows, LINES / 2))
+		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+	switch (ch) {
+	case 27:
+	case KEY_BACKSPACE:
+	case 127:
+		S.diffing = false;
+		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+	case 'o':
+		S.order = (S.order + 1) % (int)(sizeof orders / sizeof orders[0]);
+		snapdiff_sort(S.diff, orders[S.order]);
+		diff_rows();
+		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+	case 'g': {
+		enum proto_key was = S.key;
+		S.key = (enum proto_key)((S.key + 1) % PROTO_KEY_COUNT);
+		if (!diff_compute(app)) {
+			S.key = (enum proto_key)((S.key + 1) % PROTO_KEY_COUNT); /* skip it */
+			if (!diff_compute(app))
+				S.key = was;
+		}
+		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+	}
+	case '/':
+		ask(ASK_FILTER, "filter (regex over file:line, Enter applies, empty clears): ", S.filter.text);
+		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+	case '\r':
+	case '\n':
+	case KEY_ENTER:
+		diff_traceback(app);
+		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+	default:
+		return VIEW_KEY_IGNORED;
+	}
+}
+
+static int snaps_key(struct app *app, int ch)
+{
+	if (S.prompt.active) {
+		if (prompt_key(&S.prompt, ch) == PROMPT_DONE)
+			prompt_finished(app);
+		else if (!S.prompt.active)
+			S.asking = ASK_NONE;
+		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+	}
+	if (S.diffing && S.diff)
+		return diff_key(app, ch);
+	return list_key(app, ch);
+}
+
+static void snaps_done(struct app *app)
+{
+	(void)app;
+	diff_free();
+	free(S.rows);
+	S.rows = NULL;
+	filter_done(&S.filter);
+	tbpanel_done(&S.tb);
+}
+
+static const char *const snaps_help[] = {
+	"s\ttake a snapshot (from any view)",
+	"b\tmark the selected snapshot as the base",
+	"Enter d\tdiff the base with the selected snapshot (or with now)",
+	"n\tname the selected snapshot",
+	"w\twrite the selected snapshot to a JSON file",
+	"L\tload a snapshot file",
+	"x Del\tforget the selected snapshot",
+	"(diff) o\tsort by |size diff|, size diff, new size, count diff, new count",
+	"(diff) g\tgroup by line / file / traceback",
+	"(diff) /\tfilter locations with a regular expression",
+	"(diff) Enter\ttracebacks of the selected line; Esc back to the list",
+	NULL,
+};
+
+const struct view view_snapshots = {
+	.name = "Snapshots",
+	.update = snaps_update,
+	.draw = snaps_draw,
+	.key = snaps_key,
+	.done = snaps_done,
+	.help = snaps_help,
+};
