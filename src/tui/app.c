@@ -563,13 +563,21 @@ static bool handle_key(struct app *app, int ch)
 }
 
 /* On quit, a target we leave running should not keep paying for tracing it
- * did not ask for: stop tracemalloc if the agent started it. The agent itself
+ * did not ask for: switch off the function tracer we started, and stop
+ * tracemalloc if the agent started it. The agent itself
  * stays, idle, so a later pmt-top reconnects at once. */
 static void leave_target_clean(struct app *app)
 {
 	char err[256];
 	if (app->child > 0 || app->gone || app->agent_state != APP_AGENT_READY)
 		return;
+	if (view_functions_started_here()) {
+		if (client_call(app->agent, PROTO_CMD_FUNCTIONS_STOP, NULL, 2000, NULL, err, sizeof err) == 0)
+			fprintf(stderr, "pmt-top: switched the function tracer in pid %d off\n", (int)app->pid);
+		else
+			fprintf(stderr, "pmt-top: could not switch the function tracer in pid %d off: %s\n",
+				(int)app->pid, err);
+	}
 	if (!app->have_status || !app->agent_status.tracing || !app->agent_status.started_by_agent)
 		return;
 	if (client_call(app->agent, PROTO_CMD_TRACEMALLOC_STOP, NULL, 1000, NULL, err, sizeof err) == 0)

@@ -8,6 +8,8 @@
 #ifndef PMT_TUI_VIEW_H
 #define PMT_TUI_VIEW_H
 
+#include <stdbool.h>
+
 struct app;
 
 /* Results of view->key, as flags. */
@@ -32,6 +34,10 @@ struct view {
 extern const struct view view_overview;
 extern const struct view view_top;
 extern const struct view view_snapshots;
+extern const struct view view_functions;
+
+/* The function tracer was switched on from this session and still runs. */
+bool view_functions_started_here(void);
 extern const struct view view_log;
 
 /* The views in tab order. */

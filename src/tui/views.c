@@ -6,6 +6,7 @@
 const struct view *const views[] = {
 	&view_overview,
 	&view_top,
+	&view_functions,
 	&view_snapshots,
 	&view_log,
 };
