@@ -76,6 +76,7 @@ double app_graph_end(const struct app *app)
 static void read_cmdline(struct app *app)
 {
 	char path[64], buf[8192];
+	app->cmdline_t = proc_sampler_now();
 	if (app->gone)
 		return;
 	snprintf(path, sizeof path, "/proc/%d/cmdline", (int)app->pid);
@@ -367,8 +368,8 @@ static void draw(struct app *app)
 		screen_text(0, 0, COLS, THEME_WARNING, false, "terminal too small (need 40x10)");
 	} else {
 		draw_title(app);
+		draw_status(app); /* first: a view's prompt may take its place */
 		views[app->view]->draw(app, 1, LINES - 2, COLS);
-		draw_status(app);
 		if (app->help)
 			view_help_draw(app);
 	}
@@ -770,9 +771,10 @@ int app_run(const struct cli_opts *opts)
 		now = proc_sampler_now();
 		/* The clock and uptime tick once a second; samples usually redraw
 		 * more often than that, so this rarely costs a frame of its own. */
-		if ((long)now != (long)last_draw && now - last_draw >= 1.0) {
-			if ((long)now % 3 == 0)
-				read_cmdline(app);
+		if ((long)now != (long)last_draw && now - last_draw >= 1.0)
+			app->dirty = true;
+		if (now - app->cmdline_t >= 3.0) {
+			read_cmdline(app);
 			app->dirty = true;
 		}
 		if (app->dirty && now - last_draw >= REDRAW_MIN_GAP) {

@@ -49,6 +49,7 @@ struct app {
 	/* The target. */
 	pid_t pid;
 	char cmdline[1024];
+	double cmdline_t;     /* when it was last read */
 	double age_at_start;  /* process age (s) when we started watching */
 	double t_start;       /* monotonic time we started */
 	bool gone;            /* the process exited */

@@ -83,7 +83,8 @@ bool graph_range(const double *v, size_t n, double *min, double *max)
 
 void graph_axis_nice(double vmin, double vmax, int max_ticks, struct graph_axis *ax)
 {
-	static const double mult[] = { 1, 2, 5, 10, 20, 50, 100, 200, 500 };
+	/* Powers of two: ticks land on round binary sizes (512 KiB, 1 MiB, ...). */
+	static const double mult[] = { 1, 2, 4, 8, 16, 32, 64, 128, 256, 512 };
 	if (max_ticks < 1)
 		max_ticks = 1;
 	if (!(vmax > vmin)) {

@@ -48,7 +48,7 @@ void graph_bucket(const struct history *h, bool heap, double t0, double t1,
 /* Smallest and largest finite values of v[0..n); returns false if none. */
 bool graph_range(const double *v, size_t n, double *min, double *max);
 
-/* A "nice" axis in binary units (1, 2, 5 x 1024^k steps) covering
+/* A "nice" axis in binary units (2^n x 1024^k steps) covering
  * [vmin, vmax] with at most max_ticks intervals. */
 void graph_axis_nice(double vmin, double vmax, int max_ticks, struct graph_axis *ax);
 

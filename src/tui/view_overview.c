@@ -259,11 +259,10 @@ static void draw_graph(struct app *app, int top, int h, int cols, bool heap)
 		if (col >= gx + gw)
 			col = gx + gw - 1;
 		screen_glyph(top + h, col, app->style == GRAPH_BRAILLE ? 0x25B2u : '^', THEME_GRAPH_MARKER);
-		if (col + 1 < gx + gw - 4) {
-			char num[8];
-			snprintf(num, sizeof num, "%zu", (i + 1) % 10);
-			screen_text(top + h, col + 1, 1, THEME_GRAPH_MARKER, false, num);
-		}
+		/* Its number beside it: to the right, or to the left at the edge. */
+		char num[8];
+		snprintf(num, sizeof num, "%zu", (i + 1) % 10);
+		screen_text(top + h, col + 1 < gx + gw ? col + 1 : col - 1, 1, THEME_GRAPH_MARKER, false, num);
 	}
 	free(rss);
 	free(hp);

@@ -105,7 +105,7 @@ class TuiTestCase(unittest.TestCase):
         """A shell in a fresh tmux window; returns nothing, use type/screen."""
         envs = " ".join("%s=%s" % (k, shlex.quote(v)) for k, v in (env or {}).items())
         self.tmux("new-session", "-d", "-s", "main", "-x", str(width), "-y", str(height),
-                  "env %s LANG=C.UTF-8 TERM=xterm-256color PS1='$ ' bash --norc --noprofile" % envs)
+                  "env %s LANG=C.UTF-8 TERM=screen-256color PS1='$ ' bash --norc --noprofile" % envs)
         self.tmux("set-option", "-t", "main", "remain-on-exit", "on")
         self.wait_for(lambda s: "$" in s, what="the shell prompt")
 
