@@ -11,7 +11,8 @@ char *units_bytes(char *buf, size_t len, double bytes)
 	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
 	double v = fabs(bytes);
 	size_t u = 0;
-	while (v >= 1024 && u + 1 < sizeof unit / sizeof unit[0]) {
+	/* 1023.7 KiB would print as "1024 KiB": move up a unit first. */
+	while (v >= 1023.5 && u + 1 < sizeof unit / sizeof unit[0]) {
 		v /= 1024;
 		u++;
 	}
