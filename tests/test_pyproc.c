@@ -1,0 +1,276 @@
+/*
+ * test_pyproc.c - CPython process detection against real processes started
+ * here: every interpreter on this machine (Debian's python3, pyenv builds,
+ * the private 3.14), a non-Python process, an unsupported 3.7, a dead pid,
+ * main-thread state, and the PEP 768 opt-out as read from a live 3.14.
+ * Every process started is killed by pid in the teardown.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <glob.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "collect/inject.h"
+#include "collect/inject_pep768.h"
+#include "collect/pyproc.h"
+
+#define MAX_CHILDREN 16
+static pid_t children[MAX_CHILDREN];
+static int nchildren;
+
+static void msleep(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+/*
+ * Starts ARGV with ENV_SET ("NAME=value" or NULL) added, reads the first line
+ * of its stdout into LINE (when LINE is not NULL) and returns its pid.
+ */
+static pid_t start(char *const argv[], const char *env_set, char *line, size_t linelen)
+{
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dup2(p[1], 1);
+		close(p[0]);
+		close(p[1]);
+		if (env_set)
+			putenv((char *)env_set);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	close(p[1]);
+	assert_true(nchildren < MAX_CHILDREN);
+	children[nchildren++] = pid;
+	if (line) {
+		FILE *f = fdopen(p[0], "r");
+		assert_non_null(f);
+		if (!fgets(line, (int)linelen, f))
+			line[0] = '\0';
+		fclose(f);
+	} else {
+		close(p[0]);
+	}
+	return pid;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	for (int i = 0; i < nchildren; i++) {
+		kill(children[i], SIGKILL);
+		waitpid(children[i], NULL, 0);
+	}
+	nchildren = 0;
+	return 0;
+}
+
+static const char sleeper[] = "import sys, time; print(sys.hexversion, flush=True); time.sleep(60)";
+
+/* Starts PY sleeping; checks what pyproc_detect reports against sys.hexversion. */
+static void check_interpreter(const char *py)
+{
+	char line[64];
+	char *argv[] = {(char *)py, "-c", (char *)sleeper, NULL};
+	pid_t pid = start(argv, NULL, line, sizeof line);
+	unsigned long long hex = strtoull(line, NULL, 10);
+	assert_true(hex > 0);
+	struct pyproc_info pi;
+	char err[512];
+	assert_int_equal(pyproc_detect(pid, &pi, err, sizeof err), 0);
+	assert_int_equal(pi.is_python, 1);
+	assert_int_equal(pi.major, (int)(hex >> 24));
+	assert_int_equal(pi.minor, (int)((hex >> 16) & 0xff));
+	if (pi.micro >= 0)
+		assert_int_equal(pi.micro, (int)((hex >> 8) & 0xff));
+	if (pi.minor >= 11)
+		assert_int_equal(pi.hexversion, hex);
+	assert_int_equal(pi.has_debug_offsets, pi.minor >= 13);
+	assert_int_equal(pi.free_threaded, 0);
+	assert_int_equal(pi.nspid, pid);
+	assert_int_equal(pi.other_mntns, 0);
+	assert_true(pi.image[0] == '/');
+	assert_int_equal(pyproc_check_supported(&pi, err, sizeof err), 0);
+	/* The image start is readable target memory: an ELF header. */
+	unsigned char magic[4];
+	assert_int_equal(pyproc_read(pid, pi.image_start, magic, 4), 0);
+	assert_memory_equal(magic, "\177ELF", 4);
+	/* The main thread sits in a system call (sleep). */
+	enum pyproc_thread_state st = PYPROC_THREAD_UNKNOWN;
+	for (int i = 0; i < 100 && st != PYPROC_THREAD_SYSCALL; i++, msleep(10))
+		st = pyproc_main_thread(pid, NULL);
+	assert_int_equal(st, PYPROC_THREAD_SYSCALL);
+}
+
+static void test_interpreters(void **state)
+{
+	(void)state;
+	int seen = 0;
+	if (access("/usr/bin/python3", X_OK) == 0) {
+		check_interpreter("/usr/bin/python3");
+		seen++;
+	}
+	const char *home = getenv("HOME");
+	char pat[512];
+	snprintf(pat, sizeof pat, "%s/.pyenv/versions/3.*/bin/python3", home ? home : "/root");
+	glob_t g;
+	if (glob(pat, 0, NULL, &g) == 0) {
+		for (size_t i = 0; i < g.gl_pathc; i++) {
+			const char *v = strstr(g.gl_pathv[i], "/versions/3.") + 12;
+			int minor = atoi(v);
+			if (minor < PYPROC_MIN_MINOR)
+				continue;
+			check_interpreter(g.gl_pathv[i]);
+			seen++;
+		}
+		globfree(&g);
+	}
+	if (access("/opt/pmt-top-py314/bin/python3.14", X_OK) == 0) {
+		check_interpreter("/opt/pmt-top-py314/bin/python3.14");
+		seen++;
+	} else {
+		print_message("python3.14 not installed (tests/tools/python314.sh): not checked\n");
+	}
+	assert_true(seen > 0);
+}
+
+static void test_busy_main_thread_runs(void **state)
+{
+	(void)state;
+	char line[64];
+	char *argv[] = {"/usr/bin/python3", "-c", "print(1, flush=True)\nwhile True: pass", NULL};
+	if (access(argv[0], X_OK) != 0)
+		skip();
+	pid_t pid = start(argv, NULL, line, sizeof line);
+	int running = 0;
+	for (int i = 0; i < 50; i++, msleep(2))
+		running += pyproc_main_thread(pid, NULL) == PYPROC_THREAD_RUNNING;
+	assert_true(running > 0);
+}
+
+static void test_not_python(void **state)
+{
+	(void)state;
+	char *argv[] = {access("/usr/bin/sleep", X_OK) == 0 ? "/usr/bin/sleep" : "/bin/sleep", "60", NULL};
+	pid_t pid = start(argv, NULL, NULL, 0);
+	msleep(100);
+	struct pyproc_info pi;
+	char err[512];
+	assert_int_equal(pyproc_detect(pid, &pi, err, sizeof err), 0);
+	assert_int_equal(pi.is_python, 0);
+	assert_int_equal(pyproc_check_supported(&pi, err, sizeof err), -1);
+	assert_non_null(strstr(err, "is not a Python process"));
+}
+
+static void test_unsupported_37(void **state)
+{
+	(void)state;
+	char pat[512], py[4096];
+	const char *home = getenv("HOME");
+	snprintf(pat, sizeof pat, "%s/.pyenv/versions/3.7.*/bin/python3", home ? home : "/root");
+	glob_t g;
+	if (glob(pat, 0, NULL, &g) != 0)
+		skip();
+	snprintf(py, sizeof py, "%s", g.gl_pathv[0]);
+	globfree(&g);
+	char line[64];
+	char *argv[] = {py, "-c", (char *)sleeper, NULL};
+	pid_t pid = start(argv, NULL, line, sizeof line);
+	struct pyproc_info pi;
+	char err[512];
+	assert_int_equal(pyproc_detect(pid, &pi, err, sizeof err), 0);
+	assert_int_equal(pi.is_python, 1);
+	assert_int_equal(pi.minor, 7);
+	assert_int_equal(pyproc_check_supported(&pi, err, sizeof err), -1);
+	assert_non_null(strstr(err, "Python 3.7"));
+	assert_non_null(strstr(err, "does not support"));
+}
+
+static void test_no_such_process(void **state)
+{
+	(void)state;
+	char *argv[] = {"/bin/true", NULL};
+	pid_t pid = start(argv, NULL, NULL, 0);
+	waitpid(pid, NULL, 0);
+	nchildren--;
+	struct pyproc_info pi;
+	char err[512];
+	assert_int_equal(pyproc_detect(pid, &pi, err, sizeof err), -1);
+	assert_non_null(strstr(err, "no such process"));
+	assert_int_equal(pyproc_main_thread(pid, NULL), PYPROC_THREAD_GONE);
+}
+
+static void test_pep768_opt_out(void **state)
+{
+	(void)state;
+	const char *py = "/opt/pmt-top-py314/bin/python3.14";
+	if (access(py, X_OK) != 0) {
+		print_message("python3.14 not installed (tests/tools/python314.sh)\n");
+		skip();
+	}
+	char line[64], err[512];
+	char *argv[] = {(char *)py, "-c", (char *)sleeper, NULL};
+	pid_t on = start(argv, NULL, line, sizeof line);
+	pid_t off = start(argv, "PYTHON_DISABLE_REMOTE_DEBUG=1", line, sizeof line);
+	struct pyproc_info pi;
+	struct inject_pep768 st;
+	assert_int_equal(pyproc_detect(on, &pi, err, sizeof err), 0);
+	assert_int_equal(inject_pep768_open(&pi, &st, err, sizeof err), 0);
+	assert_int_equal(st.remote_debug, 1);
+	assert_true(st.tstate != 0);
+	assert_int_equal(st.path_size, 512);
+	assert_int_equal(inject_pep768_pending(&st), 0);
+
+	assert_int_equal(pyproc_detect(off, &pi, err, sizeof err), 0);
+	assert_int_equal(inject_pep768_open(&pi, &st, err, sizeof err), 0);
+	assert_int_equal(st.remote_debug, 0);
+	assert_int_equal(inject_pep768_request(&st, "/tmp/never-written.py", err, sizeof err), -1);
+	assert_non_null(strstr(err, "remote debugging is disabled"));
+	/* Nothing was written. */
+	assert_int_equal(inject_pep768_pending(&st), 0);
+	char buf[8];
+	assert_int_equal(pyproc_read(off, st.path_addr, buf, sizeof buf), 0);
+	assert_int_not_equal(memcmp(buf, "/tmp/nev", 8), 0);
+}
+
+static void test_method_names(void **state)
+{
+	(void)state;
+	static const char *const names[] = {"auto", "pep768", "remote-exec", "gdb", "direct"};
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(inject_method_from_name(names[i]), i);
+		assert_string_equal(inject_method_name((enum inject_method)i), names[i]);
+	}
+	assert_int_equal(inject_method_from_name("ptrace"), -1);
+	assert_int_equal(inject_method_from_name(""), -1);
+	assert_int_equal(inject_method_from_name(NULL), -1);
+	assert_int_equal(INJECT_AUTO, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(test_interpreters, teardown),
+		cmocka_unit_test_teardown(test_busy_main_thread_runs, teardown),
+		cmocka_unit_test_teardown(test_not_python, teardown),
+		cmocka_unit_test_teardown(test_unsupported_37, teardown),
+		cmocka_unit_test_teardown(test_no_such_process, teardown),
+		cmocka_unit_test_teardown(test_pep768_opt_out, teardown),
+		cmocka_unit_test(test_method_names),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
