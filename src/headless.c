@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "collect/agent_sock.h"
 #include "collect/inject.h"
 #include "collect/paths.h"
 #include "collect/proc_sampler.h"
@@ -85,14 +86,25 @@ static int inject_and_wait(const struct cli_opts *o, char *err, size_t errlen)
 	return st == INJECT_DONE ? 0 : -1;
 }
 
+/* Connect to the agent of o->pid (peer pid checked). */
+static int connect_agent(const struct cli_opts *o, struct client *c, char *err, size_t errlen)
+{
+	char path[1200];
+	const char *sock = o->socket;
+	if (sock == NULL && agent_sock_find(o->pid, path, sizeof path, err, errlen) == 0)
+		sock = path;
+	if (client_connect(c, o->pid, sock, err, errlen) < 0)
+		return -1;
+	return client_wait_ready(c, 5000, err, errlen);
+}
+
 /* Connect to pid's agent, loading it first when none answers. */
 static int attach(const struct cli_opts *o, struct client *c)
 {
 	char err[512], ierr[512];
 	if (!process_exists(o->pid))
 		return fail(CLI_EXIT_NO_PROCESS, "no process with pid %d", (int)o->pid);
-	if (client_connect(c, o->pid, o->socket, err, sizeof err) == 0 &&
-	    client_wait_ready(c, 5000, err, sizeof err) == 0)
+	if (connect_agent(o, c, err, sizeof err) == 0)
 		return 0;
 	if (o->no_inject || o->socket)
 		return fail(CLI_EXIT_NO_AGENT, "%s", err);
@@ -101,8 +113,7 @@ static int attach(const struct cli_opts *o, struct client *c)
 			    (int)o->pid, ierr);
 	/* The bootstrap ran: the socket answers now (give it a moment). */
 	for (int i = 0; i < 50; i++) {
-		if (client_connect(c, o->pid, NULL, err, sizeof err) == 0 &&
-		    client_wait_ready(c, 5000, err, sizeof err) == 0)
+		if (connect_agent(o, c, err, sizeof err) == 0)
 			return 0;
 		struct timespec ts = { 0, 100 * 1000 * 1000 };
 		nanosleep(&ts, NULL);

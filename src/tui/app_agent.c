@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "collect/agent_sock.h"
 #include "collect/inject.h"
 #include "collect/paths.h"
 #include "collect/units.h"
@@ -140,8 +141,11 @@ void app_agent_tick(struct app *app)
 		return;
 	app->agent_retry_t = now + RETRY_SECONDS;
 
-	char err[512];
-	if (client_connect(app->agent, app->pid, app->opts->socket, err, sizeof err) == 0) {
+	char err[512], path[1200];
+	const char *sock = app->opts->socket;
+	if (sock == NULL && agent_sock_find(app->pid, path, sizeof path, err, sizeof err) == 0)
+		sock = path;
+	if (client_connect(app->agent, app->pid, sock, err, sizeof err) == 0) {
 		app->agent_state = APP_AGENT_CONNECTING;
 		return;
 	}
