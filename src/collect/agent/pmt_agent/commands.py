@@ -1,0 +1,445 @@
+"""Request handling: parse one frame, validate it, run the command, build the reply.
+
+handle(session, line) is called by a connection thread with one request line
+(without its newline) and returns the reply object to send. It never raises:
+bad input gets an error reply, an unexpected exception the error "internal".
+Commands are the fixed set of docs/protocol.md; nothing from the socket is
+ever executed. Command state shared by every connection (whether the agent
+started tracemalloc, the gc object count cache) lives here behind a lock.
+"""
+
+import gc
+import json
+import linecache
+import os
+import sys
+import threading
+import time
+import tracemalloc
+
+from . import grouping
+from . import proto
+
+AGENT_VERSION = "0.1.0"
+MAX_ID = 2 ** 53 - 1
+MAX_LIMIT = 100000
+MAX_PATTERNS = 64
+MAX_PATTERN_BYTES = 1024
+GC_OBJECTS_TTL = 5.0
+
+_lock = threading.Lock()
+_started_by_agent = False
+_gc_objects = None
+_gc_objects_time = 0.0
+started_time = time.time()
+
+
+class CommandError(Exception):
+    """A request failed with one of proto.ERRORS."""
+
+    def __init__(self, code, message):
+        Exception.__init__(self, message)
+        self.code = code
+        self.message = message
+
+
+class Session(object):
+    """Per-connection protocol state."""
+
+    def __init__(self):
+        self.hello = False
+        self.interval = 0.0          # status push interval, 0 = no pushes
+        self.detach = False          # set by detach: close and stop the server
+
+
+def after_fork_child():
+    """Reinitialise locks that a thread of the parent may have held."""
+    global _lock
+    _lock = threading.Lock()
+
+
+def set_started_by_agent(value):
+    global _started_by_agent
+    with _lock:
+        _started_by_agent = bool(value)
+
+
+def start_tracing(nframe):
+    """Start tracemalloc with nframe frames unless already on (then check nframe)."""
+    global _started_by_agent
+    with _lock:
+        if tracemalloc.is_tracing():
+            current = tracemalloc.get_traceback_limit()
+            if current != nframe:
+                raise CommandError("bad_args", "tracemalloc is already tracing with nframe %d; "
+                                   "stop it first to change nframe to %d" % (current, nframe))
+            return
+        tracemalloc.start(nframe)
+        _started_by_agent = True
+
+
+def restore():
+    """Undo what the agent changed: its tracer and, if it started it, tracemalloc."""
+    global _started_by_agent
+    mod = sys.modules.get(__package__ + ".functions")
+    if mod is not None:
+        try:
+            if mod.running():
+                mod.stop()
+        except Exception:
+            pass
+    with _lock:
+        if _started_by_agent and tracemalloc.is_tracing():
+            tracemalloc.stop()
+        _started_by_agent = False
+
+
+# --- argument validation -------------------------------------------------
+
+def _check_args(cmd, args, allowed):
+    for name in args:
+        if name not in allowed:
+            raise CommandError("bad_args", "unknown argument %r for %s" % (name, cmd))
+
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _int_arg(args, name, default, lo, hi):
+    v = args.get(name, default)
+    if not _is_int(v) or v < lo or v > hi:
+        raise CommandError("bad_args", "%s must be an integer from %d to %d" % (name, lo, hi))
+    return v
+
+
+def _bool_arg(args, name, default):
+    v = args.get(name, default)
+    if not isinstance(v, bool):
+        raise CommandError("bad_args", "%s must be true or false" % name)
+    return v
+
+
+def _str_list_arg(args, name):
+    v = args.get(name, [])
+    if not isinstance(v, list) or len(v) > MAX_PATTERNS:
+        raise CommandError("bad_args", "%s must be a list of at most %d strings" % (name, MAX_PATTERNS))
+    for s in v:
+        if not isinstance(s, str) or len(s.encode("utf-8", "replace")) > MAX_PATTERN_BYTES:
+            raise CommandError("bad_args", "each %s item must be a string of at most %d bytes"
+                               % (name, MAX_PATTERN_BYTES))
+    return v
+
+
+# --- status --------------------------------------------------------------
+
+def _gc_object_counts():
+    global _gc_objects, _gc_objects_time
+    now = time.monotonic()
+    with _lock:
+        if _gc_objects is not None and now - _gc_objects_time < GC_OBJECTS_TTL:
+            return _gc_objects
+    try:
+        counts = [len(gc.get_objects(generation=g)) for g in range(len(gc.get_count()))]
+    except Exception:
+        counts = None
+    with _lock:
+        _gc_objects = counts
+        _gc_objects_time = now
+    return counts
+
+
+def status():
+    """The status object (also the payload of status pushes)."""
+    tracing = tracemalloc.is_tracing()
+    if tracing:
+        current, peak = tracemalloc.get_traced_memory()
+        overhead = tracemalloc.get_tracemalloc_memory()
+    else:
+        current = peak = overhead = 0
+    try:
+        collections = [s.get("collections", 0) for s in gc.get_stats()]
+    except Exception:
+        collections = None
+    with _lock:
+        by_agent = _started_by_agent
+    return {
+        "time": time.time(),
+        "tracing": tracing,
+        "nframe": tracemalloc.get_traceback_limit(),
+        "started_by_agent": by_agent and tracing,
+        "traced_current": current,
+        "traced_peak": peak,
+        "tracemalloc_memory": overhead,
+        "gc_counts": list(gc.get_count()),
+        "gc_thresholds": list(gc.get_threshold()),
+        "gc_objects": _gc_object_counts(),
+        "gc_collections": collections,
+        "threads": threading.active_count(),
+    }
+
+
+# --- commands ------------------------------------------------------------
+
+def _functions_available():
+    try:
+        from . import functions  # noqa: F401
+        return True
+    except Exception:
+        return False
+
+
+def _cmd_hello(session, args):
+    _check_args("hello", args, ("protocol", "client"))
+    if "protocol" not in args:
+        raise CommandError("bad_args", "hello needs the argument protocol")
+    version = args["protocol"]
+    if not _is_int(version):
+        raise CommandError("bad_args", "protocol must be an integer")
+    if "client" in args and not isinstance(args["client"], str):
+        raise CommandError("bad_args", "client must be a string")
+    if version != proto.VERSION:
+        raise CommandError("version", "protocol version %d is not supported; this agent speaks %d"
+                           % (version, proto.VERSION))
+    session.hello = True
+    caps = ["status", "tracemalloc", "top", "snapshot", "subscribe", "detach"]
+    if hasattr(tracemalloc, "reset_peak"):
+        caps.append("reset_peak")
+    if _functions_available():
+        caps.append("functions")
+    impl = sys.implementation.name
+    return {
+        "protocol": proto.VERSION,
+        "agent": AGENT_VERSION,
+        "pid": os.getpid(),
+        "ppid": os.getppid(),
+        "python": "%d.%d.%d" % sys.version_info[:3],
+        "implementation": impl,
+        "executable": sys.executable or "",
+        "argv": [str(a) for a in getattr(sys, "argv", [])],
+        "started": started_time,
+        "native": grouping.native is not None,
+        "capabilities": caps,
+    }
+
+
+def _cmd_status(session, args):
+    _check_args("status", args, ())
+    return status()
+
+
+def _cmd_subscribe(session, args):
+    _check_args("subscribe", args, ("interval",))
+    v = args.get("interval", 0.5)
+    if (not isinstance(v, (int, float)) or isinstance(v, bool) or v != v
+            or not (v == 0 or 0.05 <= v <= 60)):
+        raise CommandError("bad_args", "interval must be 0 or a number of seconds from 0.05 to 60")
+    session.interval = float(v)
+    return {"interval": session.interval}
+
+
+def _cmd_tracemalloc_start(session, args):
+    _check_args("tracemalloc_start", args, ("nframe",))
+    start_tracing(_int_arg(args, "nframe", 1, 1, 100))
+    return status()
+
+
+def _cmd_tracemalloc_stop(session, args):
+    global _started_by_agent
+    _check_args("tracemalloc_stop", args, ())
+    with _lock:
+        tracemalloc.stop()
+        _started_by_agent = False
+    return status()
+
+
+def _cmd_reset_peak(session, args):
+    _check_args("reset_peak", args, ())
+    if not hasattr(tracemalloc, "reset_peak"):
+        raise CommandError("unavailable", "tracemalloc.reset_peak() needs Python 3.9 or later")
+    tracemalloc.reset_peak()
+    return status()
+
+
+def _source_line(cache, filename, lineno):
+    """Stripped source line via linecache, looking each file up once per request."""
+    lines = cache.get(filename)
+    if lines is None:
+        try:
+            lines = linecache.getlines(filename)
+        except Exception:
+            lines = []
+        cache[filename] = lines
+    if 1 <= lineno <= len(lines):
+        return lines[lineno - 1].strip()
+    return ""
+
+
+def _grouped(cmd, args, with_limit):
+    allowed = ("key", "cumulative", "include", "exclude") + (("limit",) if with_limit else ())
+    _check_args(cmd, args, allowed)
+    key = args.get("key", "lineno")
+    if key not in proto.KEYS:
+        raise CommandError("bad_args", "key must be one of %s" % ", ".join(proto.KEYS))
+    cumulative = _bool_arg(args, "cumulative", False)
+    if cumulative and key == "traceback":
+        raise CommandError("bad_args", "cumulative is not allowed with key traceback")
+    limit = _int_arg(args, "limit", 50, 1, MAX_LIMIT) if with_limit else None
+    include = _str_list_arg(args, "include")
+    exclude = _str_list_arg(args, "exclude")
+    if not tracemalloc.is_tracing():
+        raise CommandError("not_tracing", "tracemalloc is not tracing; send tracemalloc_start first")
+    t0 = time.perf_counter()
+    traces = tracemalloc._get_traces()
+    nframe = tracemalloc.get_traceback_limit()
+    current, peak = tracemalloc.get_traced_memory()
+    ntraces = len(traces)
+    groups, total_size, total_count = grouping.group(traces, key, cumulative, include, exclude)
+    del traces
+    out = []
+    lines = {}
+    for size, count, frames in grouping.top(groups, limit):
+        line = "" if key == "filename" else _source_line(lines, frames[0][0], frames[0][1])
+        # frames: a tuple of (filename, lineno) tuples, encoded as JSON arrays
+        out.append({"size": size, "count": count, "frames": frames, "line": line})
+    took = (time.perf_counter() - t0) * 1000.0
+    return {
+        "time": time.time(), "pid": os.getpid(), "key": key, "cumulative": cumulative,
+        "nframe": nframe, "traced_current": current, "traced_peak": peak,
+        "total_size": total_size, "total_count": total_count, "ntraces": ntraces,
+        "took_ms": round(took, 3), "groups": out,
+    }
+
+
+def _cmd_top(session, args):
+    return _grouped("top", args, True)
+
+
+def _cmd_snapshot(session, args):
+    return _grouped("snapshot", args, False)
+
+
+def _functions_module():
+    try:
+        from . import functions
+    except Exception as e:
+        raise CommandError("unavailable", "per-function accounting is not available: %s" % e)
+    return functions
+
+
+def _call_functions(fn, *a, **kw):
+    try:
+        result = fn(*a, **kw)
+    except ValueError as e:
+        raise CommandError("bad_args", str(e) or "invalid argument")
+    if not isinstance(result, dict):
+        raise CommandError("internal", "the function tracer returned %s, not an object"
+                           % type(result).__name__)
+    return result
+
+
+def _cmd_functions_start(session, args):
+    _check_args("functions_start", args, ("rss",))
+    rss = _str_list_arg(args, "rss")
+    return _call_functions(_functions_module().start, rss=tuple(rss))
+
+
+def _cmd_functions_stop(session, args):
+    _check_args("functions_stop", args, ())
+    return _call_functions(_functions_module().stop)
+
+
+def _cmd_functions(session, args):
+    _check_args("functions", args, ("limit", "sort"))
+    limit = _int_arg(args, "limit", 50, 1, MAX_LIMIT)
+    sort = args.get("sort", "net")
+    if not isinstance(sort, str):
+        raise CommandError("bad_args", "sort must be a string")
+    return _call_functions(_functions_module().table, limit=limit, sort=sort)
+
+
+def _cmd_functions_reset(session, args):
+    _check_args("functions_reset", args, ())
+    return _call_functions(_functions_module().reset)
+
+
+def _cmd_detach(session, args):
+    _check_args("detach", args, ())
+    restore()
+    session.detach = True
+    return {"detached": True}
+
+
+HANDLERS = {
+    "hello": _cmd_hello,
+    "status": _cmd_status,
+    "subscribe": _cmd_subscribe,
+    "tracemalloc_start": _cmd_tracemalloc_start,
+    "tracemalloc_stop": _cmd_tracemalloc_stop,
+    "reset_peak": _cmd_reset_peak,
+    "top": _cmd_top,
+    "snapshot": _cmd_snapshot,
+    "functions_start": _cmd_functions_start,
+    "functions_stop": _cmd_functions_stop,
+    "functions": _cmd_functions,
+    "functions_reset": _cmd_functions_reset,
+    "detach": _cmd_detach,
+}
+
+
+# --- frames --------------------------------------------------------------
+
+def error(code, message, req_id=None):
+    return {"id": req_id, "ok": False, "error": {"code": code, "message": message}}
+
+
+def handle(session, line):
+    """Answer one request line (bytes, no newline); returns the reply object."""
+    req_id = None
+    try:
+        try:
+            req = json.loads(line.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            return error("bad_frame", "the frame is not valid UTF-8 JSON")
+        if not isinstance(req, dict):
+            return error("bad_frame", "the frame is not a JSON object")
+        rid = req.get("id")
+        if _is_int(rid) and 0 <= rid <= MAX_ID:
+            req_id = rid
+        else:
+            return error("bad_frame", "id must be an integer from 0 to 2^53-1")
+        cmd = req.get("cmd")
+        if not isinstance(cmd, str):
+            return error("bad_frame", "cmd must be a string", req_id)
+        handler = HANDLERS.get(cmd)
+        if handler is None:
+            return error("unknown_command", "unknown command %r" % cmd[:100], req_id)
+        args = req.get("args", {})
+        if args is None:
+            args = {}
+        if not isinstance(args, dict):
+            return error("bad_args", "args must be an object", req_id)
+        if not session.hello and cmd != "hello":
+            return error("handshake", "send hello first", req_id)
+        result = handler(session, args)
+        return {"id": req_id, "ok": True, "result": result}
+    except CommandError as e:
+        return error(e.code, e.message, req_id)
+    except MemoryError:
+        return error("internal", "out of memory while answering", req_id)
+    except Exception as e:
+        return error("internal", "%s: %s" % (type(e).__name__, e), req_id)
+
+
+def encode(obj):
+    """Encode a reply or push as one frame (bytes ending in a newline)."""
+    try:
+        text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as e:
+        text = json.dumps(error("internal", "cannot encode the reply: %s" % e, obj.get("id")))
+    data = text.encode("utf-8", "replace") + b"\n"
+    if len(data) > proto.MAX_REPLY:
+        data = encode(error("too_large", "the reply would be %d bytes, over the %d byte limit; "
+                            "use a smaller limit or filters" % (len(data), proto.MAX_REPLY),
+                            obj.get("id")))
+    return data
