@@ -197,6 +197,18 @@ class HeadlessSnapshot(unittest.TestCase):
             real = [s["size"] for s in own["lineno"] if s["frames"][0] == [TARGET, line_no]][0]
             mine = [g["size"] for g in shown["groups"] if g["frames"][0] == [TARGET, line_no]][0]
             self.assertLessEqual(abs(mine - real), 0.01 * real)
+        # A second full snapshot: nothing the agent allocated for the first one
+        # (source lines, grouping) is reported as the application's memory.
+        r = subprocess.run([BIN, "snapshot", str(p.pid), "--key", "traceback", "-o", out + "2"],
+                           env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(out + "2") as f:
+            full = json.load(f)
+        self.assertGreater(len(full["groups"]), 10)
+        for g in full["groups"]:
+            top = g["frames"][0][0]
+            self.assertNotIn("pmt_agent", top)
+            self.assertFalse(top.endswith("linecache.py"), g)
         # The saved file loads back and diffs against itself to nothing.
         r = subprocess.run([BIN, "diff", out, out, "--json"], stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True, timeout=60)

@@ -10,7 +10,7 @@ started tracemalloc, the gc object count cache) lives here behind a lock.
 
 import gc
 import json
-import linecache
+import tokenize
 import os
 import sys
 import threading
@@ -261,18 +261,36 @@ def _cmd_reset_peak(session, args):
     return status()
 
 
-def _source_line(cache, filename, lineno):
-    """Stripped source line via linecache, looking each file up once per request."""
-    lines = cache.get(filename)
-    if lines is None:
+# The agent's own files: traces allocated there are the agent's, not the
+# application's, and are left out of top and snapshot.
+_AGENT_FILES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "*")
+
+
+def _source_lines(wanted):
+    """{(filename, lineno): stripped line} for the wanted places.
+
+    Each file is read once, only up to the last line needed, and nothing is
+    kept afterwards: linecache would hold whole files in the target's memory
+    (and show up in its own top-N).
+    """
+    by_file = {}
+    for filename, lineno in wanted:
+        by_file.setdefault(filename, set()).add(lineno)
+    out = {}
+    for filename, linenos in by_file.items():
+        if not filename or filename.startswith("<"):
+            continue
+        last = max(linenos)
         try:
-            lines = linecache.getlines(filename)
+            with tokenize.open(filename) as f:
+                for n, text in enumerate(f, 1):
+                    if n in linenos:
+                        out[(filename, n)] = text.strip()
+                    if n >= last:
+                        break
         except Exception:
-            lines = []
-        cache[filename] = lines
-    if 1 <= lineno <= len(lines):
-        return lines[lineno - 1].strip()
-    return ""
+            continue
+    return out
 
 
 def _grouped(cmd, args, with_limit):
@@ -286,7 +304,7 @@ def _grouped(cmd, args, with_limit):
         raise CommandError("bad_args", "cumulative is not allowed with key traceback")
     limit = _int_arg(args, "limit", 50, 1, MAX_LIMIT) if with_limit else None
     include = _str_list_arg(args, "include")
-    exclude = _str_list_arg(args, "exclude")
+    exclude = _str_list_arg(args, "exclude") + [_AGENT_FILES]
     if not tracemalloc.is_tracing():
         raise CommandError("not_tracing", "tracemalloc is not tracing; send tracemalloc_start first")
     t0 = time.perf_counter()
@@ -296,12 +314,13 @@ def _grouped(cmd, args, with_limit):
     ntraces = len(traces)
     groups, total_size, total_count = grouping.group(traces, key, cumulative, include, exclude)
     del traces
+    chosen = grouping.top(groups, limit)
+    lines = {} if key == "filename" else _source_lines(fr[0] for _, _, fr in chosen)
     out = []
-    lines = {}
-    for size, count, frames in grouping.top(groups, limit):
-        line = "" if key == "filename" else _source_line(lines, frames[0][0], frames[0][1])
+    for size, count, frames in chosen:
         # frames: a tuple of (filename, lineno) tuples, encoded as JSON arrays
-        out.append({"size": size, "count": count, "frames": frames, "line": line})
+        out.append({"size": size, "count": count, "frames": frames,
+                    "line": lines.get(frames[0], "")})
     took = (time.perf_counter() - t0) * 1000.0
     return {
         "time": time.time(), "pid": os.getpid(), "key": key, "cumulative": cumulative,
