@@ -3,7 +3,8 @@
 #
 #   ./pmt.sh demo     install what is missing, build, run the demo
 #   ./pmt.sh test     install what is missing, build, run every test
-#   ./pmt.sh asan     build with AddressSanitizer+UBSan and run the unit tests
+#   ./pmt.sh asan     build with AddressSanitizer+UBSan and run the unit tests,
+#                     then the threaded ones (ring, sampler) under ThreadSanitizer
 #   ./pmt.sh build    install what is missing and build
 #
 # Environment: BUILD_DIR (default ./build), PMT_WERROR=1 (warnings are errors),
@@ -69,6 +70,12 @@ asan)
     cd "${build}-asan"
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
         ctest --output-on-failure -j "$jobs" -L unit
+    # The SPSC ring and the sampler thread under ThreadSanitizer.
+    cmake -S "$here" -B "${build}-tsan" -DPMT_WERROR="${PMT_WERROR:-0}" -DPMT_TSAN=ON \
+        -DPMT_BUILD_NATIVE=OFF >/dev/null
+    cmake --build "${build}-tsan" -j "$jobs" --target test_ring test_proc_sample
+    cd "${build}-tsan"
+    TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -R 'unit\.test_(ring|proc_sample)$'
     ;;
 build)
     deps
