@@ -14,7 +14,7 @@
 
 #include "collect/snapdiff.h"
 #include "collect/snapshot.h"
-#include "collect/xalloc.h"
+#include "ipc/xalloc.h"
 
 static struct snapshot *load(const char *name)
 {

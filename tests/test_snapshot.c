@@ -21,7 +21,7 @@
 #include <cmocka.h>
 
 #include "collect/snapshot.h"
-#include "collect/xalloc.h"
+#include "ipc/xalloc.h"
 
 static char tmpdir[64];
 

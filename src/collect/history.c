@@ -5,7 +5,7 @@
 
 #include <stdlib.h>
 
-#include "collect/xalloc.h"
+#include "ipc/xalloc.h"
 
 void history_init(struct history *h, size_t cap)
 {

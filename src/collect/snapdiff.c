@@ -3,6 +3,7 @@
  * entries, print them (see snapdiff.h, docs/snapshots.md).
  */
 #include "collect/snapdiff.h"
+#include "ipc/errfmt.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -10,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "collect/xalloc.h"
+#include "ipc/xalloc.h"
 
 static const char *const order_names[SNAPDIFF_ORDER_COUNT_] = {
 	[SNAPDIFF_ORDER_ABS_SIZE_DIFF] = "abs-size-diff",
@@ -53,20 +54,6 @@ const struct snapshot_group *snapdiff_entry_group(const struct snapdiff_entry *e
 	return e->new_group ? e->new_group : e->old_group;
 }
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 static void entry_set(struct snapdiff_entry *e, const struct snapshot_group *og,
 		      const struct snapshot_group *ng)
 {
@@ -106,7 +93,7 @@ struct snapdiff *snapdiff_new(const struct snapshot *old_snap,
 			(old_snap->key == PROTO_KEY_LINENO && new_snap->key == PROTO_KEY_FILENAME)
 			? new_snap : old_snap;
 
-		seterr(err, errlen,
+		errfmt(err, errlen,
 		       "cannot diff a snapshot grouped by %s with one grouped by %s: "
 		       "regroup both by %s (--key %s)",
 		       snapshot_key_name(old_snap->key), snapshot_key_name(new_snap->key),
@@ -114,7 +101,7 @@ struct snapdiff *snapdiff_new(const struct snapshot *old_snap,
 		return NULL;
 	}
 	if (old_snap->cumulative != new_snap->cumulative) {
-		seterr(err, errlen,
+		errfmt(err, errlen,
 		       "cannot diff a cumulative snapshot with a non-cumulative one: "
 		       "take both with the same cumulative setting");
 		return NULL;

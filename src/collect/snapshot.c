@@ -11,6 +11,7 @@
  * See snapshot.h for the contracts and docs/snapshots.md for the formats.
  */
 #include "collect/snapshot.h"
+#include "ipc/errfmt.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -25,7 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "collect/xalloc.h"
+#include "ipc/xalloc.h"
 
 /* ---------------------------------------------------------------- pool -- */
 
@@ -368,24 +369,6 @@ static size_t gindex_find_or_add(struct gindex *ix, const struct snapshot_group 
 
 /* ---------------------------------------------------------- errors -- */
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	/* one line, always */
-	for (char *p = err; *p; p++)
-		if (*p == '\n' || *p == '\r')
-			*p = ' ';
-}
-
 /* Copy an untrusted string for an error message: printable, short. */
 static const char *shown(char *buf, size_t buflen, const char *s)
 {
@@ -542,25 +525,25 @@ static void num_fail(char *err, size_t errlen, const char *path, enum numerr e,
 {
 	switch (e) {
 	case NUM_MISSING:
-		seterr(err, errlen, "%s is missing", path);
+		errfmt(err, errlen, "%s is missing", path);
 		break;
 	case NUM_TYPE:
-		seterr(err, errlen, "%s is %s, not an integer", path, jtype_name(j->t));
+		errfmt(err, errlen, "%s is %s, not an integer", path, jtype_name(j->t));
 		break;
 	case NUM_NONFINITE:
-		seterr(err, errlen, "%s is out of range", path);
+		errfmt(err, errlen, "%s is out of range", path);
 		break;
 	case NUM_NEG:
-		seterr(err, errlen, "%s is negative", path);
+		errfmt(err, errlen, "%s is negative", path);
 		break;
 	case NUM_NONINT:
-		seterr(err, errlen, "%s is not an integer (%g)", path, j->num);
+		errfmt(err, errlen, "%s is not an integer (%g)", path, j->num);
 		break;
 	case NUM_BIG:
 		if (max == SNAPSHOT_MAX_INT)
-			seterr(err, errlen, "%s is too large (above 2^53-1)", path);
+			errfmt(err, errlen, "%s is too large (above 2^53-1)", path);
 		else
-			seterr(err, errlen, "%s is too large (above %.0f)", path, max);
+			errfmt(err, errlen, "%s is too large (above %.0f)", path, max);
 		break;
 	case NUM_OK:
 		break;
@@ -588,22 +571,22 @@ static int validate_file_header(const struct raw *r, char *err, size_t errlen)
 	if (fmt->t == J_MISSING)
 		return 0; /* a reply's result object */
 	if (fmt->t != J_STRING) {
-		seterr(err, errlen, "not a pmt-top snapshot (format is %s, not a string)",
+		errfmt(err, errlen, "not a pmt-top snapshot (format is %s, not a string)",
 		       jtype_name(fmt->t));
 		return -1;
 	}
 	if (strcmp(fmt->str, SNAPSHOT_FORMAT) != 0) {
-		seterr(err, errlen, "not a pmt-top snapshot (format is \"%s\")",
+		errfmt(err, errlen, "not a pmt-top snapshot (format is \"%s\")",
 		       shown(b, sizeof(b), fmt->str));
 		return -1;
 	}
 	if (ver->t == J_MISSING) {
-		seterr(err, errlen, "version is missing");
+		errfmt(err, errlen, "version is missing");
 		return -1;
 	}
 	if (ver->t == J_NUMBER && ver->num > SNAPSHOT_VERSION && ver->num <= SNAPSHOT_MAX_INT &&
 	    ver->num == (double)(uint64_t)ver->num) {
-		seterr(err, errlen,
+		errfmt(err, errlen,
 		       "version %.0f is newer than this pmt-top understands (%d); "
 		       "open it with a newer pmt-top",
 		       ver->num, SNAPSHOT_VERSION);
@@ -612,7 +595,7 @@ static int validate_file_header(const struct raw *r, char *err, size_t errlen)
 	if (field_uint(r, RF_VERSION, SNAPSHOT_VERSION, &v, err, errlen) < 0)
 		return -1;
 	if (v < 1) {
-		seterr(err, errlen, "version %" PRIu64 " is not a snapshot version (1 to %d)",
+		errfmt(err, errlen, "version %" PRIu64 " is not a snapshot version (1 to %d)",
 		       v, SNAPSHOT_VERSION);
 		return -1;
 	}
@@ -627,7 +610,7 @@ static int validate_header(struct snapshot *snap, const struct raw *r, char *err
 	char b[64];
 
 	if (r->top_t != J_OBJECT) {
-		seterr(err, errlen, "not a pmt-top snapshot (the JSON is %s, not an object)",
+		errfmt(err, errlen, "not a pmt-top snapshot (the JSON is %s, not an object)",
 		       jtype_name(r->top_t));
 		return -1;
 	}
@@ -635,51 +618,51 @@ static int validate_header(struct snapshot *snap, const struct raw *r, char *err
 		return -1;
 	j = &r->f[RF_KEY];
 	if (j->t == J_MISSING) {
-		seterr(err, errlen, "key is missing");
+		errfmt(err, errlen, "key is missing");
 		return -1;
 	}
 	if (j->t != J_STRING) {
-		seterr(err, errlen, "key is %s, not a string", jtype_name(j->t));
+		errfmt(err, errlen, "key is %s, not a string", jtype_name(j->t));
 		return -1;
 	}
 	if (snapshot_key_from_name(j->str, &key) < 0) {
-		seterr(err, errlen, "key \"%s\" is not lineno, filename or traceback",
+		errfmt(err, errlen, "key \"%s\" is not lineno, filename or traceback",
 		       shown(b, sizeof(b), j->str));
 		return -1;
 	}
 	snap->key = key;
 	j = &r->f[RF_CUMULATIVE];
 	if (j->t == J_MISSING) {
-		seterr(err, errlen, "cumulative is missing");
+		errfmt(err, errlen, "cumulative is missing");
 		return -1;
 	}
 	if (j->t != J_TRUE && j->t != J_FALSE) {
-		seterr(err, errlen, "cumulative is %s, not true or false", jtype_name(j->t));
+		errfmt(err, errlen, "cumulative is %s, not true or false", jtype_name(j->t));
 		return -1;
 	}
 	snap->cumulative = j->t == J_TRUE;
 	if (snap->cumulative && key == PROTO_KEY_TRACEBACK) {
-		seterr(err, errlen, "cumulative is true with key traceback (not allowed)");
+		errfmt(err, errlen, "cumulative is true with key traceback (not allowed)");
 		return -1;
 	}
 	if (field_uint(r, RF_NFRAME, SNAPSHOT_MAX_NFRAME, &v, err, errlen) < 0)
 		return -1;
 	if (v < 1) {
-		seterr(err, errlen, "nframe is 0 (must be 1 to %d)", SNAPSHOT_MAX_NFRAME);
+		errfmt(err, errlen, "nframe is 0 (must be 1 to %d)", SNAPSHOT_MAX_NFRAME);
 		return -1;
 	}
 	snap->nframe = (uint32_t)v;
 	j = &r->f[RF_TIME];
 	if (j->t == J_MISSING) {
-		seterr(err, errlen, "time is missing");
+		errfmt(err, errlen, "time is missing");
 		return -1;
 	}
 	if (j->t != J_NUMBER) {
-		seterr(err, errlen, "time is %s, not a number", jtype_name(j->t));
+		errfmt(err, errlen, "time is %s, not a number", jtype_name(j->t));
 		return -1;
 	}
 	if (!isfinite(j->num) || j->num < 0 || j->num > 1e11) {
-		seterr(err, errlen, "time is out of range (%g)", j->num);
+		errfmt(err, errlen, "time is out of range (%g)", j->num);
 		return -1;
 	}
 	snap->time = j->num;
@@ -695,7 +678,7 @@ static int validate_header(struct snapshot *snap, const struct raw *r, char *err
 	j = &r->f[RF_LABEL];
 	if (j->t != J_MISSING) {
 		if (j->t != J_STRING) {
-			seterr(err, errlen, "label is %s, not a string", jtype_name(j->t));
+			errfmt(err, errlen, "label is %s, not a string", jtype_name(j->t));
 			return -1;
 		}
 		snapshot_set_label(snap, j->str);
@@ -709,11 +692,11 @@ static int validate_frames(const struct snapshot *snap, const struct raw *r,
 	uint32_t n;
 
 	if (g->frames_t == J_MISSING) {
-		seterr(err, errlen, "groups[%zu].frames is missing", gi);
+		errfmt(err, errlen, "groups[%zu].frames is missing", gi);
 		return -1;
 	}
 	if (g->frames_t != J_ARRAY) {
-		seterr(err, errlen, "groups[%zu].frames is %s, not an array", gi, jtype_name(g->frames_t));
+		errfmt(err, errlen, "groups[%zu].frames is %s, not an array", gi, jtype_name(g->frames_t));
 		return -1;
 	}
 	for (n = 0; n < g->nframes; n++) {
@@ -722,12 +705,12 @@ static int validate_frames(const struct snapshot *snap, const struct raw *r,
 		enum numerr e;
 
 		if (n >= snap->nframe) {
-			seterr(err, errlen, "groups[%zu].frames has more than nframe (%" PRIu32 ") frames",
+			errfmt(err, errlen, "groups[%zu].frames has more than nframe (%" PRIu32 ") frames",
 			       gi, snap->nframe);
 			return -1;
 		}
 		if (!f->pair) {
-			seterr(err, errlen, "groups[%zu].frames[%" PRIu32 "] is not a [filename, lineno] pair",
+			errfmt(err, errlen, "groups[%zu].frames[%" PRIu32 "] is not a [filename, lineno] pair",
 			       gi, n);
 			return -1;
 		}
@@ -740,18 +723,18 @@ static int validate_frames(const struct snapshot *snap, const struct raw *r,
 			return -1;
 		}
 		if (snap->key == PROTO_KEY_FILENAME && lineno != 0) {
-			seterr(err, errlen,
+			errfmt(err, errlen,
 			       "groups[%zu].frames[0] has line %" PRIu64 " (a filename snapshot has line 0)",
 			       gi, lineno);
 			return -1;
 		}
 	}
 	if (n == 0) {
-		seterr(err, errlen, "groups[%zu].frames is empty", gi);
+		errfmt(err, errlen, "groups[%zu].frames is empty", gi);
 		return -1;
 	}
 	if (snap->key != PROTO_KEY_TRACEBACK && n != 1) {
-		seterr(err, errlen, "groups[%zu].frames has %" PRIu32 " frames (a %s snapshot has one per group)",
+		errfmt(err, errlen, "groups[%zu].frames has %" PRIu32 " frames (a %s snapshot has one per group)",
 		       gi, n, snapshot_key_name(snap->key));
 		return -1;
 	}
@@ -762,15 +745,15 @@ static int validate_frames(const struct snapshot *snap, const struct raw *r,
 static int validate_groups(struct snapshot *snap, const struct raw *r, char *err, size_t errlen)
 {
 	if (r->groups_t == J_MISSING) {
-		seterr(err, errlen, "groups is missing");
+		errfmt(err, errlen, "groups is missing");
 		return -1;
 	}
 	if (r->groups_t != J_ARRAY) {
-		seterr(err, errlen, "groups is %s, not an array", jtype_name(r->groups_t));
+		errfmt(err, errlen, "groups is %s, not an array", jtype_name(r->groups_t));
 		return -1;
 	}
 	if (r->ng >= UINT32_MAX - 1) {
-		seterr(err, errlen, "groups has too many entries");
+		errfmt(err, errlen, "groups has too many entries");
 		return -1;
 	}
 	for (size_t gi = 0; gi < r->ng; gi++) {
@@ -780,7 +763,7 @@ static int validate_groups(struct snapshot *snap, const struct raw *r, char *err
 		char path[64];
 
 		if (g->self_t != J_OBJECT) {
-			seterr(err, errlen, "groups[%zu] is %s, not an object", gi, jtype_name(g->self_t));
+			errfmt(err, errlen, "groups[%zu] is %s, not an object", gi, jtype_name(g->self_t));
 			return -1;
 		}
 		e = check_uint(&g->size, SNAPSHOT_MAX_INT, &v);
@@ -798,11 +781,11 @@ static int validate_groups(struct snapshot *snap, const struct raw *r, char *err
 		if (validate_frames(snap, r, g, gi, err, errlen) < 0)
 			return -1;
 		if (g->line.t == J_MISSING) {
-			seterr(err, errlen, "groups[%zu].line is missing", gi);
+			errfmt(err, errlen, "groups[%zu].line is missing", gi);
 			return -1;
 		}
 		if (g->line.t != J_STRING) {
-			seterr(err, errlen, "groups[%zu].line is %s, not a string", gi, jtype_name(g->line.t));
+			errfmt(err, errlen, "groups[%zu].line is %s, not a string", gi, jtype_name(g->line.t));
 			return -1;
 		}
 	}
@@ -843,7 +826,7 @@ static int check_duplicates(const struct snapshot *snap, char *err, size_t errle
 		if (prev != SIZE_MAX) {
 			char b[80];
 
-			seterr(err, errlen, "groups[%zu] has the same location as groups[%zu] (%s:%" PRIu32 ")",
+			errfmt(err, errlen, "groups[%zu] has the same location as groups[%zu] (%s:%" PRIu32 ")",
 			       i, prev, shown(b, sizeof(b), g->frames[0].filename), g->frames[0].lineno);
 			rc = -1;
 			break;
@@ -1594,20 +1577,20 @@ static int parse_prechecks(const char *buf, size_t len, const char *name, char *
 	for (i = 0; i < len && (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\r' || buf[i] == '\n'); i++)
 		;
 	if (i == len) {
-		seterr(err, errlen, "%s: empty file (not a pmt-top snapshot)", name);
+		errfmt(err, errlen, "%s: empty file (not a pmt-top snapshot)", name);
 		return -1;
 	}
 	if (len > SNAPSHOT_MAX_FILE) {
-		seterr(err, errlen, "%s: too large (%zu bytes; a snapshot is at most %zu)", name,
+		errfmt(err, errlen, "%s: too large (%zu bytes; a snapshot is at most %zu)", name,
 		       len, SNAPSHOT_MAX_FILE);
 		return -1;
 	}
 	bad = utf8_check(buf, len);
 	if (bad < len) {
 		if (buf[bad] == '\0')
-			seterr(err, errlen, "%s: not a pmt-top snapshot (NUL byte at byte %zu)", name, bad);
+			errfmt(err, errlen, "%s: not a pmt-top snapshot (NUL byte at byte %zu)", name, bad);
 		else
-			seterr(err, errlen, "%s: not UTF-8 text (byte 0x%02x at byte %zu)", name,
+			errfmt(err, errlen, "%s: not UTF-8 text (byte 0x%02x at byte %zu)", name,
 			       (unsigned char)buf[bad], bad);
 		return -1;
 	}
@@ -1626,10 +1609,10 @@ static struct snapshot *parse_cjson(const char *buf, size_t len, const char *nam
 	root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
 	if (root == NULL) {
 		if (json_truncated(buf, len))
-			seterr(err, errlen, "%s: truncated JSON at byte %zu (the file is incomplete)",
+			errfmt(err, errlen, "%s: truncated JSON at byte %zu (the file is incomplete)",
 			       name, len);
 		else
-			seterr(err, errlen, "%s: invalid JSON at byte %zu", name,
+			errfmt(err, errlen, "%s: invalid JSON at byte %zu", name,
 			       end ? (size_t)(end - buf) : (size_t)0);
 		return NULL;
 	}
@@ -1637,7 +1620,7 @@ static struct snapshot *parse_cjson(const char *buf, size_t len, const char *nam
 		;
 	if (i < len) {
 		cJSON_Delete(root);
-		seterr(err, errlen, "%s: invalid JSON at byte %zu (unexpected data after the object)",
+		errfmt(err, errlen, "%s: invalid JSON at byte %zu (unexpected data after the object)",
 		       name, i);
 		return NULL;
 	}
@@ -1650,7 +1633,7 @@ static struct snapshot *parse_cjson(const char *buf, size_t len, const char *nam
 	snap = snapshot_from_json(obj, e, sizeof(e));
 	cJSON_Delete(root);
 	if (snap == NULL)
-		seterr(err, errlen, "%s: %s", name, e);
+		errfmt(err, errlen, "%s: %s", name, e);
 	return snap;
 }
 
@@ -1676,11 +1659,11 @@ struct snapshot *snapshot_parse_fast(const char *buf, size_t len, const char *na
 	memset(&r, 0, sizeof(r));
 	if (fr_read(&r, snap->pool, buf, len) < 0) {
 		*gave_up = true;
-		seterr(err, errlen, "%s: not read by the fast reader", name);
+		errfmt(err, errlen, "%s: not read by the fast reader", name);
 		snapshot_free(snap);
 		snap = NULL;
 	} else if (validate_raw(snap, &r, e, sizeof(e)) < 0) {
-		seterr(err, errlen, "%s: %s", name, e);
+		errfmt(err, errlen, "%s: %s", name, e);
 		snapshot_free(snap);
 		snap = NULL;
 	}
@@ -1710,25 +1693,25 @@ struct snapshot *snapshot_load(const char *path, char *err, size_t errlen)
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
 		if (errno == ENOENT)
-			seterr(err, errlen, "%s: no such file", path);
+			errfmt(err, errlen, "%s: no such file", path);
 		else
-			seterr(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+			errfmt(err, errlen, "%s: cannot open: %s", path, strerror(errno));
 		return NULL;
 	}
 	if (fstat(fd, &st) < 0) {
-		seterr(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
+		errfmt(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
 		goto out;
 	}
 	if (S_ISDIR(st.st_mode)) {
-		seterr(err, errlen, "%s: is a directory, not a snapshot file", path);
+		errfmt(err, errlen, "%s: is a directory, not a snapshot file", path);
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode)) {
-		seterr(err, errlen, "%s: not a regular file", path);
+		errfmt(err, errlen, "%s: not a regular file", path);
 		goto out;
 	}
 	if ((uint64_t)st.st_size > SNAPSHOT_MAX_FILE) {
-		seterr(err, errlen, "%s: too large (%jd bytes; a snapshot is at most %zu)", path,
+		errfmt(err, errlen, "%s: too large (%jd bytes; a snapshot is at most %zu)", path,
 		       (intmax_t)st.st_size, SNAPSHOT_MAX_FILE);
 		goto out;
 	}
@@ -1739,7 +1722,7 @@ struct snapshot *snapshot_load(const char *path, char *err, size_t errlen)
 
 		if (len == cap) {
 			if (cap > SNAPSHOT_MAX_FILE) {
-				seterr(err, errlen, "%s: too large (a snapshot is at most %zu bytes)",
+				errfmt(err, errlen, "%s: too large (a snapshot is at most %zu bytes)",
 				       path, SNAPSHOT_MAX_FILE);
 				goto out;
 			}
@@ -1750,7 +1733,7 @@ struct snapshot *snapshot_load(const char *path, char *err, size_t errlen)
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
-			seterr(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+			errfmt(err, errlen, "%s: cannot read: %s", path, strerror(errno));
 			goto out;
 		}
 		if (r == 0)
@@ -2039,12 +2022,12 @@ int snapshot_save(const struct snapshot *snap, const char *path, char *err, size
 	int fd = -1, dfd, rc = -1;
 
 	if (path == NULL || *path == '\0') {
-		seterr(err, errlen, "cannot save a snapshot: no file name given");
+		errfmt(err, errlen, "cannot save a snapshot: no file name given");
 		return -1;
 	}
 	if (stat(path, &st) == 0) {
 		if (S_ISDIR(st.st_mode)) {
-			seterr(err, errlen, "cannot save to %s: it is a directory (give a file name)", path);
+			errfmt(err, errlen, "cannot save to %s: it is a directory (give a file name)", path);
 			return -1;
 		}
 		if (S_ISREG(st.st_mode))
@@ -2057,7 +2040,7 @@ int snapshot_save(const struct snapshot *snap, const char *path, char *err, size
 	tmp = xasprintf("%s/.%s.XXXXXX", dir, base);
 	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0) {
-		seterr(err, errlen, "cannot save to %s: cannot create a file in %s: %s", path, dir,
+		errfmt(err, errlen, "cannot save to %s: cannot create a file in %s: %s", path, dir,
 		       strerror(errno));
 		free(tmp);
 		tmp = NULL; /* nothing to remove */
@@ -2065,17 +2048,17 @@ int snapshot_save(const struct snapshot *snap, const char *path, char *err, size
 	}
 	text = snapshot_serialize(snap, SIZE_MAX, &len);
 	if (write_all(fd, text, len) < 0 || fchmod(fd, mode) < 0 || fsync(fd) < 0) {
-		seterr(err, errlen, "cannot save to %s: %s", path, strerror(errno));
+		errfmt(err, errlen, "cannot save to %s: %s", path, strerror(errno));
 		goto out;
 	}
 	if (close(fd) < 0) {
 		fd = -1;
-		seterr(err, errlen, "cannot save to %s: %s", path, strerror(errno));
+		errfmt(err, errlen, "cannot save to %s: %s", path, strerror(errno));
 		goto out;
 	}
 	fd = -1;
 	if (rename(tmp, path) < 0) {
-		seterr(err, errlen, "cannot save to %s: %s", path, strerror(errno));
+		errfmt(err, errlen, "cannot save to %s: %s", path, strerror(errno));
 		goto out;
 	}
 	free(tmp);
@@ -2131,18 +2114,18 @@ struct snapshot *snapshot_regroup(const struct snapshot *snap, enum proto_key ke
 	struct gindex ix;
 
 	if ((unsigned)key >= PROTO_KEY_COUNT) {
-		seterr(err, errlen, "cannot regroup: unknown key %d", (int)key);
+		errfmt(err, errlen, "cannot regroup: unknown key %d", (int)key);
 		return NULL;
 	}
 	if (key == PROTO_KEY_TRACEBACK && snap->key != PROTO_KEY_TRACEBACK) {
-		seterr(err, errlen,
+		errfmt(err, errlen,
 		       "cannot regroup a snapshot taken by %s into tracebacks: they were not "
 		       "recorded (take the snapshot with --key traceback)",
 		       key_names[snap->key]);
 		return NULL;
 	}
 	if (key == PROTO_KEY_LINENO && snap->key == PROTO_KEY_FILENAME) {
-		seterr(err, errlen,
+		errfmt(err, errlen,
 		       "cannot regroup a snapshot taken by filename into lines: line numbers "
 		       "were not recorded (take the snapshot with --key lineno)");
 		return NULL;

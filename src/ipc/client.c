@@ -2,8 +2,9 @@
  * client.c - agent connection state machine (see client.h).
  */
 #include "ipc/client.h"
+#include "ipc/errfmt.h"
 #include "ipc/frame.h"
-#include "ipc/ipc_xalloc.h"
+#include "ipc/xalloc.h"
 #include "ipc/sock.h"
 
 #include <errno.h>
@@ -11,6 +12,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -52,23 +54,9 @@ struct client {
 	bool have_hello;
 };
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 struct client *client_new(void)
 {
-	struct client *c = ipc_xcalloc(1, sizeof *c);
+	struct client *c = xcalloc(1, sizeof *c);
 
 	c->fd = -1;
 	c->state = CLIENT_IDLE;
@@ -198,7 +186,7 @@ static uint64_t add_pending(struct client *c, enum proto_cmd cmd, client_reply_f
 
 	if (c->npend == c->cappend) {
 		c->cappend = c->cappend ? c->cappend * 2 : 8;
-		c->pend = ipc_xrealloc(c->pend, c->cappend * sizeof *c->pend);
+		c->pend = xrealloc(c->pend, c->cappend * sizeof *c->pend);
 	}
 	p = &c->pend[c->npend++];
 	p->id = c->next_id++;
@@ -232,7 +220,7 @@ static int64_t queue_request(struct client *c, enum proto_cmd cmd, const cJSON *
 	char *line;
 
 	if (c->next_id > MSG_ID_MAX) {
-		set_err(c->error, sizeof c->error, "request ids exhausted on this connection");
+		errfmt(c->error, sizeof c->error, "request ids exhausted on this connection");
 		return -1;
 	}
 	line = msg_encode_request(c->next_id, cmd, args, &len, c->error, sizeof c->error);
@@ -250,12 +238,12 @@ int client_attach_fd(struct client *c, int fd, char *err, size_t errlen)
 	int fl;
 
 	if (c->state == CLIENT_HANDSHAKE || c->state == CLIENT_READY) {
-		set_err(err, errlen, "this client is already connected");
+		errfmt(err, errlen, "this client is already connected");
 		return -1;
 	}
 	fl = fcntl(fd, F_GETFL);
 	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
-		set_err(err, errlen, "cannot use fd %d for the agent connection: %s", fd,
+		errfmt(err, errlen, "cannot use fd %d for the agent connection: %s", fd,
 			strerror(errno));
 		return -1;
 	}
@@ -272,11 +260,11 @@ int client_attach_fd(struct client *c, int fd, char *err, size_t errlen)
 	args = cJSON_CreateObject();
 	if (args == NULL || !cJSON_AddNumberToObject(args, "protocol", PROTO_VERSION) ||
 	    !cJSON_AddStringToObject(args, "client", "pmt-top " PMT_VERSION))
-		ipc_xalloc_die(0);
+		xalloc_die(0);
 	id = queue_request(c, PROTO_CMD_HELLO, args, NULL, NULL);
 	cJSON_Delete(args);
 	if (id < 0) { /* cannot happen with these fixed arguments */
-		set_err(err, errlen, "%s", c->error);
+		errfmt(err, errlen, "%s", c->error);
 		c->fd = -1;
 		c->state = CLIENT_IDLE;
 		return -1;
@@ -292,7 +280,7 @@ int client_connect(struct client *c, pid_t pid, const char *socket_override, cha
 	int fd;
 
 	if (c->state == CLIENT_HANDSHAKE || c->state == CLIENT_READY) {
-		set_err(err, errlen, "this client is already connected");
+		errfmt(err, errlen, "this client is already connected");
 		return -1;
 	}
 	if (socket_override != NULL) {
@@ -317,12 +305,12 @@ int64_t client_request(struct client *c, enum proto_cmd cmd, cJSON *args, client
 
 	if (c->state != CLIENT_HANDSHAKE && c->state != CLIENT_READY) {
 		if (c->state == CLIENT_IDLE)
-			set_err(c->error, sizeof c->error, "not connected to an agent");
+			errfmt(c->error, sizeof c->error, "not connected to an agent");
 		cJSON_Delete(args);
 		return -1;
 	}
 	if (cmd == PROTO_CMD_HELLO) {
-		set_err(c->error, sizeof c->error, "hello is sent by the client itself");
+		errfmt(c->error, sizeof c->error, "hello is sent by the client itself");
 		cJSON_Delete(args);
 		return -1;
 	}
@@ -546,12 +534,12 @@ int client_wait_ready(struct client *c, int timeout_ms, char *err, size_t errlen
 
 	while (c->state == CLIENT_HANDSHAKE) {
 		if (poll_once(c, deadline) < 0) {
-			set_err(err, errlen, "the agent did not answer hello within %d ms", timeout_ms);
+			errfmt(err, errlen, "the agent did not answer hello within %d ms", timeout_ms);
 			return -1;
 		}
 	}
 	if (c->state != CLIENT_READY) {
-		set_err(err, errlen, "%s", c->state == CLIENT_IDLE ? "not connected to an agent" :
+		errfmt(err, errlen, "%s", c->state == CLIENT_IDLE ? "not connected to an agent" :
 			c->error);
 		return -1;
 	}
@@ -596,13 +584,13 @@ int client_call(struct client *c, enum proto_cmd cmd, cJSON *args, int timeout_m
 	c->last_code = -1;
 	id = client_request(c, cmd, args, call_cb, &ctx);
 	if (id < 0) {
-		set_err(err, errlen, "%s", c->error);
+		errfmt(err, errlen, "%s", c->error);
 		return -1;
 	}
 	while (!ctx.done) {
 		if (poll_once(c, deadline) < 0) {
 			client_cancel(c, id);
-			set_err(err, errlen, "no reply to \"%s\" from the agent within %d ms",
+			errfmt(err, errlen, "no reply to \"%s\" from the agent within %d ms",
 				proto_cmd_name(cmd), timeout_ms);
 			snprintf(c->error, sizeof c->error, "%s", err ? err : "timeout");
 			return -1;
@@ -610,7 +598,7 @@ int client_call(struct client *c, enum proto_cmd cmd, cJSON *args, int timeout_m
 	}
 	if (!ctx.ok) {
 		c->last_code = ctx.code;
-		set_err(err, errlen, "%s", ctx.message);
+		errfmt(err, errlen, "%s", ctx.message);
 		return -1;
 	}
 	if (result)

@@ -8,10 +8,11 @@
  * keeps reading linear in the stream length.
  */
 #include "ipc/frame.h"
-#include "ipc/ipc_xalloc.h"
+#include "ipc/xalloc.h"
 
 #include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -75,7 +76,7 @@ static size_t reader_room(struct frame_reader *r, size_t want)
 			ncap = ncap > bound / 2 ? bound : ncap * 2;
 		if (ncap > bound)
 			ncap = bound;
-		r->buf = ipc_xrealloc(r->buf, ncap);
+		r->buf = xrealloc(r->buf, ncap);
 		r->cap = ncap;
 	}
 	if (r->cap - r->len < want && r->start > 0) {
@@ -189,10 +190,10 @@ void frame_writer_push(struct frame_writer *w, const void *data, size_t n)
 		size_t ncap = w->cap < 4096 ? 4096 : w->cap;
 
 		if (n > SIZE_MAX - w->len)
-			ipc_xalloc_die(SIZE_MAX);
+			xalloc_die(SIZE_MAX);
 		while (ncap - w->len < n)
 			ncap = ncap > SIZE_MAX / 2 ? w->len + n : ncap * 2;
-		w->buf = ipc_xrealloc(w->buf, ncap);
+		w->buf = xrealloc(w->buf, ncap);
 		w->cap = ncap;
 	}
 	memcpy(w->buf + w->len, data, n);

@@ -2,27 +2,15 @@
  * msg.c - request encoding and strict decoding of agent frames (see msg.h).
  */
 #include "ipc/msg.h"
-#include "ipc/ipc_xalloc.h"
+#include "ipc/errfmt.h"
+#include "ipc/xalloc.h"
 
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* Copies at most 40 bytes of a peer-supplied name, printable ASCII only. */
 static const char *clean(const char *s, char *buf, size_t buflen)
@@ -95,37 +83,37 @@ char *msg_encode_request(uint64_t id, enum proto_cmd cmd, const cJSON *args, siz
 	char prefix[96];
 
 	if (name == NULL) {
-		set_err(err, errlen, "cannot encode a request for unknown command number %d", (int)cmd);
+		errfmt(err, errlen, "cannot encode a request for unknown command number %d", (int)cmd);
 		return NULL;
 	}
 	if (id > MSG_ID_MAX) {
-		set_err(err, errlen, "request id %" PRIu64 " is above the protocol's limit 2^53-1", id);
+		errfmt(err, errlen, "request id %" PRIu64 " is above the protocol's limit 2^53-1", id);
 		return NULL;
 	}
 	if (args != NULL && !cJSON_IsObject(args)) {
-		set_err(err, errlen, "arguments of \"%s\" must be a JSON object, not %s", name,
+		errfmt(err, errlen, "arguments of \"%s\" must be a JSON object, not %s", name,
 			type_name(args));
 		return NULL;
 	}
 	if (args != NULL) {
 		argstr = cJSON_PrintUnformatted(args);
 		if (argstr == NULL)
-			ipc_xalloc_die(0);
+			xalloc_die(0);
 		if (strchr(argstr, '\n') != NULL) {
 			free(argstr);
-			set_err(err, errlen, "arguments of \"%s\" contain a raw newline", name);
+			errfmt(err, errlen, "arguments of \"%s\" contain a raw newline", name);
 			return NULL;
 		}
 	}
 	head = snprintf(prefix, sizeof prefix, "{\"id\":%" PRIu64 ",\"cmd\":\"%s\"", id, name);
 	n = (size_t)head + (argstr ? strlen(argstr) + 8 : 0) + 2; /* ,"args": + }\n */
 	if (n > PROTO_MAX_REQUEST) {
-		set_err(err, errlen, "\"%s\" request is %zu bytes, over the protocol limit of %d bytes",
+		errfmt(err, errlen, "\"%s\" request is %zu bytes, over the protocol limit of %d bytes",
 			name, n, PROTO_MAX_REQUEST);
 		free(argstr);
 		return NULL;
 	}
-	line = ipc_xmalloc(n + 1);
+	line = xmalloc(n + 1);
 	memcpy(line, prefix, (size_t)head);
 	if (argstr) {
 		size_t alen = strlen(argstr);
@@ -191,21 +179,21 @@ static int decode_error_object(const cJSON *error, struct msg *out, char *err, s
 		else if (strcmp(k, "message") == 0 && message == NULL)
 			message = it;
 		else if (strcmp(k, "code") == 0 || strcmp(k, "message") == 0) {
-			set_err(err, errlen, "error reply has member \"%s\" twice", k);
+			errfmt(err, errlen, "error reply has member \"%s\" twice", k);
 			return -1;
 		} else {
-			set_err(err, errlen, "error reply has an unexpected member \"%s\" in \"error\"",
+			errfmt(err, errlen, "error reply has an unexpected member \"%s\" in \"error\"",
 				clean(k, nb, sizeof nb));
 			return -1;
 		}
 	}
 	if (!cJSON_IsString(code)) {
-		set_err(err, errlen, "error reply: \"error.code\" must be a string, got %s",
+		errfmt(err, errlen, "error reply: \"error.code\" must be a string, got %s",
 			type_name(code));
 		return -1;
 	}
 	if (!cJSON_IsString(message)) {
-		set_err(err, errlen, "error reply: \"error.message\" must be a string, got %s",
+		errfmt(err, errlen, "error reply: \"error.message\" must be a string, got %s",
 			type_name(message));
 		return -1;
 	}
@@ -224,25 +212,25 @@ int msg_decode(const char *line, size_t len, struct msg *out, char *err, size_t 
 
 	memset(out, 0, sizeof *out);
 	if (len == 0) {
-		set_err(err, errlen, "empty frame (a blank line)");
+		errfmt(err, errlen, "empty frame (a blank line)");
 		return -1;
 	}
 	root = cJSON_ParseWithLengthOpts(line, len, &end, 0);
 	if (root == NULL) {
 		size_t at = (end && end >= line && end <= line + len) ? (size_t)(end - line) : 0;
 
-		set_err(err, errlen, "frame is not valid JSON (error near byte %zu of %zu)", at, len);
+		errfmt(err, errlen, "frame is not valid JSON (error near byte %zu of %zu)", at, len);
 		return -1;
 	}
 	for (const char *p = end; p < line + len; p++) {
 		if (!is_json_space(*p)) {
-			set_err(err, errlen, "frame has bytes after its JSON value (at byte %zu of %zu)",
+			errfmt(err, errlen, "frame has bytes after its JSON value (at byte %zu of %zu)",
 				(size_t)(p - line), len);
 			goto fail;
 		}
 	}
 	if (!cJSON_IsObject(root)) {
-		set_err(err, errlen, "frame is %s, not a JSON object", type_name(root));
+		errfmt(err, errlen, "frame is %s, not a JSON object", type_name(root));
 		goto fail;
 	}
 	cJSON_ArrayForEach(it, root) {
@@ -253,11 +241,11 @@ int msg_decode(const char *line, size_t len, struct msg *out, char *err, size_t 
 			if (strcmp(k, envelope_names[i]) == 0)
 				break;
 		if (i == M_COUNT) {
-			set_err(err, errlen, "frame has an unexpected member \"%s\"", clean(k, nb, sizeof nb));
+			errfmt(err, errlen, "frame has an unexpected member \"%s\"", clean(k, nb, sizeof nb));
 			goto fail;
 		}
 		if (m[i] != NULL) {
-			set_err(err, errlen, "frame has member \"%s\" twice", k);
+			errfmt(err, errlen, "frame has member \"%s\" twice", k);
 			goto fail;
 		}
 		m[i] = it;
@@ -268,21 +256,21 @@ int msg_decode(const char *line, size_t len, struct msg *out, char *err, size_t 
 
 		for (int i = M_ID; i <= M_ERROR; i++) {
 			if (m[i] != NULL) {
-				set_err(err, errlen, "a push must not have member \"%s\"", envelope_names[i]);
+				errfmt(err, errlen, "a push must not have member \"%s\"", envelope_names[i]);
 				goto fail;
 			}
 		}
 		if (!cJSON_IsString(m[M_PUSH])) {
-			set_err(err, errlen, "push: \"push\" must be a string, got %s", type_name(m[M_PUSH]));
+			errfmt(err, errlen, "push: \"push\" must be a string, got %s", type_name(m[M_PUSH]));
 			goto fail;
 		}
 		push = proto_push_from_name(m[M_PUSH]->valuestring);
 		if (push < 0) {
-			set_err(err, errlen, "unknown push \"%s\"", clean(m[M_PUSH]->valuestring, nb, sizeof nb));
+			errfmt(err, errlen, "unknown push \"%s\"", clean(m[M_PUSH]->valuestring, nb, sizeof nb));
 			goto fail;
 		}
 		if (!cJSON_IsObject(m[M_DATA])) {
-			set_err(err, errlen, "push \"%s\": \"data\" must be an object, got %s",
+			errfmt(err, errlen, "push \"%s\": \"data\" must be an object, got %s",
 				m[M_PUSH]->valuestring, type_name(m[M_DATA]));
 			goto fail;
 		}
@@ -294,16 +282,16 @@ int msg_decode(const char *line, size_t len, struct msg *out, char *err, size_t 
 	}
 
 	if (m[M_DATA] != NULL) {
-		set_err(err, errlen, "a reply must not have member \"data\"");
+		errfmt(err, errlen, "a reply must not have member \"data\"");
 		goto fail;
 	}
 	if (m[M_ID] == NULL || m[M_OK] == NULL) {
-		set_err(err, errlen, "frame is neither a reply (needs \"id\" and \"ok\") nor a push "
+		errfmt(err, errlen, "frame is neither a reply (needs \"id\" and \"ok\") nor a push "
 			"(needs \"push\")");
 		goto fail;
 	}
 	if (!cJSON_IsBool(m[M_OK])) {
-		set_err(err, errlen, "reply: \"ok\" must be a boolean, got %s", type_name(m[M_OK]));
+		errfmt(err, errlen, "reply: \"ok\" must be a boolean, got %s", type_name(m[M_OK]));
 		goto fail;
 	}
 	if (cJSON_IsNull(m[M_ID]) && cJSON_IsFalse(m[M_OK])) {
@@ -312,17 +300,17 @@ int msg_decode(const char *line, size_t len, struct msg *out, char *err, size_t 
 		out->has_id = true;
 		out->id = (uint64_t)id;
 	} else {
-		set_err(err, errlen, "reply: \"id\" must be an integer from 0 to 2^53-1%s, got %s",
+		errfmt(err, errlen, "reply: \"id\" must be an integer from 0 to 2^53-1%s, got %s",
 			cJSON_IsFalse(m[M_OK]) ? " or null" : "", describe(m[M_ID], db, sizeof db));
 		goto fail;
 	}
 	if (cJSON_IsTrue(m[M_OK])) {
 		if (m[M_ERROR] != NULL) {
-			set_err(err, errlen, "reply with \"ok\": true must not have \"error\"");
+			errfmt(err, errlen, "reply with \"ok\": true must not have \"error\"");
 			goto fail;
 		}
 		if (!cJSON_IsObject(m[M_RESULT])) {
-			set_err(err, errlen, "reply: \"result\" must be an object, got %s",
+			errfmt(err, errlen, "reply: \"result\" must be an object, got %s",
 				type_name(m[M_RESULT]));
 			goto fail;
 		}
@@ -330,11 +318,11 @@ int msg_decode(const char *line, size_t len, struct msg *out, char *err, size_t 
 		out->result = m[M_RESULT];
 	} else {
 		if (m[M_RESULT] != NULL) {
-			set_err(err, errlen, "reply with \"ok\": false must not have \"result\"");
+			errfmt(err, errlen, "reply with \"ok\": false must not have \"result\"");
 			goto fail;
 		}
 		if (!cJSON_IsObject(m[M_ERROR])) {
-			set_err(err, errlen, "error reply: \"error\" must be an object, got %s",
+			errfmt(err, errlen, "error reply: \"error\" must be an object, got %s",
 				type_name(m[M_ERROR]));
 			goto fail;
 		}
@@ -358,9 +346,9 @@ static const cJSON *member(const cJSON *obj, const char *what, const char *name,
 	const cJSON *it = cJSON_IsObject(obj) ? cJSON_GetObjectItemCaseSensitive(obj, name) : NULL;
 
 	if (!cJSON_IsObject(obj))
-		set_err(err, errlen, "%s must be a JSON object, got %s", what, type_name(obj));
+		errfmt(err, errlen, "%s must be a JSON object, got %s", what, type_name(obj));
 	else if (it == NULL)
-		set_err(err, errlen, "%s: missing \"%s\"", what, name);
+		errfmt(err, errlen, "%s: missing \"%s\"", what, name);
 	return it;
 }
 
@@ -373,7 +361,7 @@ int msg_get_int(const cJSON *obj, const char *what, const char *name, int64_t mi
 	if (it == NULL)
 		return -1;
 	if (!whole_in(it, min, max, out)) {
-		set_err(err, errlen, "%s: \"%s\" must be an integer from %" PRId64 " to %" PRId64 ", got %s",
+		errfmt(err, errlen, "%s: \"%s\" must be an integer from %" PRId64 " to %" PRId64 ", got %s",
 			what, name, min, max, describe(it, db, sizeof db));
 		return -1;
 	}
@@ -388,7 +376,7 @@ int msg_get_number(const cJSON *obj, const char *what, const char *name, double 
 	if (it == NULL)
 		return -1;
 	if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble)) {
-		set_err(err, errlen, "%s: \"%s\" must be a finite number, got %s", what, name,
+		errfmt(err, errlen, "%s: \"%s\" must be a finite number, got %s", what, name,
 			type_name(it));
 		return -1;
 	}
@@ -404,7 +392,7 @@ int msg_get_bool(const cJSON *obj, const char *what, const char *name, bool *out
 	if (it == NULL)
 		return -1;
 	if (!cJSON_IsBool(it)) {
-		set_err(err, errlen, "%s: \"%s\" must be true or false, got %s", what, name,
+		errfmt(err, errlen, "%s: \"%s\" must be true or false, got %s", what, name,
 			type_name(it));
 		return -1;
 	}
@@ -420,7 +408,7 @@ int msg_get_string(const cJSON *obj, const char *what, const char *name, const c
 	if (it == NULL)
 		return -1;
 	if (!cJSON_IsString(it)) {
-		set_err(err, errlen, "%s: \"%s\" must be a string, got %s", what, name, type_name(it));
+		errfmt(err, errlen, "%s: \"%s\" must be a string, got %s", what, name, type_name(it));
 		return -1;
 	}
 	*out = it->valuestring;
@@ -433,7 +421,7 @@ static int get_nonneg_time(const cJSON *obj, const char *what, const char *name,
 	if (msg_get_number(obj, what, name, out, err, errlen) < 0)
 		return -1;
 	if (*out < 0) {
-		set_err(err, errlen, "%s: \"%s\" must not be negative, got %.17g", what, name, *out);
+		errfmt(err, errlen, "%s: \"%s\" must not be negative, got %.17g", what, name, *out);
 		return -1;
 	}
 	return 0;
@@ -451,14 +439,14 @@ static int get_string_array(const cJSON *obj, const char *what, const char *name
 	if (arr == NULL)
 		return -1;
 	if (!cJSON_IsArray(arr)) {
-		set_err(err, errlen, "%s: \"%s\" must be an array of strings, got %s", what, name,
+		errfmt(err, errlen, "%s: \"%s\" must be an array of strings, got %s", what, name,
 			type_name(arr));
 		return -1;
 	}
 	count = (size_t)cJSON_GetArraySize(arr);
 	cJSON_ArrayForEach(it, arr) {
 		if (!cJSON_IsString(it)) {
-			set_err(err, errlen, "%s: \"%s\"[%zu] must be a string, got %s", what, name, i,
+			errfmt(err, errlen, "%s: \"%s\"[%zu] must be a string, got %s", what, name, i,
 				type_name(it));
 			for (size_t j = 0; j < i; j++)
 				free((*vec)[j]);
@@ -467,8 +455,8 @@ static int get_string_array(const cJSON *obj, const char *what, const char *name
 			return -1;
 		}
 		if (*vec == NULL)
-			*vec = ipc_xcalloc(count, sizeof **vec);
-		(*vec)[i++] = ipc_xstrdup(it->valuestring);
+			*vec = xcalloc(count, sizeof **vec);
+		(*vec)[i++] = xstrdup(it->valuestring);
 	}
 	*n = i;
 	return 0;
@@ -481,7 +469,7 @@ static char *dup_member(const cJSON *obj, const char *what, const char *name, ch
 
 	if (msg_get_string(obj, what, name, &s, err, errlen) < 0)
 		return NULL;
-	return ipc_xstrdup(s);
+	return xstrdup(s);
 }
 
 void msg_hello_done(struct msg_hello *h)
@@ -528,7 +516,7 @@ int msg_decode_hello(const cJSON *result, struct msg_hello *out, char *err, size
 		goto fail;
 	for (size_t i = 0; i < argc; i++)
 		total += strlen(argv[i]) + 1;
-	out->argv = ipc_xmalloc(total);
+	out->argv = xmalloc(total);
 	out->argv[0] = '\0';
 	for (size_t i = 0, at = 0; i < argc; i++) {
 		size_t l = strlen(argv[i]);
@@ -577,25 +565,25 @@ static int get_gc_array(const cJSON *obj, const char *what, const char *name, bo
 	if (allow_null && cJSON_IsNull(arr))
 		return 0;
 	if (!cJSON_IsArray(arr)) {
-		set_err(err, errlen, "%s: \"%s\" must be an array of integers%s, got %s", what, name,
+		errfmt(err, errlen, "%s: \"%s\" must be an array of integers%s, got %s", what, name,
 			allow_null ? " or null" : "", type_name(arr));
 		return -1;
 	}
 	cJSON_ArrayForEach(it, arr) {
 		if (out->n == MSG_GC_MAX) {
-			set_err(err, errlen, "%s: \"%s\" has more than %d generations", what, name,
+			errfmt(err, errlen, "%s: \"%s\" has more than %d generations", what, name,
 				MSG_GC_MAX);
 			return -1;
 		}
 		if (!whole_in(it, 0, (int64_t)MSG_INT_MAX, &v)) {
-			set_err(err, errlen, "%s: \"%s\"[%zu] must be an integer from 0 to 2^53-1, got %s",
+			errfmt(err, errlen, "%s: \"%s\"[%zu] must be an integer from 0 to 2^53-1, got %s",
 				what, name, out->n, describe(it, db, sizeof db));
 			return -1;
 		}
 		out->v[out->n++] = v;
 	}
 	if (out->n == 0) {
-		set_err(err, errlen, "%s: \"%s\" is empty", what, name);
+		errfmt(err, errlen, "%s: \"%s\" is empty", what, name);
 		return -1;
 	}
 	if (present)

@@ -25,7 +25,7 @@
 #include "collect/snapshot.h"
 #include "ipc/client.h"
 #include "collect/units.h"
-#include "collect/xalloc.h"
+#include "ipc/xalloc.h"
 #include "tui/screen.h"
 #include "tui/view.h"
 

@@ -10,7 +10,7 @@
 
 #include "collect/snapshot.h"
 #include "collect/units.h"
-#include "collect/xalloc.h"
+#include "ipc/xalloc.h"
 #include "ipc/client.h"
 #include "tui/app.h"
 

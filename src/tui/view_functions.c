@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "collect/units.h"
-#include "collect/xalloc.h"
+#include "ipc/xalloc.h"
 #include "ipc/client.h"
 #include "tui/app.h"
 #include "tui/filter.h"

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "collect/xalloc.h"
+#include "ipc/xalloc.h"
 #include "tui/app.h"
 #include "tui/screen.h"
 #include "tui/view.h"

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "collect/units.h"
-#include "collect/xalloc.h"
+#include "ipc/xalloc.h"
 #include "tui/app.h"
 #include "tui/graph.h"
 #include "tui/screen.h"

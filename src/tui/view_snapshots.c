@@ -21,7 +21,7 @@
 #include "collect/snapdiff.h"
 #include "collect/snapshot.h"
 #include "collect/units.h"
-#include "collect/xalloc.h"
+#include "ipc/xalloc.h"
 #include "tui/app.h"
 #include "tui/filter.h"
 #include "tui/listnav.h"

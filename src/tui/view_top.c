@@ -16,7 +16,7 @@
 #include "collect/snapdiff.h"
 #include "collect/snapshot.h"
 #include "collect/units.h"
-#include "collect/xalloc.h"
+#include "ipc/xalloc.h"
 #include "ipc/client.h"
 #include "tui/app.h"
 #include "tui/filter.h"

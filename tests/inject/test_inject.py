@@ -292,6 +292,13 @@ def run_refusals(env):
     # A stopped process, and one a debugger holds, are refused without touching them.
     os.kill(p.pid, signal.SIGSTOP)
     try:
+        # The signal is delivered asynchronously: wait for the stopped state.
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            with open("/proc/%d/stat" % p.pid) as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "T":
+                    break
+            time.sleep(0.01)
         rc, out, _ = env.inject(p.pid)
     finally:
         os.kill(p.pid, signal.SIGCONT)

@@ -16,7 +16,7 @@
 
 #include "collect/snapdiff.h"
 #include "collect/snapshot.h"
-#include "collect/xalloc.h"
+#include "ipc/xalloc.h"
 
 static int failures;
 

@@ -47,38 +47,9 @@ _GEN_FLAGS = 0x20 | 0x80 | 0x200     # CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GE
 
 
 def _load_native():
-    """Import _pmt_functrace from sys.path, $PMT_TOP_NATIVE_DIR or the
-    agent-native directory next to the agent, unless $PMT_AGENT_NO_NATIVE."""
-    if os.environ.get("PMT_AGENT_NO_NATIVE"):
-        return None, "disabled by PMT_AGENT_NO_NATIVE"
-    why = "not found"
-    try:
-        import _pmt_functrace
-        return _pmt_functrace, None
-    except Exception as e:
-        why = str(e) or type(e).__name__
-    try:
-        import importlib.machinery
-        import importlib.util
-        here = os.path.dirname(os.path.abspath(__file__))
-        dirs = []
-        if os.environ.get("PMT_TOP_NATIVE_DIR"):
-            dirs.append(os.environ["PMT_TOP_NATIVE_DIR"])
-        dirs.append(os.path.join(os.path.dirname(os.path.dirname(here)), "agent-native"))
-        for d in dirs:
-            for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-                path = os.path.join(d, "_pmt_functrace" + suffix)
-                if not os.path.isfile(path):
-                    continue
-                loader = importlib.machinery.ExtensionFileLoader("_pmt_functrace", path)
-                spec = importlib.util.spec_from_file_location("_pmt_functrace", path, loader=loader)
-                mod = importlib.util.module_from_spec(spec)
-                loader.exec_module(mod)
-                sys.modules.setdefault("_pmt_functrace", mod)
-                return mod, None
-    except Exception as e:
-        why = str(e) or type(e).__name__
-    return None, why
+    """The _pmt_functrace extension, or (None, reason)."""
+    from .native import load
+    return load("_pmt_functrace")
 
 
 _native, _native_why = _load_native()

@@ -27,37 +27,9 @@ NATIVE_API = 1
 
 
 def _load_native():
-    if os.environ.get("PMT_AGENT_NO_NATIVE"):
-        return None
-    try:
-        import _pmt_native
-        if getattr(_pmt_native, "API_VERSION", None) == NATIVE_API:
-            return _pmt_native
-    except Exception:
-        pass
-    try:
-        import importlib.machinery
-        import importlib.util
-        here = os.path.dirname(os.path.abspath(__file__))
-        dirs = []
-        if os.environ.get("PMT_TOP_NATIVE_DIR"):
-            dirs.append(os.environ["PMT_TOP_NATIVE_DIR"])
-        dirs.append(os.path.join(os.path.dirname(os.path.dirname(here)), "agent-native"))
-        for d in dirs:
-            for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-                path = os.path.join(d, "_pmt_native" + suffix)
-                if not os.path.isfile(path):
-                    continue
-                loader = importlib.machinery.ExtensionFileLoader("_pmt_native", path)
-                spec = importlib.util.spec_from_file_location("_pmt_native", path, loader=loader)
-                mod = importlib.util.module_from_spec(spec)
-                loader.exec_module(mod)
-                if getattr(mod, "API_VERSION", None) == NATIVE_API:
-                    sys.modules.setdefault("_pmt_native", mod)
-                    return mod
-    except Exception:
-        pass
-    return None
+    from .native import load
+    mod, _ = load("_pmt_native", lambda m: getattr(m, "API_VERSION", None) == NATIVE_API)
+    return mod
 
 
 native = _load_native()

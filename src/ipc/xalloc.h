@@ -1,13 +1,18 @@
 /*
  * xalloc.h - allocation wrappers that abort on out-of-memory.
  *
+ * In src/ipc, the lowest library, so that every library can use it.
+ *
  * pmt-top treats running out of memory as fatal: these wrappers print one line
  * to stderr and abort(), so callers never check for NULL. Safe from any thread.
  */
-#ifndef PMT_COLLECT_XALLOC_H
-#define PMT_COLLECT_XALLOC_H
+#ifndef PMT_IPC_XALLOC_H
+#define PMT_IPC_XALLOC_H
 
 #include <stddef.h>
+
+/* Print "out of memory" and abort: for allocations made elsewhere (cJSON). */
+_Noreturn void xalloc_die(size_t n);
 
 /* malloc(n); a zero size still returns a unique pointer. Never returns NULL. */
 void *xmalloc(size_t n);

@@ -1,7 +1,7 @@
 /*
  * xalloc.c - abort-on-OOM allocation wrappers (see xalloc.h).
  */
-#include "collect/xalloc.h"
+#include "ipc/xalloc.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void xalloc_die(size_t n)
+void xalloc_die(size_t n)
 {
 	fprintf(stderr, "pmt-top: out of memory (allocating %zu bytes)\n", n);
 	abort();
