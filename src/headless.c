@@ -156,7 +156,8 @@ int headless_snapshot(const struct cli_opts *o)
 		fprintf(stderr, "pmt-top: saved %zu groups (%s traced) to %s\n", s->ngroups,
 			units_bytes(err, sizeof err, (double)s->total_size), o->output);
 	}
-	if (!o->output || o->json || o->top != 20)
+	/* With -o the file is the output; --json still prints the top-N. */
+	if (!o->output || o->json)
 		if (snapshot_print(stdout, s, (size_t)o->top, o->json) < 0)
 			rc = fail(CLI_EXIT_FAILURE, "cannot write the output: %s", strerror(errno));
 	snapshot_free(s);
