@@ -762,9 +762,12 @@ int app_run(const struct cli_opts *opts)
 		app_agent_tick(app);
 		if (views[app->view]->update)
 			views[app->view]->update(app);
+		/* Keys: when stdin is readable, or after a signal (a resize arrives
+		 * as KEY_RESIZE once SIGWINCH has interrupted poll). */
 		int ch;
-		while (running && (ch = getch()) != ERR)
-			running = handle_key(app, ch);
+		if (n < 0 || (n > 0 && pfd[0].revents))
+			while (running && (ch = getch()) != ERR)
+				running = handle_key(app, ch);
 		if (!running)
 			break;
 
