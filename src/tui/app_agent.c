@@ -20,6 +20,7 @@
 #include "tui/app.h"
 
 #define RETRY_SECONDS 1.0
+#define RETRY_SECONDS_OFF 5.0 /* no agent expected: look now and then, cheaply */
 
 static void on_push(void *ud, enum proto_push push, const cJSON *data)
 {
@@ -139,7 +140,7 @@ void app_agent_tick(struct app *app)
 	double now = proc_sampler_now();
 	if (now < app->agent_retry_t)
 		return;
-	app->agent_retry_t = now + RETRY_SECONDS;
+	app->agent_retry_t = now + (app->agent_state == APP_AGENT_OFF ? RETRY_SECONDS_OFF : RETRY_SECONDS);
 
 	char err[512], path[1200];
 	const char *sock = app->opts->socket;
