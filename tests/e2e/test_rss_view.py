@@ -177,6 +177,19 @@ class RssViewTest(TuiTestCase):
         self.keys("q")
         self.wait_for(lambda s: "EXIT=0" in s, what="quit")
 
+    def test_eight_colour_terminal(self):
+        p = self.start_allocator()
+        self.open_terminal(100, 30, term="screen")  # 8 colours
+        self.run_pmt("--no-inject", "-i", "0.1", str(p.pid))
+        self.wait_for(lambda s: "RSS " in s, what="the overview")
+        time.sleep(0.3)
+        esc = self.screen_escapes()
+        self.assertRegex(esc, r"\x1b\[[0-9;]*3[0-7][;m]", "no colour at all")
+        # Bright and 256-colour codes do not exist there: none may be sent.
+        self.assertNotRegex(esc, r"\x1b\[[0-9;]*(9[0-7]|38;5;\d+)[;m]")
+        self.keys("q")
+        self.wait_for(lambda s: "EXIT=0" in s, what="quit")
+
     def test_demo_starts_and_stops_its_workload(self):
         self.open_terminal(120, 40)
         self.run_pmt("demo")
@@ -222,6 +235,24 @@ class CommandLineErrors(unittest.TestCase):
         p = subprocess.Popen([PYTHON, "-c", "pass"])
         p.wait()
         self.assert_one_line(self.run_bin(str(p.pid)), 3, "no process with pid %d" % p.pid)
+
+    def test_broken_snapshot_files(self):
+        import tempfile
+        d = tempfile.mkdtemp(prefix="pmt-e2e-")
+        try:
+            bad = os.path.join(d, "cut.json")
+            with open(bad, "w") as f:
+                f.write('{"format": "pmt-top-snapshot", "version": 1, "groups": [')
+            foreign = os.path.join(d, "other.json")
+            with open(foreign, "w") as f:
+                f.write('{"hello": "world"}')
+            self.assert_one_line(self.run_bin("--load", bad), 1, "cut.json")
+            self.assert_one_line(self.run_bin("diff", foreign, bad), 1, "other.json")
+            self.assert_one_line(self.run_bin("diff", os.path.join(d, "missing.json"), bad), 1,
+                                 "missing.json")
+            self.assertEqual(sorted(os.listdir(d)), ["cut.json", "other.json"])  # nothing written
+        finally:
+            subprocess.call(["rm", "-rf", d])
 
     def test_no_terminal(self):
         r = self.run_bin(str(os.getpid()))

@@ -101,11 +101,11 @@ class TuiTestCase(unittest.TestCase):
             except (ProcessLookupError, ValueError):
                 pass
 
-    def open_terminal(self, width=120, height=40, env=None):
+    def open_terminal(self, width=120, height=40, env=None, term="screen-256color"):
         """A shell in a fresh tmux window; returns nothing, use type/screen."""
         envs = " ".join("%s=%s" % (k, shlex.quote(v)) for k, v in (env or {}).items())
         self.tmux("new-session", "-d", "-s", "main", "-x", str(width), "-y", str(height),
-                  "env %s LANG=C.UTF-8 TERM=screen-256color PS1='$ ' bash --norc --noprofile" % envs)
+                  "env %s LANG=C.UTF-8 TERM=%s PS1='$ ' bash --norc --noprofile" % (envs, term))
         self.tmux("set-option", "-t", "main", "remain-on-exit", "on")
         self.wait_for(lambda s: "$" in s, what="the shell prompt")
 
