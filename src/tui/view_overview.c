@@ -271,6 +271,13 @@ static void draw_graph(struct app *app, int top, int h, int cols, bool heap)
 
 static void overview_draw(struct app *app, int top, int rows, int cols)
 {
+	if (app->pid <= 0) {
+		screen_text(top + 1, 2, cols - 4, THEME_DIM, false,
+			    "No process: pmt-top was started with saved snapshots only (--load).");
+		screen_text(top + 2, 2, cols - 4, THEME_DIM, false,
+			    "They are in the Snapshots view: b marks a base, Enter diffs.");
+		return;
+	}
 	bool heap = app->last.flags & PROC_SAMPLE_HEAP;
 	int breakdown = rows >= 14 ? 2 : 1;
 	int header = rows >= 12 ? 4 : 2;

@@ -166,6 +166,26 @@ class AgentViews(TuiTestCase):
         self.wait_for(lambda s: "EXIT=0" in s, what="quit")
 
 
+class LoadedSnapshots(TuiTestCase):
+    """`pmt-top --load A B` without a process: list, diff, overview note."""
+
+    def test_load_and_diff_saved_files(self):
+        data = os.path.join(SOURCE, "tests", "data", "snapshots")
+        old, new = os.path.join(data, "lineno_old.json"), os.path.join(data, "lineno_new.json")
+        self.open_terminal(140, 30)
+        self.run_pmt("--load", old, new)
+        self.wait_for(lambda s: "2 snapshots" in s and "before deploy" in s, what="the loaded list")
+        self.keys("Home", "b", "Down", "Enter")
+        s = self.wait_for(lambda s: "SIZE DIFF" in s, what="the diff")
+        rows = [l for l in s.splitlines() if re.match(r"\s*[+-]\d", l)]
+        self.assertIn("/srv/app/cache.py:41", rows[0])
+        self.assertTrue(rows[0].lstrip().startswith("+10.0 MiB"), rows[0])
+        self.go_to_view("Overview")
+        self.wait_for(lambda s: "saved snapshots only" in s, what="the overview note")
+        self.keys("q")
+        self.wait_for(lambda s: "EXIT=0" in s, what="quit")
+
+
 class HeadlessSnapshot(unittest.TestCase):
     """`pmt-top snapshot PID --json` against tracemalloc in the same process."""
 
