@@ -163,8 +163,10 @@ void app_agent_tick(struct app *app)
 	}
 	if (app->child > 0) {
 		/* The preloaded agent starts with the program: keep polling. */
+		if (app->agent_state == APP_AGENT_OFF)
+			return;
 		snprintf(app->agent_note, sizeof app->agent_note, "waiting for the program's agent");
-		if (now - app->t_start > 10 && app->agent_state != APP_AGENT_OFF) {
+		if (now - app->t_start > 10) {
 			app->agent_state = APP_AGENT_OFF;
 			snprintf(app->agent_note, sizeof app->agent_note,
 				 "none: the program did not start the agent (is it Python?)");
