@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "collect/pyproc.h"
 #include "ipc/sock.h"
 
 static bool is_socket(const char *path)
@@ -42,25 +43,13 @@ static bool environ_get(pid_t pid, const char *name, char *out, size_t len)
 /* The target's pid in its own namespace and its effective uid. */
 static bool target_ids(pid_t pid, long *nspid, long *euid)
 {
-	char path[64], line[512];
-	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-	FILE *f = fopen(path, "r");
-	if (f == NULL)
+	long v[8];
+	int n = pyproc_status_field(pid, "NSpid", v, 8);
+	*nspid = n > 0 ? v[n - 1] : pid;
+	if (pyproc_status_field(pid, "Uid", v, 4) < 2)
 		return false;
-	*nspid = pid;
-	*euid = -1;
-	while (fgets(line, sizeof line, f)) {
-		if (strncmp(line, "NSpid:", 6) == 0) {
-			char *last = strrchr(line, '\t');
-			*nspid = strtol(last ? last + 1 : line + 6, NULL, 10);
-		} else if (strncmp(line, "Uid:", 4) == 0) {
-			long r;
-			if (sscanf(line + 4, "%ld %ld", &r, euid) != 2)
-				*euid = -1;
-		}
-	}
-	fclose(f);
-	return *euid >= 0;
+	*euid = v[1];
+	return true;
 }
 
 int agent_sock_find(pid_t pid, char *path, size_t len, char *err, size_t errlen)

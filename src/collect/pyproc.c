@@ -55,7 +55,7 @@ void pyproc_perm_error(pid_t pid, const char *what, char *err, size_t errlen)
 }
 
 /* Reads "Key:\tv1\tv2..." from /proc/PID/status into VALS; returns the count. */
-static int status_field(pid_t pid, const char *key, long *vals, int maxvals)
+int pyproc_status_field(pid_t pid, const char *key, long *vals, int maxvals)
 {
 	char path[64];
 	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
@@ -134,15 +134,15 @@ static void root_path(pid_t pid, const char *path, char *out, size_t outlen)
 static void fill_namespace_facts(pid_t pid, struct pyproc_info *pi)
 {
 	long v[8];
-	int n = status_field(pid, "NSpid", v, 8);
+	int n = pyproc_status_field(pid, "NSpid", v, 8);
 	pi->nspid = n > 0 ? (pid_t)v[n - 1] : pid;
-	pi->tracer = status_field(pid, "TracerPid", v, 1) == 1 ? (pid_t)v[0] : 0;
+	pi->tracer = pyproc_status_field(pid, "TracerPid", v, 1) == 1 ? (pid_t)v[0] : 0;
 	pi->stopped = pyproc_main_thread(pid, NULL) == PYPROC_THREAD_STOPPED && !pi->tracer;
-	if (status_field(pid, "Uid", v, 4) >= 2)
+	if (pyproc_status_field(pid, "Uid", v, 4) >= 2)
 		pi->uid = (uid_t)v[1];
 	else
 		pi->uid = (uid_t)-1;
-	if (status_field(pid, "Gid", v, 4) >= 2)
+	if (pyproc_status_field(pid, "Gid", v, 4) >= 2)
 		pi->gid = (gid_t)v[1];
 	else
 		pi->gid = (gid_t)-1;

@@ -67,6 +67,12 @@ int pyproc_check_supported(const struct pyproc_info *pi, char *err, size_t errle
  * process_vm_readv / process_vm_writev. Returns 0, or -1 with errno set
  * (EPERM: no ptrace permission, EFAULT: address not mapped, ESRCH: gone).
  */
+/*
+ * Reads the numbers of line "KEY:" of /proc/PID/status into vals (at most
+ * maxvals). Returns how many were read, or -1 when the file cannot be read.
+ */
+int pyproc_status_field(pid_t pid, const char *key, long *vals, int maxvals);
+
 int pyproc_read(pid_t pid, uint64_t addr, void *buf, size_t len);
 int pyproc_write(pid_t pid, uint64_t addr, const void *buf, size_t len);
 
