@@ -207,27 +207,38 @@ static int spawn_child(struct app *app, char *const argv[], char *err, size_t er
 	return 0;
 }
 
-/* Stop the child of run/demo: its whole process group, politely first. */
-static void stop_child(struct app *app)
+/* Stop the child of run/demo: its whole process group, politely first.
+ * SIGINT is what ^C would send: Python unwinds and runs its atexit handlers
+ * (the agent removes its socket); SIGTERM and SIGKILL follow if needed. */
+/* Wait up to tenths/10 s for the child to exit. */
+static bool wait_child(struct app *app, int tenths)
 {
-	if (app->child <= 0 || app->child_reaped)
-		return;
-	kill(-app->child, SIGTERM);
-	kill(app->child, SIGTERM);
-	for (int i = 0; i < 40; i++) {
+	for (int i = 0; i < tenths * 2; i++) {
 		if (waitpid(app->child, &app->child_status, WNOHANG) == app->child) {
 			app->child_reaped = true;
-			break;
+			return true;
 		}
 		struct timespec ts = { 0, 50 * 1000 * 1000 };
 		nanosleep(&ts, NULL);
 	}
-	if (!app->child_reaped) {
-		kill(-app->child, SIGKILL);
-		kill(app->child, SIGKILL);
-		waitpid(app->child, &app->child_status, 0);
-		app->child_reaped = true;
-	}
+	return false;
+}
+
+static void stop_child(struct app *app)
+{
+	if (app->child <= 0 || app->child_reaped)
+		return;
+	kill(-app->child, SIGINT);
+	if (wait_child(app, 10))
+		return;
+	kill(-app->child, SIGTERM);
+	kill(app->child, SIGTERM);
+	if (wait_child(app, 20))
+		return;
+	kill(-app->child, SIGKILL);
+	kill(app->child, SIGKILL);
+	waitpid(app->child, &app->child_status, 0);
+	app->child_reaped = true;
 }
 
 static void reap_child(struct app *app)

@@ -166,6 +166,39 @@ class AgentViews(TuiTestCase):
         self.wait_for(lambda s: "EXIT=0" in s, what="quit")
 
 
+class StaleSockets(unittest.TestCase):
+    """An agent killed by a signal leaves its socket; the next one sweeps it."""
+
+    def test_dead_agents_sockets_are_removed(self):
+        import socket
+        import tempfile
+        tmp = tempfile.mkdtemp(prefix="pmt-e2e-")
+        os.chmod(tmp, 0o700)
+        self.addCleanup(subprocess.call, ["rm", "-rf", tmp])
+        env = dict(os.environ, PMT_TOP_RUNTIME_DIR=tmp, PMT_AGENT_DIR=AGENT_DIR)
+        # A real agent, killed with SIGKILL: its socket stays behind.
+        p = subprocess.Popen([PYTHON, TARGET], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True)
+        self.assertTrue(p.stdout.readline().startswith("ready"))
+        dead = os.path.join(tmp, "%d.sock" % p.pid)
+        self.assertTrue(os.path.exists(dead))
+        p.kill()
+        p.wait()
+        p.stdin.close()
+        p.stdout.close()
+        self.assertTrue(os.path.exists(dead))
+        # A socket of a live process that is not an agent of ours is kept.
+        live = os.path.join(tmp, "%d.sock" % os.getpid())
+        s = socket.socket(socket.AF_UNIX)
+        s.bind(live)
+        self.addCleanup(s.close)
+        q = subprocess.Popen([PYTHON, TARGET], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True)
+        self.addCleanup(lambda: (q.kill(), q.wait(), q.stdin.close(), q.stdout.close()))
+        self.assertTrue(q.stdout.readline().startswith("ready"))
+        self.assertFalse(os.path.exists(dead), "the dead agent's socket was not swept")
+        self.assertTrue(os.path.exists(live))
+        self.assertTrue(os.path.exists(os.path.join(tmp, "%d.sock" % q.pid)))
+
+
 class LoadedSnapshots(TuiTestCase):
     """`pmt-top --load A B` without a process: list, diff, overview note."""
 

@@ -191,7 +191,8 @@ class RssViewTest(TuiTestCase):
         self.wait_for(lambda s: "EXIT=0" in s, what="quit")
 
     def test_demo_starts_and_stops_its_workload(self):
-        self.open_terminal(120, 40)
+        # The demo's agent gets a private runtime directory, removed with tmpdir.
+        self.open_terminal(120, 40, env={"PMT_TOP_RUNTIME_DIR": self.tmpdir})
         self.run_pmt("demo")
         s = self.wait_for(lambda s: re.search(r"PID (\d+)  \S*python3?\S* \S*workload\.py", s),
                           timeout=15, what="the demo workload")

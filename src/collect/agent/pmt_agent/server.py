@@ -31,8 +31,40 @@ SO_PEERCRED = getattr(socket, "SO_PEERCRED", 17)
 MSG_NOSIGNAL = getattr(socket, "MSG_NOSIGNAL", 0)
 
 
+def _sweep_dead(directory):
+    """Remove sockets left by agents whose process is gone.
+
+    An agent killed by a signal cannot remove its socket; the next agent that
+    starts in the same directory does it for them. Names are <pid>.sock; a
+    pid that no longer exists is dead (pids are of this namespace, as is the
+    directory of this user). Errors are ignored: this is housekeeping.
+    """
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for name in names:
+        if not name.endswith(".sock") or not name[:-5].isdigit():
+            continue
+        pid = int(name[:-5])
+        if pid == os.getpid():
+            continue
+        try:
+            os.kill(pid, 0)
+            continue                    # alive (or not ours to signal)
+        except ProcessLookupError:
+            pass
+        except OSError:
+            continue
+        try:
+            os.unlink(os.path.join(directory, name))
+        except OSError:
+            pass
+
+
 def _bind(path):
     """Create, bind and listen on a Unix socket at path (mode 0600)."""
+    _sweep_dead(os.path.dirname(path))
     try:
         st = os.lstat(path)
     except FileNotFoundError:
