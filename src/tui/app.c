@@ -283,7 +283,7 @@ static void fold_sample(struct app *app, const struct proc_sample *s)
 	struct history_point p = { .t = s->t, .rss = s->rss, .heap = s->heap,
 				   .has_heap = (s->flags & PROC_SAMPLE_HEAP) != 0 };
 	history_append(&app->hist, &p);
-	app->dirty = true;
+	app->data_dirty = true;
 }
 
 static void drain_samples(struct app *app)
@@ -385,7 +385,17 @@ static void draw(struct app *app)
 			view_help_draw(app);
 	}
 	screen_end_frame();
-	app->dirty = false;
+	app->dirty = app->data_dirty = false;
+}
+
+/* How often new samples are drawn: every two samples (a braille cell holds
+ * two of them, so the graph moves a whole cell at a time), at most 1 s apart
+ * and never more often than the samples come. */
+static double frame_period(const struct app *app)
+{
+	if (app->interval >= 1.0)
+		return app->interval;
+	return app->interval * 2 < 1.0 ? app->interval * 2 : 1.0;
 }
 
 static void set_interval(struct app *app, double seconds)
@@ -751,13 +761,19 @@ int app_run(const struct cli_opts *opts)
 		double now = proc_sampler_now();
 		/* Sleep until data, a key, or the next whole second (the clock). */
 		int timeout = (int)((floor(now) + 1.0 - now) * 1000) + 1;
-		if (app->dirty) {
-			double wait = last_draw + REDRAW_MIN_GAP - now;
-			timeout = wait > 0 ? (int)(wait * 1000) + 1 : 0;
+		if (app->dirty || app->data_dirty) {
+			double gap = app->dirty ? REDRAW_MIN_GAP : frame_period(app);
+			double wait = last_draw + gap - now;
+			int ms = wait > 0 ? (int)(wait * 1000) + 1 : 0;
+			if (ms < timeout)
+				timeout = ms;
 		}
 		struct pollfd pfd[3] = {
 			{ .fd = STDIN_FILENO, .events = POLLIN },
-			{ .fd = app->sampler ? proc_sampler_wake_fd(app->sampler) : -1, .events = POLLIN },
+			/* Once a frame is due anyway, later samples wait in the ring
+			 * for it instead of waking us one by one. */
+			{ .fd = app->sampler && !app->data_dirty ? proc_sampler_wake_fd(app->sampler) : -1,
+			  .events = POLLIN },
 		};
 		app_agent_pollfd(app, &pfd[2]);
 		if (app->inject && timeout > 100)
@@ -791,7 +807,9 @@ int app_run(const struct cli_opts *opts)
 			read_cmdline(app);
 			app->dirty = true;
 		}
-		if (app->dirty && now - last_draw >= REDRAW_MIN_GAP) {
+		if ((app->dirty && now - last_draw >= REDRAW_MIN_GAP) ||
+		    (app->data_dirty && now - last_draw >= frame_period(app) - 0.01)) {
+			drain_samples(app);
 			draw(app);
 			last_draw = now;
 		}

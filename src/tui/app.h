@@ -99,7 +99,8 @@ struct app {
 	char status[256];
 	bool status_error;
 	double status_t;
-	bool dirty;
+	bool dirty;           /* redraw as soon as allowed (keys, replies) */
+	bool data_dirty;      /* new samples: redraw at the next frame tick */
 };
 
 /* Agent link (app_agent.c): called from the main loop. */

@@ -36,7 +36,7 @@ static void on_push(void *ud, enum proto_push push, const cJSON *data)
 	app->agent_status = st;
 	app->have_status = true;
 	app->status_rx_t = proc_sampler_now();
-	app->dirty = true;
+	app->data_dirty = true;
 }
 
 static void subscribe(struct app *app)
