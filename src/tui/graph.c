@@ -7,6 +7,8 @@
  */
 #include "tui/graph.h"
 
+#include "ipc/xalloc.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,9 +134,7 @@ static void render_braille(int w, int h, const double *area, const double *line,
 			   const struct graph_axis *ax, struct graph_cell *cells)
 {
 	int rows = h * 4;
-	uint8_t *abits = calloc((size_t)w * h, 1), *lbits = calloc((size_t)w * h, 1);
-	if (abits == NULL || lbits == NULL)
-		abort();
+	uint8_t *abits = xcalloc((size_t)w * h, 1), *lbits = xcalloc((size_t)w * h, 1);
 	int prev = -1;
 	for (int x = 0; x < w * 2; x++) {
 		int cx = x / 2, sub = x % 2;

@@ -7,7 +7,6 @@
 
 bool listnav_key(struct listnav *ln, int ch, int n, int page)
 {
-	int old = ln->sel;
 	if (page < 1)
 		page = 1;
 	switch (ch) {
@@ -23,7 +22,6 @@ bool listnav_key(struct listnav *ln, int ch, int n, int page)
 		ln->sel = n - 1;
 	if (ln->sel < 0)
 		ln->sel = 0;
-	(void)old;
 	return true;
 }
 

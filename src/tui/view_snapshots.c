@@ -224,7 +224,7 @@ static void draw_diff(struct app *app, int top, int rows, int cols)
 	if (S.nrows == 0)
 		screen_text(y, 2, cols - 4, THEME_DIM, false,
 			    filter_active(&S.filter) ? "nothing matches the filter" : "no differences");
-	tbpanel_draw(&S.tb, app->pid, top, rows, cols);
+	tbpanel_draw(&S.tb, top, rows, cols);
 }
 
 static void snaps_draw(struct app *app, int top, int rows, int cols)
@@ -362,7 +362,7 @@ static void diff_traceback(struct app *app)
 		return;
 	const struct snapdiff_entry *e = &S.diff->entries[S.rows[S.dnav.sel]];
 	const struct snapshot_group *g = snapdiff_entry_group(e);
-	tbpanel_open(&S.tb, g->frames[0].filename, g->frames[0].lineno);
+	tbpanel_open(&S.tb, app->pid, g->frames[0].filename, g->frames[0].lineno);
 	const struct snapshot *src = app->snaps[e->new_group ? S.new_i : S.old_i].snap;
 	char err[256];
 	struct snapshot *copy = snapshot_regroup(src, src->key, err, sizeof err);

@@ -214,7 +214,7 @@ static void top_draw(struct app *app, int top, int rows, int cols)
 	if (T.nrows == 0)
 		screen_text(y, 2, cols - 4, THEME_DIM, false,
 			    filter_active(&T.filter) ? "nothing matches the filter" : "no traced allocations yet");
-	tbpanel_draw(&T.tb, app->pid, top, rows, cols);
+	tbpanel_draw(&T.tb, top, rows, cols);
 	if (T.prompt.active)
 		prompt_draw(&T.prompt);
 }
@@ -239,7 +239,7 @@ static void open_traceback(struct app *app)
 	if (T.nrows == 0)
 		return;
 	const struct snapshot_group *g = T.diff->entries[T.rows[T.nav.sel]].new_group;
-	tbpanel_open(&T.tb, g->frames[0].filename, g->frames[0].lineno);
+	tbpanel_open(&T.tb, app->pid, g->frames[0].filename, g->frames[0].lineno);
 	if (T.key == PROTO_KEY_TRACEBACK) {
 		/* The group is a traceback already. */
 		struct snapshot *one = snapshot_new(PROTO_KEY_TRACEBACK, false, T.cur->nframe);

@@ -267,7 +267,10 @@ class HeadlessSnapshot(unittest.TestCase):
                            stderr=subprocess.PIPE, text=True, timeout=60)
         self.assertEqual(r.returncode, 0, r.stderr)
         d = json.loads(r.stdout)
-        self.assertEqual(d["total_size_diff"] if "total_size_diff" in d else 0, 0)
+        self.assertEqual(d["total_size_diff"], 0)
+        self.assertEqual(d["nchanged"] + d["nnew"] + d["ngone"], 0)
+        with open(out) as f:
+            self.assertEqual(d["nsame"], len(json.load(f)["groups"]))
 
     def test_no_agent_and_no_inject_is_a_clear_error(self):
         p = subprocess.Popen([PYTHON, "-c", "import time; time.sleep(30)"])

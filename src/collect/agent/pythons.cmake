@@ -15,6 +15,9 @@
 #   PMT_NATIVE_DIR              ${CMAKE_BINARY_DIR}/agent-native
 #
 # pmt_python_get(<python> <field> <outvar>) reads one field.
+# pmt_python_tag(<python> <listvar> <outvar>) gives a test-name tag (its
+# version, "-2", "-3"... when two interpreters share one) and records it in
+# <listvar>.
 
 set(PMT_EXTRA_PYTHONS "" CACHE STRING "More Python interpreters (>= 3.8) to build and test the agent for")
 
@@ -27,6 +30,18 @@ function(pmt_python_get py field out)
   pmt_python_id("${py}" id)
   get_property(v GLOBAL PROPERTY PMT_PY_${id}_${field})
   set(${out} "${v}" PARENT_SCOPE)
+endfunction()
+
+function(pmt_python_tag py used out)
+  pmt_python_get("${py}" VERSION ver)
+  set(tag ${ver})
+  set(n 2)
+  while(tag IN_LIST ${used})
+    set(tag ${ver}-${n})
+    math(EXPR n "${n} + 1")
+  endwhile()
+  set(${used} ${${used}} ${tag} PARENT_SCOPE)
+  set(${out} ${tag} PARENT_SCOPE)
 endfunction()
 
 get_property(_pmt_pythons_done GLOBAL PROPERTY PMT_PYTHONS_DONE)
