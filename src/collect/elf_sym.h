@@ -24,9 +24,9 @@ struct elf_sym_section {
 };
 
 /*
- * Opens and maps PATH read-only. Returns NULL and fills ERR with one sentence
+ * Opens PATH read-only (fsafe_open: a regular file, never a FIFO or device). Returns NULL and fills ERR with one sentence
  * (cannot open, not ELF, not a 64-bit little-endian ELF, truncated) on failure.
- * The object owns the mapping; release it with elf_sym_free. Not thread-safe
+ * The object owns the descriptor; release it with elf_sym_free. Not thread-safe
  * per object; distinct objects may be used from distinct threads.
  */
 struct elf_sym *elf_sym_new(const char *path, char *err, size_t errlen);

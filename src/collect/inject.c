@@ -6,6 +6,7 @@
  */
 #include "collect/inject.h"
 
+#include "collect/fsafe.h"
 #include "collect/inject_child.h"
 #include "collect/inject_gdb.h"
 #include "collect/inject_pep768.h"
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -47,11 +49,12 @@ struct inject {
 	double t0, t_delivered, t_boot;
 	enum inject_state state;
 	char msg[512];
-	char dir[PATH_MAX];         /* our path to the private directory */
-	char boot[PATH_MAX + 32];   /* our path to bootstrap.py */
-	char status[PATH_MAX + 32]; /* our path to the status file */
+	int tmpfd;                  /* the target's /tmp, -1 if not opened */
+	int dirfd;                  /* our private directory in it, -1 if none */
+	char dirname[64];           /* its name in tmpfd */
+	char dir[PATH_MAX];         /* our path to it, for messages */
 	char boot_t[PATH_MAX];      /* bootstrap.py as the target sees it */
-	char cmd[PATH_MAX + 32];    /* gdb command file */
+	uid_t status_uid;           /* who writes the status file */
 	int delivered;
 	struct inject_pep768 pep;
 	int pep_requested;
@@ -147,28 +150,108 @@ static void py_bytes(char *buf, size_t buflen, const char *s)
 	snprintf(buf + n, buflen - n, "'");
 }
 
-static int write_file(const char *path, const char *text, const struct inject *ij, char *err, size_t errlen)
+/* Creates NAME in our directory, exclusively, with exactly MODE, owned by
+ * UID when that is not ours (we are root), and writes TEXT into it. */
+static int write_file(struct inject *ij, const char *name, const char *text, mode_t mode, uid_t uid, char *err,
+		      size_t errlen)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+	int fd = openat(ij->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+		snprintf(err, errlen, "cannot create %s/%s: %s", ij->dir, name, strerror(errno));
 		return -1;
 	}
 	size_t len = strlen(text);
-	ssize_t n = write(fd, text, len);
-	if (geteuid() == 0 && ij->probe.proc.uid != (uid_t)-1)
-		(void)!fchown(fd, ij->probe.proc.uid, ij->probe.proc.gid);
-	if (close(fd) != 0 || n != (ssize_t)len) {
-		snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+	ssize_t n = len ? write(fd, text, len) : 0;
+	int ok = n == (ssize_t)len && fchmod(fd, mode) == 0;
+	if (ok && uid != geteuid())
+		ok = fchown(fd, uid, (gid_t)-1) == 0;
+	if (close(fd) != 0 || !ok) {
+		snprintf(err, errlen, "cannot write %s/%s: %s", ij->dir, name, strerror(errno));
 		return -1;
 	}
 	return 0;
 }
 
 /*
- * Creates the private directory (in the target's /tmp, seen through
- * /proc/PID/root when it lives in another mount namespace) and writes the
- * bootstrap into it.
+ * Makes our private directory in the target's /tmp (seen through
+ * /proc/PID/root when it lives in another mount namespace). It is ours and
+ * nobody else may write in it, so that the target's user can replace
+ * nothing we read or delete: mode 0711 lets the target read the bootstrap
+ * by its exact name. Everything after this goes through the directory's
+ * descriptor, never through a path that could be swapped.
+ */
+static int make_dir(struct inject *ij, const char *prefix, char *err, size_t errlen)
+{
+	char tmp[96];
+	struct stat st;
+	snprintf(tmp, sizeof tmp, "%s/tmp", prefix);
+	ij->tmpfd = open(tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (ij->tmpfd < 0 || fstat(ij->tmpfd, &st) != 0) {
+		snprintf(err, errlen, "cannot open %s for the agent bootstrap: %s", tmp,
+			 errno == ELOOP ? "it is a symbolic link" : strerror(errno));
+		return -1;
+	}
+	if ((st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX)) {
+		snprintf(err, errlen, "refusing %s for the agent bootstrap: everyone may write there and it "
+			 "lacks the sticky bit", tmp);
+		return -1;
+	}
+	for (int tries = 0; tries < 16; tries++) {
+		unsigned long long r;
+		if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
+			r = (unsigned long long)inject_child_now_ms() * 2654435761u ^ (unsigned long long)getpid();
+		snprintf(ij->dirname, sizeof ij->dirname, "pmt-top-inject-%016llx", r);
+		if (mkdirat(ij->tmpfd, ij->dirname, 0700) == 0)
+			break;
+		ij->dirname[0] = '\0';
+		if (errno != EEXIST) {
+			snprintf(err, errlen, "cannot create a directory in %s for the agent bootstrap: %s", tmp,
+				 strerror(errno));
+			return -1;
+		}
+	}
+	if (!ij->dirname[0]) {
+		snprintf(err, errlen, "cannot create a directory in %s for the agent bootstrap", tmp);
+		return -1;
+	}
+	snprintf(ij->dir, sizeof ij->dir, "%s/%s", tmp, ij->dirname);
+	errno = 0;
+	ij->dirfd = openat(ij->tmpfd, ij->dirname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (ij->dirfd < 0 || fstat(ij->dirfd, &st) != 0 || st.st_uid != geteuid() ||
+	    fchmod(ij->dirfd, ij->status_uid == geteuid() ? 0700 : 0711) != 0) {
+		snprintf(err, errlen, "cannot set up %s for the agent bootstrap: %s", ij->dir,
+			 errno ? strerror(errno) : "it changed under us");
+		return -1;
+	}
+	return 0;
+}
+
+/* Removes what make_files made, through the descriptors; the directory
+ * only if the name still is the directory we made. */
+static void remove_files(struct inject *ij, int keep_bootstrap)
+{
+	if (ij->dirfd >= 0) {
+		unlinkat(ij->dirfd, "status", 0);
+		if (!keep_bootstrap) {
+			struct stat a, b;
+			unlinkat(ij->dirfd, "bootstrap.py", 0);
+			if (fstat(ij->dirfd, &a) == 0 &&
+			    fstatat(ij->tmpfd, ij->dirname, &b, AT_SYMLINK_NOFOLLOW) == 0 && a.st_ino == b.st_ino &&
+			    a.st_dev == b.st_dev)
+				unlinkat(ij->tmpfd, ij->dirname, AT_REMOVEDIR);
+		}
+		close(ij->dirfd);
+		ij->dirfd = -1;
+	}
+	if (ij->tmpfd >= 0)
+		close(ij->tmpfd);
+	ij->tmpfd = -1;
+}
+
+/*
+ * Creates the private directory and writes the bootstrap into it, and the
+ * status file the bootstrap fills in (owned by the target's user: it is the
+ * only thing there the target may write, and only its contents).
  */
 static int make_files(struct inject *ij, const char *agent_dir, const char *native_dir, char *err, size_t errlen)
 {
@@ -178,19 +261,10 @@ static int make_files(struct inject *ij, const char *agent_dir, const char *nati
 		snprintf(prefix, sizeof prefix, "/proc/%d/root", (int)ij->pid);
 	else
 		prefix[0] = '\0';
-	snprintf(ij->dir, sizeof ij->dir, "%s/tmp/pmt-top-inject-XXXXXX", prefix);
-	if (!mkdtemp(ij->dir)) {
-		snprintf(err, errlen, "cannot create a directory in %s/tmp for the bootstrap: %s", prefix, strerror(errno));
-		ij->dir[0] = '\0';
+	ij->status_uid = geteuid() == 0 && pi->uid != (uid_t)-1 ? pi->uid : geteuid();
+	if (make_dir(ij, prefix, err, errlen) != 0)
 		return -1;
-	}
-	/* The target may run as another user when we are root: let it read and write here. */
-	if (geteuid() == 0 && pi->uid != (uid_t)-1 && pi->uid != 0)
-		(void)!chown(ij->dir, pi->uid, pi->gid);
 	const char *target_dir = ij->dir + strlen(prefix);
-	snprintf(ij->boot, sizeof ij->boot, "%s/bootstrap.py", ij->dir);
-	snprintf(ij->status, sizeof ij->status, "%s/status", ij->dir);
-	snprintf(ij->cmd, sizeof ij->cmd, "%s/gdb.cmd", ij->dir);
 	snprintf(ij->boot_t, sizeof ij->boot_t, "%s/bootstrap.py", target_dir);
 	char status_t[PATH_MAX];
 	snprintf(status_t, sizeof status_t, "%s/status", target_dir);
@@ -224,10 +298,8 @@ static int make_files(struct inject *ij, const char *agent_dir, const char *nati
 	    "        except BaseException:\n"
 	    "            pass\n"
 	    "    try:\n"
-	    "        tmp = status + '.tmp'\n"
-	    "        with open(tmp, 'w') as f:\n"
-	    "            f.write(msg.replace('\\n', ' ') + '\\n')\n"
-	    "        os.replace(tmp, status)\n"
+	    "        with open(status, 'w') as f:\n"
+	    "            f.write(msg.replace('\\n', ' ')[:400] + '\\n')\n"
 	    "    except BaseException:\n"
 	    "        pass\n"
 	    "_pmt_top_bootstrap()\n"
@@ -237,7 +309,9 @@ static int make_files(struct inject *ij, const char *agent_dir, const char *nati
 		snprintf(err, errlen, "the agent or native directory path is too long");
 		return -1;
 	}
-	return write_file(ij->boot, text, ij, err, errlen);
+	if (write_file(ij, "status", "", 0600, ij->status_uid, err, errlen) != 0)
+		return -1;
+	return write_file(ij, "bootstrap.py", text, 0644, geteuid(), err, errlen);
 }
 
 /* The one-liner gdb hands to PyRun_SimpleString: exec the bootstrap file in
@@ -286,7 +360,7 @@ static int start_remote_exec(struct inject *ij, char *err, size_t errlen)
 	char *unset[] = {"PYTHONHOME", "PYTHONPATH", "PYTHONSTARTUP", "PYTHON_DISABLE_REMOTE_DEBUG", NULL};
 	if (target_pythonhome(ij->pid, home, sizeof home) != 0)
 		set[0] = NULL;
-	if (inject_child_spawn(&ij->child, argv, set, unset, err, errlen) != 0)
+	if (inject_child_spawn(&ij->child, argv, set, unset, NULL, err, errlen) != 0)
 		return -1;
 	ij->use_child = 1;
 	return 0;
@@ -356,6 +430,15 @@ static int check_target(struct inject *ij, const struct inject_req *req, char *e
 				 (int)pi->pid, pi->major, pi->minor, inject_method_name(ij->method));
 			return -1;
 		}
+		if (ij->method == INJECT_REMOTE_EXEC && geteuid() == 0 && pi->uid != 0) {
+			/* It would run the target's own interpreter (and PYTHONHOME) as root,
+			 * and the target's user may be able to replace both. */
+			snprintf(err, errlen,
+				 "the remote-exec method would run process %d's own interpreter as root, and "
+				 "uid %lu may control it; use --inject-method pep768",
+				 (int)pi->pid, (unsigned long)pi->uid);
+			return -1;
+		}
 		if (ij->method == INJECT_REMOTE_EXEC && ij->pep.free_threaded != (pi->free_threaded == 1)) {
 			snprintf(err, errlen, "process %d: free-threading flag mismatch; use --inject-method pep768",
 				 (int)pi->pid);
@@ -398,6 +481,7 @@ struct inject *inject_start(const struct inject_req *req, char *err, size_t errl
 	ij->timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : DEFAULT_TIMEOUT_MS;
 	ij->child.fd = -1;
 	ij->gdb.child.fd = -1;
+	ij->tmpfd = ij->dirfd = -1;
 	ij->state = INJECT_RUNNING;
 	if (check_target(ij, req, err, errlen) != 0)
 		goto fail;
@@ -428,7 +512,7 @@ struct inject *inject_start(const struct inject_req *req, char *err, size_t errl
 		struct inject_gdb_addrs addrs;
 		int have = inject_gdb_resolve(&ij->probe.proc, &addrs) == 0;
 		if (inject_gdb_start(&ij->gdb, req->gdb ? req->gdb : "gdb", ij->pid, ij->method == INJECT_DIRECT,
-				     snippet, have ? &addrs : NULL, ij->cmd, err, errlen) != 0)
+				     snippet, have ? &addrs : NULL, err, errlen) != 0)
 			goto fail;
 		ij->use_gdb = 1;
 		snprintf(ij->msg, sizeof ij->msg, "attaching to process %d with gdb", (int)ij->pid);
@@ -443,16 +527,24 @@ fail:
 	return NULL;
 }
 
-/* Reads the bootstrap's status file: 1 ok, -1 error (MSG filled), 0 none yet. */
+/*
+ * Reads the bootstrap's status file: 1 ok, -1 error (MSG filled), 0 none yet.
+ * Its contents come from the target: bounded, and a line only counts once
+ * its newline is there (the bootstrap writes it in place).
+ */
 static int read_status(const struct inject *ij, char *msg, size_t msglen)
 {
-	FILE *f = fopen(ij->status, "re");
-	if (!f)
+	const struct fsafe_want want = { FSAFE_NOFOLLOW, 4096, ij->status_uid, geteuid() };
+	char why[256], line[512];
+	if (ij->dirfd < 0)
 		return 0;
-	char line[512] = "";
-	if (!fgets(line, sizeof line, f))
-		line[0] = '\0';
-	fclose(f);
+	int fd = fsafe_open(ij->dirfd, "status", &want, NULL, why, sizeof why);
+	if (fd < 0)
+		return 0;
+	ssize_t n = fsafe_read_small(fd, line, sizeof line);
+	close(fd);
+	if (n <= 0 || (line[n - 1] != '\n' && (size_t)n < sizeof line - 1))
+		return 0;
 	line[strcspn(line, "\n")] = '\0';
 	if (strcmp(line, "ok") == 0)
 		return 1;
@@ -572,7 +664,7 @@ enum inject_state inject_poll(struct inject *ij, char *status, size_t statuslen)
 	}
 	double limit = ij->t0 + ij->timeout_ms + ij->deadline_extended;
 	if (now >= limit) {
-		if (ij->use_gdb && !ij->delivered && inject_gdb_in_call(&ij->gdb) && ij->deadline_extended == 0) {
+		if (ij->use_gdb && !ij->delivered && inject_gdb_attached(&ij->gdb) && ij->deadline_extended == 0) {
 			/* Never kill gdb inside a call: the target would crash. Give it time. */
 			ij->deadline_extended = CALL_GRACE_MS;
 		} else {
@@ -652,17 +744,7 @@ void inject_free(struct inject *ij)
 			inject_child_signal_wait(&ij->child, SIGKILL, 1000);
 		inject_child_done(&ij->child);
 	}
-	if (ij->dir[0]) {
-		char tmp[PATH_MAX + 40];
-		snprintf(tmp, sizeof tmp, "%s.tmp", ij->status);
-		unlink(ij->status);
-		unlink(tmp);
-		/* A gdb still inside a call may yet need its command file. */
-		if (gone) {
-			unlink(ij->cmd);
-			unlink(ij->boot);
-			rmdir(ij->dir);
-		}
-	}
+	/* A gdb left inside a call may yet queue the bootstrap: keep it. */
+	remove_files(ij, !gone);
 	free(ij);
 }

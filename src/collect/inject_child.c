@@ -21,8 +21,12 @@ double inject_child_now_ms(void)
 }
 
 int inject_child_spawn(struct inject_child *c, char *const argv[], char *const setenv_[],
-		       char *const unsetenv_[], char *err, size_t errlen)
+		       char *const unsetenv_[], const struct inject_child_opts *opts, char *err,
+		       size_t errlen)
 {
+	static const struct inject_child_opts none;
+	if (!opts)
+		opts = &none;
 	memset(c, 0, sizeof *c);
 	c->fd = -1;
 	int p[2], e[2];
@@ -55,6 +59,21 @@ int inject_child_spawn(struct inject_child *c, char *const argv[], char *const s
 		for (int i = 0; setenv_ && setenv_[i]; i++)
 			putenv(setenv_[i]);
 		signal(SIGPIPE, SIG_DFL);
+		if (opts->keep_fd > 0)
+			fcntl(opts->keep_fd, F_SETFD, 0);
+		if (opts->shield) {
+			sigset_t set;
+			sigemptyset(&set);
+			sigaddset(&set, SIGHUP);
+			sigaddset(&set, SIGINT);
+			sigaddset(&set, SIGQUIT);
+			sigaddset(&set, SIGTERM);
+			sigaddset(&set, SIGUSR1);
+			sigaddset(&set, SIGUSR2);
+			sigaddset(&set, SIGALRM);
+			sigprocmask(SIG_BLOCK, &set, NULL);
+			signal(SIGPIPE, SIG_IGN);
+		}
 		execvp(argv[0], argv);
 		int code = errno;
 		if (write(e[1], &code, sizeof code) < 0)

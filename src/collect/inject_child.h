@@ -19,6 +19,15 @@ struct inject_child {
 	double t_start, t_end; /* monotonic ms */
 };
 
+/* Extras for inject_child_spawn; a zeroed struct (or NULL) means none. */
+struct inject_child_opts {
+	int keep_fd;  /* > 0: this descriptor stays open in the child (close-on-exec cleared) */
+	int shield;   /* block SIGHUP, SIGQUIT, SIGTERM, SIGUSR1/2, SIGALRM and ignore
+	               * SIGPIPE in the child: for gdb, whose death inside a call
+	               * would kill the target, and which must finish its work if
+	               * pmt-top dies (its output pipe then breaks) */
+};
+
 /*
  * Starts ARGV[0] (searched in PATH) with stdin from /dev/null, stdout and
  * stderr into a pipe, in its own session (so terminal signals do not reach
@@ -26,7 +35,8 @@ struct inject_child {
  * set and those in UNSETENV removed. Returns 0, or -1 with a sentence in ERR.
  */
 int inject_child_spawn(struct inject_child *c, char *const argv[], char *const setenv_[],
-		       char *const unsetenv_[], char *err, size_t errlen);
+		       char *const unsetenv_[], const struct inject_child_opts *opts, char *err,
+		       size_t errlen);
 
 /* Reads what is available and reaps the child if it has exited. Returns 1
  * when the child has exited and all output was read, else 0. Never blocks. */

@@ -7,11 +7,14 @@
 #include "collect/pyproc.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #define MARK_ATTACHED "PMT-ATTACHED"
 #define MARK_CALL "PMT-CALL-BEGIN"
@@ -34,15 +37,28 @@ static void fn(char *buf, size_t len, const char *type, uint64_t addr, const cha
 		snprintf(buf, len, "((%s)%s)", type, name);
 }
 
-static int write_script(const char *path, int direct, const char *snippet, const struct inject_gdb_addrs *a,
-			char *err, size_t errlen)
+/*
+ * Writes gdb's commands into an anonymous memory file and seals it: gdb runs
+ * as root when pmt-top does, and reads its commands from storage nobody else
+ * can name, let alone replace (a command file in a directory the target's
+ * user could write would let that user run anything as root).
+ * Returns the descriptor (close-on-exec), or -1 with a sentence in ERR.
+ */
+static int write_script(int direct, const char *snippet, const struct inject_gdb_addrs *a, char *err,
+			size_t errlen)
 {
 	static const struct inject_gdb_addrs none;
 	if (!a)
 		a = &none;
-	FILE *f = fopen(path, "we");
+	int fd = memfd_create("pmt-top-gdb", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	int wfd = fd >= 0 ? dup(fd) : -1;
+	FILE *f = wfd >= 0 ? fdopen(wfd, "w") : NULL;
 	if (!f) {
-		snprintf(err, errlen, "cannot write the gdb command file %s: %s", path, strerror(errno));
+		snprintf(err, errlen, "cannot create gdb's command file in memory: %s", strerror(errno));
+		if (wfd >= 0)
+			close(wfd);
+		if (fd >= 0)
+			close(fd);
 		return -1;
 	}
 	char f_mmap[128], f_apc[128], f_run[128], f_ens[128], f_rel[128], line[1024];
@@ -86,11 +102,13 @@ static int write_script(const char *path, int direct, const char *snippet, const
 	      "echo " MARK_DETACHED "\\n\n"
 	      "quit 0\n",
 	      f);
-	if (fclose(f) != 0) {
-		snprintf(err, errlen, "cannot write the gdb command file %s: %s", path, strerror(errno));
+	if (fclose(f) != 0 ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0) {
+		snprintf(err, errlen, "cannot write gdb's command file in memory: %s", strerror(errno));
+		close(fd);
 		return -1;
 	}
-	return 0;
+	return fd;
 }
 
 int inject_gdb_resolve(const struct pyproc_info *pi, struct inject_gdb_addrs *a)
@@ -132,7 +150,7 @@ int inject_gdb_resolve(const struct pyproc_info *pi, struct inject_gdb_addrs *a)
 }
 
 int inject_gdb_start(struct inject_gdb *g, const char *gdb, pid_t pid, int direct, const char *snippet,
-		     const struct inject_gdb_addrs *addrs, const char *cmd_path, char *err, size_t errlen)
+		     const struct inject_gdb_addrs *addrs, char *err, size_t errlen)
 {
 	memset(g, 0, sizeof *g);
 	g->child.fd = -1;
@@ -142,9 +160,11 @@ int inject_gdb_start(struct inject_gdb *g, const char *gdb, pid_t pid, int direc
 		snprintf(err, errlen, "the bootstrap loader is too long for one page");
 		return -1;
 	}
-	if (write_script(cmd_path, direct, snippet, addrs, err, errlen) != 0)
+	int script = write_script(direct, snippet, addrs, err, errlen);
+	if (script < 0)
 		return -1;
-	char pidbuf[32], exe[64];
+	char pidbuf[32], exe[64], cmd[64];
+	snprintf(cmd, sizeof cmd, "/proc/self/fd/%d", script);
 	snprintf(pidbuf, sizeof pidbuf, "%d", (int)pid);
 	snprintf(exe, sizeof exe, "/proc/%d/exe", (int)pid);
 	char *argv[24];
@@ -157,6 +177,9 @@ int inject_gdb_start(struct inject_gdb *g, const char *gdb, pid_t pid, int direc
 	argv[n++] = "set debuginfod enabled off";
 	argv[n++] = "-iex";
 	argv[n++] = "set auto-load off";
+	/* Never a thread library from the target's directories. */
+	argv[n++] = "-iex";
+	argv[n++] = "set libthread-db-search-path $sdir";
 	if (addrs) {
 		/* Nothing to look up: skip the shared libraries' symbols, and read the
 		 * executable's (for the entry point) before attaching. */
@@ -167,11 +190,14 @@ int inject_gdb_start(struct inject_gdb *g, const char *gdb, pid_t pid, int direc
 	argv[n++] = "-p";
 	argv[n++] = pidbuf;
 	argv[n++] = "-x";
-	argv[n++] = (char *)cmd_path;
+	argv[n++] = cmd;
 	argv[n] = NULL;
 	char *unset[] = {"DEBUGINFOD_URLS", "GDBHISTFILE", "PYTHONHOME", "PYTHONPATH", NULL};
 	char *set[] = {"LC_ALL=C", NULL};
-	if (inject_child_spawn(&g->child, argv, set, unset, err, errlen) != 0) {
+	const struct inject_child_opts opts = { .keep_fd = script, .shield = 1 };
+	int rc = inject_child_spawn(&g->child, argv, set, unset, &opts, err, errlen);
+	close(script);
+	if (rc != 0) {
 		if (errno == ENOENT)
 			snprintf(err, errlen, "gdb is not installed (needed to attach to Python 3.8-3.13): "
 				 "run `apt-get install gdb`, or start the agent in the application with "
@@ -265,14 +291,20 @@ static void explain(const struct inject_gdb *g, char *err, size_t errlen)
 			 WIFEXITED(g->child.status) ? WEXITSTATUS(g->child.status) : 128 + WTERMSIG(g->child.status));
 }
 
-int inject_gdb_poll(struct inject_gdb *g, char *err, size_t errlen)
+/* Notes the attach and detach marks gdb printed so far. */
+static void inject_gdb_poll_marks(struct inject_gdb *g)
 {
-	int finished = inject_child_poll(&g->child);
 	double now = inject_child_now_ms();
 	if (!g->t_attached && last_line(g->child.out, MARK_ATTACHED))
 		g->t_attached = now;
 	if (!g->t_detached && last_line(g->child.out, MARK_DETACHED))
 		g->t_detached = now;
+}
+
+int inject_gdb_poll(struct inject_gdb *g, char *err, size_t errlen)
+{
+	int finished = inject_child_poll(&g->child);
+	inject_gdb_poll_marks(g);
 	const char *rc = last_line(g->child.out, MARK_RC);
 	if (rc && !g->rc_seen) {
 		g->rc_seen = 1;
@@ -306,16 +338,20 @@ int inject_gdb_stop(struct inject_gdb *g)
 {
 	if (g->child.pid <= 0 || g->child.exited)
 		return 1;
-	if (inject_gdb_in_call(g))
+	inject_child_poll(&g->child);
+	inject_gdb_poll_marks(g);
+	if (g->child.exited)
+		return 1;
+	/* Attached: its script is short and fixed, and killing it inside a call
+	 * would kill the target. Let it finish on its own (it ignores the loss of
+	 * its output pipe). */
+	if (g->t_attached && !g->t_detached)
 		return 0;
 	g->stop_sent = 1;
-	/* SIGTERM makes gdb detach from an attached process before it exits. */
-	if (inject_child_signal_wait(&g->child, SIGTERM, 1500))
-		return 1;
-	if (inject_gdb_in_call(g))
-		return 0;
+	/* Not attached yet, or detached: nothing of ours runs in the target. The
+	 * kernel detaches a dead tracer's tracees; make sure none stays stopped
+	 * by the attach's SIGSTOP. */
 	inject_child_signal_wait(&g->child, SIGKILL, 1000);
-	/* The kernel detaches a dead tracer's tracees; make sure none stays stopped. */
 	kill(g->pid, SIGCONT);
 	return 1;
 }

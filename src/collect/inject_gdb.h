@@ -46,14 +46,15 @@ struct inject_gdb {
 };
 
 /*
- * Writes the gdb command file CMD_PATH for SNIPPET (NUL-free text under
- * 4000 bytes) and starts GDB (program name or path) on PID. ADDRS, when not
+ * Writes gdb's commands for SNIPPET (NUL-free text under 4000 bytes) into a
+ * sealed memory file and starts GDB (program name or path) on PID, with the
+ * signals that would kill it inside a call blocked (see inject_child_opts). ADDRS, when not
  * NULL, gives every function's address (see above); otherwise gdb resolves
  * the names from the target's symbols. Returns 0, or -1 with a sentence in
  * ERR (gdb missing: "apt-get install gdb").
  */
 int inject_gdb_start(struct inject_gdb *g, const char *gdb, pid_t pid, int direct, const char *snippet,
-		     const struct inject_gdb_addrs *addrs, const char *cmd_path, char *err, size_t errlen);
+		     const struct inject_gdb_addrs *addrs, char *err, size_t errlen);
 
 /*
  * Resolves ADDRS for the process described by PI (pyproc_detect): the C API
@@ -76,10 +77,13 @@ int inject_gdb_in_call(const struct inject_gdb *g);
 int inject_gdb_attached(const struct inject_gdb *g);
 
 /*
- * Stops gdb if that is safe (not inside a call): SIGTERM (gdb detaches), then
- * SIGKILL after a grace period and SIGCONT to the target in case the attach
- * stop was left pending. Returns 1 when gdb is gone, 0 when it was left
- * running because it is inside a call.
+ * Stops gdb if that is safe. gdb runs with every catchable terminating signal
+ * blocked (see inject_child_opts.shield): once attached, it is never stopped,
+ * only left to finish its short script (a call cut short, even by gdb's own
+ * SIGINT handling, could leave the target holding a lock or the GIL).
+ * Before it attached, or after it detached, it is killed, and the target is
+ * sent SIGCONT in case the attach stop was left pending. Returns 1 when gdb
+ * is gone, 0 when it was left running.
  */
 int inject_gdb_stop(struct inject_gdb *g);
 
