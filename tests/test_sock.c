@@ -326,14 +326,15 @@ static void test_connect_missing_and_stale(void **state)
 	fd = listen_at(path_in(f, "stale.sock"), 4);
 	close(fd);
 	errno = 0;
-	assert_int_equal(sock_connect(path_in(f, "stale.sock"), 77, err, sizeof err), -1);
+	assert_int_equal(sock_connect(path_in(f, "stale.sock"), getpid(), err, sizeof err), -1);
 	assert_int_equal(errno, ECONNREFUSED);
-	assert_non_null(strstr(err, "no agent is listening for pid 77"));
+	snprintf(want, sizeof want, "no agent is listening for pid %ld", (long)getpid());
+	assert_non_null(strstr(err, want));
 	assert_non_null(strstr(err, "stale"));
 
 	/* Not a socket at all. */
 	close(open(path_in(f, "plain.sock"), O_CREAT | O_WRONLY, 0600));
-	assert_int_equal(sock_connect(path_in(f, "plain.sock"), 77, err, sizeof err), -1);
+	assert_int_equal(sock_connect(path_in(f, "plain.sock"), getpid(), err, sizeof err), -1);
 	assert_int_equal(errno, ECONNREFUSED);
 }
 
@@ -356,11 +357,18 @@ static void test_connect_peer_pid(void **state)
 	assert_true(fd >= 0);
 	close(fd);
 
+	/* Another live process of ours is not the socket's maker. */
+	f->child = fork();
+	assert_true(f->child >= 0);
+	if (f->child == 0) {
+		pause();
+		_exit(0);
+	}
 	errno = 0;
-	assert_int_equal(sock_connect(path_in(f, "me.sock"), me + 1, err, sizeof err), -1);
+	assert_int_equal(sock_connect(path_in(f, "me.sock"), f->child, err, sizeof err), -1);
 	assert_int_equal(errno, EPERM);
 	snprintf(want, sizeof want, "socket %s belongs to pid %ld, not %ld", path_in(f, "me.sock"),
-		 (long)me, (long)me + 1);
+		 (long)me, (long)f->child);
 	assert_string_equal(err, want);
 	close(lfd);
 }
@@ -488,6 +496,89 @@ static void test_connect_busy_backlog(void **state)
 	close(lfd);
 }
 
+#define OTHER_UID 12345
+
+/* Connects to PATH expecting pid PID; returns -1 and checks errno/err text. */
+static void expect_refused(const char *path, pid_t pid, const char *needle)
+{
+	char err[512];
+
+	errno = 0;
+	assert_int_equal(sock_connect(path, pid, err, sizeof err), -1);
+	assert_int_equal(errno, EPERM);
+	if (strstr(err, needle) == NULL)
+		fail_msg("wanted \"%s\" in: %s", needle, err);
+}
+
+/* Root attaching to another user's process trusts a socket only where that
+ * user (or root) alone controls it, and only if its maker is the target. */
+static void test_connect_trust(void **state)
+{
+	struct fixture *f = *state;
+	char dir[200], path[300], link[300], err[512];
+	int lfd, fd;
+
+	if (geteuid() != 0)
+		fail_msg("this test needs root (it changes owners)");
+	snprintf(dir, sizeof dir, "%s/d", f->base);
+	snprintf(path, sizeof path, "%s/me.sock", dir);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	lfd = listen_at(path, 8);
+	fd = sock_connect(path, getpid(), err, sizeof err);
+	if (fd < 0)
+		fail_msg("%s", err);
+	close(fd);
+
+	/* A directory someone else owns (a squatted /tmp/pmt-top-<uid>). */
+	assert_int_equal(chown(dir, OTHER_UID, OTHER_UID), 0);
+	expect_refused(path, getpid(), "its directory is owned by uid 12345");
+	assert_int_equal(chown(dir, 0, 0), 0);
+	/* A directory others may write in. */
+	assert_int_equal(chmod(dir, 0777), 0);
+	expect_refused(path, getpid(), "writable by others (mode 0777)");
+	assert_int_equal(chmod(dir, 0700), 0);
+	/* A directory that is a symbolic link. */
+	snprintf(link, sizeof link, "%s/l", f->base);
+	assert_int_equal(symlink(dir, link), 0);
+	snprintf(link, sizeof link, "%s/l/me.sock", f->base);
+	expect_refused(link, getpid(), "its directory is a symbolic link");
+	/* A socket file someone else owns. */
+	assert_int_equal(lchown(path, OTHER_UID, OTHER_UID), 0);
+	expect_refused(path, getpid(), "a socket owned by uid 12345");
+	assert_int_equal(lchown(path, 0, 0), 0);
+	close(lfd);
+	unlink(path);
+
+	/* A maker whose uid is not the target's: it listened as OTHER_UID, then
+	 * became uid OTHER_UID + 1 for good. */
+	int ready[2];
+	char c;
+
+	assert_int_equal(pipe(ready), 0);
+	f->child = fork();
+	assert_true(f->child >= 0);
+	if (f->child == 0) {
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		int l = socket(AF_UNIX, SOCK_STREAM, 0);
+
+		if (strlen(path) >= sizeof sa.sun_path)
+			_exit(1);
+		memcpy(sa.sun_path, path, strlen(path) + 1);
+		if (l < 0 || bind(l, (struct sockaddr *)&sa, sizeof sa) < 0 || seteuid(OTHER_UID) < 0 ||
+		    listen(l, 8) < 0 || seteuid(0) < 0 ||
+		    setresuid(OTHER_UID + 1, OTHER_UID + 1, OTHER_UID + 1) < 0)
+			_exit(1);
+		if (write(ready[1], "r", 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	close(ready[1]);
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	close(ready[0]);
+	expect_refused(path, f->child, "it was made by uid 12345");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -502,6 +593,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_connect_peer_pid, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connect_forked_server, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connect_busy_backlog, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_connect_trust, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
