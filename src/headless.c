@@ -24,6 +24,8 @@
 #include "collect/units.h"
 #include "ipc/client.h"
 #include "ipc/sock.h"
+#include "ipc/strsafe.h"
+#include "ipc/xalloc.h"
 
 #define ATTACH_TIMEOUT_MS 20000
 #define CALL_TIMEOUT_MS 120000
@@ -37,14 +39,16 @@ static void on_interrupt(int sig)
 }
 
 static int fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Print "pmt-top: MESSAGE" on stderr and return CODE. Messages quote the
+ * agent and the target, so the line is made display-safe. */
 static int fail(int code, const char *fmt, ...)
 {
+	char msg[2048];
 	va_list ap;
-	fputs("pmt-top: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	strsafe_eprintf("pmt-top: %s", msg);
 	return code;
 }
 
@@ -74,7 +78,7 @@ static int inject_and_wait(const struct cli_opts *o, char *err, size_t errlen)
 		if (st == INJECT_DONE || st == INJECT_FAILED || interrupted)
 			break;
 		if (st == INJECT_WAITING && !said_waiting) {
-			fprintf(stderr, "pmt-top: %s\n", status);
+			strsafe_eprintf("pmt-top: %s", status);
 			said_waiting = true;
 		}
 		struct pollfd pfd = { .fd = inject_fd(ij), .events = POLLIN };
@@ -153,8 +157,8 @@ int headless_snapshot(const struct cli_opts *o)
 			snapshot_free(s);
 			goto done;
 		}
-		fprintf(stderr, "pmt-top: saved %zu groups (%s traced) to %s\n", s->ngroups,
-			units_bytes(err, sizeof err, (double)s->total_size), o->output);
+		strsafe_eprintf("pmt-top: saved %zu groups (%s traced) to %s", s->ngroups,
+				units_bytes(err, sizeof err, (double)s->total_size), o->output);
 	}
 	/* With -o the file is the output; --json still prints the top-N. */
 	if (!o->output || o->json)
@@ -232,24 +236,28 @@ static double json_num(const cJSON *o, const char *name)
 	return cJSON_IsNumber(v) ? v->valuedouble : NAN;
 }
 
+/* The function table as text; every string in it is the target's. */
 static void print_functions(const cJSON *t)
 {
-	char net[32], mx[32], gross[32], mean[32];
+	char net[32], mx[32], gross[32], mean[32], mode[64], acc[64];
 	const cJSON *fns = cJSON_GetObjectItemCaseSensitive(t, "functions");
 	printf("per-function memory, %s for %.1f s (%s; net and gross count %s)\n",
-	       json_str(t, "mode"), json_num(t, "elapsed"),
+	       strsafe_shown(mode, sizeof mode, json_str(t, "mode")), json_num(t, "elapsed"),
 	       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "native")) ? "C extension"
 									    : "pure-Python fallback, slower",
-	       json_str(t, "accounting"));
+	       strsafe_shown(acc, sizeof acc, json_str(t, "accounting")));
 	printf("%12s %11s %11s %11s %11s  %s\n", "CALLS", "NET", "MAX", "GROSS", "MEAN", "FUNCTION");
 	const cJSON *f;
 	cJSON_ArrayForEach(f, fns) {
-		printf("%12.0f %11s %11s %11s %11s  %s  %s:%.0f\n", json_num(f, "calls"),
+		printf("%12.0f %11s %11s %11s %11s  ", json_num(f, "calls"),
 		       units_bytes_signed(net, sizeof net, json_num(f, "net")),
 		       units_bytes_signed(mx, sizeof mx, json_num(f, "max")),
 		       units_bytes(gross, sizeof gross, json_num(f, "gross")),
-		       units_bytes_signed(mean, sizeof mean, json_num(f, "mean")),
-		       json_str(f, "name"), json_str(f, "file"), json_num(f, "line"));
+		       units_bytes_signed(mean, sizeof mean, json_num(f, "mean")));
+		strsafe_fputs(json_str(f, "name"), stdout);
+		fputs("  ", stdout);
+		strsafe_fputs(json_str(f, "file"), stdout);
+		printf(":%.0f\n", json_num(f, "line"));
 	}
 }
 
@@ -290,10 +298,15 @@ int headless_functions(const struct cli_opts *o)
 		goto done;
 	}
 	if (stopped < 0)
-		fprintf(stderr, "pmt-top: warning: the tracer in pid %d may still be on: %s\n", (int)o->pid, serr);
+		strsafe_eprintf("pmt-top: warning: the tracer in pid %d may still be on: %s", (int)o->pid, serr);
 	if (o->json) {
+		/* cJSON escapes C0 controls but passes C1 and bidi controls and
+		 * invalid bytes through: those become \u escapes here. */
 		char *text = cJSON_PrintUnformatted(table);
-		puts(text);
+		if (text == NULL)
+			xalloc_die(0);
+		strsafe_fputs_json(text, stdout);
+		putchar('\n');
 		free(text);
 	} else {
 		print_functions(table);

@@ -5,6 +5,7 @@
 
 #include "cli.h"
 #include "headless.h"
+#include "ipc/strsafe.h"
 #include "tui/app.h"
 
 int main(int argc, char *argv[])
@@ -13,7 +14,7 @@ int main(int argc, char *argv[])
 	char err[512];
 
 	if (cli_parse(argc, argv, &opts, err, sizeof err) < 0) {
-		fprintf(stderr, "pmt-top: %s\n", err);
+		strsafe_eprintf("pmt-top: %s", err);
 		return CLI_EXIT_USAGE;
 	}
 	switch (opts.mode) {

@@ -559,10 +559,11 @@ static void test_save_errors(void **state)
 	assert_memory_equal(b, "old content\n", 12);
 	free(b);
 	assert_int_equal(tmp_entries(), 1); /* no temporary file left */
-	/* a successful save replaces it and keeps its mode */
+	/* a successful save replaces it with a file of mode 0600, never the mode
+	 * of the file that was there */
 	assert_int_equal(snapshot_save(s, dst, err, sizeof(err)), 0);
 	assert_int_equal(stat(dst, &st), 0);
-	assert_int_equal(st.st_mode & 0777, 0644);
+	assert_int_equal(st.st_mode & 07777, 0600);
 	assert_int_equal(tmp_entries(), 1);
 	snapshot_free(s);
 	s = snapshot_load(dst, err, sizeof(err));

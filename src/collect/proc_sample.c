@@ -2,6 +2,7 @@
  * proc_sample.c - parsers for the /proc files pmt-top reads (see proc_sample.h).
  */
 #include "collect/proc_sample.h"
+#include "ipc/strsafe.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -125,15 +126,24 @@ void proc_sample_cmdline_text(const char *raw, size_t len, char *out, size_t out
 	size_t o = 0;
 	if (outlen == 0)
 		return;
+	out[0] = '\0';
 	while (len > 0 && raw[len - 1] == '\0')
 		len--;
-	for (size_t i = 0; i < len && o + 1 < outlen; i++) {
-		unsigned char c = (unsigned char)raw[i];
-		if (c == '\0')
-			c = ' ';
-		else if (c < 0x20 || c == 0x7f)
-			c = '?';
-		out[o++] = (char)c;
+	/* One argument at a time: the NULs between them become spaces, the
+	 * rest is shown as strsafe does (the target chose its argv). */
+	for (size_t i = 0; i < len; i++) {
+		const char *arg = raw + i, *nul = memchr(arg, '\0', len - i);
+		size_t n = nul ? (size_t)(nul - arg) : len - i;
+		if (i > 0) {
+			if (o + 2 > outlen)
+				break;
+			out[o++] = ' ';
+			out[o] = '\0';
+		}
+		size_t used = strsafe_copy(out + o, outlen - o, arg, n);
+		o += strlen(out + o);
+		if (used < n)
+			break;
+		i += n;
 	}
-	out[o] = '\0';
 }

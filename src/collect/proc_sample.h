@@ -55,8 +55,8 @@ int proc_sample_parse_smaps_rollup(const char *text, struct proc_sample *s);
  * last ')'. Returns 0, or -1 when malformed. */
 int proc_sample_parse_stat_start(const char *text, unsigned long long *start_ticks);
 
-/* Turn /proc/PID/cmdline (NUL-separated, len bytes) into one printable line in
- * out (arguments separated by spaces, control bytes shown as '?'). */
+/* Turn /proc/PID/cmdline (NUL-separated, len bytes) into one display-safe line
+ * in out (arguments separated by spaces, the rest as strsafe_copy makes it). */
 void proc_sample_cmdline_text(const char *raw, size_t len, char *out, size_t outlen);
 
 #endif

@@ -4,6 +4,7 @@
  */
 #include "collect/snapdiff.h"
 #include "ipc/errfmt.h"
+#include "ipc/strsafe.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -307,12 +308,6 @@ void snapdiff_sort(struct snapdiff *diff, enum snapdiff_order order)
 
 /* ------------------------------------------------------------ print -- */
 
-static void fput_clean(FILE *fp, const char *s)
-{
-	for (; *s; s++)
-		fputc(((unsigned char)*s < 0x20 || *s == 0x7f) ? '?' : *s, fp);
-}
-
 /* Unix time with millisecond precision, locale-independent. */
 static void fput_time(FILE *fp, double t)
 {
@@ -332,7 +327,7 @@ static void describe(FILE *fp, const struct snapshot *s)
 		snprintf(when, sizeof(when), "?");
 	if (s->label[0]) {
 		fputc('"', fp);
-		fput_clean(fp, s->label);
+		strsafe_fputs(s->label, fp);
 		fputs("\" ", fp);
 	}
 	fprintf(fp, "(pid %" PRIu32 ", %s)", s->pid, when);

@@ -12,6 +12,7 @@
  */
 #include "collect/snapshot.h"
 #include "ipc/errfmt.h"
+#include "ipc/strsafe.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +23,8 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -369,22 +372,6 @@ static size_t gindex_find_or_add(struct gindex *ix, const struct snapshot_group 
 
 /* ---------------------------------------------------------- errors -- */
 
-/* Copy an untrusted string for an error message: printable, short. */
-static const char *shown(char *buf, size_t buflen, const char *s)
-{
-	size_t i = 0;
-
-	for (; *s && i + 4 < buflen; s++)
-		buf[i++] = ((unsigned char)*s < 0x20 || *s == 0x7f) ? '?' : *s;
-	if (*s) {
-		buf[i++] = '.';
-		buf[i++] = '.';
-		buf[i++] = '.';
-	}
-	buf[i] = '\0';
-	return buf;
-}
-
 /* ------------------------------------------------------- raw values -- */
 
 /*
@@ -577,7 +564,7 @@ static int validate_file_header(const struct raw *r, char *err, size_t errlen)
 	}
 	if (strcmp(fmt->str, SNAPSHOT_FORMAT) != 0) {
 		errfmt(err, errlen, "not a pmt-top snapshot (format is \"%s\")",
-		       shown(b, sizeof(b), fmt->str));
+		       strsafe_shown(b, sizeof(b), fmt->str));
 		return -1;
 	}
 	if (ver->t == J_MISSING) {
@@ -627,7 +614,7 @@ static int validate_header(struct snapshot *snap, const struct raw *r, char *err
 	}
 	if (snapshot_key_from_name(j->str, &key) < 0) {
 		errfmt(err, errlen, "key \"%s\" is not lineno, filename or traceback",
-		       shown(b, sizeof(b), j->str));
+		       strsafe_shown(b, sizeof(b), j->str));
 		return -1;
 	}
 	snap->key = key;
@@ -827,7 +814,7 @@ static int check_duplicates(const struct snapshot *snap, char *err, size_t errle
 			char b[80];
 
 			errfmt(err, errlen, "groups[%zu] has the same location as groups[%zu] (%s:%" PRIu32 ")",
-			       i, prev, shown(b, sizeof(b), g->frames[0].filename), g->frames[0].lineno);
+			       i, prev, strsafe_shown(b, sizeof(b), g->frames[0].filename), g->frames[0].lineno);
 			rc = -1;
 			break;
 		}
@@ -1805,7 +1792,8 @@ static void sb_double(struct sbuf *b, double d)
 	sb_put(b, t, strlen(t));
 }
 
-/* JSON string literal; control characters escaped, bad UTF-8 as U+FFFD. */
+/* JSON string literal; bad UTF-8 as U+FFFD, and every character strsafe
+ * rejects (controls, C1, bidi) escaped, so the text is safe on a terminal. */
 static void sb_json_string(struct sbuf *b, const char *str)
 {
 	const unsigned char *s = (const unsigned char *)str;
@@ -1817,7 +1805,7 @@ static void sb_json_string(struct sbuf *b, const char *str)
 		unsigned char c = s[i];
 		size_t k;
 
-		if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
 			run++;
 			i++;
 			continue;
@@ -1825,14 +1813,19 @@ static void sb_json_string(struct sbuf *b, const char *str)
 		sb_put(b, (const char *)s + i - run, run);
 		run = 0;
 		if (c >= 0x80) {
-			k = utf8_seq(s + i, n - i);
-			if (k == 0) {
+			uint32_t cp = strsafe_decode(str + i, n - i, &k);
+
+			if (cp == STRSAFE_INVALID) {
 				sb_lit(b, "\xef\xbf\xbd");
-				i++;
-			} else {
+			} else if (strsafe_cp_ok(cp)) {
 				sb_put(b, (const char *)s + i, k);
-				i += k;
+			} else {
+				char t[16]; /* cp < 0x10000 here: six bytes */
+
+				snprintf(t, sizeof(t), "\\u%04x", (unsigned)cp);
+				sb_put(b, t, 6);
 			}
+			i += k;
 			continue;
 		}
 		switch (c) {
@@ -2012,42 +2005,70 @@ static int write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
+/*
+ * Create a fresh temporary file next to BASE in directory DFD: O_EXCL, so
+ * never a file (or a symlink) someone else put there. Returns the fd and its
+ * name in NAME, or -1 with errno.
+ */
+static int create_temp(int dfd, const char *base, char *name, size_t namelen)
+{
+	for (int tries = 0; tries < 100; tries++) {
+		uint64_t r;
+		int fd;
+
+		if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
+			r = (uint64_t)getpid() << 32 ^ (uint64_t)time(NULL) ^ (uint64_t)tries * 0x9e3779b97f4a7c15ULL;
+		if ((size_t)snprintf(name, namelen, ".%s.%012" PRIx64, base, r & UINT64_C(0xffffffffffff)) >= namelen) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd >= 0 || errno != EEXIST)
+			return fd;
+	}
+	errno = EEXIST;
+	return -1;
+}
+
 int snapshot_save(const struct snapshot *snap, const char *path, char *err, size_t errlen)
 {
-	char *text = NULL, *dcopy = NULL, *bcopy = NULL, *tmp = NULL;
+	char *text = NULL, *dcopy = NULL, *bcopy = NULL, tmp[NAME_MAX + 1];
 	const char *dir, *base;
 	struct stat st;
-	mode_t mode = 0600;
 	size_t len;
-	int fd = -1, dfd, rc = -1;
+	int fd = -1, dfd = -1, rc = -1;
+	bool made = false;
 
 	if (path == NULL || *path == '\0') {
 		errfmt(err, errlen, "cannot save a snapshot: no file name given");
 		return -1;
 	}
-	if (stat(path, &st) == 0) {
-		if (S_ISDIR(st.st_mode)) {
-			errfmt(err, errlen, "cannot save to %s: it is a directory (give a file name)", path);
-			return -1;
-		}
-		if (S_ISREG(st.st_mode))
-			mode = st.st_mode & 07777;
-	}
 	dcopy = xstrdup(path);
 	bcopy = xstrdup(path);
 	dir = dirname(dcopy);
 	base = basename(bcopy);
-	tmp = xasprintf("%s/.%s.XXXXXX", dir, base);
-	fd = mkostemp(tmp, O_CLOEXEC);
+	/* Everything below works relative to this one directory. */
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		errfmt(err, errlen, "cannot save to %s: cannot create a file in %s: %s", path, dir,
+		       strerror(errno));
+		goto out;
+	}
+	if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
+		errfmt(err, errlen, "cannot save to %s: it is a directory (give a file name)", path);
+		goto out;
+	}
+	fd = create_temp(dfd, base, tmp, sizeof(tmp));
 	if (fd < 0) {
 		errfmt(err, errlen, "cannot save to %s: cannot create a file in %s: %s", path, dir,
 		       strerror(errno));
-		free(tmp);
-		tmp = NULL; /* nothing to remove */
 		goto out;
 	}
+	made = true;
 	text = snapshot_serialize(snap, SIZE_MAX, &len);
-	if (write_all(fd, text, len) < 0 || fchmod(fd, mode) < 0 || fsync(fd) < 0) {
+	/* Our mode, set explicitly: never one copied from a file that was
+	 * there (another user may have made it world-writable for us). */
+	if (write_all(fd, text, len) < 0 || fchmod(fd, 0600) < 0 || fsync(fd) < 0) {
 		errfmt(err, errlen, "cannot save to %s: %s", path, strerror(errno));
 		goto out;
 	}
@@ -2057,25 +2078,30 @@ int snapshot_save(const struct snapshot *snap, const char *path, char *err, size
 		goto out;
 	}
 	fd = -1;
-	if (rename(tmp, path) < 0) {
-		errfmt(err, errlen, "cannot save to %s: %s", path, strerror(errno));
+	if (renameat(dfd, tmp, dfd, base) < 0) {
+		int e = errno;
+		struct stat dst;
+
+		if ((e == EPERM || e == EACCES) && fstatat(dfd, base, &dst, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    dst.st_uid != geteuid() && fstat(dfd, &st) == 0 && (st.st_mode & S_ISVTX))
+			errfmt(err, errlen, "cannot save to %s: the file there belongs to uid %u and %s is a "
+			       "sticky directory, so it cannot be replaced (remove it or choose another name)",
+			       path, (unsigned)dst.st_uid, dir);
+		else
+			errfmt(err, errlen, "cannot save to %s: %s", path, strerror(e));
 		goto out;
 	}
-	free(tmp);
-	tmp = NULL;
+	made = false;
 	/* make the rename itself durable; failing here loses nothing already written */
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		(void)fsync(dfd);
-		close(dfd);
-	}
+	(void)fsync(dfd);
 	rc = 0;
 out:
 	if (fd >= 0)
 		close(fd);
-	if (tmp != NULL)
-		(void)unlink(tmp);
-	free(tmp);
+	if (made)
+		(void)unlinkat(dfd, tmp, 0);
+	if (dfd >= 0)
+		close(dfd);
 	free(text);
 	free(dcopy);
 	free(bcopy);
@@ -2200,26 +2226,20 @@ char *snapshot_format_size(char *buf, size_t buflen, int64_t bytes, bool sign)
 	return buf;
 }
 
-static void fput_clean(FILE *fp, const char *s)
-{
-	for (; *s; s++)
-		fputc(((unsigned char)*s < 0x20 || *s == 0x7f) ? '?' : *s, fp);
-}
-
 void snapshot_print_location(FILE *fp, const struct snapshot_group *g,
 			     enum proto_key key, int indent)
 {
-	fput_clean(fp, g->frames[0].filename);
+	strsafe_fputs(g->frames[0].filename, fp);
 	if (key != PROTO_KEY_FILENAME)
 		fprintf(fp, ":%" PRIu32, g->frames[0].lineno);
 	if (g->line[0] != '\0') {
 		fputs(": ", fp);
-		fput_clean(fp, g->line);
+		strsafe_fputs(g->line, fp);
 	}
 	fputc('\n', fp);
 	for (uint32_t i = 1; i < g->nframes; i++) {
 		fprintf(fp, "%*s  from ", indent, "");
-		fput_clean(fp, g->frames[i].filename);
+		strsafe_fputs(g->frames[i].filename, fp);
 		fprintf(fp, ":%" PRIu32 "\n", g->frames[i].lineno);
 	}
 }
@@ -2279,7 +2299,7 @@ int snapshot_print(FILE *fp, const struct snapshot *snap, size_t top_n, bool jso
 	fprintf(fp, "snapshot");
 	if (snap->label[0]) {
 		fputs(" \"", fp);
-		fput_clean(fp, snap->label);
+		strsafe_fputs(snap->label, fp);
 		fputc('"', fp);
 	}
 	fprintf(fp, " of pid %" PRIu32 " at %s, key %s%s, nframe %" PRIu32 "\n", snap->pid, when,

@@ -173,11 +173,15 @@ cJSON *snapshot_to_json(const struct snapshot *snap);
 char *snapshot_serialize(const struct snapshot *snap, size_t max_groups, size_t *len);
 
 /*
- * Save atomically: write a temporary file in the same directory, fsync it,
- * rename it over path, fsync the directory. On any error the temporary file
- * is removed and an existing file at path is left untouched. A new file gets
- * mode 0600 (snapshots name the target's files and show its source lines);
- * a replaced file keeps its mode. Returns 0 or -1 with err set.
+ * Save atomically: create a new temporary file in the same directory
+ * (O_EXCL, O_NOFOLLOW), fsync it, rename it over path, fsync the directory.
+ * On any error the temporary file is removed and an existing file at path is
+ * left untouched. The result is always a file of ours with mode 0600
+ * (snapshots name the target's files and show its source lines), never the
+ * mode or the inode of a file that was there: pmt-top runs as root, and a
+ * file pre-created by another user must not turn into a world-writable file
+ * of root's. Returns 0 or -1 with err set (one sentence; another user's file
+ * in a sticky directory is refused with that reason).
  */
 int snapshot_save(const struct snapshot *snap, const char *path, char *err, size_t errlen);
 

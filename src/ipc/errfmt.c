@@ -2,6 +2,7 @@
  * errfmt.c - one-line error sentences (see errfmt.h).
  */
 #include "ipc/errfmt.h"
+#include "ipc/strsafe.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,4 +18,7 @@ void errfmt(char *err, size_t errlen, const char *fmt, ...)
 	for (char *p = err; *p; p++)
 		if (*p == '\n' || *p == '\r')
 			*p = ' ';
+	/* Messages quote the target (agent errors, names, paths): whatever
+	 * prints them, they hold nothing a terminal acts on. */
+	strsafe_inplace(err);
 }

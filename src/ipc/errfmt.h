@@ -3,8 +3,9 @@
  *
  * Functions that can fail take (char *err, size_t errlen) and fill it with one
  * line saying what happened and what to do; errfmt formats it, tolerates a
- * NULL or empty buffer, and folds any newline into a space so a message never
- * breaks a status line or a one-line error on stderr.
+ * NULL or empty buffer, folds any newline into a space so a message never
+ * breaks a status line or a one-line error on stderr, and makes the rest
+ * display-safe (strsafe.h), since messages quote text from the target.
  */
 #ifndef PMT_IPC_ERRFMT_H
 #define PMT_IPC_ERRFMT_H

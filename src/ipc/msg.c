@@ -3,6 +3,7 @@
  */
 #include "ipc/msg.h"
 #include "ipc/errfmt.h"
+#include "ipc/strsafe.h"
 #include "ipc/xalloc.h"
 
 #include <inttypes.h>
@@ -11,23 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Copies at most 40 bytes of a peer-supplied name, printable ASCII only. */
-static const char *clean(const char *s, char *buf, size_t buflen)
-{
-	size_t i = 0;
-
-	if (s == NULL)
-		s = "";
-	for (; *s && i + 4 < buflen && i < 40; s++)
-		buf[i++] = (*s >= 0x20 && *s < 0x7f) ? *s : '?';
-	if (*s && i + 4 < buflen) {
-		memcpy(buf + i, "...", 3);
-		i += 3;
-	}
-	buf[i] = '\0';
-	return buf;
-}
 
 static const char *type_name(const cJSON *item)
 {
@@ -183,7 +167,7 @@ static int decode_error_object(const cJSON *error, struct msg *out, char *err, s
 			return -1;
 		} else {
 			errfmt(err, errlen, "error reply has an unexpected member \"%s\" in \"error\"",
-				clean(k, nb, sizeof nb));
+				strsafe_shown(nb, sizeof nb, k));
 			return -1;
 		}
 	}
@@ -241,7 +225,7 @@ int msg_decode(const char *line, size_t len, struct msg *out, char *err, size_t 
 			if (strcmp(k, envelope_names[i]) == 0)
 				break;
 		if (i == M_COUNT) {
-			errfmt(err, errlen, "frame has an unexpected member \"%s\"", clean(k, nb, sizeof nb));
+			errfmt(err, errlen, "frame has an unexpected member \"%s\"", strsafe_shown(nb, sizeof nb, k));
 			goto fail;
 		}
 		if (m[i] != NULL) {
@@ -266,7 +250,7 @@ int msg_decode(const char *line, size_t len, struct msg *out, char *err, size_t 
 		}
 		push = proto_push_from_name(m[M_PUSH]->valuestring);
 		if (push < 0) {
-			errfmt(err, errlen, "unknown push \"%s\"", clean(m[M_PUSH]->valuestring, nb, sizeof nb));
+			errfmt(err, errlen, "unknown push \"%s\"", strsafe_shown(nb, sizeof nb, m[M_PUSH]->valuestring));
 			goto fail;
 		}
 		if (!cJSON_IsObject(m[M_DATA])) {

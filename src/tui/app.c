@@ -24,6 +24,7 @@
 #include "collect/paths.h"
 #include "collect/snapshot.h"
 #include "ipc/client.h"
+#include "ipc/strsafe.h"
 #include "collect/units.h"
 #include "ipc/xalloc.h"
 #include "tui/screen.h"
@@ -134,6 +135,57 @@ static void preload_agent(const struct cli_opts *o)
 	}
 }
 
+/*
+ * Open the --log file for appending. pmt-top runs as root and the path may be
+ * in a directory others write to: refuse a symbolic link (which could point
+ * at a file of root's), a FIFO or device (opened non-blocking, so the open
+ * itself cannot hang), and a file someone else owns. A file we create gets
+ * mode 0600.
+ */
+static int open_log(const char *path, char *err, size_t errlen)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY,
+		      0600);
+	struct stat st;
+	if (fd < 0) {
+		int e = errno;
+		if (e == ELOOP)
+			snprintf(err, errlen, "refusing the log file %.300s: it is a symbolic link "
+				 "(give the file itself)", path);
+		else if ((e == EACCES || e == EPERM) && lstat(path, &st) == 0 && st.st_uid != geteuid())
+			/* fs.protected_regular: another user's file in a sticky directory */
+			snprintf(err, errlen, "refusing the log file %.300s: it is owned by uid %u, not by us "
+				 "(uid %u); remove it or choose another name", path, (unsigned)st.st_uid,
+				 (unsigned)geteuid());
+		else
+			snprintf(err, errlen, "cannot open the log file %.300s: %s", path, strerror(e));
+		return -1;
+	}
+	if (fstat(fd, &st) < 0) {
+		snprintf(err, errlen, "cannot check the log file %.300s: %s", path, strerror(errno));
+		goto refuse;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "refusing the log file %.300s: it is not a regular file", path);
+		goto refuse;
+	}
+	if (st.st_uid != geteuid()) {
+		snprintf(err, errlen, "refusing the log file %.300s: it is owned by uid %u, not by us (uid %u); "
+			 "remove it or choose another name", path, (unsigned)st.st_uid, (unsigned)geteuid());
+		goto refuse;
+	}
+	/* The child writes to it as to any file: blocking again. */
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+		snprintf(err, errlen, "cannot use the log file %.300s: %s", path, strerror(errno));
+		goto refuse;
+	}
+	return fd;
+refuse:
+	close(fd);
+	return -1;
+}
+
 /* Start the command of run/demo with its output in a log file. */
 static int spawn_child(struct app *app, char *const argv[], char *err, size_t errlen)
 {
@@ -141,7 +193,10 @@ static int spawn_child(struct app *app, char *const argv[], char *err, size_t er
 	int logfd;
 	if (o->log) {
 		snprintf(app->log_path, sizeof app->log_path, "%s", o->log);
-		logfd = open(o->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if ((logfd = open_log(o->log, err, errlen)) < 0) {
+			app->log_path[0] = '\0';
+			return -1;
+		}
 	} else {
 		const char *tmp = getenv("TMPDIR");
 		snprintf(app->log_path, sizeof app->log_path, "%s/pmt-top-%d-XXXXXX.log",
@@ -595,18 +650,18 @@ static void leave_target_clean(struct app *app)
 		return;
 	if (view_functions_started_here()) {
 		if (client_call(app->agent, PROTO_CMD_FUNCTIONS_STOP, NULL, 2000, NULL, err, sizeof err) == 0)
-			fprintf(stderr, "pmt-top: switched the function tracer in pid %d off\n", (int)app->pid);
+			strsafe_eprintf("pmt-top: switched the function tracer in pid %d off", (int)app->pid);
 		else
-			fprintf(stderr, "pmt-top: could not switch the function tracer in pid %d off: %s\n",
+			strsafe_eprintf("pmt-top: could not switch the function tracer in pid %d off: %s",
 				(int)app->pid, err);
 	}
 	if (!app->have_status || !app->agent_status.tracing || !app->agent_status.started_by_agent)
 		return;
 	if (client_call(app->agent, PROTO_CMD_TRACEMALLOC_STOP, NULL, 1000, NULL, err, sizeof err) == 0)
-		fprintf(stderr, "pmt-top: stopped tracemalloc in pid %d (it was started from pmt-top)\n",
+		strsafe_eprintf("pmt-top: stopped tracemalloc in pid %d (it was started from pmt-top)",
 			(int)app->pid);
 	else
-		fprintf(stderr, "pmt-top: could not stop tracemalloc in pid %d: %s\n", (int)app->pid, err);
+		strsafe_eprintf("pmt-top: could not stop tracemalloc in pid %d: %s", (int)app->pid, err);
 }
 
 static int prepare_theme(struct app *app, char *err, size_t errlen)
@@ -677,19 +732,19 @@ int app_run(const struct cli_opts *opts)
 	history_init(&app->hist, HISTORY_POINTS);
 
 	if (prepare_theme(app, err, sizeof err) < 0) {
-		fprintf(stderr, "pmt-top: %s\n", err);
+		strsafe_eprintf("pmt-top: %s", err);
 		app_free(app);
 		return CLI_EXIT_USAGE;
 	}
 	if (opts->mode == CLI_RUN || opts->mode == CLI_DEMO) {
 		char *const *argv = opts->mode == CLI_DEMO ? demo_argv() : opts->argv;
 		if (opts->mode == CLI_DEMO && access(argv[1], R_OK) != 0) {
-			fprintf(stderr, "pmt-top: the demo workload %s is missing (reinstall pmt-top)\n", argv[1]);
+			strsafe_eprintf("pmt-top: the demo workload %s is missing (reinstall pmt-top)", argv[1]);
 			app_free(app);
 			return CLI_EXIT_FAILURE;
 		}
 		if (spawn_child(app, argv, err, sizeof err) < 0) {
-			fprintf(stderr, "pmt-top: %s\n", err);
+			strsafe_eprintf("pmt-top: %s", err);
 			app_free(app);
 			return CLI_EXIT_FAILURE;
 		}
@@ -699,7 +754,7 @@ int app_run(const struct cli_opts *opts)
 	for (int i = 0; i < opts->nload; i++) {
 		struct snapshot *snap = snapshot_load(opts->load[i], err, sizeof err);
 		if (snap == NULL) {
-			fprintf(stderr, "pmt-top: %s\n", err);
+			strsafe_eprintf("pmt-top: %s", err);
 			stop_child(app);
 			app_free(app);
 			return CLI_EXIT_FAILURE;
@@ -712,7 +767,7 @@ int app_run(const struct cli_opts *opts)
 		enum proc_sampler_error why;
 		app->sampler = proc_sampler_new(app->pid, app->interval, &why, err, sizeof err);
 		if (app->sampler == NULL) {
-			fprintf(stderr, "pmt-top: %s\n", err);
+			strsafe_eprintf("pmt-top: %s", err);
 			stop_child(app);
 			app_free(app);
 			return exit_code_for(why);
@@ -722,7 +777,7 @@ int app_run(const struct cli_opts *opts)
 		if (proc_sampler_read(app->sampler, &first, true) == 0)
 			fold_sample(app, &first);
 		if (proc_sampler_start(app->sampler) < 0) {
-			fprintf(stderr, "pmt-top: cannot start the sampling thread: %s\n", strerror(errno));
+			strsafe_eprintf("pmt-top: cannot start the sampling thread: %s", strerror(errno));
 			stop_child(app);
 			app_free(app);
 			return CLI_EXIT_FAILURE;
@@ -737,7 +792,7 @@ int app_run(const struct cli_opts *opts)
 	}
 
 	if (screen_init(&app->utf8, err, sizeof err) < 0) {
-		fprintf(stderr, "pmt-top: %s\n", err);
+		strsafe_eprintf("pmt-top: %s", err);
 		stop_child(app);
 		app_free(app);
 		return CLI_EXIT_USAGE;
@@ -822,7 +877,7 @@ int app_run(const struct cli_opts *opts)
 		if (opts->mode == CLI_DEMO && opts->log == NULL)
 			unlink(app->log_path);
 		else
-			fprintf(stderr, "pmt-top: the program's output is in %s\n", app->log_path);
+			strsafe_eprintf("pmt-top: the program's output is in %s", app->log_path);
 	}
 	app_free(app);
 	return rc;

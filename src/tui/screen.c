@@ -2,6 +2,7 @@
  * screen.c - curses setup, restore on every path, colours (see screen.h).
  */
 #include "tui/screen.h"
+#include "ipc/strsafe.h"
 
 #include <curses.h>
 #include <langinfo.h>
@@ -18,6 +19,7 @@ volatile sig_atomic_t screen_quit_signal;
 
 static bool active;
 static bool colour;
+static bool utf8_locale; /* the terminal takes UTF-8 */
 static int role_attr[THEME_ROLE_COUNT];
 
 /* The frame being drawn and the one on the terminal. Views draw into `cur`;
@@ -141,7 +143,7 @@ int screen_init(bool *utf8, char *err, size_t errlen)
 		return -1;
 	}
 	setlocale(LC_ALL, "");
-	*utf8 = strcmp(nl_langinfo(CODESET), "UTF-8") == 0;
+	*utf8 = utf8_locale = strcmp(nl_langinfo(CODESET), "UTF-8") == 0;
 	if (getenv("ESCDELAY") == NULL)
 		setenv("ESCDELAY", "25", 1);
 
@@ -246,34 +248,33 @@ int screen_text(int y, int x, int w, enum theme_role role, bool pad, const char 
 		w = frame_cols - x;
 	int used = 0;
 	const char *p = text;
-	mbstate_t st;
-	memset(&st, 0, sizeof st);
-	while (*p && used < w) {
+	size_t left = strlen(text);
+	while (left > 0 && used < w) {
 		unsigned char b = (unsigned char)*p;
 		if (b >= 0x20 && b < 0x7f) { /* most text is ASCII */
 			put(y, x + used++, b, role);
 			p++;
+			left--;
 			continue;
 		}
-		wchar_t wc;
-		size_t n = mbrtowc(&wc, p, strlen(p), &st);
-		if (n == (size_t)-1 || n == (size_t)-2 || n == 0) {
-			wc = L'?';
-			n = 1;
-			memset(&st, 0, sizeof st);
-		}
-		int cw = wcwidth(wc);
-		if (cw < 1 || cw > 2) {
-			wc = L'?';
+		/* Text is UTF-8 whatever the locale (it comes from the target or
+		 * from us); strsafe decides what may reach the terminal, and a
+		 * terminal that is not UTF-8 gets '?' for anything beyond ASCII. */
+		size_t n;
+		uint32_t cp = strsafe_decode(p, left, &n);
+		int cw = 1;
+		if (!strsafe_cp_ok(cp) || !utf8_locale || (cw = wcwidth((wchar_t)cp)) < 1 || cw > 2) {
+			cp = '?';
 			cw = 1;
 		}
 		if (used + cw > w)
 			break;
-		put(y, x + used, (uint32_t)wc, role);
+		put(y, x + used, cp, role);
 		if (cw == 2)
 			put(y, x + used + 1, 0, role);
 		used += cw;
 		p += n;
+		left -= n;
 	}
 	if (pad)
 		for (int i = used; i < w; i++)
@@ -298,5 +299,5 @@ void screen_fill(int y, int x, int w, enum theme_role role)
 
 void screen_glyph(int y, int x, unsigned cp, enum theme_role role)
 {
-	put(y, x, cp, role);
+	put(y, x, strsafe_cp_ok(cp) && (cp < 0x80 || utf8_locale) ? cp : '?', role);
 }

@@ -41,7 +41,9 @@ void screen_apply_theme(const struct theme *t);
 int screen_attr(enum theme_role role);
 
 /* Draw text at (y, x) clipped to width w cells, padding with spaces when pad.
- * Returns the number of cells written. Text is UTF-8 or ASCII. */
+ * Returns the number of cells written. Text is UTF-8; whatever strsafe_cp_ok
+ * rejects (controls, C1, bidi, invalid bytes), or what the terminal cannot
+ * show, is drawn as '?': this is where all text reaches the terminal. */
 int screen_text(int y, int x, int w, enum theme_role role, bool pad, const char *text);
 
 /* printf-style variant of screen_text. */
@@ -51,7 +53,7 @@ int screen_textf(int y, int x, int w, enum theme_role role, const char *fmt, ...
 /* Fill a row segment with spaces in a role's style. */
 void screen_fill(int y, int x, int w, enum theme_role role);
 
-/* Put one Unicode code point (falls back to '?' when not representable). */
+/* Put one Unicode code point ('?' when not representable or not safe). */
 void screen_glyph(int y, int x, unsigned cp, enum theme_role role);
 
 #endif
