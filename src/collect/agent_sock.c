@@ -87,7 +87,13 @@ static bool environ_get(pid_t pid, const char *name, char *out, size_t len)
 	for (size_t i = 0; i < n; i += strlen(buf + i) + 1) {
 		if (strncmp(buf + i, name, nl) == 0 && buf[i + nl] == '=') {
 			snprintf(out, len, "%s", buf + i + nl + 1);
-			return out[0] != '\0';
+			/* The target chose this: an absolute path that stays under
+			 * /proc/PID/root, or nothing. */
+			size_t ol = strlen(out);
+			if (out[0] != '/' || strstr(out, "/../") ||
+			    (ol >= 3 && strcmp(out + ol - 3, "/..") == 0))
+				return false;
+			return true;
 		}
 	}
 	return false;
