@@ -318,6 +318,21 @@ static int make_files(struct inject *ij, const char *agent_dir, const char *nati
  * a fresh namespace, swallowing everything (even a missing file). */
 static void gdb_snippet(const struct inject *ij, char *buf, size_t buflen)
 {
+	if (ij->method == INJECT_DIRECT) {
+		/* Direct runs inside gdb's call, where a gdb killed with SIGKILL
+		 * would kill the target: hand the bootstrap to a new thread, so
+		 * that the call lasts a thread start, not the agent's import. */
+		/* One expression: PyRun_SimpleString runs in __main__, where no
+		 * name of the application may be bound or replaced. */
+		snprintf(buf, buflen,
+			 "try:\n __import__('_thread').start_new_thread(lambda p: "
+			 "__import__('os').path.isfile(p) and exec(compile(open(p,'rb').read(),"
+			 "'<pmt-top bootstrap>','exec'),{'__name__':'__pmt_top_bootstrap__'}),(");
+		py_bytes(buf, buflen, ij->boot_t);
+		size_t n = strlen(buf);
+		snprintf(buf + n, buflen - n, ",))\nexcept BaseException:\n pass\n");
+		return;
+	}
 	snprintf(buf, buflen, "try:\n exec(compile(open(");
 	py_bytes(buf, buflen, ij->boot_t);
 	size_t n = strlen(buf);

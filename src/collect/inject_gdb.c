@@ -273,6 +273,11 @@ static void explain(const struct inject_gdb *g, char *err, size_t errlen)
 			 (int)g->pid);
 		return;
 	}
+	if (WIFSIGNALED(g->child.status) && !g->stop_sent) {
+		snprintf(err, errlen, "gdb was killed by signal %d before it finished with process %d; try again",
+			 WTERMSIG(g->child.status), (int)g->pid);
+		return;
+	}
 	/* Otherwise the last non-marker line gdb printed. */
 	const char *best = NULL;
 	int bestlen = 0;
