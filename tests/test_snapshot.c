@@ -15,7 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <grp.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -598,6 +600,116 @@ static void *fifo_write(void *arg)
 }
 
 /* A pipe, as from a shell's <(zcat old.json.gz), loads like a file. */
+/*
+ * pmt-top saves as root where others may have been first: a file another user
+ * made (mode 0666) is replaced by a new 0600 file of ours, a symlink is
+ * replaced rather than followed, and a user who may not replace a file in a
+ * sticky directory is told so in one sentence. Needs root (skipped without).
+ */
+static void test_save_over_files_of_others(void **state)
+{
+	char err[512];
+	char *src = data_path("lineno_old.json");
+	char *sticky = tmp_path("sticky"), *victim = tmp_path("victim");
+	char *dst = xasprintf("%s/x.json", sticky), *link = xasprintf("%s/l.json", sticky);
+	char *theirs = xasprintf("%s/r.json", sticky), *b;
+	struct snapshot *s;
+	struct stat before, st;
+	size_t len;
+	int pfd[2], status;
+	pid_t pid;
+
+	(void)state;
+	if (geteuid() != 0)
+		skip();
+	s = snapshot_load(src, err, sizeof(err));
+	assert_non_null(s);
+	assert_int_equal(chmod(tmpdir, 0711), 0);
+	assert_int_equal(mkdir(sticky, 0700), 0);
+	assert_int_equal(chmod(sticky, 01777), 0);
+	/* another user's world-writable file */
+	write_file(dst, "planted\n", 8);
+	assert_int_equal(chown(dst, 65534, 65534), 0);
+	assert_int_equal(chmod(dst, 0666), 0);
+	assert_int_equal(stat(dst, &before), 0);
+	assert_int_equal(snapshot_save(s, dst, err, sizeof(err)), 0);
+	assert_int_equal(lstat(dst, &st), 0);
+	assert_int_equal(st.st_uid, 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_true(st.st_ino != before.st_ino);
+	/* another user's symlink to a file of ours */
+	write_file(victim, "victim\n", 7);
+	assert_int_equal(symlink(victim, link), 0);
+	assert_int_equal(lchown(link, 65534, 65534), 0);
+	assert_int_equal(snapshot_save(s, link, err, sizeof(err)), 0);
+	assert_int_equal(lstat(link, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0600);
+	b = read_file(victim, &len);
+	assert_int_equal(len, 7);
+	assert_memory_equal(b, "victim\n", 7);
+	free(b);
+	/* as another user, over root's file in the sticky directory */
+	write_file(theirs, "root's\n", 7);
+	assert_int_equal(chmod(theirs, 0666), 0);
+	assert_int_equal(pipe(pfd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int rc;
+
+		close(pfd[0]);
+		if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
+		    setresuid(65534, 65534, 65534) < 0)
+			_exit(2);
+		rc = snapshot_save(s, theirs, err, sizeof(err));
+		if (write(pfd[1], err, strlen(err)) < 0)
+			_exit(3);
+		_exit(rc == -1 ? 0 : 1);
+	}
+	close(pfd[1]);
+	memset(err, 0, sizeof(err));
+	len = 0;
+	for (ssize_t n; (n = read(pfd[0], err + len, sizeof(err) - 1 - len)) > 0;)
+		len += (size_t)n;
+	close(pfd[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	b = xasprintf("cannot save to %s: the file there belongs to uid 0 and %s is a sticky directory, "
+		      "so it cannot be replaced (remove it or choose another name)", theirs, sticky);
+	assert_string_equal(err, b);
+	free(b);
+	b = read_file(theirs, &len);
+	assert_int_equal(len, 7);
+	assert_memory_equal(b, "root's\n", 7);
+	free(b);
+	/* nothing left behind: the three files only */
+	{
+		DIR *d = opendir(sticky);
+		struct dirent *e;
+		int n = 0;
+
+		assert_non_null(d);
+		while ((e = readdir(d)) != NULL)
+			n += e->d_name[0] != '.';
+		closedir(d);
+		assert_int_equal(n, 3);
+	}
+	unlink(dst);
+	unlink(link);
+	unlink(theirs);
+	rmdir(sticky);
+	assert_int_equal(chmod(tmpdir, 0700), 0);
+	snapshot_free(s);
+	free(src);
+	free(sticky);
+	free(victim);
+	free(dst);
+	free(link);
+	free(theirs);
+}
+
 static void test_load_fifo(void **state)
 {
 	char *src = data_path("traceback.json"), *fifo = tmp_path("pipe.json");
@@ -1015,6 +1127,7 @@ int main(void)
 		cmocka_unit_test(test_load_wire_reply),
 		cmocka_unit_test_teardown(test_load_bad_files, test_teardown),
 		cmocka_unit_test_teardown(test_save_errors, test_teardown),
+		cmocka_unit_test_teardown(test_save_over_files_of_others, test_teardown),
 		cmocka_unit_test_teardown(test_load_fifo, test_teardown),
 		cmocka_unit_test(test_regroup),
 		cmocka_unit_test(test_regroup_cumulative),

@@ -148,12 +148,17 @@ static int open_log(const char *path, char *err, size_t errlen)
 		      0600);
 	struct stat st;
 	if (fd < 0) {
+		/* Say why in terms of what is there: the kernel's errno for the
+		 * same thing varies (ELOOP or EACCES for a link, depending on
+		 * fs.protected_symlinks; ENXIO for a FIFO without a reader). */
 		int e = errno;
-		if (e == ELOOP)
+		bool there = e != ENOENT && lstat(path, &st) == 0;
+		if (there && S_ISLNK(st.st_mode))
 			snprintf(err, errlen, "refusing the log file %.300s: it is a symbolic link "
 				 "(give the file itself)", path);
-		else if ((e == EACCES || e == EPERM) && lstat(path, &st) == 0 && st.st_uid != geteuid())
-			/* fs.protected_regular: another user's file in a sticky directory */
+		else if (there && !S_ISREG(st.st_mode))
+			snprintf(err, errlen, "refusing the log file %.300s: it is not a regular file", path);
+		else if (there && st.st_uid != geteuid())
 			snprintf(err, errlen, "refusing the log file %.300s: it is owned by uid %u, not by us "
 				 "(uid %u); remove it or choose another name", path, (unsigned)st.st_uid,
 				 (unsigned)geteuid());
