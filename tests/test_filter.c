@@ -5,7 +5,11 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "collect/snapshot.h"
@@ -63,6 +67,18 @@ static void test_location(void **state)
 	assert_string_equal(line, "* test_filter.c - the PCRE2 filter of the list views, and location strings.");
 	location_source_line(0, PMT_SOURCE_DIR "/no/such/file.py", 2, line, sizeof line);
 	assert_string_equal(line, "");
+	/* The target names the file: a FIFO (which would block the screen for
+	 * ever) or a device is not opened for reading. */
+	char dir[] = "/tmp/pmt-test-location-XXXXXX", fifo[64];
+	assert_non_null(mkdtemp(dir));
+	snprintf(fifo, sizeof fifo, "%s/f.py", dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	location_source_line(0, fifo, 1, line, sizeof line);
+	assert_string_equal(line, "");
+	location_source_line(0, "/dev/zero", 1, line, sizeof line);
+	assert_string_equal(line, "");
+	unlink(fifo);
+	rmdir(dir);
 }
 
 int main(void)

@@ -2,10 +2,13 @@
  * location.c - code locations for the list views (see location.h).
  */
 #include "tui/location.h"
+#include "collect/fsafe.h"
 
 #include <ctype.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 void location_format(char *buf, size_t len, const struct snapshot_group *g, int width)
 {
@@ -48,11 +51,19 @@ void location_source_line(pid_t pid, const char *file, unsigned lineno, char *bu
 	if (lineno == 0 || file[0] != '/')
 		return;
 	snprintf(path, sizeof path, "/proc/%d/root%s", (int)pid, file);
-	FILE *f = fopen(path, "r");
-	if (f == NULL)
-		f = fopen(file, "r");
-	if (f == NULL)
+	/* The target names the file: open only a regular file (never a FIFO
+	 * that would hang the screen, nor a device), and not a huge one. */
+	const struct fsafe_want want = { .max_size = 64 << 20, .owner = (uid_t)-1, .owner2 = (uid_t)-1 };
+	char why[256];
+	int fd = fsafe_open(AT_FDCWD, path, &want, NULL, why, sizeof why);
+	if (fd < 0)
+		fd = fsafe_open(AT_FDCWD, file, &want, NULL, why, sizeof why);
+	FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
+	if (f == NULL) {
+		if (fd >= 0)
+			close(fd);
 		return;
+	}
 	char line[1024];
 	unsigned n = 0;
 	while (fgets(line, sizeof line, f)) {
