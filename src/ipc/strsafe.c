@@ -81,6 +81,14 @@ size_t strsafe_copy(char *dst, size_t dstlen, const char *src, size_t srclen)
 	if (dstlen == 0)
 		return 0;
 	while (i < srclen) {
+		unsigned char c = (unsigned char)src[i];
+		if (c >= 0x20 && c < 0x7f) { /* most text is ASCII: no call */
+			if (o + 1 >= dstlen)
+				break;
+			dst[o++] = (char)c;
+			i++;
+			continue;
+		}
 		size_t in, out = next_unit(src + i, srclen - i, &in);
 		size_t w = out ? out : 1;
 
