@@ -266,11 +266,9 @@ static long peer_pid_now(int fd)
 		close(ffd);
 		if (n > 0) {
 			buf[n] = '\0';
-			const char *p = strstr(buf, "\nPid:");
-			if (!p && strncmp(buf, "Pid:", 4) == 0)
-				p = buf - 1;
+			const char *p = strncmp(buf, "Pid:", 4) == 0 ? buf : strstr(buf, "\nPid:");
 			if (p)
-				pid = strtol(p + 5, NULL, 10);
+				pid = strtol(p + (*p == '\n' ? 5 : 4), NULL, 10);
 		}
 	}
 	close(pidfd);
