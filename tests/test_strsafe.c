@@ -100,6 +100,7 @@ static void test_bidi(void **state)
 	for (size_t i = 0; i < sizeof bidi / sizeof bidi[0]; i++)
 		expect(bidi[i], "?");
 	expect("evil\xe2\x80\xaegpj.py", "evil?gpj.py");
+	expect("a\xe2\x80\xa8" "b\xe2\x80\xa9" "c\xef\xbb\xbf", "a?b?c?"); /* U+2028, U+2029, U+FEFF */
 }
 
 static void test_invalid(void **state)
@@ -247,7 +248,8 @@ static size_t first_unsafe(const unsigned char *s, size_t n)
 		if (cp < min_for_len[k] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
 			return i + 1;
 		if (cp < 0x20 || (cp >= 0x7f && cp < 0xa0) || cp == 0x61c || cp == 0x200e || cp == 0x200f ||
-		    (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069))
+		    (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069) || cp == 0x2028 ||
+		    cp == 0x2029 || cp == 0xfeff)
 			return i + 1;
 		i += k;
 	}

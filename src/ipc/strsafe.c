@@ -55,6 +55,8 @@ bool strsafe_cp_ok(uint32_t cp)
 	if (cp == 0x061c || cp == 0x200e || cp == 0x200f || (cp >= 0x202a && cp <= 0x202e) ||
 	    (cp >= 0x2066 && cp <= 0x2069))
 		return false; /* bidirectional controls */
+	if (cp == 0x2028 || cp == 0x2029 || cp == 0xfeff)
+		return false; /* line and paragraph separators, byte-order mark */
 	return cp <= 0x10ffff && !(cp >= 0xd800 && cp <= 0xdfff); /* also STRSAFE_INVALID */
 }
 

@@ -14,6 +14,7 @@
  *   - C1 controls U+0080-U+009F (a terminal may take U+009B as CSI),
  *   - bidirectional controls U+061C, U+200E, U+200F, U+202A-U+202E and
  *     U+2066-U+2069 (they make text display in another order than it is),
+ *   - the line and paragraph separators U+2028, U+2029 and U+FEFF,
  *   - each byte of invalid UTF-8: bad lead or continuation bytes, truncated,
  *     overlong, surrogate (U+D800-U+DFFF) or above U+10FFFF sequences.
  * Output is always NUL-terminated and never ends in part of a UTF-8 sequence.
