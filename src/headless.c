@@ -5,6 +5,7 @@
 #include "headless.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <poll.h>
@@ -15,15 +16,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "collect/agent_sock.h"
-#include "collect/inject.h"
-#include "collect/paths.h"
 #include "collect/proc_sampler.h"
 #include "collect/snapdiff.h"
 #include "collect/snapshot.h"
 #include "collect/units.h"
-#include "ipc/client.h"
-#include "ipc/sock.h"
+#include "session/session.h"
 #include "ipc/strsafe.h"
 #include "ipc/xalloc.h"
 
@@ -52,92 +49,49 @@ static int fail(int code, const char *fmt, ...)
 	return code;
 }
 
-static bool process_exists(pid_t pid)
+/* Session messages worth a line on stderr in a headless command. */
+static void on_message(void *ud, enum session_msg kind, bool error, const char *text)
 {
-	return kill(pid, 0) == 0 || errno == EPERM;
+	(void)ud;
+	(void)error;
+	if (kind == SESSION_MSG_WAITING || kind == SESSION_MSG_LEAVE)
+		strsafe_eprintf("pmt-top: %s", text);
 }
 
-/* Load the agent into pid and wait until the bootstrap ran. */
-static int inject_and_wait(const struct cli_opts *o, char *err, size_t errlen)
+/* A session on o->pid whose agent answers (loaded first when none does), or
+ * NULL after printing why, with *RC set to the exit code. */
+static struct session *attach(const struct cli_opts *o, int *rc)
 {
-	struct inject_req req = {
+	const struct session_opts so = {
 		.pid = o->pid,
-		.method = o->inject_method ? inject_method_from_name(o->inject_method) : INJECT_AUTO,
-		.agent_dir = paths_agent_dir(),
-		.native_dir = paths_native_dir(),
-		.timeout_ms = ATTACH_TIMEOUT_MS,
+		.socket = o->socket,
+		.inject_method = o->inject_method,
+		.no_inject = o->no_inject,
+		.attach_timeout_ms = ATTACH_TIMEOUT_MS,
 	};
-	struct inject *ij = inject_start(&req, err, errlen);
-	if (ij == NULL)
-		return -1;
-	bool said_waiting = false;
-	enum inject_state st;
-	char status[512];
-	for (;;) {
-		st = inject_poll(ij, status, sizeof status);
-		if (st == INJECT_DONE || st == INJECT_FAILED || interrupted)
-			break;
-		if (st == INJECT_WAITING && !said_waiting) {
-			strsafe_eprintf("pmt-top: %s", status);
-			said_waiting = true;
-		}
-		struct pollfd pfd = { .fd = inject_fd(ij), .events = POLLIN };
-		poll(&pfd, pfd.fd >= 0 ? 1 : 0, 100);
-	}
-	if (st != INJECT_DONE)
-		snprintf(err, errlen, "%s", interrupted ? "interrupted" : status);
-	inject_free(ij);
-	return st == INJECT_DONE ? 0 : -1;
-}
-
-/* Connect to the agent of o->pid (peer pid checked). */
-static int connect_agent(const struct cli_opts *o, struct client *c, char *err, size_t errlen)
-{
-	char path[1200];
-	const char *sock = o->socket;
-	if (sock == NULL && agent_sock_find(o->pid, path, sizeof path, err, errlen) == 0)
-		sock = path;
-	if (client_connect(c, o->pid, sock, err, errlen) < 0)
-		return -1;
-	return client_wait_ready(c, 5000, err, errlen);
-}
-
-/* Connect to pid's agent, loading it first when none answers. */
-static int attach(const struct cli_opts *o, struct client *c)
-{
-	char err[512], ierr[512];
-	if (!process_exists(o->pid))
-		return fail(CLI_EXIT_NO_PROCESS, "no process with pid %d", (int)o->pid);
-	if (connect_agent(o, c, err, sizeof err) == 0)
-		return 0;
-	if (o->no_inject || o->socket)
-		return fail(CLI_EXIT_NO_AGENT, "%s", err);
-	if (inject_and_wait(o, ierr, sizeof ierr) < 0)
-		return fail(CLI_EXIT_NO_AGENT, "no agent in pid %d and it could not be loaded: %s",
-			    (int)o->pid, ierr);
-	/* The bootstrap ran: the socket answers now (give it a moment). */
-	for (int i = 0; i < 50; i++) {
-		if (connect_agent(o, c, err, sizeof err) == 0)
-			return 0;
-		struct timespec ts = { 0, 100 * 1000 * 1000 };
-		nanosleep(&ts, NULL);
-	}
-	return fail(CLI_EXIT_NO_AGENT, "the agent was loaded into pid %d but does not answer: %s",
-		    (int)o->pid, err);
+	const struct session_events ev = { .message = on_message };
+	struct session *s = session_new(&so, &ev);
+	char err[1024];
+	enum session_failure why;
+	if (session_wait_ready(s, &interrupted, &why, err, sizeof err) == 0)
+		return s;
+	*rc = fail(why == SESSION_FAIL_NO_PROCESS ? CLI_EXIT_NO_PROCESS : CLI_EXIT_NO_AGENT, "%s", err);
+	session_free(s);
+	return NULL;
 }
 
 int headless_snapshot(const struct cli_opts *o)
 {
 	char err[512];
-	int rc;
-	struct client *c = client_new();
-	if ((rc = attach(o, c)) != 0)
-		goto done;
+	int rc = CLI_EXIT_OK;
+	struct session *c = attach(o, &rc);
+	if (c == NULL)
+		return rc;
 	cJSON *args = cJSON_CreateObject();
 	cJSON_AddStringToObject(args, "key", o->key ? o->key : "lineno");
 	cJSON *result = NULL;
-	if (client_call(c, PROTO_CMD_SNAPSHOT, args, CALL_TIMEOUT_MS, &result, err, sizeof err) < 0) {
-		if (client_last_error_code(c) == PROTO_ERR_NOT_TRACING)
+	if (session_call(c, PROTO_CMD_SNAPSHOT, args, CALL_TIMEOUT_MS, &result, err, sizeof err) < 0) {
+		if (session_last_error_code(c) == PROTO_ERR_NOT_TRACING)
 			rc = fail(CLI_EXIT_FAILURE, "tracemalloc is not tracing in pid %d: start it from the "
 				  "interactive view (T), with `pmt-top run --trace N`, or in the program", (int)o->pid);
 		else
@@ -166,7 +120,7 @@ int headless_snapshot(const struct cli_opts *o)
 			rc = fail(CLI_EXIT_FAILURE, "cannot write the output: %s", strerror(errno));
 	snapshot_free(s);
 done:
-	client_free(c);
+	session_free(c);
 	return rc;
 }
 
@@ -224,52 +178,38 @@ done:
 	return rc;
 }
 
-static const char *json_str(const cJSON *o, const char *name)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-	return cJSON_IsString(v) ? v->valuestring : "";
-}
-
-static double json_num(const cJSON *o, const char *name)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-	return cJSON_IsNumber(v) ? v->valuedouble : NAN;
-}
-
 /* The function table as text; every string in it is the target's. */
-static void print_functions(const cJSON *t)
+static void print_functions(const struct msg_functions *t)
 {
 	char net[32], mx[32], gross[32], mean[32], mode[64], acc[64];
-	const cJSON *fns = cJSON_GetObjectItemCaseSensitive(t, "functions");
 	printf("per-function memory, %s for %.1f s (%s; net and gross count %s)\n",
-	       strsafe_shown(mode, sizeof mode, json_str(t, "mode")), json_num(t, "elapsed"),
-	       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "native")) ? "C extension"
-									    : "pure-Python fallback, slower",
-	       strsafe_shown(acc, sizeof acc, json_str(t, "accounting")));
+	       strsafe_shown(mode, sizeof mode, t->mode ? t->mode : "-"), t->elapsed,
+	       t->native ? "C extension" : "pure-Python fallback, slower",
+	       strsafe_shown(acc, sizeof acc, t->accounting ? t->accounting : "-"));
 	printf("%12s %11s %11s %11s %11s  %s\n", "CALLS", "NET", "MAX", "GROSS", "MEAN", "FUNCTION");
-	const cJSON *f;
-	cJSON_ArrayForEach(f, fns) {
-		printf("%12.0f %11s %11s %11s %11s  ", json_num(f, "calls"),
-		       units_bytes_signed(net, sizeof net, json_num(f, "net")),
-		       units_bytes_signed(mx, sizeof mx, json_num(f, "max")),
-		       units_bytes(gross, sizeof gross, json_num(f, "gross")),
-		       units_bytes_signed(mean, sizeof mean, json_num(f, "mean")));
-		strsafe_fputs(json_str(f, "name"), stdout);
+	for (size_t i = 0; i < t->nrows; i++) {
+		const struct msg_function *f = &t->rows[i];
+		printf("%12" PRId64 " %11s %11s %11s %11s  ", f->calls,
+		       units_bytes_signed(net, sizeof net, (double)f->net),
+		       units_bytes_signed(mx, sizeof mx, (double)f->max),
+		       units_bytes(gross, sizeof gross, (double)f->gross),
+		       units_bytes_signed(mean, sizeof mean, (double)f->mean));
+		strsafe_fputs(f->name, stdout);
 		fputs("  ", stdout);
-		strsafe_fputs(json_str(f, "file"), stdout);
-		printf(":%.0f\n", json_num(f, "line"));
+		strsafe_fputs(f->file, stdout);
+		printf(":%d\n", f->line);
 	}
 }
 
 int headless_functions(const struct cli_opts *o)
 {
 	char err[512];
-	int rc;
-	struct client *c = client_new();
+	int rc = CLI_EXIT_OK;
 	cJSON *table = NULL;
-	if ((rc = attach(o, c)) != 0)
-		goto done;
-	if (client_call(c, PROTO_CMD_FUNCTIONS_START, NULL, 10000, NULL, err, sizeof err) < 0) {
+	struct session *c = attach(o, &rc);
+	if (c == NULL)
+		return rc;
+	if (session_call(c, PROTO_CMD_FUNCTIONS_START, NULL, 10000, NULL, err, sizeof err) < 0) {
 		rc = fail(CLI_EXIT_FAILURE, "cannot start the function tracer in pid %d: %s", (int)o->pid, err);
 		goto done;
 	}
@@ -279,18 +219,18 @@ int headless_functions(const struct cli_opts *o)
 	sigaction(SIGINT, &sa, &old_int);
 	sigaction(SIGTERM, &sa, &old_term);
 	double end = proc_sampler_now() + o->duration;
-	while (!interrupted && proc_sampler_now() < end && client_state(c) == CLIENT_READY) {
+	while (!interrupted && proc_sampler_now() < end && session_agent(c) == SESSION_AGENT_READY) {
 		struct pollfd pfd;
-		client_pollfd(c, &pfd);
+		session_pollfd(c, &pfd);
 		int ms = (int)((end - proc_sampler_now()) * 1000) + 1;
 		if (poll(&pfd, 1, ms > 200 ? 200 : ms) > 0)
-			client_handle(c, pfd.revents);
+			session_handle(c, pfd.revents);
 	}
 	cJSON *args = cJSON_CreateObject();
 	cJSON_AddNumberToObject(args, "limit", o->top);
-	int got = client_call(c, PROTO_CMD_FUNCTIONS, args, CALL_TIMEOUT_MS, &table, err, sizeof err);
+	int got = session_call(c, PROTO_CMD_FUNCTIONS, args, CALL_TIMEOUT_MS, &table, err, sizeof err);
 	char serr[512];
-	int stopped = client_call(c, PROTO_CMD_FUNCTIONS_STOP, NULL, 10000, NULL, serr, sizeof serr);
+	int stopped = session_call(c, PROTO_CMD_FUNCTIONS_STOP, NULL, 10000, NULL, serr, sizeof serr);
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);
 	if (got < 0) {
@@ -299,6 +239,11 @@ int headless_functions(const struct cli_opts *o)
 	}
 	if (stopped < 0)
 		strsafe_eprintf("pmt-top: warning: the tracer in pid %d may still be on: %s", (int)o->pid, serr);
+	struct msg_functions t;
+	if (msg_decode_functions(table, &t, err, sizeof err) < 0) {
+		rc = fail(CLI_EXIT_FAILURE, "the agent's function table is malformed: %s", err);
+		goto done;
+	}
 	if (o->json) {
 		/* cJSON escapes C0 controls but passes C1 and bidi controls and
 		 * invalid bytes through: those become \u escapes here. */
@@ -309,11 +254,12 @@ int headless_functions(const struct cli_opts *o)
 		putchar('\n');
 		free(text);
 	} else {
-		print_functions(table);
+		print_functions(&t);
 	}
+	msg_functions_done(&t);
 	rc = CLI_EXIT_OK;
 done:
 	cJSON_Delete(table);
-	client_free(c);
+	session_free(c);
 	return rc;
 }

@@ -614,3 +614,147 @@ fail:
 	memset(out, 0, sizeof *out);
 	return -1;
 }
+
+/* A string member that may be null (NULL then), copied. */
+static int opt_string(const cJSON *obj, const char *what, const char *name, char **out, char *err,
+		      size_t errlen)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+	*out = NULL;
+	if (v == NULL || cJSON_IsNull(v))
+		return 0;
+	if (!cJSON_IsString(v) || v->valuestring == NULL) {
+		errfmt(err, errlen, "%s: \"%s\" must be a string or null", what, name);
+		return -1;
+	}
+	*out = xstrdup(v->valuestring);
+	return 0;
+}
+
+static int get_bytes(const cJSON *obj, const char *what, const char *name, int64_t *out, char *err,
+		     size_t errlen)
+{
+	return msg_get_int(obj, what, name, -(int64_t)MSG_INT_MAX, (int64_t)MSG_INT_MAX, out, err, errlen);
+}
+
+static int decode_function(const cJSON *f, struct msg_function *out, char *err, size_t errlen)
+{
+	const char *w = "functions row";
+	const char *name, *file;
+	int64_t line;
+	const cJSON *rss, *threads, *t;
+
+	if (!cJSON_IsObject(f)) {
+		errfmt(err, errlen, "%s: not an object", w);
+		return -1;
+	}
+	if (msg_get_string(f, w, "name", &name, err, errlen) < 0 ||
+	    msg_get_string(f, w, "file", &file, err, errlen) < 0 ||
+	    msg_get_int(f, w, "line", 0, INT32_MAX, &line, err, errlen) < 0 ||
+	    msg_get_int(f, w, "calls", 0, MSG_INT_MAX, &out->calls, err, errlen) < 0 ||
+	    msg_get_int(f, w, "outer", 0, MSG_INT_MAX, &out->outer, err, errlen) < 0 ||
+	    get_bytes(f, w, "net", &out->net, err, errlen) < 0 ||
+	    get_bytes(f, w, "max", &out->max, err, errlen) < 0 ||
+	    msg_get_int(f, w, "gross", 0, MSG_INT_MAX, &out->gross, err, errlen) < 0 ||
+	    get_bytes(f, w, "mean", &out->mean, err, errlen) < 0)
+		return -1;
+	out->name = xstrdup(name);
+	out->file = xstrdup(file);
+	out->line = (int)line;
+	rss = cJSON_GetObjectItemCaseSensitive(f, "rss");
+	if (rss != NULL && !cJSON_IsNull(rss)) {
+		if (!cJSON_IsObject(rss)) {
+			errfmt(err, errlen, "%s %s: \"rss\" must be an object or null", w, name);
+			return -1;
+		}
+		if (get_bytes(rss, "rss", "net", &out->rss_net, err, errlen) < 0 ||
+		    get_bytes(rss, "rss", "max", &out->rss_max, err, errlen) < 0 ||
+		    msg_get_int(rss, "rss", "calls", 0, MSG_INT_MAX, &out->rss_calls, err, errlen) < 0)
+			return -1;
+		out->has_rss = true;
+	}
+	threads = cJSON_GetObjectItemCaseSensitive(f, "threads");
+	if (threads != NULL && !cJSON_IsArray(threads)) {
+		errfmt(err, errlen, "%s %s: \"threads\" must be an array", w, name);
+		return -1;
+	}
+	out->threads = xcalloc((size_t)cJSON_GetArraySize(threads) + 1, sizeof *out->threads);
+	cJSON_ArrayForEach(t, threads) {
+		struct msg_function_thread *th = &out->threads[out->nthreads];
+		const char *tname;
+
+		if (!cJSON_IsObject(t) || msg_get_string(t, "thread", "name", &tname, err, errlen) < 0 ||
+		    msg_get_int(t, "thread", "calls", 0, MSG_INT_MAX, &th->calls, err, errlen) < 0 ||
+		    get_bytes(t, "thread", "net", &th->net, err, errlen) < 0 ||
+		    msg_get_int(t, "thread", "gross", 0, MSG_INT_MAX, &th->gross, err, errlen) < 0) {
+			if (!cJSON_IsObject(t))
+				errfmt(err, errlen, "%s %s: a thread is not an object", w, name);
+			return -1;
+		}
+		th->name = xstrdup(tname);
+		out->nthreads++;
+	}
+	return 0;
+}
+
+int msg_decode_functions(const cJSON *result, struct msg_functions *out, char *err, size_t errlen)
+{
+	const char *w = "functions result";
+	const cJSON *rows, *f;
+	int64_t total = 0;
+
+	memset(out, 0, sizeof *out);
+	if (!cJSON_IsObject(result)) {
+		errfmt(err, errlen, "%s: not an object", w);
+		return -1;
+	}
+	if (msg_get_bool(result, w, "running", &out->running, err, errlen) < 0 ||
+	    msg_get_bool(result, w, "native", &out->native, err, errlen) < 0 ||
+	    msg_get_number(result, w, "elapsed", &out->elapsed, err, errlen) < 0 ||
+	    opt_string(result, w, "mode", &out->mode, err, errlen) < 0 ||
+	    opt_string(result, w, "accounting", &out->accounting, err, errlen) < 0 ||
+	    opt_string(result, w, "error", &out->error, err, errlen) < 0)
+		goto fail;
+	/* Replies to functions_start/stop/reset carry no table. */
+	rows = cJSON_GetObjectItemCaseSensitive(result, "functions");
+	if (rows == NULL)
+		return 0;
+	if (!cJSON_IsArray(rows)) {
+		errfmt(err, errlen, "%s: \"functions\" must be an array", w);
+		goto fail;
+	}
+	if (msg_get_int(result, w, "total_functions", 0, MSG_INT_MAX, &total, err, errlen) < 0)
+		goto fail;
+	out->total = (size_t)total;
+	out->rows = xcalloc((size_t)cJSON_GetArraySize(rows) + 1, sizeof *out->rows);
+	out->has_table = true;
+	cJSON_ArrayForEach(f, rows) {
+		if (decode_function(f, &out->rows[out->nrows], err, errlen) < 0) {
+			out->nrows++; /* what it holds is freed below */
+			goto fail;
+		}
+		out->nrows++;
+	}
+	return 0;
+fail:
+	msg_functions_done(out);
+	return -1;
+}
+
+void msg_functions_done(struct msg_functions *f)
+{
+	for (size_t i = 0; i < f->nrows; i++) {
+		struct msg_function *r = &f->rows[i];
+
+		free(r->name);
+		free(r->file);
+		for (size_t k = 0; k < r->nthreads; k++)
+			free(r->threads[k].name);
+		free(r->threads);
+	}
+	free(f->rows);
+	free(f->mode);
+	free(f->accounting);
+	free(f->error);
+	memset(f, 0, sizeof *f);
+}

@@ -155,6 +155,46 @@ struct msg_status {
  */
 int msg_decode_status(const cJSON *obj, struct msg_status *out, char *err, size_t errlen);
 
+/* One thread's share of a function's counts. */
+struct msg_function_thread {
+	char *name;
+	int64_t calls, net, gross;
+};
+
+/* One row of the functions table (docs/functions.md). */
+struct msg_function {
+	char *name, *file;
+	int line;
+	int64_t calls, outer;       /* all calls; outermost ones (not recursive) */
+	int64_t net, max, gross, mean; /* bytes; net, max and mean may be negative */
+	bool has_rss;               /* RSS per call was measured for it */
+	int64_t rss_net, rss_max, rss_calls;
+	struct msg_function_thread *threads;
+	size_t nthreads;
+};
+
+/* The functions result, and the status of functions_start/stop/reset. */
+struct msg_functions {
+	bool running, native;
+	char *mode, *accounting;    /* NULL while no engine ran */
+	char *error;                /* NULL, or why the tracer could not run */
+	double elapsed;             /* seconds */
+	bool has_table;             /* a functions result (with rows) */
+	size_t total;               /* functions seen, of which nrows sent */
+	struct msg_function *rows;
+	size_t nrows;
+};
+
+/*
+ * Decodes a functions result or a tracer status strictly: every member the
+ * front ends use is required and type/range checked ("mode", "accounting"
+ * and "error" may be null; "rss" may be null or absent); unknown members are
+ * ignored. On success fills *out (release with msg_functions_done()); on
+ * failure *out is empty and err names the member.
+ */
+int msg_decode_functions(const cJSON *result, struct msg_functions *out, char *err, size_t errlen);
+void msg_functions_done(struct msg_functions *f);
+
 /*
  * Helpers for decoders elsewhere (top/snapshot), with the same wording:
  * fetch member `name` of obj as a whole number in [min, max] (both within

@@ -2,6 +2,7 @@
  * app.c - the interactive session: start-up, the poll() loop, global keys,
  * the title and status bars (see app.h).
  */
+#include "session/session.h"
 #include "tui/app.h"
 
 #include <curses.h>
@@ -322,6 +323,8 @@ static void fold_sample(struct app *app, const struct proc_sample *s)
 		if (!app->gone) {
 			app->gone = true;
 			app->gone_t = app->have_last ? app->last.t : s->t;
+			if (app->session)
+				session_set_gone(app->session);
 			if (app->child <= 0)
 				app_status(app, true, "process %d has exited; its history stays on screen (q quits)",
 					   (int)app->pid);
@@ -464,11 +467,8 @@ static void set_interval(struct app *app, double seconds)
 		return;
 	app->interval = seconds;
 	proc_sampler_set_interval(app->sampler, seconds);
-	if (app->agent_state == APP_AGENT_READY) {
-		cJSON *args = cJSON_CreateObject();
-		cJSON_AddNumberToObject(args, "interval", seconds);
-		app_agent_request(app, PROTO_CMD_SUBSCRIBE, args, NULL, NULL);
-	}
+	if (app->session)
+		session_set_interval(app->session, seconds);
 	app_status(app, false, "sampling every %gs", seconds);
 }
 
@@ -488,16 +488,15 @@ static void on_tracemalloc_reply(void *ud, struct client_reply *r)
 		app_status(app, true, "tracemalloc: %s", r->message);
 		return;
 	}
-	struct msg_status st;
-	if (msg_decode_status(r->result, &st, err, sizeof err) == 0) {
-		app->agent_status = st;
-		app->have_status = true;
-		app->status_rx_t = proc_sampler_now();
-		if (st.tracing)
+	if (session_take_status(app->session, r->result, err, sizeof err) == 0) {
+		const struct msg_status *st = app_agent_status(app);
+		if (st->tracing)
 			app_status(app, false, "tracemalloc on with %d frame%s: only allocations from now on are seen",
-				   st.nframe, st.nframe == 1 ? "" : "s");
+				   st->nframe, st->nframe == 1 ? "" : "s");
 		else
 			app_status(app, false, "tracemalloc off");
+	} else {
+		app_status(app, true, "tracemalloc: %s", err);
 	}
 }
 
@@ -511,11 +510,12 @@ static void tracemalloc_start(struct app *app, int nframe)
 /* T: stop tracing, or choose a frame count and start it. */
 static void tracemalloc_key(struct app *app)
 {
-	if (app->agent_state != APP_AGENT_READY) {
-		app_status(app, true, "no agent in pid %d: %s", (int)app->pid, app->agent_note);
+	if (!app_agent_ready(app)) {
+		app_status(app, true, "no agent in pid %d: %s", (int)app->pid,
+			   app->session ? session_note(app->session) : "no process");
 		return;
 	}
-	if (app->have_status && app->agent_status.tracing) {
+	if (app_agent_tracing(app)) {
 		app_agent_request(app, PROTO_CMD_TRACEMALLOC_STOP, NULL, on_tracemalloc_reply, app);
 		return;
 	}
@@ -645,28 +645,12 @@ static bool handle_key(struct app *app, int ch)
 }
 
 /* On quit, a target we leave running should not keep paying for tracing it
- * did not ask for: switch off the function tracer we started, and stop
- * tracemalloc if the agent started it. The agent itself
- * stays, idle, so a later pmt-top reconnects at once. */
+ * did not ask for (see session_leave_clean). */
 static void leave_target_clean(struct app *app)
 {
-	char err[256];
-	if (app->child > 0 || app->gone || app->agent_state != APP_AGENT_READY)
+	if (app->child > 0 || app->gone || app->session == NULL)
 		return;
-	if (view_functions_started_here()) {
-		if (client_call(app->agent, PROTO_CMD_FUNCTIONS_STOP, NULL, 2000, NULL, err, sizeof err) == 0)
-			strsafe_eprintf("pmt-top: switched the function tracer in pid %d off", (int)app->pid);
-		else
-			strsafe_eprintf("pmt-top: could not switch the function tracer in pid %d off: %s",
-				(int)app->pid, err);
-	}
-	if (!app->have_status || !app->agent_status.tracing || !app->agent_status.started_by_agent)
-		return;
-	if (client_call(app->agent, PROTO_CMD_TRACEMALLOC_STOP, NULL, 1000, NULL, err, sizeof err) == 0)
-		strsafe_eprintf("pmt-top: stopped tracemalloc in pid %d (it was started from pmt-top)",
-			(int)app->pid);
-	else
-		strsafe_eprintf("pmt-top: could not stop tracemalloc in pid %d: %s", (int)app->pid, err);
+	session_leave_clean(app->session);
 }
 
 static int prepare_theme(struct app *app, char *err, size_t errlen)
@@ -835,18 +819,24 @@ int app_run(const struct cli_opts *opts)
 			{ .fd = app->sampler && !app->data_dirty ? proc_sampler_wake_fd(app->sampler) : -1,
 			  .events = POLLIN },
 		};
-		app_agent_pollfd(app, &pfd[2]);
-		if (app->inject && timeout > 100)
-			timeout = 100;
+		if (app->session) {
+			session_pollfd(app->session, &pfd[2]);
+			int st = session_timeout_ms(app->session);
+			if (st >= 0 && st < timeout)
+				timeout = st;
+		} else {
+			pfd[2].fd = -1;
+		}
 		int n = poll(pfd, 3, timeout);
 		if (n < 0 && errno != EINTR)
 			break;
 		if (n > 0 && pfd[2].revents && pfd[2].fd >= 0)
-			app_agent_handle(app, pfd[2].revents);
+			session_handle(app->session, pfd[2].revents);
 		if (n > 0 && pfd[1].revents)
 			drain_samples(app);
 		reap_child(app);
-		app_agent_tick(app);
+		if (app->session)
+			session_tick(app->session);
 		if (views[app->view]->update)
 			views[app->view]->update(app);
 		/* Keys: when stdin is readable, or after a signal (a resize arrives

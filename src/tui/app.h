@@ -23,17 +23,7 @@
 #include "tui/graph.h"
 #include "tui/theme.h"
 
-enum app_agent_state {
-	APP_AGENT_NONE,       /* no agent (yet); agent_note says why */
-	APP_AGENT_OFF,        /* --no-inject and none answered: RSS only */
-	APP_AGENT_ATTACHING,  /* injection under way */
-	APP_AGENT_CONNECTING, /* socket connected, handshake under way */
-	APP_AGENT_READY,      /* connected */
-	APP_AGENT_LOST,       /* it was connected and went away */
-};
-
-struct client;
-struct inject;
+struct session;
 struct snapshot;
 
 /* A snapshot kept in pmt-top (not in the target): it outlives the process. */
@@ -68,18 +58,11 @@ struct app {
 	uint64_t rss_min, rss_max;
 	double interval;
 
-	/* The in-process agent (app_agent.c). */
-	struct client *agent;
-	enum app_agent_state agent_state;
-	char agent_note[512];      /* what attach is doing, or why there is no agent */
-	double agent_retry_t;      /* next connection attempt */
-	struct msg_status agent_status; /* newest status push */
-	bool have_status;
-	double status_rx_t;        /* monotonic time it arrived */
+	/* The target's agent, through the session (app_agent.c); NULL when
+	 * there is no process (saved snapshots only). */
+	struct session *session;
 	bool tm_prompt;            /* choosing tracemalloc's frame count */
 	int tm_nframe;             /* the choice */
-	struct inject *inject;     /* an injection under way, or NULL */
-	bool injected;             /* we already tried to inject */
 
 	/* Snapshots (view_snapshots.c). */
 	struct app_snap *snaps;
@@ -103,12 +86,16 @@ struct app {
 	bool data_dirty;      /* new samples: redraw at the next frame tick */
 };
 
-/* Agent link (app_agent.c): called from the main loop. */
+/* The session's side in the TUI (app_agent.c). The main loop drives
+ * app->session itself (session_pollfd, session_handle, session_tick). */
 void app_agent_start(struct app *app);
-void app_agent_tick(struct app *app);
-void app_agent_pollfd(struct app *app, struct pollfd *pfd);
-void app_agent_handle(struct app *app, short revents);
 void app_agent_stop(struct app *app);
+/* The agent answers. */
+bool app_agent_ready(const struct app *app);
+/* Its newest status, or NULL. */
+const struct msg_status *app_agent_status(const struct app *app);
+/* tracemalloc is on, as far as the newest status says. */
+bool app_agent_tracing(const struct app *app);
 /* Heap value to attach to a /proc sample taken now, if tracing is on and the
  * agent's status is fresh. */
 bool app_agent_heap(const struct app *app, uint64_t *heap);

@@ -52,11 +52,11 @@ static void on_snapshot(void *ud, struct client_reply *r)
 
 void app_snapshot_take(struct app *app)
 {
-	if (app->agent_state != APP_AGENT_READY) {
+	if (!app_agent_ready(app)) {
 		app_agent_request(app, PROTO_CMD_STATUS, NULL, NULL, NULL); /* says why */
 		return;
 	}
-	if (!app->have_status || !app->agent_status.tracing) {
+	if (!app_agent_tracing(app)) {
 		cJSON *args = cJSON_CreateObject();
 		cJSON_AddNumberToObject(args, "nframe", 1);
 		app_agent_request(app, PROTO_CMD_TRACEMALLOC_START, args, NULL, NULL);

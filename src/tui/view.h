@@ -36,8 +36,6 @@ extern const struct view view_top;
 extern const struct view view_snapshots;
 extern const struct view view_functions;
 
-/* The function tracer was switched on from this session and still runs. */
-bool view_functions_started_here(void);
 extern const struct view view_log;
 
 /* The views in tab order. */

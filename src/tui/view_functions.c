@@ -9,6 +9,7 @@
  * (costly: only for the few you pick), Enter shows its details.
  */
 #include <curses.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include "collect/units.h"
 #include "ipc/xalloc.h"
 #include "ipc/client.h"
+#include "session/session.h"
 #include "tui/app.h"
 #include "tui/filter.h"
 #include "tui/listnav.h"
@@ -33,8 +35,8 @@ static const char *const sort_keys[] = { "net", "gross", "max", "calls", "mean" 
 #define NSORT ((int)(sizeof sort_keys / sizeof sort_keys[0]))
 
 static struct {
-	cJSON *table;          /* newest functions result (owned) */
-	const cJSON **rows;    /* rows that pass the filter, into table */
+	struct msg_functions table; /* newest functions result (decoded) */
+	const struct msg_function **rows; /* rows that pass the filter, into table */
 	size_t nrows;
 	int sort;
 	struct listnav nav;
@@ -43,59 +45,54 @@ static struct {
 	double next_refresh;
 	bool pending;
 	bool running;          /* as the agent last said */
-	bool started_here;     /* we switched it on: switch it off on quit */
 	bool detail;
 	char *rss[FN_MAX_RSS]; /* functions measured with RSS too */
 	int nrss;
 	char note[256];
 } F;
 
-static double num(const cJSON *o, const char *k)
+static const char *or_dash(const char *s)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-	return cJSON_IsNumber(v) ? v->valuedouble : 0;
-}
-
-static const char *str(const cJSON *o, const char *k)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-	return cJSON_IsString(v) ? v->valuestring : "";
+	return s ? s : "-";
 }
 
 static void rebuild_rows(void)
 {
 	char text[2048];
 	F.nrows = 0;
-	const cJSON *fns = F.table ? cJSON_GetObjectItemCaseSensitive(F.table, "functions") : NULL;
-	int n = cJSON_GetArraySize(fns);
-	F.rows = xreallocarray(F.rows, n > 0 ? (size_t)n : 1, sizeof *F.rows);
-	const cJSON *f;
-	cJSON_ArrayForEach(f, fns) {
-		snprintf(text, sizeof text, "%s\n%s:%.0f", str(f, "name"), str(f, "file"), num(f, "line"));
+	F.rows = xreallocarray(F.rows, F.table.nrows + 1, sizeof *F.rows);
+	for (size_t i = 0; i < F.table.nrows; i++) {
+		const struct msg_function *f = &F.table.rows[i];
+		snprintf(text, sizeof text, "%s\n%s:%d", f->name, f->file, f->line);
 		if (filter_match(&F.filter, text, strlen(text)))
 			F.rows[F.nrows++] = f;
 	}
 }
 
-static void take_state(const cJSON *result)
+static void take_state(const struct msg_functions *t)
 {
-	F.running = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(result, "running"));
-	const char *err = str(result, "error");
-	snprintf(F.note, sizeof F.note, "%s", err);
+	F.running = t->running;
+	snprintf(F.note, sizeof F.note, "%s", t->error ? t->error : "");
 }
 
 static void on_table(void *ud, struct client_reply *r)
 {
 	struct app *app = ud;
+	char err[256];
+	struct msg_functions t;
 	F.pending = false;
 	app->dirty = true;
 	if (!r->ok) {
 		snprintf(F.note, sizeof F.note, "%s", r->message);
 		return;
 	}
-	cJSON_Delete(F.table);
-	F.table = client_reply_take_result(r);
-	take_state(F.table);
+	if (msg_decode_functions(r->result, &t, err, sizeof err) < 0) {
+		snprintf(F.note, sizeof F.note, "the agent's function table is malformed: %.200s", err);
+		return;
+	}
+	msg_functions_done(&F.table);
+	F.table = t;
+	take_state(&F.table);
 	rebuild_rows();
 }
 
@@ -111,17 +108,25 @@ static void request_table(struct app *app)
 static void on_switch(void *ud, struct client_reply *r)
 {
 	struct app *app = ud;
+	char err[256];
+	struct msg_functions t;
 	if (!r->ok) {
 		app_status(app, true, "function tracer: %s", r->message);
 		return;
 	}
-	take_state(r->result);
+	if (msg_decode_functions(r->result, &t, err, sizeof err) < 0) {
+		app_status(app, true, "function tracer: a malformed reply: %s", err);
+		return;
+	}
+	take_state(&t);
+	/* What the session switched on, it switches off when it leaves. */
+	session_note_functions(app->session, F.running);
 	if (F.running)
-		app_status(app, false, "function tracer on (%s%s)", str(r->result, "mode"),
-			   cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r->result, "native")) ? ", C extension"
-				   : ", pure-Python fallback: slower");
+		app_status(app, false, "function tracer on (%s%s)", or_dash(t.mode),
+			   t.native ? ", C extension" : ", pure-Python fallback: slower");
 	else
 		app_status(app, false, "function tracer off: every hook removed");
+	msg_functions_done(&t);
 	F.next_refresh = 0;
 }
 
@@ -131,13 +136,12 @@ static void start_tracer(struct app *app)
 	cJSON *rss = cJSON_AddArrayToObject(args, "rss");
 	for (int i = 0; i < F.nrss; i++)
 		cJSON_AddItemToArray(rss, cJSON_CreateString(F.rss[i]));
-	if (app_agent_request(app, PROTO_CMD_FUNCTIONS_START, args, on_switch, app))
-		F.started_here = true;
+	app_agent_request(app, PROTO_CMD_FUNCTIONS_START, args, on_switch, app);
 }
 
 static void fn_update(struct app *app)
 {
-	if (app->agent_state != APP_AGENT_READY || F.pending || app->paused)
+	if (!app_agent_ready(app) || F.pending || app->paused)
 		return;
 	if (proc_sampler_now() < F.next_refresh)
 		return;
@@ -147,32 +151,30 @@ static void fn_update(struct app *app)
 		F.next_refresh = proc_sampler_now() + 5 * FN_REFRESH;
 }
 
-static void draw_detail(const cJSON *f, int top, int rows, int cols)
+static void draw_detail(const struct msg_function *f, int top, int rows, int cols)
 {
 	char a[32], b[32], c[32];
 	int w = cols - 4, x = 2, y = top + 2, ymax = top + rows - 1;
 	for (int r = y; r < ymax; r++)
 		screen_fill(r, x, w, THEME_NORMAL);
 	screen_fill(y, x, w, THEME_TABLE_HEADER);
-	screen_textf(y++, x + 1, w - 2, THEME_TABLE_HEADER, "%s  (Esc closes)", str(f, "name"));
-	screen_textf(y++, x + 1, w - 2, THEME_NORMAL, "defined at %s:%.0f", str(f, "file"), num(f, "line"));
-	screen_textf(y++, x + 1, w - 2, THEME_NORMAL, "%.0f calls (%.0f outermost), net %s, largest call %s, gross %s",
-		     num(f, "calls"), num(f, "outer"), units_bytes_signed(a, sizeof a, num(f, "net")),
-		     units_bytes_signed(b, sizeof b, num(f, "max")), units_bytes(c, sizeof c, num(f, "gross")));
-	const cJSON *rss = cJSON_GetObjectItemCaseSensitive(f, "rss");
-	if (cJSON_IsObject(rss))
-		screen_textf(y++, x + 1, w - 2, THEME_NORMAL, "RSS: net %s over %.0f calls, largest call %s",
-			     units_bytes_signed(a, sizeof a, num(rss, "net")), num(rss, "calls"),
-			     units_bytes_signed(b, sizeof b, num(rss, "max")));
+	screen_textf(y++, x + 1, w - 2, THEME_TABLE_HEADER, "%s  (Esc closes)", f->name);
+	screen_textf(y++, x + 1, w - 2, THEME_NORMAL, "defined at %s:%d", f->file, f->line);
+	screen_textf(y++, x + 1, w - 2, THEME_NORMAL,
+		     "%" PRId64 " calls (%" PRId64 " outermost), net %s, largest call %s, gross %s", f->calls, f->outer,
+		     units_bytes_signed(a, sizeof a, (double)f->net), units_bytes_signed(b, sizeof b, (double)f->max),
+		     units_bytes(c, sizeof c, (double)f->gross));
+	if (f->has_rss)
+		screen_textf(y++, x + 1, w - 2, THEME_NORMAL, "RSS: net %s over %" PRId64 " calls, largest call %s",
+			     units_bytes_signed(a, sizeof a, (double)f->rss_net), f->rss_calls,
+			     units_bytes_signed(b, sizeof b, (double)f->rss_max));
 	y++;
 	screen_text(y++, x + 1, w - 2, THEME_TITLE, false, "by thread:");
-	const cJSON *t;
-	cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(f, "threads")) {
-		if (y >= ymax)
-			break;
-		screen_textf(y++, x + 3, w - 4, THEME_NORMAL, "%-24s %10.0f calls  net %s  gross %s", str(t, "name"),
-			     num(t, "calls"), units_bytes_signed(a, sizeof a, num(t, "net")),
-			     units_bytes(b, sizeof b, num(t, "gross")));
+	for (size_t i = 0; i < f->nthreads && y < ymax; i++) {
+		const struct msg_function_thread *t = &f->threads[i];
+		screen_textf(y++, x + 3, w - 4, THEME_NORMAL, "%-24s %10" PRId64 " calls  net %s  gross %s", t->name,
+			     t->calls, units_bytes_signed(a, sizeof a, (double)t->net),
+			     units_bytes(b, sizeof b, (double)t->gross));
 	}
 }
 
@@ -181,23 +183,22 @@ static void fn_draw(struct app *app, int top, int rows, int cols)
 	char head[1024];
 	int y = top;
 	app_agent_describe(app, head, sizeof head);
-	screen_text(y++, 0, cols, app->agent_state == APP_AGENT_READY ? THEME_NORMAL : THEME_DIM, false, head);
-	if (app->agent_state != APP_AGENT_READY) {
+	screen_text(y++, 0, cols, app_agent_ready(app) ? THEME_NORMAL : THEME_DIM, false, head);
+	if (!app_agent_ready(app)) {
 		screen_text(y + 1, 2, cols - 4, THEME_DIM, false, "Per-function memory needs the agent inside the process.");
 		return;
 	}
-	const cJSON *t = F.table;
-	if (t && F.running)
+	const struct msg_functions *t = &F.table;
+	if (t->has_table && F.running)
 		screen_textf(y++, 0, cols, THEME_HEADER_LABEL,
 			     "tracer ON (F stops): %s, %s, counting %s, %.0fs   sort %s (o)   filter %s (/)   %zu functions",
-			     str(t, "mode"), cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "native")) ? "C extension"
-				     : "pure-Python fallback, slower",
-			     str(t, "accounting"), num(t, "elapsed"), sort_keys[F.sort],
+			     or_dash(t->mode), t->native ? "C extension" : "pure-Python fallback, slower",
+			     or_dash(t->accounting), t->elapsed, sort_keys[F.sort],
 			     filter_active(&F.filter) ? F.filter.text : "none", F.nrows);
 	else
 		screen_textf(y++, 0, cols, THEME_WARNING,
 			     "tracer off: F starts it (it hooks every Python call: the C extension costs about x1.2-2)%s",
-			     t && F.nrows ? "; counts below are from the last run" : "");
+			     t->has_table && F.nrows ? "; counts below are from the last run" : "");
 	if (F.note[0])
 		screen_text(y++, 0, cols, THEME_WARNING, false, F.note);
 	screen_fill(y, 0, cols, THEME_TABLE_HEADER);
@@ -207,22 +208,20 @@ static void fn_draw(struct app *app, int top, int rows, int cols)
 	listnav_fit(&F.nav, (int)F.nrows, list_rows);
 	for (int r = 0; r < list_rows && F.nav.top + r < (int)F.nrows; r++) {
 		int i = F.nav.top + r;
-		const cJSON *f = F.rows[i];
+		const struct msg_function *f = F.rows[i];
 		bool sel = i == F.nav.sel;
 		char a[32], b[32], c[32], d[32], loc[1200];
-		double net = num(f, "net");
+		double net = (double)f->net;
 		if (sel)
 			screen_fill(y + r, 0, cols, THEME_SELECTION);
-		screen_textf(y + r, 0, 11, sel ? THEME_SELECTION : THEME_NORMAL, "%10.0f", num(f, "calls"));
+		screen_textf(y + r, 0, 11, sel ? THEME_SELECTION : THEME_NORMAL, "%10" PRId64, f->calls);
 		screen_textf(y + r, 11, 12, sel ? THEME_SELECTION : net > 0 ? THEME_GROWTH : net < 0 ? THEME_SHRINK
 											: THEME_NORMAL,
 			     "%12s", units_bytes_signed(a, sizeof a, net));
 		screen_textf(y + r, 23, 36, sel ? THEME_SELECTION : THEME_NORMAL, "%12s%12s%12s",
-			     units_bytes_signed(b, sizeof b, num(f, "max")), units_bytes(c, sizeof c, num(f, "gross")),
-			     units_bytes_signed(d, sizeof d, num(f, "mean")));
-		snprintf(loc, sizeof loc, "%s%s  %s:%.0f", str(f, "name"),
-			 cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(f, "rss")) ? " [RSS]" : "", str(f, "file"),
-			 num(f, "line"));
+			     units_bytes_signed(b, sizeof b, (double)f->max), units_bytes(c, sizeof c, (double)f->gross),
+			     units_bytes_signed(d, sizeof d, (double)f->mean));
+		snprintf(loc, sizeof loc, "%s%s  %s:%d", f->name, f->has_rss ? " [RSS]" : "", f->file, f->line);
 		screen_text(y + r, 61, cols - 61, sel ? THEME_SELECTION : THEME_NORMAL, false, loc);
 	}
 	if (F.nrows == 0)
@@ -238,7 +237,7 @@ static void toggle_rss(struct app *app)
 {
 	if (F.nrows == 0)
 		return;
-	const char *name = str(F.rows[F.nav.sel], "name");
+	const char *name = F.rows[F.nav.sel]->name;
 	for (int i = 0; i < F.nrss; i++) {
 		if (strcmp(F.rss[i], name) == 0) {
 			free(F.rss[i]);
@@ -311,16 +310,10 @@ static int fn_key(struct app *app, int ch)
 	}
 }
 
-bool view_functions_started_here(void)
-{
-	return F.started_here && F.running;
-}
-
 static void fn_done(struct app *app)
 {
 	(void)app;
-	cJSON_Delete(F.table);
-	F.table = NULL;
+	msg_functions_done(&F.table);
 	free(F.rows);
 	F.rows = NULL;
 	for (int i = 0; i < F.nrss; i++)

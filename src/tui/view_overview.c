@@ -76,7 +76,7 @@ static void draw_header(struct app *app, int y, int cols, bool details)
 
 	char agent[1024];
 	app_agent_describe(app, agent, sizeof agent);
-	screen_text(y + 1, 0, cols, app->agent_state == APP_AGENT_READY ? THEME_NORMAL : THEME_DIM,
+	screen_text(y + 1, 0, cols, app_agent_ready(app) ? THEME_NORMAL : THEME_DIM,
 		    false, agent);
 }
 

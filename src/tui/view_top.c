@@ -127,7 +127,7 @@ static void request_top(struct app *app)
 
 static void top_update(struct app *app)
 {
-	if (app->agent_state != APP_AGENT_READY || !app->have_status || !app->agent_status.tracing)
+	if (!app_agent_tracing(app) || !app_agent_ready(app))
 		return;
 	if (T.pending || app->paused || proc_sampler_now() < T.next_refresh)
 		return;
@@ -149,18 +149,18 @@ static void top_draw(struct app *app, int top, int rows, int cols)
 	char head[1024];
 	int y = top;
 	app_agent_describe(app, head, sizeof head);
-	screen_text(y++, 0, cols, app->agent_state == APP_AGENT_READY ? THEME_NORMAL : THEME_DIM, false, head);
+	screen_text(y++, 0, cols, app_agent_ready(app) ? THEME_NORMAL : THEME_DIM, false, head);
 	screen_textf(y++, 0, cols, THEME_HEADER_LABEL, "group by %s (g)   sort by %s (o)   filter %s (/)   %zu of %zu groups",
 		     snapshot_key_name(T.key), sort_names[T.sort],
 		     filter_active(&T.filter) ? T.filter.text : "none",
 		     T.nrows, T.cur ? T.cur->ngroups : 0);
 
-	if (app->agent_state != APP_AGENT_READY) {
+	if (!app_agent_ready(app)) {
 		screen_text(y + 1, 2, cols - 4, THEME_DIM, false,
 			    "Top allocations need the agent inside the process.");
 		return;
 	}
-	if (!app->have_status || !app->agent_status.tracing) {
+	if (!app_agent_tracing(app)) {
 		screen_text(y + 1, 2, cols - 4, THEME_WARNING, false,
 			    "tracemalloc is off. Press T to start it: only allocations made from then on are traced.");
 		return;

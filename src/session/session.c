@@ -1,0 +1,508 @@
+/*
+ * session.c - one watched process and its agent link (see session.h).
+ *
+ * The attach flow is a small state machine driven by session_tick(): look
+ * for a socket and connect; when nobody answers, load the agent (once) and
+ * look again, quickly at first; after a drop, retry every second; when no
+ * agent is expected, look now and then, cheaply. Front ends only read the
+ * state and send requests.
+ */
+#include "session/session.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "collect/agent_sock.h"
+#include "collect/inject.h"
+#include "collect/paths.h"
+#include "collect/proc_sampler.h"
+#include "collect/units.h"
+#include "ipc/errfmt.h"
+#include "ipc/xalloc.h"
+
+#define RETRY_S 1.0
+#define RETRY_OFF_S 5.0       /* no agent expected: look now and then */
+#define RETRY_FAST_S 0.1      /* the agent was just loaded: it binds in a moment */
+#define FAST_WINDOW_S 5.0     /* ... for this long */
+#define CHILD_AGENT_WAIT_S 10.0
+#define DEFAULT_ATTACH_MS 15000
+#define HANDSHAKE_MS 5000
+
+struct session {
+	struct session_opts o;
+	char *socket, *inject_method;
+	struct session_events ev;
+
+	struct client *client;
+	enum session_agent agent;
+	char note[512];
+	char connect_err[512]; /* why the last connection attempt failed */
+	double retry_t;       /* next connection attempt */
+	double fast_until;    /* retry quickly until then */
+	double t_start;
+	bool gone;
+
+	struct inject *inject;
+	bool injected;        /* we tried already */
+	bool inject_failed;
+	enum inject_state inject_last;
+
+	struct msg_status status;
+	bool have_status;
+	double status_t;
+
+	bool functions_on;    /* this session switched the function tracer on */
+};
+
+static double now_s(void)
+{
+	return proc_sampler_now();
+}
+
+static void changed(struct session *s, unsigned what)
+{
+	if (s->ev.changed)
+		s->ev.changed(s->ev.ud, what);
+}
+
+static void say(struct session *s, enum session_msg kind, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void say(struct session *s, enum session_msg kind, const char *fmt, ...)
+{
+	char text[1024];
+	va_list ap;
+	if (!s->ev.message)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof text, fmt, ap);
+	va_end(ap);
+	s->ev.message(s->ev.ud, kind, kind == SESSION_MSG_ERROR, text);
+}
+
+static void set_note(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_note(struct session *s, const char *fmt, ...)
+{
+	char text[sizeof s->note];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof text, fmt, ap);
+	va_end(ap);
+	if (strcmp(text, s->note) != 0) {
+		memcpy(s->note, text, sizeof text);
+		changed(s, SESSION_CHANGED_AGENT);
+	}
+}
+
+static void set_agent(struct session *s, enum session_agent a)
+{
+	if (s->agent != a) {
+		s->agent = a;
+		changed(s, SESSION_CHANGED_AGENT);
+	}
+}
+
+static void on_push(void *ud, enum proto_push push, const cJSON *data)
+{
+	struct session *s = ud;
+	char err[256];
+	if (push != PROTO_PUSH_STATUS)
+		return;
+	if (session_take_status(s, data, err, sizeof err) < 0)
+		say(s, SESSION_MSG_ERROR, "agent sent a bad status: %s", err);
+}
+
+static void subscribe(struct session *s)
+{
+	if (s->o.interval > 0) {
+		cJSON *args = cJSON_CreateObject();
+		cJSON_AddNumberToObject(args, "interval", s->o.interval);
+		client_request(s->client, PROTO_CMD_SUBSCRIBE, args, NULL, NULL);
+	}
+	client_request(s->client, PROTO_CMD_STATUS, NULL, NULL, NULL);
+}
+
+static void on_state(void *ud, enum client_state state, const char *message)
+{
+	struct session *s = ud;
+	if (state == CLIENT_READY) {
+		const struct msg_hello *h = client_hello(s->client);
+		set_note(s, "Python %s%s", h->python, h->native ? "" : ", no C extension");
+		set_agent(s, SESSION_AGENT_READY);
+		say(s, SESSION_MSG_INFO, "connected to the agent in pid %d (Python %s)", (int)s->o.pid, h->python);
+		inject_free(s->inject);
+		s->inject = NULL;
+		subscribe(s);
+	} else if (state == CLIENT_CLOSED) {
+		bool was_ready = s->agent == SESSION_AGENT_READY;
+		s->have_status = false;
+		set_note(s, "%s", message);
+		set_agent(s, was_ready ? SESSION_AGENT_LOST : SESSION_AGENT_NONE);
+		if (was_ready && !s->gone)
+			say(s, SESSION_MSG_ERROR, "lost the agent: %s (retrying)", message);
+		s->retry_t = now_s() + RETRY_S;
+		changed(s, SESSION_CHANGED_STATUS);
+	}
+}
+
+static char *dup_or_null(const char *v)
+{
+	return v ? xstrdup(v) : NULL;
+}
+
+struct session *session_new(const struct session_opts *opts, const struct session_events *events)
+{
+	struct session *s = xcalloc(1, sizeof *s);
+	s->o = *opts;
+	s->socket = dup_or_null(opts->socket);
+	s->inject_method = dup_or_null(opts->inject_method);
+	s->o.socket = s->socket;
+	s->o.inject_method = s->inject_method;
+	if (events)
+		s->ev = *events;
+	s->client = client_new();
+	client_set_push_handler(s->client, on_push, s);
+	client_set_state_handler(s->client, on_state, s);
+	s->agent = SESSION_AGENT_NONE;
+	snprintf(s->note, sizeof s->note, "looking for an agent");
+	s->t_start = now_s();
+	s->inject_last = INJECT_RUNNING;
+	return s;
+}
+
+void session_free(struct session *s)
+{
+	if (!s)
+		return;
+	client_free(s->client);
+	inject_free(s->inject);
+	free(s->socket);
+	free(s->inject_method);
+	free(s);
+}
+
+void session_pollfd(const struct session *s, struct pollfd *pfd)
+{
+	pfd->fd = -1;
+	pfd->events = 0;
+	pfd->revents = 0;
+	client_pollfd(s->client, pfd);
+	if (pfd->fd < 0 && s->inject) {
+		pfd->fd = inject_fd(s->inject);
+		pfd->events = POLLIN;
+	}
+}
+
+int session_timeout_ms(const struct session *s)
+{
+	if (s->inject)
+		return 100;
+	if (s->gone || s->agent == SESSION_AGENT_READY || s->agent == SESSION_AGENT_CONNECTING)
+		return -1;
+	double left = s->retry_t - now_s();
+	return left <= 0 ? 0 : (int)(left * 1000) + 1;
+}
+
+void session_handle(struct session *s, short revents)
+{
+	if (client_fd(s->client) >= 0)
+		client_handle(s->client, revents);
+}
+
+void session_set_gone(struct session *s)
+{
+	s->gone = true;
+}
+
+static void start_inject(struct session *s)
+{
+	char err[512];
+	struct inject_req req = {
+		.pid = s->o.pid,
+		.method = s->o.inject_method ? inject_method_from_name(s->o.inject_method) : INJECT_AUTO,
+		.agent_dir = paths_agent_dir(),
+		.native_dir = paths_native_dir(),
+		.timeout_ms = s->o.attach_timeout_ms > 0 ? s->o.attach_timeout_ms : DEFAULT_ATTACH_MS,
+	};
+	s->injected = true;
+	s->inject = inject_start(&req, err, sizeof err);
+	if (s->inject == NULL) {
+		s->inject_failed = true;
+		set_note(s, "%s", err);
+		set_agent(s, SESSION_AGENT_OFF);
+		say(s, SESSION_MSG_ERROR, "no agent: %s", err);
+		return;
+	}
+	set_note(s, "attaching...");
+	set_agent(s, SESSION_AGENT_ATTACHING);
+}
+
+static void poll_inject(struct session *s)
+{
+	char status[512];
+	enum inject_state st = inject_poll(s->inject, status, sizeof status);
+	if (s->agent == SESSION_AGENT_ATTACHING) {
+		set_note(s, "%s", status);
+		/* The user hears of changes of state, not of every tick. */
+		if (st != s->inject_last && st != INJECT_DONE)
+			say(s, st == INJECT_FAILED ? SESSION_MSG_ERROR :
+			       st == INJECT_WAITING ? SESSION_MSG_WAITING : SESSION_MSG_INFO, "%s", status);
+	}
+	s->inject_last = st;
+	if (st == INJECT_FAILED) {
+		inject_free(s->inject);
+		s->inject = NULL;
+		s->inject_failed = true;
+		set_agent(s, SESSION_AGENT_OFF);
+	} else if (st == INJECT_DONE) {
+		s->retry_t = 0; /* connect at once, and quickly again if not yet */
+		s->fast_until = now_s() + FAST_WINDOW_S;
+	}
+}
+
+void session_tick(struct session *s)
+{
+	if (s->inject)
+		poll_inject(s);
+	enum client_state cs = client_state(s->client);
+	if (cs == CLIENT_HANDSHAKE || cs == CLIENT_READY || s->gone)
+		return;
+	double now = now_s();
+	if (now < s->retry_t)
+		return;
+	double period = s->agent == SESSION_AGENT_OFF ? RETRY_OFF_S : RETRY_S;
+	if (now < s->fast_until)
+		period = RETRY_FAST_S;
+	s->retry_t = now + period;
+
+	char err[512], path[1200];
+	const char *sock = s->o.socket;
+	if (sock == NULL && agent_sock_find(s->o.pid, path, sizeof path, err, sizeof err) == 0)
+		sock = path;
+	if (client_connect(s->client, s->o.pid, sock, err, sizeof err) == 0) {
+		set_agent(s, SESSION_AGENT_CONNECTING);
+		return;
+	}
+	snprintf(s->connect_err, sizeof s->connect_err, "%s", err);
+	/* Nobody answers. Load the agent once, unless told not to or a child of
+	 * ours will start it itself. */
+	if (s->agent == SESSION_AGENT_LOST || s->agent == SESSION_AGENT_ATTACHING || s->inject)
+		return;
+	if (s->injected) {
+		/* Loaded, yet nobody answers: say so once the quick retries are over. */
+		if (!s->inject_failed && now >= s->fast_until && s->agent != SESSION_AGENT_OFF) {
+			set_note(s, "the agent was loaded into pid %d but does not answer: %s", (int)s->o.pid, err);
+			set_agent(s, SESSION_AGENT_OFF);
+		}
+		return;
+	}
+	if (s->o.no_inject || s->o.socket) {
+		set_note(s, "%s", s->o.no_inject ? "none (--no-inject: RSS only)" : err);
+		set_agent(s, SESSION_AGENT_OFF);
+		return;
+	}
+	if (s->o.child_agent) {
+		/* The preloaded agent starts with the program: keep polling. */
+		if (s->agent == SESSION_AGENT_OFF)
+			return;
+		set_note(s, "waiting for the program's agent");
+		if (now - s->t_start > CHILD_AGENT_WAIT_S) {
+			set_note(s, "none: the program did not start the agent (is it Python?)");
+			set_agent(s, SESSION_AGENT_OFF);
+		}
+		return;
+	}
+	start_inject(s);
+}
+
+enum session_agent session_agent(const struct session *s)
+{
+	return s->agent;
+}
+
+const char *session_note(const struct session *s)
+{
+	return s->note;
+}
+
+const struct msg_hello *session_hello(const struct session *s)
+{
+	return s->agent == SESSION_AGENT_READY ? client_hello(s->client) : NULL;
+}
+
+const struct msg_status *session_status(const struct session *s, double *age_s)
+{
+	if (!s->have_status)
+		return NULL;
+	if (age_s)
+		*age_s = now_s() - s->status_t;
+	return &s->status;
+}
+
+int session_take_status(struct session *s, const cJSON *result, char *err, size_t errlen)
+{
+	struct msg_status st;
+	if (msg_decode_status(result, &st, err, errlen) < 0)
+		return -1;
+	s->status = st;
+	s->have_status = true;
+	s->status_t = now_s();
+	changed(s, SESSION_CHANGED_STATUS);
+	return 0;
+}
+
+void session_describe(const struct session *s, char *buf, size_t len)
+{
+	switch (s->agent) {
+	case SESSION_AGENT_READY:
+		if (s->have_status && s->status.tracing) {
+			char mem[32], cur[32];
+			snprintf(buf, len, "agent %s | tracemalloc on, %d frame%s, heap %s, its own cost %s", s->note,
+				 s->status.nframe, s->status.nframe == 1 ? "" : "s",
+				 units_bytes(cur, sizeof cur, (double)s->status.traced_current),
+				 units_bytes(mem, sizeof mem, (double)s->status.tracemalloc_memory));
+		} else {
+			snprintf(buf, len, "agent %s | tracemalloc off (T starts it)", s->note);
+		}
+		break;
+	case SESSION_AGENT_CONNECTING:
+		snprintf(buf, len, "agent: connecting...");
+		break;
+	default:
+		snprintf(buf, len, "agent: %s", s->note);
+		break;
+	}
+}
+
+int64_t session_request(struct session *s, enum proto_cmd cmd, cJSON *args, client_reply_fn cb, void *ud,
+			char *err, size_t errlen)
+{
+	if (s->agent != SESSION_AGENT_READY) {
+		cJSON_Delete(args);
+		if (err && errlen)
+			errfmt(err, errlen, "no agent in pid %d: %s", (int)s->o.pid, s->note);
+		return -1;
+	}
+	int64_t id = client_request(s->client, cmd, args, cb, ud);
+	if (id < 0 && err && errlen)
+		snprintf(err, errlen, "%s", client_error(s->client));
+	return id;
+}
+
+int session_call(struct session *s, enum proto_cmd cmd, cJSON *args, int timeout_ms, cJSON **result, char *err,
+		 size_t errlen)
+{
+	if (s->agent != SESSION_AGENT_READY) {
+		cJSON_Delete(args);
+		errfmt(err, errlen, "no agent in pid %d: %s", (int)s->o.pid, s->note);
+		return -1;
+	}
+	return client_call(s->client, cmd, args, timeout_ms, result, err, errlen);
+}
+
+int session_last_error_code(const struct session *s)
+{
+	return client_last_error_code(s->client);
+}
+
+void session_set_interval(struct session *s, double seconds)
+{
+	s->o.interval = seconds;
+	if (s->agent == SESSION_AGENT_READY && seconds > 0) {
+		cJSON *args = cJSON_CreateObject();
+		cJSON_AddNumberToObject(args, "interval", seconds);
+		client_request(s->client, PROTO_CMD_SUBSCRIBE, args, NULL, NULL);
+	}
+}
+
+void session_note_functions(struct session *s, bool running)
+{
+	s->functions_on = running;
+}
+
+static bool process_exists(pid_t pid)
+{
+	return kill(pid, 0) == 0 || errno == EPERM;
+}
+
+int session_wait_ready(struct session *s, volatile sig_atomic_t *stop, enum session_failure *why, char *err,
+		       size_t errlen)
+{
+	enum session_failure dummy;
+	if (!why)
+		why = &dummy;
+	if (!process_exists(s->o.pid)) {
+		*why = SESSION_FAIL_NO_PROCESS;
+		snprintf(err, errlen, "no process with pid %d", (int)s->o.pid);
+		return -1;
+	}
+	double handshake_end = 0;
+	for (;;) {
+		if (stop && *stop) {
+			*why = SESSION_FAIL_INTERRUPTED;
+			snprintf(err, errlen, "interrupted");
+			return -1;
+		}
+		session_tick(s);
+		if (s->agent == SESSION_AGENT_READY)
+			return 0;
+		if (s->agent == SESSION_AGENT_CONNECTING) {
+			if (handshake_end == 0)
+				handshake_end = now_s() + HANDSHAKE_MS / 1000.0;
+			else if (now_s() > handshake_end) {
+				client_close(s->client, "the agent did not answer hello in time");
+				handshake_end = 0;
+			}
+		} else {
+			handshake_end = 0;
+		}
+		if (s->agent == SESSION_AGENT_OFF || s->agent == SESSION_AGENT_LOST) {
+			*why = SESSION_FAIL_NO_AGENT;
+			if (s->inject_failed)
+				snprintf(err, errlen, "no agent in pid %d and it could not be loaded: %s", (int)s->o.pid,
+					 s->note);
+			else if (!s->injected && s->connect_err[0])
+				snprintf(err, errlen, "%s", s->connect_err);
+			else
+				snprintf(err, errlen, "%s", s->note);
+			return -1;
+		}
+		if (!process_exists(s->o.pid)) {
+			*why = SESSION_FAIL_NO_PROCESS;
+			snprintf(err, errlen, "process %d exited before its agent answered", (int)s->o.pid);
+			return -1;
+		}
+		struct pollfd pfd;
+		session_pollfd(s, &pfd);
+		int ms = session_timeout_ms(s);
+		if (ms < 0 || ms > 100)
+			ms = 100;
+		if (poll(&pfd, pfd.fd >= 0 ? 1 : 0, ms) > 0 && pfd.fd >= 0)
+			session_handle(s, pfd.revents);
+	}
+}
+
+void session_leave_clean(struct session *s)
+{
+	char err[256];
+	if (s->agent != SESSION_AGENT_READY)
+		return;
+	if (s->functions_on) {
+		if (session_call(s, PROTO_CMD_FUNCTIONS_STOP, NULL, 2000, NULL, err, sizeof err) == 0) {
+			s->functions_on = false;
+			say(s, SESSION_MSG_LEAVE, "switched the function tracer in pid %d off", (int)s->o.pid);
+		} else {
+			say(s, SESSION_MSG_LEAVE, "could not switch the function tracer in pid %d off: %s", (int)s->o.pid, err);
+		}
+	}
+	if (!s->have_status || !s->status.tracing || !s->status.started_by_agent)
+		return;
+	if (session_call(s, PROTO_CMD_TRACEMALLOC_STOP, NULL, 1000, NULL, err, sizeof err) == 0)
+		say(s, SESSION_MSG_LEAVE, "stopped tracemalloc in pid %d (it was started from pmt-top)", (int)s->o.pid);
+	else
+		say(s, SESSION_MSG_LEAVE, "could not stop tracemalloc in pid %d: %s", (int)s->o.pid, err);
+}

@@ -1,0 +1,150 @@
+/*
+ * session.h - one watched process and its agent link, for every front end.
+ *
+ * The TUI and the headless commands are two users of this one model: it
+ * finds the agent's socket, connects, loads the agent into the target when
+ * nobody answers (unless told not to), keeps the link, retries after a drop,
+ * holds the newest status the agent pushed, and remembers what it switched
+ * on in the target so that it can switch it off again when it leaves.
+ *
+ * Threading: one thread owns a session. Nothing here blocks except the
+ * functions documented as blocking (session_wait_ready, session_call,
+ * session_leave_clean), meant for headless commands and for quitting.
+ * The event loop polls session_pollfd() and calls session_handle() on
+ * readiness and session_tick() after every wake-up (at least every
+ * session_timeout_ms()). Events arrive through the callbacks given to
+ * session_new, always from within those calls.
+ */
+#ifndef PMT_SESSION_SESSION_H
+#define PMT_SESSION_SESSION_H
+
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ipc/client.h"
+#include "ipc/msg.h"
+
+enum session_agent {
+	SESSION_AGENT_NONE,       /* no agent (yet); the note says why */
+	SESSION_AGENT_OFF,        /* none and none will be loaded: RSS only */
+	SESSION_AGENT_ATTACHING,  /* loading the agent into the target */
+	SESSION_AGENT_CONNECTING, /* socket connected, handshake under way */
+	SESSION_AGENT_READY,      /* connected */
+	SESSION_AGENT_LOST,       /* it was connected and went away */
+};
+
+struct session_opts {
+	pid_t pid;
+	const char *socket;        /* connect only here (no search, no loading), or NULL */
+	const char *inject_method; /* "auto" when NULL (see inject.h) */
+	bool no_inject;            /* never load the agent: connect to one if it is there */
+	bool child_agent;          /* the program was started by us with the agent preloaded:
+	                            * wait for it instead of loading one */
+	double interval;           /* status pushes every this many seconds; <= 0: none */
+	int attach_timeout_ms;     /* loading the agent, whole; <= 0: 15000 */
+};
+
+/* Bits of session_events.changed's WHAT. */
+#define SESSION_CHANGED_AGENT 1u  /* state or note */
+#define SESSION_CHANGED_STATUS 2u /* a new status arrived */
+
+/* What a message is about, so that each front end picks what it shows. */
+enum session_msg {
+	SESSION_MSG_INFO,    /* progress: connected, attaching... */
+	SESSION_MSG_ERROR,   /* something failed */
+	SESSION_MSG_WAITING, /* the load waits on the target (its main thread is
+	                      * in a system call): worth saying even headless */
+	SESSION_MSG_LEAVE,   /* what session_leave_clean did (ok or not) */
+};
+
+struct session_events {
+	void (*changed)(void *ud, unsigned what);
+	/* One line worth telling the user (the TUI's status line, a headless
+	 * command's stderr). The text may quote the target: show it through
+	 * strsafe. ERROR is true for failures. */
+	void (*message)(void *ud, enum session_msg kind, bool error, const char *text);
+	void *ud;
+};
+
+struct session;
+
+/* A session for OPTS (strings are copied); EVENTS may be NULL. Starts
+ * nothing yet: the first session_tick() looks for the agent. Never NULL. */
+struct session *session_new(const struct session_opts *opts, const struct session_events *events);
+/* Closes the link and abandons a load under way (see inject_free). NULL ok. */
+void session_free(struct session *s);
+
+/* Event loop: the descriptor to poll (the agent socket, or the loader's
+ * helper process), or fd -1. */
+void session_pollfd(const struct session *s, struct pollfd *pfd);
+/* The longest the loop may sleep before session_tick() is due, or -1. */
+int session_timeout_ms(const struct session *s);
+void session_handle(struct session *s, short revents);
+void session_tick(struct session *s);
+/* The target exited: stop looking for its agent. */
+void session_set_gone(struct session *s);
+
+enum session_agent session_agent(const struct session *s);
+/* What attach is doing, or why there is no agent; the agent's Python when ready. */
+const char *session_note(const struct session *s);
+/* The agent's hello, once READY; else NULL. */
+const struct msg_hello *session_hello(const struct session *s);
+/* The newest status (pushed or replied), or NULL; *AGE_S (if not NULL) gets
+ * its age in seconds. */
+const struct msg_status *session_status(const struct session *s, double *age_s);
+/* Takes a status that arrived in a reply (tracemalloc_start/stop, status):
+ * decoded here, so every user sees the same. Returns 0 or -1 with ERR. */
+int session_take_status(struct session *s, const cJSON *result, char *err, size_t errlen);
+/* One line for a header: "agent Python 3.11.2 | tracemalloc on, ..." */
+void session_describe(const struct session *s, char *buf, size_t len);
+
+/*
+ * Sends a request (see client_request; takes ownership of ARGS). Returns
+ * the request id, or -1 when there is no agent: then ERR (if not NULL)
+ * says why, in a sentence naming the pid.
+ */
+int64_t session_request(struct session *s, enum proto_cmd cmd, cJSON *args, client_reply_fn cb,
+			void *ud, char *err, size_t errlen);
+/* Blocking request (see client_call). */
+int session_call(struct session *s, enum proto_cmd cmd, cJSON *args, int timeout_ms, cJSON **result,
+		 char *err, size_t errlen);
+/* The code of the last failed session_call reply (enum proto_err), or -1. */
+int session_last_error_code(const struct session *s);
+
+/* Changes the status push period. */
+void session_set_interval(struct session *s, double seconds);
+
+/*
+ * What this session switched on in the target, so that it can switch it off
+ * when it leaves: call these when such a request succeeded.
+ */
+void session_note_functions(struct session *s, bool running);
+
+enum session_failure {
+	SESSION_FAIL_NO_PROCESS,  /* no such process */
+	SESSION_FAIL_NO_AGENT,    /* none answers and none could (or may) be loaded */
+	SESSION_FAIL_INTERRUPTED, /* *stop became non-zero */
+};
+
+/*
+ * Blocking: drives the session until the agent is READY. Returns 0, or -1
+ * with a sentence in ERR and *WHY (if not NULL) set. Bounded by the load's
+ * own deadline plus a few seconds for the agent to answer.
+ */
+int session_wait_ready(struct session *s, volatile sig_atomic_t *stop, enum session_failure *why,
+		       char *err, size_t errlen);
+
+/*
+ * Blocking, bounded (about 3 s): switches off what this session switched
+ * on in a target it leaves running: the function tracer it started, and
+ * tracemalloc when the agent started it. The agent stays, idle, so a later
+ * session connects at once. Each outcome is reported through the message
+ * callback. Does nothing unless READY.
+ */
+void session_leave_clean(struct session *s);
+
+#endif
