@@ -218,7 +218,7 @@ def one_run(args, py, method, rundir, tmp):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--driver", default=find_driver())
-    ap.add_argument("--agent", default=os.path.join(ROOT, "src/collect/agent"))
+    ap.add_argument("--agent", default=os.path.join(ROOT, "agent"))
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--python", action="append")
     ap.add_argument("--methods")

@@ -17,8 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "collect/snapdiff.h"
-#include "collect/snapshot.h"
+#include "snapshot/snapdiff.h"
+#include "snapshot/snapshot.h"
 
 static uint64_t rng = 0x2545f4914f6cdd1dULL;
 

@@ -22,7 +22,7 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "src", "collect", "agent"))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "agent"))
 
 
 # -- workloads ---------------------------------------------------------------

@@ -21,7 +21,7 @@ import time
 import shutil
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-AGENT_DIR = os.path.join(REPO, "src", "collect", "agent")
+AGENT_DIR = os.path.join(REPO, "agent")
 
 CHILD = r"""
 import json, os, sys, time

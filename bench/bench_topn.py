@@ -27,7 +27,7 @@ import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-AGENT_DIR = os.path.join(REPO, "src", "collect", "agent")
+AGENT_DIR = os.path.join(REPO, "agent")
 SITES = 200
 
 

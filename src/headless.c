@@ -16,13 +16,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "collect/proc_sampler.h"
-#include "collect/snapdiff.h"
-#include "collect/snapshot.h"
-#include "collect/units.h"
+#include "proc/proc_sampler.h"
+#include "base/monotime.h"
+#include "snapshot/snapdiff.h"
+#include "snapshot/snapshot.h"
+#include "base/units.h"
 #include "session/session.h"
-#include "ipc/strsafe.h"
-#include "ipc/xalloc.h"
+#include "base/strsafe.h"
+#include "base/xalloc.h"
 
 #define ATTACH_TIMEOUT_MS 20000
 #define CALL_TIMEOUT_MS 120000
@@ -218,11 +219,11 @@ int headless_functions(const struct cli_opts *o)
 	sa.sa_handler = on_interrupt;
 	sigaction(SIGINT, &sa, &old_int);
 	sigaction(SIGTERM, &sa, &old_term);
-	double end = proc_sampler_now() + o->duration;
-	while (!interrupted && proc_sampler_now() < end && session_agent(c) == SESSION_AGENT_READY) {
+	double end = monotime_now() + o->duration;
+	while (!interrupted && monotime_now() < end && session_agent(c) == SESSION_AGENT_READY) {
 		struct pollfd pfd;
 		session_pollfd(c, &pfd);
-		int ms = (int)((end - proc_sampler_now()) * 1000) + 1;
+		int ms = (int)((end - monotime_now()) * 1000) + 1;
 		if (poll(&pfd, 1, ms > 200 ? 200 : ms) > 0)
 			session_handle(c, pfd.revents);
 	}

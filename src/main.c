@@ -5,7 +5,7 @@
 
 #include "cli.h"
 #include "headless.h"
-#include "ipc/strsafe.h"
+#include "base/strsafe.h"
 #include "tui/app.h"
 
 int main(int argc, char *argv[])

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "collect/elf_sym.h"
+#include "attach/elf_sym.h"
 
 /* sys.hexversion of the interpreter PY, or 0. */
 static uint64_t hexversion_of(const char *py)

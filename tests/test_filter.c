@@ -12,7 +12,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "collect/snapshot.h"
+#include "snapshot/snapshot.h"
 #include "tui/filter.h"
 #include "tui/location.h"
 

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <cmocka.h>
 
-#include "collect/history.h"
+#include "proc/history.h"
 #include "tui/graph.h"
 
 static void test_axis_nice(void **state)

@@ -16,9 +16,10 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "collect/history.h"
-#include "collect/proc_sample.h"
-#include "collect/proc_sampler.h"
+#include "proc/history.h"
+#include "base/monotime.h"
+#include "proc/proc_sample.h"
+#include "proc/proc_sampler.h"
 
 static char *slurp(const char *name, size_t *len)
 {
@@ -156,8 +157,8 @@ static void test_sampler_follows_a_real_process(void **state)
 	struct proc_sample buf[64];
 	uint64_t peak = 0;
 	int gone = 0, told_to_exit = 0;
-	double deadline = proc_sampler_now() + 20;
-	while (!gone && proc_sampler_now() < deadline) {
+	double deadline = monotime_now() + 20;
+	while (!gone && monotime_now() < deadline) {
 		struct pollfd pfd = { .fd = proc_sampler_wake_fd(ps), .events = POLLIN };
 		poll(&pfd, 1, 100);
 		size_t n = proc_sampler_drain(ps, buf, 64);

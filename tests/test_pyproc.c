@@ -20,9 +20,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "collect/inject.h"
-#include "collect/inject_pep768.h"
-#include "collect/pyproc.h"
+#include "attach/inject.h"
+#include "attach/inject_pep768.h"
+#include "attach/pyproc.h"
 
 #define MAX_CHILDREN 16
 static pid_t children[MAX_CHILDREN];

@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "collect/ring.h"
+#include "proc/ring.h"
 
 static void test_capacity_must_be_power_of_two(void **state)
 {

@@ -12,9 +12,9 @@
 
 #include <cmocka.h>
 
-#include "collect/snapdiff.h"
-#include "collect/snapshot.h"
-#include "ipc/xalloc.h"
+#include "snapshot/snapdiff.h"
+#include "snapshot/snapshot.h"
+#include "base/xalloc.h"
 
 static struct snapshot *load(const char *name)
 {

@@ -22,8 +22,9 @@
 
 #include <cmocka.h>
 
-#include "collect/snapshot.h"
-#include "ipc/xalloc.h"
+#include "snapshot/snapshot.h"
+#include "base/units.h"
+#include "base/xalloc.h"
 
 static char tmpdir[64];
 
@@ -849,15 +850,15 @@ static void test_format_size(void **state)
 	char b[32];
 
 	(void)state;
-	assert_string_equal(snapshot_format_size(b, sizeof(b), 0, false), "0 B");
-	assert_string_equal(snapshot_format_size(b, sizeof(b), 0, true), "0 B");
-	assert_string_equal(snapshot_format_size(b, sizeof(b), 1023, false), "1023 B");
-	assert_string_equal(snapshot_format_size(b, sizeof(b), 1024, true), "+1.0 KiB");
-	assert_string_equal(snapshot_format_size(b, sizeof(b), -4096, true), "-4.0 KiB");
-	assert_string_equal(snapshot_format_size(b, sizeof(b), -4096, false), "-4.0 KiB");
-	assert_string_equal(snapshot_format_size(b, sizeof(b), 12897484, true), "+12.3 MiB");
-	assert_string_equal(snapshot_format_size(b, sizeof(b), 1048575, false), "1.0 MiB");
-	assert_string_equal(snapshot_format_size(b, sizeof(b), 3LL << 30, false), "3.0 GiB");
+	assert_string_equal(units_bytes_table(b, sizeof(b), 0, false), "0 B");
+	assert_string_equal(units_bytes_table(b, sizeof(b), 0, true), "0 B");
+	assert_string_equal(units_bytes_table(b, sizeof(b), 1023, false), "1023 B");
+	assert_string_equal(units_bytes_table(b, sizeof(b), 1024, true), "+1.0 KiB");
+	assert_string_equal(units_bytes_table(b, sizeof(b), -4096, true), "-4.0 KiB");
+	assert_string_equal(units_bytes_table(b, sizeof(b), -4096, false), "-4.0 KiB");
+	assert_string_equal(units_bytes_table(b, sizeof(b), 12897484, true), "+12.3 MiB");
+	assert_string_equal(units_bytes_table(b, sizeof(b), 1048575, false), "1.0 MiB");
+	assert_string_equal(units_bytes_table(b, sizeof(b), 3LL << 30, false), "3.0 GiB");
 }
 
 static char *print_to_string(const struct snapshot *s, size_t top, bool json)

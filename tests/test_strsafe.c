@@ -14,9 +14,9 @@
 #include <cmocka.h>
 #include <cjson/cJSON.h>
 
-#include "collect/proc_sample.h"
-#include "ipc/errfmt.h"
-#include "ipc/strsafe.h"
+#include "proc/proc_sample.h"
+#include "base/errfmt.h"
+#include "base/strsafe.h"
 
 /* strsafe_copy with a large buffer, as a fresh string. */
 static char *safe(const char *s, size_t n)

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "collect/units.h"
+#include "base/units.h"
 
 static void test_bytes(void **state)
 {

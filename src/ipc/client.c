@@ -2,9 +2,10 @@
  * client.c - agent connection state machine (see client.h).
  */
 #include "ipc/client.h"
-#include "ipc/errfmt.h"
+#include "base/monotime.h"
+#include "base/errfmt.h"
 #include "ipc/frame.h"
-#include "ipc/xalloc.h"
+#include "base/xalloc.h"
 #include "ipc/sock.h"
 
 #include <errno.h>
@@ -496,10 +497,7 @@ int client_handle(struct client *c, short revents)
 
 static long now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (long)monotime_ms();
 }
 
 /* One poll round; returns -1 on timeout (deadline < 0: none). */

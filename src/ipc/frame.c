@@ -8,7 +8,7 @@
  * keeps reading linear in the stream length.
  */
 #include "ipc/frame.h"
-#include "ipc/xalloc.h"
+#include "base/xalloc.h"
 
 #include <errno.h>
 #include <stdint.h>

@@ -2,9 +2,9 @@
  * msg.c - request encoding and strict decoding of agent frames (see msg.h).
  */
 #include "ipc/msg.h"
-#include "ipc/errfmt.h"
-#include "ipc/strsafe.h"
-#include "ipc/xalloc.h"
+#include "base/errfmt.h"
+#include "base/strsafe.h"
+#include "base/xalloc.h"
 
 #include <inttypes.h>
 #include <math.h>

@@ -2,6 +2,7 @@
  * sock.c - runtime directory rules and the checked client connect (sock.h).
  */
 #include "ipc/sock.h"
+#include "base/monotime.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -174,10 +175,7 @@ pid_t sock_peer_pid(int fd)
 
 static long now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (long)monotime_ms();
 }
 
 /* "for pid 123 " or "" for messages. */

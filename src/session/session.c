@@ -8,6 +8,7 @@
  * state and send requests.
  */
 #include "session/session.h"
+#include "base/monotime.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -17,13 +18,13 @@
 #include <string.h>
 #include <time.h>
 
-#include "collect/agent_sock.h"
-#include "collect/inject.h"
-#include "collect/paths.h"
-#include "collect/proc_sampler.h"
-#include "collect/units.h"
-#include "ipc/errfmt.h"
-#include "ipc/xalloc.h"
+#include "attach/agent_sock.h"
+#include "attach/inject.h"
+#include "base/paths.h"
+#include "proc/proc_sampler.h"
+#include "base/units.h"
+#include "base/errfmt.h"
+#include "base/xalloc.h"
 
 #define RETRY_S 1.0
 #define RETRY_OFF_S 5.0       /* no agent expected: look now and then */
@@ -61,7 +62,7 @@ struct session {
 
 static double now_s(void)
 {
-	return proc_sampler_now();
+	return monotime_now();
 }
 
 static void changed(struct session *s, unsigned what)

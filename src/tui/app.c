@@ -3,6 +3,7 @@
  * the title and status bars (see app.h).
  */
 #include "session/session.h"
+#include "base/monotime.h"
 #include "tui/app.h"
 
 #include <curses.h>
@@ -15,19 +16,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "collect/inject.h"
-#include "collect/paths.h"
-#include "collect/snapshot.h"
+#include "attach/inject.h"
+#include "base/paths.h"
+#include "base/spawn.h"
+#include "snapshot/snapshot.h"
 #include "ipc/client.h"
-#include "ipc/strsafe.h"
-#include "collect/units.h"
-#include "ipc/xalloc.h"
+#include "base/strsafe.h"
+#include "base/units.h"
+#include "base/xalloc.h"
 #include "tui/screen.h"
 #include "tui/view.h"
 
@@ -60,7 +61,7 @@ void app_status(struct app *app, bool error, const char *fmt, ...)
 	vsnprintf(app->status, sizeof app->status, fmt, ap);
 	va_end(ap);
 	app->status_error = error;
-	app->status_t = proc_sampler_now();
+	app->status_t = monotime_now();
 	app->dirty = true;
 }
 
@@ -70,7 +71,7 @@ double app_graph_end(const struct app *app)
 		return app->pause_t;
 	if (app->gone)
 		return app->gone_t;
-	return proc_sampler_now();
+	return monotime_now();
 }
 
 /* Re-read the command line: a process may exec (a pyenv shim becomes python)
@@ -78,7 +79,7 @@ double app_graph_end(const struct app *app)
 static void read_cmdline(struct app *app)
 {
 	char path[64], buf[8192];
-	app->cmdline_t = proc_sampler_now();
+	app->cmdline_t = monotime_now();
 	if (app->gone)
 		return;
 	snprintf(path, sizeof path, "/proc/%d/cmdline", (int)app->pid);
@@ -120,20 +121,23 @@ static void read_identity(struct app *app)
 		app->age_at_start = up - (double)start / (double)hz;
 }
 
-/* In the child of run/demo: make Python preload the agent through the
- * sitecustomize shim (which chains to any sitecustomize already there). */
-static void preload_agent(const struct cli_opts *o)
+/* The environment of the child of run/demo: Python preloads the agent
+ * through the sitecustomize shim (which chains to any sitecustomize
+ * already there). Fills PATHVAR and TRACEVAR and SET (NULL-ended). */
+static void preload_env(const struct cli_opts *o, char *pathvar, size_t pathlen, char *tracevar, size_t tracelen,
+			char *set[3])
 {
-	char buf[8192];
 	const char *old = getenv("PYTHONPATH");
-	snprintf(buf, sizeof buf, "%s:%s:%s%s%s", paths_shim_dir(), paths_agent_dir(), paths_native_dir(),
-		 old && *old ? ":" : "", old && *old ? old : "");
-	setenv("PYTHONPATH", buf, 1);
+	snprintf(pathvar, pathlen, "PYTHONPATH=%s:%s:%s%s%s", paths_shim_dir(), paths_agent_dir(),
+		 paths_native_dir(), old && *old ? ":" : "", old && *old ? old : "");
+	int n = 0;
+	set[n++] = pathvar;
 	int trace = o->trace ? o->trace : o->mode == CLI_DEMO ? 5 : 0;
 	if (trace) {
-		snprintf(buf, sizeof buf, "%d", trace);
-		setenv("PMT_AGENT_TRACE", buf, 1);
+		snprintf(tracevar, tracelen, "PMT_AGENT_TRACE=%d", trace);
+		set[n++] = tracevar;
 	}
+	set[n] = NULL;
 }
 
 /*
@@ -215,52 +219,18 @@ static int spawn_child(struct app *app, char *const argv[], char *err, size_t er
 		return -1;
 	}
 
-	/* The exec status comes back through a close-on-exec pipe: EOF means the
-	 * exec worked, an int means it failed with that errno. */
-	int pfd[2];
-	if (pipe2(pfd, O_CLOEXEC) < 0) {
-		snprintf(err, errlen, "pipe: %s", strerror(errno));
-		close(logfd);
-		return -1;
-	}
-	pid_t ppid = getpid();
-	pid_t pid = fork();
-	if (pid < 0) {
-		snprintf(err, errlen, "fork: %s", strerror(errno));
-		close(logfd);
-		close(pfd[0]);
-		close(pfd[1]);
-		return -1;
-	}
-	if (pid == 0) {
-		setpgid(0, 0);
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (getppid() != ppid)
-			_exit(127);
-		int devnull = open("/dev/null", O_RDONLY);
-		if (devnull >= 0)
-			dup2(devnull, STDIN_FILENO);
-		dup2(logfd, STDOUT_FILENO);
-		dup2(logfd, STDERR_FILENO);
-		signal(SIGPIPE, SIG_DFL);
-		preload_agent(o);
-		execvp(argv[0], argv);
-		int e = errno;
-		ssize_t w = write(pfd[1], &e, sizeof e);
-		(void)w;
-		_exit(127);
-	}
+	char pathvar[8192], tracevar[64], *set[3];
+	preload_env(o, pathvar, sizeof pathvar, tracevar, sizeof tracevar, set);
+	const struct spawn_opts so = {
+		.out_fd = logfd,
+		.parent_death_signal = SIGTERM,
+		.set_env = set,
+	};
+	pid_t pid = spawn(argv, &so, NULL, err, errlen);
 	close(logfd);
-	close(pfd[1]);
-	int e = 0;
-	ssize_t r;
-	do
-		r = read(pfd[0], &e, sizeof e);
-	while (r < 0 && errno == EINTR);
-	close(pfd[0]);
-	if (r == (ssize_t)sizeof e) {
-		waitpid(pid, NULL, 0);
-		snprintf(err, errlen, "cannot run \"%s\": %s", argv[0], strerror(e));
+	if (pid < 0) {
+		if (errno == ENOENT)
+			snprintf(err, errlen, "cannot run \"%s\": %s", argv[0], strerror(ENOENT));
 		return -1;
 	}
 	app->child = pid;
@@ -412,7 +382,7 @@ static void draw_title(struct app *app)
 static void draw_status(struct app *app)
 {
 	int y = LINES - 1;
-	double now = proc_sampler_now();
+	double now = monotime_now();
 	if (app->tm_prompt) {
 		char line[256];
 		int x = snprintf(line, sizeof line, "start tracemalloc with how many frames?");
@@ -571,7 +541,7 @@ static bool global_key(struct app *app, int ch)
 		break;
 	case 'p':
 		app->paused = !app->paused;
-		app->pause_t = proc_sampler_now();
+		app->pause_t = monotime_now();
 		app_status(app, false, app->paused ? "paused: the display is frozen, sampling goes on (p resumes)"
 						   : "resumed");
 		break;
@@ -751,7 +721,7 @@ int app_run(const struct cli_opts *opts)
 		app_snapshot_add(app, snap, NAN, opts->load[i]);
 	}
 
-	app->t_start = proc_sampler_now();
+	app->t_start = monotime_now();
 	if (app->pid > 0) {
 		enum proc_sampler_error why;
 		app->sampler = proc_sampler_new(app->pid, app->interval, &why, err, sizeof err);
@@ -802,7 +772,7 @@ int app_run(const struct cli_opts *opts)
 	app->dirty = true;
 	bool running = true;
 	while (running && !screen_quit_signal) {
-		double now = proc_sampler_now();
+		double now = monotime_now();
 		/* Sleep until data, a key, or the next whole second (the clock). */
 		int timeout = (int)((floor(now) + 1.0 - now) * 1000) + 1;
 		if (app->dirty || app->data_dirty) {
@@ -848,7 +818,7 @@ int app_run(const struct cli_opts *opts)
 		if (!running)
 			break;
 
-		now = proc_sampler_now();
+		now = monotime_now();
 		/* The clock and uptime tick once a second; samples usually redraw
 		 * more often than that, so this rarely costs a frame of its own. */
 		if ((long)now != (long)last_draw && now - last_draw >= 1.0)

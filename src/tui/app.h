@@ -17,9 +17,9 @@
 
 #include "cli.h"
 #include "ipc/msg.h"
-#include "collect/history.h"
-#include "collect/proc_sample.h"
-#include "collect/proc_sampler.h"
+#include "proc/history.h"
+#include "proc/proc_sample.h"
+#include "proc/proc_sampler.h"
 #include "tui/graph.h"
 #include "tui/theme.h"
 

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "ipc/strsafe.h"
+#include "base/strsafe.h"
 #include "session/session.h"
 #include "tui/app.h"
 

@@ -8,9 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "collect/snapshot.h"
-#include "collect/units.h"
-#include "ipc/xalloc.h"
+#include "snapshot/snapshot.h"
+#include "base/monotime.h"
+#include "base/units.h"
+#include "base/xalloc.h"
 #include "ipc/client.h"
 #include "tui/app.h"
 
@@ -65,6 +66,6 @@ void app_snapshot_take(struct app *app)
 	}
 	cJSON *args = cJSON_CreateObject();
 	cJSON_AddStringToObject(args, "key", SNAP_KEY);
-	taken_at = proc_sampler_now();
+	taken_at = monotime_now();
 	app_agent_request(app, PROTO_CMD_SNAPSHOT, args, on_snapshot, app);
 }

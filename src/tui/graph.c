@@ -7,7 +7,7 @@
  */
 #include "tui/graph.h"
 
-#include "ipc/xalloc.h"
+#include "base/xalloc.h"
 
 #include <math.h>
 #include <stdlib.h>

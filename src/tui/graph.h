@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "collect/history.h"
+#include "proc/history.h"
 
 enum graph_style {
 	GRAPH_BRAILLE, /* 2x4 dots per cell, UTF-8 terminals */

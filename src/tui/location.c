@@ -2,7 +2,7 @@
  * location.c - code locations for the list views (see location.h).
  */
 #include "tui/location.h"
-#include "collect/fsafe.h"
+#include "base/fsafe.h"
 
 #include <ctype.h>
 #include <fcntl.h>

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "collect/snapshot.h"
+#include "snapshot/snapshot.h"
 
 /* "path/to/file.py:123" for the group's first frame (no ":line" for the
  * filename key, "+N" appended for longer tracebacks), cut from the left with

@@ -2,7 +2,7 @@
  * screen.c - curses setup, restore on every path, colours (see screen.h).
  */
 #include "tui/screen.h"
-#include "ipc/strsafe.h"
+#include "base/strsafe.h"
 
 #include <curses.h>
 #include <langinfo.h>

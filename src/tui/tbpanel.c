@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ipc/xalloc.h"
+#include "base/xalloc.h"
 
-#include "collect/units.h"
+#include "base/units.h"
 #include "tui/location.h"
 #include "tui/screen.h"
 

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "collect/snapshot.h"
+#include "snapshot/snapshot.h"
 
 #define TBPANEL_MAX 5
 

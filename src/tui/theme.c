@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "ipc/xalloc.h"
+#include "base/xalloc.h"
 
 #define THEME_NAME_ROLE(e, s) s,
 static const char *const role_names[] = { THEME_ROLE_LIST(THEME_NAME_ROLE) };

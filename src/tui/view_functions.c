@@ -15,8 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "collect/units.h"
-#include "ipc/xalloc.h"
+#include "base/units.h"
+#include "base/monotime.h"
+#include "base/xalloc.h"
 #include "ipc/client.h"
 #include "session/session.h"
 #include "tui/app.h"
@@ -102,7 +103,7 @@ static void request_table(struct app *app)
 	cJSON_AddNumberToObject(args, "limit", FN_LIMIT);
 	cJSON_AddStringToObject(args, "sort", sort_keys[F.sort]);
 	F.pending = app_agent_request(app, PROTO_CMD_FUNCTIONS, args, on_table, app);
-	F.next_refresh = proc_sampler_now() + FN_REFRESH;
+	F.next_refresh = monotime_now() + FN_REFRESH;
 }
 
 static void on_switch(void *ud, struct client_reply *r)
@@ -143,12 +144,12 @@ static void fn_update(struct app *app)
 {
 	if (!app_agent_ready(app) || F.pending || app->paused)
 		return;
-	if (proc_sampler_now() < F.next_refresh)
+	if (monotime_now() < F.next_refresh)
 		return;
 	/* Keep polling slowly while off, to notice a tracer started elsewhere. */
 	request_table(app);
 	if (!F.running)
-		F.next_refresh = proc_sampler_now() + 5 * FN_REFRESH;
+		F.next_refresh = monotime_now() + 5 * FN_REFRESH;
 }
 
 static void draw_detail(const struct msg_function *f, int top, int rows, int cols)

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "ipc/xalloc.h"
+#include "base/xalloc.h"
 #include "tui/app.h"
 #include "tui/screen.h"
 #include "tui/view.h"

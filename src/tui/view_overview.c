@@ -8,8 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "collect/units.h"
-#include "ipc/xalloc.h"
+#include "base/units.h"
+#include "base/monotime.h"
+#include "base/xalloc.h"
 #include "tui/app.h"
 #include "tui/graph.h"
 #include "tui/screen.h"
@@ -62,7 +63,7 @@ static void draw_header(struct app *app, int y, int cols, bool details)
 	x += screen_text(y, x, cols - x, THEME_HEADER_LABEL, false, "state ");
 	x += screen_text(y, x, cols - x, app->gone ? THEME_WARNING : THEME_HEADER_VALUE, false,
 			 st[0] ? st : "?");
-	double alive = (app->gone ? app->gone_t : proc_sampler_now()) - app->t_start;
+	double alive = (app->gone ? app->gone_t : monotime_now()) - app->t_start;
 	x += screen_text(y, x, cols - x, THEME_HEADER_LABEL, false, "  uptime ");
 	x += screen_text(y, x, cols - x, THEME_HEADER_VALUE, false,
 			 units_duration(a, sizeof a, app->age_at_start + alive));

@@ -18,10 +18,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "collect/snapdiff.h"
-#include "collect/snapshot.h"
-#include "collect/units.h"
-#include "ipc/xalloc.h"
+#include "snapshot/snapdiff.h"
+#include "snapshot/snapshot.h"
+#include "base/units.h"
+#include "base/xalloc.h"
 #include "tui/app.h"
 #include "tui/filter.h"
 #include "tui/listnav.h"

@@ -13,10 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "collect/snapdiff.h"
-#include "collect/snapshot.h"
-#include "collect/units.h"
-#include "ipc/xalloc.h"
+#include "snapshot/snapdiff.h"
+#include "base/monotime.h"
+#include "snapshot/snapshot.h"
+#include "base/units.h"
+#include "base/xalloc.h"
 #include "ipc/client.h"
 #include "tui/app.h"
 #include "tui/filter.h"
@@ -122,14 +123,14 @@ static void request_top(struct app *app)
 	cJSON_AddNumberToObject(args, "limit", TOP_LIMIT);
 	T.pending = app_agent_request(app, PROTO_CMD_TOP, args, on_top, app) ? 1 : 0;
 	double every = app->interval * 4 > TOP_REFRESH_MIN ? app->interval * 4 : TOP_REFRESH_MIN;
-	T.next_refresh = proc_sampler_now() + every;
+	T.next_refresh = monotime_now() + every;
 }
 
 static void top_update(struct app *app)
 {
 	if (!app_agent_tracing(app) || !app_agent_ready(app))
 		return;
-	if (T.pending || app->paused || proc_sampler_now() < T.next_refresh)
+	if (T.pending || app->paused || monotime_now() < T.next_refresh)
 		return;
 	request_top(app);
 }

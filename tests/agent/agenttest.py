@@ -26,7 +26,7 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.path.dirname(os.path.dirname(HERE))
-AGENT_DIR = os.environ.get("PMT_AGENT_DIR") or os.path.join(SOURCE_DIR, "src", "collect", "agent")
+AGENT_DIR = os.environ.get("PMT_AGENT_DIR") or os.path.join(SOURCE_DIR, "agent")
 NATIVE_DIR = os.environ.get("PMT_NATIVE_DIR", "")
 NO_NATIVE = bool(os.environ.get("PMT_AGENT_NO_NATIVE"))
 EXPECT_NATIVE = os.environ.get("PMT_EXPECT_NATIVE") == "1" and not NO_NATIVE

@@ -15,7 +15,7 @@ import unittest
 from tui import BIN, PYTHON, SOURCE, TuiTestCase, parse_size
 
 TARGET = os.path.join(os.path.dirname(os.path.abspath(__file__)), "alloc_target.py")
-AGENT_DIR = os.path.join(SOURCE, "src", "collect", "agent")
+AGENT_DIR = os.path.join(SOURCE, "agent")
 
 
 def line_of(marker):

@@ -10,7 +10,7 @@ import unittest
 from tui import BIN, PYTHON, SOURCE, TuiTestCase, alive
 
 TARGET = os.path.join(os.path.dirname(os.path.abspath(__file__)), "alloc_target.py")
-AGENT_DIR = os.path.join(SOURCE, "src", "collect", "agent")
+AGENT_DIR = os.path.join(SOURCE, "agent")
 
 # A busy target with a function that keeps memory, and one that churns.
 WORKER = r"""

@@ -19,7 +19,7 @@ import unittest
 
 from tui import BIN, PYTHON, SOURCE, TuiTestCase
 
-AGENT_DIR = os.path.join(SOURCE, "src", "collect", "agent")
+AGENT_DIR = os.path.join(SOURCE, "agent")
 
 # Each hostile string carries an OSC title change (ESC ] ... BEL), a C1 CSI
 # (U+009B) and a right-to-left override (U+202E).

@@ -10,7 +10,7 @@
  * sentence changes, then "stats ..." and "result DONE|FAILED: sentence".
  * Exit status: 0 done, 1 failed, 2 refused at start, 64 usage.
  */
-#include "collect/inject.h"
+#include "attach/inject.h"
 
 #include <poll.h>
 #include <stdio.h>

@@ -14,9 +14,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "collect/snapdiff.h"
-#include "collect/snapshot.h"
-#include "ipc/xalloc.h"
+#include "snapshot/snapdiff.h"
+#include "snapshot/snapshot.h"
+#include "base/xalloc.h"
 
 static int failures;
 

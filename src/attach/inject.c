@@ -1,0 +1,766 @@
+/*
+ * inject.c - method choice, bootstrap files and the injection state machine
+ * (see inject.h). The per-method mechanics live in inject_pep768.c and
+ * inject_gdb.c; this file checks the target, writes the bootstrap, drives
+ * the chosen method and turns what it sees into a state and one sentence.
+ */
+#include "attach/inject.h"
+#include "base/monotime.h"
+
+#include "base/fsafe.h"
+#include "attach/inject_child.h"
+#include "attach/inject_gdb.h"
+#include "attach/inject_pep768.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_TIMEOUT_MS 10000
+/* How long a delivered request may stay unanswered, with the main thread
+ * in a system call all along, before that is reported as the reason. */
+#define WAITING_AFTER_MS 300
+/* Extra time granted to gdb when the deadline passes inside a call. */
+#define CALL_GRACE_MS 5000
+
+static const char *const method_names[] = {
+	[INJECT_AUTO] = "auto",
+	[INJECT_PEP768] = "pep768",
+	[INJECT_REMOTE_EXEC] = "remote-exec",
+	[INJECT_GDB] = "gdb",
+	[INJECT_DIRECT] = "direct",
+};
+
+static const char waiting_msg[] =
+	"main thread is in a system call; the agent will start when it returns (or use --inject-method direct)";
+
+struct inject {
+	pid_t pid;
+	enum inject_method method;
+	struct inject_probe probe;
+	int timeout_ms;
+	double t0, t_delivered, t_boot;
+	enum inject_state state;
+	char msg[512];
+	int tmpfd;                  /* the target's /tmp, -1 if not opened */
+	int dirfd;                  /* our private directory in it, -1 if none */
+	char dirname[64];           /* its name in tmpfd */
+	char dir[PATH_MAX];         /* our path to it, for messages */
+	char boot_t[PATH_MAX];      /* bootstrap.py as the target sees it */
+	uid_t status_uid;           /* who writes the status file */
+	int delivered;
+	struct inject_pep768 pep;
+	int pep_requested;
+	int picked_up;             /* the target cleared the PEP 768 pending flag */
+	double syscall_since;      /* main thread seen in a system call since, 0 if not */
+	int use_gdb;
+	struct inject_gdb gdb;
+	int use_child;
+	struct inject_child child;
+	double deadline_extended;
+};
+
+int inject_method_from_name(const char *name)
+{
+	if (!name)
+		return -1;
+	for (size_t i = 0; i < sizeof method_names / sizeof method_names[0]; i++)
+		if (strcmp(name, method_names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+const char *inject_method_name(enum inject_method m)
+{
+	if ((unsigned)m >= sizeof method_names / sizeof method_names[0])
+		return "auto";
+	return method_names[m];
+}
+
+static void *xcalloc(size_t n)
+{
+	void *p = calloc(1, n);
+	if (!p) {
+		fputs("pmt-top: out of memory\n", stderr);
+		abort();
+	}
+	return p;
+}
+
+/* Finds PROG in PATH (or takes it as a path when it has a slash). */
+static int find_program(const char *prog, char *out, size_t outlen)
+{
+	if (strchr(prog, '/')) {
+		snprintf(out, outlen, "%s", prog);
+		return access(prog, X_OK) == 0 ? 0 : -1;
+	}
+	const char *path = getenv("PATH");
+	if (!path || !*path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	while (*path) {
+		size_t n = strcspn(path, ":");
+		if (n > 0 && (size_t)snprintf(out, outlen, "%.*s/%s", (int)n, path, prog) < outlen &&
+		    access(out, X_OK) == 0)
+			return 0;
+		path += n;
+		if (*path == ':')
+			path++;
+	}
+	out[0] = '\0';
+	return -1;
+}
+
+int inject_probe(pid_t pid, struct inject_probe *out, char *err, size_t errlen)
+{
+	memset(out, 0, sizeof *out);
+	out->remote_debug = -1;
+	if (pyproc_detect(pid, &out->proc, err, errlen) != 0)
+		return -1;
+	out->gdb_available = find_program("gdb", out->gdb_path, sizeof out->gdb_path) == 0;
+	out->main_thread = pyproc_main_thread(pid, NULL);
+	const struct pyproc_info *pi = &out->proc;
+	out->auto_method = pi->major == 3 && pi->minor >= 14 ? INJECT_PEP768 : INJECT_GDB;
+	if (pi->has_debug_offsets && pi->major == 3 && pi->minor >= 14) {
+		struct inject_pep768 st;
+		char e2[256];
+		if (inject_pep768_open(pi, &st, e2, sizeof e2) == 0)
+			out->remote_debug = st.remote_debug;
+	}
+	return 0;
+}
+
+/* Appends S as a Python bytes literal (b'...') to BUF. */
+static void py_bytes(char *buf, size_t buflen, const char *s)
+{
+	size_t n = strlen(buf);
+	n += (size_t)snprintf(buf + n, buflen - n, "b'");
+	for (const unsigned char *p = (const unsigned char *)s; p && *p && n + 5 < buflen; p++) {
+		if (*p >= 0x20 && *p < 0x7f && *p != '\\' && *p != '\'')
+			buf[n++] = (char)*p;
+		else
+			n += (size_t)snprintf(buf + n, buflen - n, "\\x%02x", *p);
+	}
+	snprintf(buf + n, buflen - n, "'");
+}
+
+/* Creates NAME in our directory, exclusively, with exactly MODE, owned by
+ * UID when that is not ours (we are root), and writes TEXT into it. */
+static int write_file(struct inject *ij, const char *name, const char *text, mode_t mode, uid_t uid, char *err,
+		      size_t errlen)
+{
+	int fd = openat(ij->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot create %s/%s: %s", ij->dir, name, strerror(errno));
+		return -1;
+	}
+	size_t len = strlen(text);
+	ssize_t n = len ? write(fd, text, len) : 0;
+	int ok = n == (ssize_t)len && fchmod(fd, mode) == 0;
+	if (ok && uid != geteuid())
+		ok = fchown(fd, uid, (gid_t)-1) == 0;
+	if (close(fd) != 0 || !ok) {
+		snprintf(err, errlen, "cannot write %s/%s: %s", ij->dir, name, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Makes our private directory in the target's /tmp (seen through
+ * /proc/PID/root when it lives in another mount namespace). It is ours and
+ * nobody else may write in it, so that the target's user can replace
+ * nothing we read or delete: mode 0711 lets the target read the bootstrap
+ * by its exact name. Everything after this goes through the directory's
+ * descriptor, never through a path that could be swapped.
+ */
+static int make_dir(struct inject *ij, const char *prefix, char *err, size_t errlen)
+{
+	char tmp[96];
+	struct stat st;
+	snprintf(tmp, sizeof tmp, "%s/tmp", prefix);
+	ij->tmpfd = open(tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (ij->tmpfd < 0 || fstat(ij->tmpfd, &st) != 0) {
+		snprintf(err, errlen, "cannot open %s for the agent bootstrap: %s", tmp,
+			 errno == ELOOP ? "it is a symbolic link" : strerror(errno));
+		return -1;
+	}
+	if ((st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX)) {
+		snprintf(err, errlen, "refusing %s for the agent bootstrap: everyone may write there and it "
+			 "lacks the sticky bit", tmp);
+		return -1;
+	}
+	for (int tries = 0; tries < 16; tries++) {
+		unsigned long long r;
+		if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
+			r = (unsigned long long)monotime_ms() * 2654435761u ^ (unsigned long long)getpid();
+		snprintf(ij->dirname, sizeof ij->dirname, "pmt-top-inject-%016llx", r);
+		if (mkdirat(ij->tmpfd, ij->dirname, 0700) == 0)
+			break;
+		ij->dirname[0] = '\0';
+		if (errno != EEXIST) {
+			snprintf(err, errlen, "cannot create a directory in %s for the agent bootstrap: %s", tmp,
+				 strerror(errno));
+			return -1;
+		}
+	}
+	if (!ij->dirname[0]) {
+		snprintf(err, errlen, "cannot create a directory in %s for the agent bootstrap", tmp);
+		return -1;
+	}
+	snprintf(ij->dir, sizeof ij->dir, "%s/%s", tmp, ij->dirname);
+	errno = 0;
+	ij->dirfd = openat(ij->tmpfd, ij->dirname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (ij->dirfd < 0 || fstat(ij->dirfd, &st) != 0 || st.st_uid != geteuid() ||
+	    fchmod(ij->dirfd, ij->status_uid == geteuid() ? 0700 : 0711) != 0) {
+		snprintf(err, errlen, "cannot set up %s for the agent bootstrap: %s", ij->dir,
+			 errno ? strerror(errno) : "it changed under us");
+		return -1;
+	}
+	return 0;
+}
+
+/* Removes what make_files made, through the descriptors; the directory
+ * only if the name still is the directory we made. */
+static void remove_files(struct inject *ij, int keep_bootstrap)
+{
+	if (ij->dirfd >= 0) {
+		unlinkat(ij->dirfd, "status", 0);
+		if (!keep_bootstrap) {
+			struct stat a, b;
+			unlinkat(ij->dirfd, "bootstrap.py", 0);
+			if (fstat(ij->dirfd, &a) == 0 &&
+			    fstatat(ij->tmpfd, ij->dirname, &b, AT_SYMLINK_NOFOLLOW) == 0 && a.st_ino == b.st_ino &&
+			    a.st_dev == b.st_dev)
+				unlinkat(ij->tmpfd, ij->dirname, AT_REMOVEDIR);
+		}
+		close(ij->dirfd);
+		ij->dirfd = -1;
+	}
+	if (ij->tmpfd >= 0)
+		close(ij->tmpfd);
+	ij->tmpfd = -1;
+}
+
+/*
+ * Creates the private directory and writes the bootstrap into it, and the
+ * status file the bootstrap fills in (owned by the target's user: it is the
+ * only thing there the target may write, and only its contents).
+ */
+static int make_files(struct inject *ij, const char *agent_dir, const char *native_dir, char *err, size_t errlen)
+{
+	const struct pyproc_info *pi = &ij->probe.proc;
+	char prefix[64];
+	if (pi->other_mntns)
+		snprintf(prefix, sizeof prefix, "/proc/%d/root", (int)ij->pid);
+	else
+		prefix[0] = '\0';
+	ij->status_uid = geteuid() == 0 && pi->uid != (uid_t)-1 ? pi->uid : geteuid();
+	if (make_dir(ij, prefix, err, errlen) != 0)
+		return -1;
+	const char *target_dir = ij->dir + strlen(prefix);
+	snprintf(ij->boot_t, sizeof ij->boot_t, "%s/bootstrap.py", target_dir);
+	char status_t[PATH_MAX];
+	snprintf(status_t, sizeof status_t, "%s/status", target_dir);
+
+	static char text[16384];
+	text[0] = '\0';
+	size_t n = 0;
+#define ADD(...) (n += (size_t)snprintf(text + n, sizeof text - n, __VA_ARGS__))
+	ADD("# pmt-top agent bootstrap: generated; runs once inside this process.\n"
+	    "def _pmt_top_bootstrap():\n"
+	    "    import os, sys\n"
+	    "    status = os.fsdecode(");
+	py_bytes(text, sizeof text, status_t);
+	n = strlen(text);
+	ADD(")\n    try:\n        for p in (os.fsdecode(");
+	py_bytes(text, sizeof text, native_dir ? native_dir : "");
+	n = strlen(text);
+	ADD("), os.fsdecode(");
+	py_bytes(text, sizeof text, agent_dir ? agent_dir : "");
+	n = strlen(text);
+	ADD("),):\n"
+	    "            if p and p not in sys.path:\n"
+	    "                sys.path.insert(0, p)\n"
+	    "        import pmt_agent\n"
+	    "        pmt_agent.start()\n"
+	    "        msg = 'ok'\n"
+	    "    except BaseException as e:\n"
+	    "        msg = 'error: %%s: %%s' %% (type(e).__name__, e)\n"
+	    "        try:\n"
+	    "            sys.stderr.write('pmt-top: agent bootstrap failed: %%s\\n' %% msg[7:])\n"
+	    "        except BaseException:\n"
+	    "            pass\n"
+	    "    try:\n"
+	    "        with open(status, 'w') as f:\n"
+	    "            f.write(msg.replace('\\n', ' ')[:400] + '\\n')\n"
+	    "    except BaseException:\n"
+	    "        pass\n"
+	    "_pmt_top_bootstrap()\n"
+	    "del _pmt_top_bootstrap\n");
+#undef ADD
+	if (n >= sizeof text - 1) {
+		snprintf(err, errlen, "the agent or native directory path is too long");
+		return -1;
+	}
+	if (write_file(ij, "status", "", 0600, ij->status_uid, err, errlen) != 0)
+		return -1;
+	return write_file(ij, "bootstrap.py", text, 0644, geteuid(), err, errlen);
+}
+
+/* The one-liner gdb hands to PyRun_SimpleString: exec the bootstrap file in
+ * a fresh namespace, swallowing everything (even a missing file). */
+static void gdb_snippet(const struct inject *ij, char *buf, size_t buflen)
+{
+	if (ij->method == INJECT_DIRECT) {
+		/* Direct runs inside gdb's call, where a gdb killed with SIGKILL
+		 * would kill the target: hand the bootstrap to a new thread, so
+		 * that the call lasts a thread start, not the agent's import. */
+		/* One expression: PyRun_SimpleString runs in __main__, where no
+		 * name of the application may be bound or replaced. */
+		snprintf(buf, buflen,
+			 "try:\n __import__('_thread').start_new_thread(lambda p: "
+			 "__import__('os').path.isfile(p) and exec(compile(open(p,'rb').read(),"
+			 "'<pmt-top bootstrap>','exec'),{'__name__':'__pmt_top_bootstrap__'}),(");
+		py_bytes(buf, buflen, ij->boot_t);
+		size_t n = strlen(buf);
+		snprintf(buf + n, buflen - n, ",))\nexcept BaseException:\n pass\n");
+		return;
+	}
+	snprintf(buf, buflen, "try:\n exec(compile(open(");
+	py_bytes(buf, buflen, ij->boot_t);
+	size_t n = strlen(buf);
+	snprintf(buf + n, buflen - n,
+		 ",'rb').read(),'<pmt-top bootstrap>','exec'),{'__name__':'__pmt_top_bootstrap__'})\n"
+		 "except BaseException:\n pass\n");
+}
+
+/* Reads the target's PYTHONHOME, if set, into OUT ("PYTHONHOME=..."). */
+static int target_pythonhome(pid_t pid, char *out, size_t outlen)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	static char env[65536];
+	size_t n = fread(env, 1, sizeof env - 1, f);
+	fclose(f);
+	env[n] = '\0';
+	for (size_t i = 0; i < n; i += strlen(env + i) + 1) {
+		if (strncmp(env + i, "PYTHONHOME=", 11) == 0) {
+			snprintf(out, outlen, "%s", env + i);
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static int start_remote_exec(struct inject *ij, char *err, size_t errlen)
+{
+	char exe[64], code[PATH_MAX + 128];
+	snprintf(exe, sizeof exe, "/proc/%d/exe", (int)ij->pid);
+	snprintf(code, sizeof code, "import sys, os; sys.remote_exec(%d, os.fsdecode(", (int)ij->pid);
+	py_bytes(code, sizeof code, ij->boot_t);
+	strncat(code, "))", sizeof code - strlen(code) - 1);
+	char *argv[] = {exe, "-S", "-s", "-c", code, NULL};
+	static char home[PATH_MAX + 16];
+	char *set[] = {home, NULL};
+	char *unset[] = {"PYTHONHOME", "PYTHONPATH", "PYTHONSTARTUP", "PYTHON_DISABLE_REMOTE_DEBUG", NULL};
+	if (target_pythonhome(ij->pid, home, sizeof home) != 0)
+		set[0] = NULL;
+	if (inject_child_spawn(&ij->child, argv, set, unset, NULL, err, errlen) != 0)
+		return -1;
+	ij->use_child = 1;
+	return 0;
+}
+
+/*
+ * True when the main thread stays in a system call over a few samples: the
+ * only situation where running Python on it from gdb (INJECT_DIRECT) is
+ * reasonable, since it then sits in a blocking call with the GIL released.
+ */
+static int main_thread_parked(pid_t pid)
+{
+	for (int i = 0; i < 5; i++) {
+		if (i) {
+			struct timespec ts = {0, 5 * 1000 * 1000};
+			nanosleep(&ts, NULL);
+		}
+		if (pyproc_main_thread(pid, NULL) != PYPROC_THREAD_SYSCALL)
+			return 0;
+	}
+	return 1;
+}
+
+/* Checks the target and resolves AUTO. Fills ERR and returns -1 on refusal. */
+static int check_target(struct inject *ij, const struct inject_req *req, char *err, size_t errlen)
+{
+	if (inject_probe(req->pid, &ij->probe, err, errlen) != 0)
+		return -1;
+	const struct pyproc_info *pi = &ij->probe.proc;
+	if (pyproc_check_supported(pi, err, errlen) != 0)
+		return -1;
+	if (pi->tracer) {
+		snprintf(err, errlen,
+			 "process %d is being traced by process %d (a debugger or tracer); detach it first",
+			 (int)pi->pid, (int)pi->tracer);
+		return -1;
+	}
+	if (pi->stopped) {
+		snprintf(err, errlen,
+			 "process %d is stopped and could not run the agent; resume it first (kill -CONT %d)",
+			 (int)pi->pid, (int)pi->pid);
+		return -1;
+	}
+	/* process_vm_readv needs the same permission as ptrace attach. */
+	unsigned char b;
+	if (pi->image_start && pyproc_read(pi->pid, pi->image_start, &b, 1) != 0 && (errno == EPERM || errno == EACCES)) {
+		pyproc_perm_error(pi->pid, "attaching to", err, errlen);
+		return -1;
+	}
+	ij->method = req->method == INJECT_AUTO ? ij->probe.auto_method : req->method;
+	int is314 = pi->minor >= 14;
+	if (is314) {
+		if (inject_pep768_open(pi, &ij->pep, err, errlen) != 0)
+			return -1;
+		if (!ij->pep.remote_debug) {
+			/* The opt-out binds every method, not only PEP 768. */
+			snprintf(err, errlen, "%s", inject_pep768_disabled_msg);
+			return -1;
+		}
+	}
+	switch (ij->method) {
+	case INJECT_PEP768:
+	case INJECT_REMOTE_EXEC:
+		if (!is314) {
+			snprintf(err, errlen,
+				 "process %d runs Python %d.%d; the %s method needs 3.14+ (use --inject-method gdb)",
+				 (int)pi->pid, pi->major, pi->minor, inject_method_name(ij->method));
+			return -1;
+		}
+		if (ij->method == INJECT_REMOTE_EXEC && geteuid() == 0 && pi->uid != 0) {
+			/* It would run the target's own interpreter (and PYTHONHOME) as root,
+			 * and the target's user may be able to replace both. */
+			snprintf(err, errlen,
+				 "the remote-exec method would run process %d's own interpreter as root, and "
+				 "uid %lu may control it; use --inject-method pep768",
+				 (int)pi->pid, (unsigned long)pi->uid);
+			return -1;
+		}
+		if (ij->method == INJECT_REMOTE_EXEC && ij->pep.free_threaded != (pi->free_threaded == 1)) {
+			snprintf(err, errlen, "process %d: free-threading flag mismatch; use --inject-method pep768",
+				 (int)pi->pid);
+			return -1;
+		}
+		break;
+	case INJECT_GDB:
+	case INJECT_DIRECT: {
+		if (ij->method == INJECT_DIRECT && !main_thread_parked(pi->pid)) {
+			snprintf(err, errlen,
+				 "the direct method runs only while the main thread of process %d is blocked in a "
+				 "system call, and it is running Python now; use --inject-method %s",
+				 (int)pi->pid, is314 ? "pep768" : "gdb");
+			return -1;
+		}
+		char path[PATH_MAX];
+		const char *gdb = req->gdb ? req->gdb : "gdb";
+		if (find_program(gdb, path, sizeof path) != 0) {
+			snprintf(err, errlen,
+				 "gdb is not installed (needed to attach to Python %d.%d with the %s method): run "
+				 "`apt-get install gdb`, or start the agent in the application with "
+				 "`import pmt_agent; pmt_agent.start()`",
+				 pi->major, pi->minor, inject_method_name(ij->method));
+			return -1;
+		}
+		break;
+	}
+	default:
+		snprintf(err, errlen, "unknown injection method %d", (int)ij->method);
+		return -1;
+	}
+	return 0;
+}
+
+struct inject *inject_start(const struct inject_req *req, char *err, size_t errlen)
+{
+	struct inject *ij = xcalloc(sizeof *ij);
+	ij->pid = req->pid;
+	ij->t0 = monotime_ms();
+	ij->timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : DEFAULT_TIMEOUT_MS;
+	ij->child.fd = -1;
+	ij->gdb.child.fd = -1;
+	ij->tmpfd = ij->dirfd = -1;
+	ij->state = INJECT_RUNNING;
+	if (check_target(ij, req, err, errlen) != 0)
+		goto fail;
+	if (!req->agent_dir || !*req->agent_dir) {
+		snprintf(err, errlen, "no agent directory given (the directory that contains pmt_agent)");
+		goto fail;
+	}
+	if (make_files(ij, req->agent_dir, req->native_dir, err, errlen) != 0)
+		goto fail;
+	switch (ij->method) {
+	case INJECT_PEP768:
+		if (inject_pep768_request(&ij->pep, ij->boot_t, err, errlen) != 0)
+			goto fail;
+		ij->pep_requested = 1;
+		ij->delivered = 1;
+		ij->t_delivered = monotime_ms();
+		snprintf(ij->msg, sizeof ij->msg, "asked process %d to run the agent bootstrap (PEP 768)", (int)ij->pid);
+		break;
+	case INJECT_REMOTE_EXEC:
+		if (start_remote_exec(ij, err, errlen) != 0)
+			goto fail;
+		snprintf(ij->msg, sizeof ij->msg, "running sys.remote_exec on process %d", (int)ij->pid);
+		break;
+	case INJECT_GDB:
+	case INJECT_DIRECT: {
+		char snippet[PATH_MAX * 5];
+		gdb_snippet(ij, snippet, sizeof snippet);
+		struct inject_gdb_addrs addrs;
+		int have = inject_gdb_resolve(&ij->probe.proc, &addrs) == 0;
+		if (inject_gdb_start(&ij->gdb, req->gdb ? req->gdb : "gdb", ij->pid, ij->method == INJECT_DIRECT,
+				     snippet, have ? &addrs : NULL, err, errlen) != 0)
+			goto fail;
+		ij->use_gdb = 1;
+		snprintf(ij->msg, sizeof ij->msg, "attaching to process %d with gdb", (int)ij->pid);
+		break;
+	}
+	default:
+		break;
+	}
+	return ij;
+fail:
+	inject_free(ij);
+	return NULL;
+}
+
+/*
+ * Reads the bootstrap's status file: 1 ok, -1 error (MSG filled), 0 none yet.
+ * Its contents come from the target: bounded, and a line only counts once
+ * its newline is there (the bootstrap writes it in place).
+ */
+static int read_status(const struct inject *ij, char *msg, size_t msglen)
+{
+	const struct fsafe_want want = { FSAFE_NOFOLLOW, 4096, ij->status_uid, geteuid() };
+	char why[256], line[512];
+	if (ij->dirfd < 0)
+		return 0;
+	int fd = fsafe_open(ij->dirfd, "status", &want, NULL, why, sizeof why);
+	if (fd < 0)
+		return 0;
+	ssize_t n = fsafe_read_small(fd, line, sizeof line);
+	close(fd);
+	if (n <= 0 || (line[n - 1] != '\n' && (size_t)n < sizeof line - 1))
+		return 0;
+	line[strcspn(line, "\n")] = '\0';
+	if (strcmp(line, "ok") == 0)
+		return 1;
+	const char *text = strncmp(line, "error: ", 7) == 0 ? line + 7 : line;
+	snprintf(msg, msglen, "%.*s", (int)(msglen ? msglen - 1 : 0), text);
+	return -1;
+}
+
+static enum inject_state finish(struct inject *ij, enum inject_state st, char *status, size_t statuslen)
+{
+	ij->state = st;
+	if (ij->use_gdb && ij->gdb.child.exited)
+		inject_gdb_done(&ij->gdb);
+	if (st == INJECT_FAILED && ij->pep_requested)
+		inject_pep768_cancel(&ij->pep);
+	snprintf(status, statuslen, "%s", ij->msg);
+	return st;
+}
+
+static void stop_children(struct inject *ij)
+{
+	if (ij->use_gdb)
+		inject_gdb_stop(&ij->gdb);
+	if (ij->use_child && !ij->child.exited)
+		inject_child_signal_wait(&ij->child, SIGKILL, 1000);
+}
+
+enum inject_state inject_poll(struct inject *ij, char *status, size_t statuslen)
+{
+	if (ij->state == INJECT_DONE || ij->state == INJECT_FAILED) {
+		snprintf(status, statuslen, "%s", ij->msg);
+		return ij->state;
+	}
+	double now = monotime_ms();
+	char why[400];
+	/* With gdb, the outcome counts only once gdb has detached (DIRECT runs
+	 * the bootstrap before that), so gdb is never abandoned mid-call. */
+	int st = ij->use_gdb && !ij->delivered ? 0 : read_status(ij, why, sizeof why);
+	if (st != 0) {
+		ij->t_boot = now;
+		if (st > 0) {
+			snprintf(ij->msg, sizeof ij->msg, "the agent bootstrap ran in process %d; waiting for the agent",
+				 (int)ij->pid);
+			return finish(ij, INJECT_DONE, status, statuslen);
+		}
+		snprintf(ij->msg, sizeof ij->msg,
+			 "the agent failed to start in process %d: %s (check the agent directory)", (int)ij->pid, why);
+		return finish(ij, INJECT_FAILED, status, statuslen);
+	}
+	if (ij->use_gdb && !ij->delivered) {
+		int r = inject_gdb_poll(&ij->gdb, why, sizeof why);
+		if (r < 0) {
+			snprintf(ij->msg, sizeof ij->msg, "%s", why);
+			return finish(ij, INJECT_FAILED, status, statuslen);
+		}
+		if (r > 0) {
+			ij->delivered = 1;
+			ij->t_delivered = now;
+			inject_gdb_done(&ij->gdb);
+			/* DIRECT ran the bootstrap synchronously: its status file exists now. */
+			if (read_status(ij, why, sizeof why) != 0)
+				return inject_poll(ij, status, statuslen);
+			snprintf(ij->msg, sizeof ij->msg,
+				 "queued the agent bootstrap in process %d; waiting for its main thread", (int)ij->pid);
+		} else if (inject_gdb_attached(&ij->gdb)) {
+			snprintf(ij->msg, sizeof ij->msg, "gdb attached to process %d; queueing the bootstrap",
+				 (int)ij->pid);
+		}
+	}
+	if (ij->use_child && !ij->delivered) {
+		if (inject_child_poll(&ij->child)) {
+			if (WIFEXITED(ij->child.status) && WEXITSTATUS(ij->child.status) == 0) {
+				ij->delivered = 1;
+				ij->t_delivered = now;
+				snprintf(ij->msg, sizeof ij->msg,
+					 "sys.remote_exec queued the agent bootstrap in process %d", (int)ij->pid);
+			} else {
+				/* The last line of the helper's output says why (a traceback's last line). */
+				char *o = ij->child.out;
+				size_t len = strlen(o);
+				while (len && o[len - 1] == '\n')
+					o[--len] = '\0';
+				const char *last = strrchr(o, '\n');
+				last = last ? last + 1 : o;
+				snprintf(ij->msg, sizeof ij->msg, "sys.remote_exec failed for process %d: %.300s",
+					 (int)ij->pid, *last ? last : "no output");
+				return finish(ij, INJECT_FAILED, status, statuslen);
+			}
+		}
+	}
+	enum pyproc_thread_state mt = pyproc_main_thread(ij->pid, NULL);
+	if (mt == PYPROC_THREAD_GONE || (kill(ij->pid, 0) != 0 && errno == ESRCH)) {
+		stop_children(ij);
+		snprintf(ij->msg, sizeof ij->msg, "process %d exited before the agent started", (int)ij->pid);
+		return finish(ij, INJECT_FAILED, status, statuslen);
+	}
+	/* Waiting means the main thread stayed in a system call, not that one
+	 * sample caught it there (a thread waiting for the GIL also is). */
+	if (mt != PYPROC_THREAD_SYSCALL)
+		ij->syscall_since = 0;
+	else if (ij->syscall_since == 0)
+		ij->syscall_since = now;
+	enum inject_state state = INJECT_RUNNING;
+	if (ij->delivered) {
+		int pending = ij->pep_requested ? inject_pep768_pending(&ij->pep) : 1;
+		if (pending == 0) {
+			ij->picked_up = 1;
+			snprintf(ij->msg, sizeof ij->msg, "process %d is running the agent bootstrap", (int)ij->pid);
+		} else if (now - ij->t_delivered >= WAITING_AFTER_MS && ij->syscall_since > 0 &&
+			   now - ij->syscall_since >= WAITING_AFTER_MS) {
+			state = INJECT_WAITING;
+			snprintf(ij->msg, sizeof ij->msg, "%s", waiting_msg);
+		} else if (ij->method == INJECT_PEP768) {
+			snprintf(ij->msg, sizeof ij->msg,
+				 "asked process %d to run the agent bootstrap; waiting for its main thread", (int)ij->pid);
+		}
+	}
+	double limit = ij->t0 + ij->timeout_ms + ij->deadline_extended;
+	if (now >= limit) {
+		if (ij->use_gdb && !ij->delivered && inject_gdb_attached(&ij->gdb) && ij->deadline_extended == 0) {
+			/* Never kill gdb inside a call: the target would crash. Give it time. */
+			ij->deadline_extended = CALL_GRACE_MS;
+		} else {
+			double secs = (now - ij->t0) / 1000;
+			if (state == INJECT_WAITING)
+				snprintf(ij->msg, sizeof ij->msg,
+					 "timed out after %.1f s: the main thread of process %d stayed in a system call "
+					 "(retry when it is busy, or use --inject-method direct)",
+					 secs, (int)ij->pid);
+			else if (ij->use_gdb && !ij->delivered && !ij->gdb.t_attached)
+				snprintf(ij->msg, sizeof ij->msg,
+					 "timed out after %.1f s: gdb did not finish attaching to process %d "
+					 "(is it stopped, or is another debugger attached?)",
+					 secs, (int)ij->pid);
+			else if (ij->use_gdb && !ij->delivered)
+				snprintf(ij->msg, sizeof ij->msg,
+					 "timed out after %.1f s: gdb did not finish its calls in process %d", secs,
+					 (int)ij->pid);
+			else if (ij->picked_up)
+				snprintf(ij->msg, sizeof ij->msg,
+					 "timed out after %.1f s: process %d started the agent bootstrap but it did not "
+					 "finish (is the agent directory on a slow or hung file system?)",
+					 secs, (int)ij->pid);
+			else
+				snprintf(ij->msg, sizeof ij->msg,
+					 "timed out after %.1f s waiting for process %d to run the agent bootstrap "
+					 "(its main thread never reached a safe point; try --inject-method direct)",
+					 secs, (int)ij->pid);
+			stop_children(ij);
+			return finish(ij, INJECT_FAILED, status, statuslen);
+		}
+	}
+	ij->state = state;
+	snprintf(status, statuslen, "%s", ij->msg);
+	return state;
+}
+
+int inject_fd(const struct inject *ij)
+{
+	if (ij->state == INJECT_DONE || ij->state == INJECT_FAILED)
+		return -1;
+	if (ij->use_gdb && !ij->delivered)
+		return ij->gdb.child.fd;
+	if (ij->use_child && !ij->delivered)
+		return ij->child.fd;
+	return -1;
+}
+
+void inject_get_stats(const struct inject *ij, struct inject_stats *st)
+{
+	double now = monotime_ms();
+	st->method = ij->method;
+	st->elapsed_ms = now - ij->t0;
+	st->child_ms = -1;
+	st->attached_ms = -1;
+	const struct inject_child *c = ij->use_gdb ? &ij->gdb.child : ij->use_child ? &ij->child : NULL;
+	if (c && c->t_start > 0)
+		st->child_ms = (c->exited ? c->t_end : now) - c->t_start;
+	if (ij->use_gdb && ij->gdb.t_attached > 0)
+		st->attached_ms = (ij->gdb.t_detached > 0 ? ij->gdb.t_detached : now) - ij->gdb.t_attached;
+	st->bootstrap_ms = ij->t_boot > 0 ? ij->t_boot - ij->t0 : -1;
+}
+
+void inject_free(struct inject *ij)
+{
+	if (!ij)
+		return;
+	if (ij->pep_requested && ij->state != INJECT_DONE)
+		inject_pep768_cancel(&ij->pep);
+	int gone = 1;
+	if (ij->use_gdb) {
+		gone = inject_gdb_stop(&ij->gdb);
+		inject_gdb_done(&ij->gdb);
+	}
+	if (ij->use_child) {
+		if (!ij->child.exited)
+			inject_child_signal_wait(&ij->child, SIGKILL, 1000);
+		inject_child_done(&ij->child);
+	}
+	/* A gdb left inside a call may yet queue the bootstrap: keep it. */
+	remove_files(ij, !gone);
+	free(ij);
+}
