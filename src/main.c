@@ -6,7 +6,7 @@
 #include "cli.h"
 #include "headless.h"
 #include "base/strsafe.h"
-#include "tui/app.h"
+#include "tui/tui.h"
 
 int main(int argc, char *argv[])
 {

@@ -36,7 +36,7 @@
 #define REDRAW_MIN_GAP 0.066   /* at most ~15 frames a second */
 #define STATUS_SHOW_SECONDS 6.0
 
-const char *const app_help[] = {
+static const char *const app_help[] = {
 	"q F10\tquit",
 	"? F1\tthis help (any key closes it)",
 	"Tab S-Tab\tnext / previous view",
@@ -53,26 +53,6 @@ const char *const app_help[] = {
 
 static const int tm_frames[] = { 1, 5, 10, 25, 50, 100 };
 static const double interval_steps[] = { 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60 };
-
-void app_status(struct app *app, bool error, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(app->status, sizeof app->status, fmt, ap);
-	va_end(ap);
-	app->status_error = error;
-	app->status_t = monotime_now();
-	app->dirty = true;
-}
-
-double app_graph_end(const struct app *app)
-{
-	if (app->paused)
-		return app->pause_t;
-	if (app->gone)
-		return app->gone_t;
-	return monotime_now();
-}
 
 /* Re-read the command line: a process may exec (a pyenv shim becomes python)
  * or rewrite its argv (setproctitle). */
@@ -415,7 +395,7 @@ static void draw(struct app *app)
 		draw_status(app); /* first: a view's prompt may take its place */
 		views[app->view]->draw(app, 1, LINES - 2, COLS);
 		if (app->help)
-			view_help_draw(app);
+			view_help_draw(app, app_help);
 	}
 	screen_end_frame();
 	app->dirty = app->data_dirty = false;
@@ -768,6 +748,7 @@ int app_run(const struct cli_opts *opts)
 	if (opts->theme == NULL && getenv("NO_COLOR") == NULL && !screen_has_colour())
 		app_status(app, false, "this terminal has no colours: using attributes only");
 
+	err[0] = '\0';
 	double last_draw = 0;
 	app->dirty = true;
 	bool running = true;
@@ -798,8 +779,11 @@ int app_run(const struct cli_opts *opts)
 			pfd[2].fd = -1;
 		}
 		int n = poll(pfd, 3, timeout);
-		if (n < 0 && errno != EINTR)
+		if (n < 0 && errno != EINTR) {
+			snprintf(err, sizeof err, "poll: %s", strerror(errno));
+			rc = CLI_EXIT_FAILURE;
 			break;
+		}
 		if (n > 0 && pfd[2].revents && pfd[2].fd >= 0)
 			session_handle(app->session, pfd[2].revents);
 		if (n > 0 && pfd[1].revents)
@@ -845,5 +829,7 @@ int app_run(const struct cli_opts *opts)
 			strsafe_eprintf("pmt-top: the program's output is in %s", app->log_path);
 	}
 	app_free(app);
+	if (rc != CLI_EXIT_OK && err[0])
+		strsafe_eprintf("pmt-top: %s", err);
 	return rc;
 }

@@ -16,6 +16,7 @@
 #include <sys/types.h>
 
 #include "cli.h"
+#include "tui/tui.h"
 #include "ipc/msg.h"
 #include "proc/history.h"
 #include "proc/proc_sample.h"
@@ -112,10 +113,6 @@ void app_snapshot_take(struct app *app);
 /* Add a snapshot to the list (takes ownership). */
 void app_snapshot_add(struct app *app, struct snapshot *snap, double mono_t, const char *origin);
 
-/* Run the interactive session for opts (CLI_WATCH, CLI_RUN, CLI_DEMO).
- * Returns a process exit code (cli.h); prints a one-line reason on failure
- * after the terminal is restored. */
-int app_run(const struct cli_opts *opts);
 
 /* Show a message in the status line (error: in the error style). */
 void app_status(struct app *app, bool error, const char *fmt, ...)

@@ -42,10 +42,8 @@ extern const struct view view_log;
 extern const struct view *const views[];
 extern const int views_count;
 
-/* The help overlay: drawn over any view (view_help.c). */
-void view_help_draw(struct app *app);
-
-/* Global key help, shown first in the overlay. */
-extern const char *const app_help[];
+/* The help overlay: drawn over any view (view_help.c), GLOBAL's lines
+ * (the keys of every view) first. */
+void view_help_draw(struct app *app, const char *const *global);
 
 #endif

@@ -30,10 +30,10 @@ static void draw_lines(const char *const *lines, int *y, int x, int w, int ymax)
 	}
 }
 
-void view_help_draw(struct app *app)
+void view_help_draw(struct app *app, const char *const *global)
 {
 	const struct view *v = views[app->view];
-	int n = count_lines(app_help) + count_lines(v->help) + 4;
+	int n = count_lines(global) + count_lines(v->help) + 4;
 	int w = COLS - 4 < 76 ? COLS - 4 : 76;
 	int h = n < LINES - 2 ? n : LINES - 2;
 	int x = (COLS - w) / 2, y = (LINES - h) / 2, ymax = y + h - 1;
@@ -41,7 +41,7 @@ void view_help_draw(struct app *app)
 	screen_fill(y, x, w, THEME_TABLE_HEADER);
 	screen_text(y, x + 1, w - 2, THEME_TABLE_HEADER, false, "pmt-top keys (any key closes)");
 	int row = y + 1;
-	draw_lines(app_help, &row, x, w, ymax);
+	draw_lines(global, &row, x, w, ymax);
 	if (row < ymax) {
 		screen_fill(row, x, w, THEME_NORMAL);
 		screen_textf(row++, x + 1, w - 2, THEME_TITLE, "%s view", v->name);

@@ -1,0 +1,30 @@
+/*
+ * app_model.c - small services of the model that views and the agent link
+ * use: the status line and the graph's time base. Nothing here calls a view
+ * or the main loop, so that views depend on the model and never on app.c.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "base/monotime.h"
+#include "tui/app.h"
+
+void app_status(struct app *app, bool error, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(app->status, sizeof app->status, fmt, ap);
+	va_end(ap);
+	app->status_error = error;
+	app->status_t = monotime_now();
+	app->dirty = true;
+}
+
+double app_graph_end(const struct app *app)
+{
+	if (app->paused)
+		return app->pause_t;
+	if (app->gone)
+		return app->gone_t;
+	return monotime_now();
+}
