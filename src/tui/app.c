@@ -29,6 +29,7 @@
 #include "base/strsafe.h"
 #include "base/units.h"
 #include "base/xalloc.h"
+#include "tui/keys.h"
 #include "tui/screen.h"
 #include "tui/view.h"
 
@@ -36,20 +37,6 @@
 #define REDRAW_MIN_GAP 0.066   /* at most ~15 frames a second */
 #define STATUS_SHOW_SECONDS 6.0
 
-static const char *const app_help[] = {
-	"q F10\tquit",
-	"? F1\tthis help (any key closes it)",
-	"Tab S-Tab\tnext / previous view",
-	"1-9\tgo to view N",
-	"p\tpause / resume the display (sampling goes on)",
-	"+ -\tsampling interval longer / shorter",
-	"< >\tgraph time window shorter / longer",
-	"t\tnext colour theme",
-	"^L\trepaint the whole screen",
-	"T\ttracemalloc on (choose frames) / off",
-	"s\ttake a snapshot (kept in pmt-top; see the Snapshots view)",
-	NULL,
-};
 
 static const int tm_frames[] = { 1, 5, 10, 25, 50, 100 };
 static const double interval_steps[] = { 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60 };
@@ -381,8 +368,9 @@ static void draw_status(struct app *app)
 		return;
 	}
 	screen_fill(y, 0, COLS, THEME_STATUS);
-	screen_text(y, 1, COLS - 1, THEME_STATUS, false,
-		    "q quit  ? help  Tab views  p pause  +/- interval  </> zoom  t theme");
+	char hints[256];
+	binding_hints(app_keys, hints, sizeof hints);
+	screen_text(y, 1, COLS - 1, THEME_STATUS, false, hints);
 }
 
 static void draw(struct app *app)
@@ -395,7 +383,7 @@ static void draw(struct app *app)
 		draw_status(app); /* first: a view's prompt may take its place */
 		views[app->view]->draw(app, 1, LINES - 2, COLS);
 		if (app->help)
-			view_help_draw(app, app_help);
+			view_help_draw(app, app_keys);
 	}
 	screen_end_frame();
 	app->dirty = app->data_dirty = false;
@@ -502,74 +490,124 @@ static bool tm_prompt_key(struct app *app, int ch)
 }
 
 /* Keys every view shares. Returns false to quit. */
-static bool global_key(struct app *app, int ch)
+static int key_quit(struct app *app, int ch)
+{
+	(void)app;
+	(void)ch;
+	return VIEW_KEY_QUIT;
+}
+
+static int key_help(struct app *app, int ch)
+{
+	(void)ch;
+	app->help = true;
+	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+}
+
+static int key_next_view(struct app *app, int ch)
+{
+	int step = ch == KEY_BTAB ? views_count - 1 : 1;
+	switch_view(app, (app->view + step) % views_count);
+	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+}
+
+static int key_view_n(struct app *app, int ch)
+{
+	if (ch - '1' < views_count)
+		switch_view(app, ch - '1');
+	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+}
+
+static int key_pause(struct app *app, int ch)
+{
+	(void)ch;
+	app->paused = !app->paused;
+	app->pause_t = monotime_now();
+	app_status(app, false, app->paused ? "paused: the display is frozen, sampling goes on (p resumes)"
+					   : "resumed");
+	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+}
+
+static int key_interval(struct app *app, int ch)
 {
 	size_t nsteps = sizeof interval_steps / sizeof interval_steps[0];
-	switch (ch) {
-	case 'q':
-	case KEY_F(10):
-		return false;
-	case '?':
-	case KEY_F(1):
-		app->help = true;
-		break;
-	case '\t':
-		switch_view(app, (app->view + 1) % views_count);
-		break;
-	case KEY_BTAB:
-		switch_view(app, (app->view + views_count - 1) % views_count);
-		break;
-	case 'p':
-		app->paused = !app->paused;
-		app->pause_t = monotime_now();
-		app_status(app, false, app->paused ? "paused: the display is frozen, sampling goes on (p resumes)"
-						   : "resumed");
-		break;
-	case '+':
-	case '=':
+	if (ch == '+' || ch == '=') {
 		for (size_t i = 0; i < nsteps; i++)
 			if (interval_steps[i] > app->interval + 1e-9) {
 				set_interval(app, interval_steps[i]);
 				break;
 			}
-		break;
-	case '-':
-	case '_':
+	} else {
 		for (size_t i = nsteps; i-- > 0;)
 			if (interval_steps[i] < app->interval - 1e-9) {
 				set_interval(app, interval_steps[i]);
 				break;
 			}
-		break;
-	case '<':
-		if (app->zoom > -4)
-			app->zoom--;
-		break;
-	case '>':
-		if (app->zoom < 12)
-			app->zoom++;
-		break;
-	case 't':
-		use_theme(app, app->theme_idx + 1);
-		break;
-	case 'T':
-		tracemalloc_key(app);
-		break;
-	case 's':
-		app_snapshot_take(app);
-		break;
-	case KEY_RESIZE:
-		break;
-	case 12: /* ^L */
-		screen_invalidate();
-		break;
-	default:
-		if (ch >= '1' && ch <= '9' && ch - '1' < views_count)
-			switch_view(app, ch - '1');
-		else
-			return true;
 	}
-	app->dirty = true;
+	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+}
+
+static int key_zoom(struct app *app, int ch)
+{
+	if (ch == '<' && app->zoom > -4)
+		app->zoom--;
+	else if (ch == '>' && app->zoom < 12)
+		app->zoom++;
+	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+}
+
+static int key_theme(struct app *app, int ch)
+{
+	(void)ch;
+	use_theme(app, app->theme_idx + 1);
+	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+}
+
+static int key_repaint(struct app *app, int ch)
+{
+	(void)app;
+	if (ch == 12)
+		screen_invalidate();
+	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+}
+
+static int key_tracemalloc(struct app *app, int ch)
+{
+	(void)ch;
+	tracemalloc_key(app);
+	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+}
+
+static int key_snapshot(struct app *app, int ch)
+{
+	(void)ch;
+	app_snapshot_take(app);
+	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+}
+
+/* The keys of every view. */
+const struct binding app_keys[] = {
+	{ "q F10", "quit", "q quit", key_quit, { 'q', KEY_F(10) } },
+	{ "? F1", "this help (any key closes it)", "? help", key_help, { '?', KEY_F(1) } },
+	{ "Tab S-Tab", "next / previous view", "Tab views", key_next_view, { '\t', KEY_BTAB } },
+	{ "1-9", "go to view N", NULL, key_view_n, { '1', '2', '3', '4', '5', '6', '7', '8', '9' } },
+	{ "p", "pause / resume the display (sampling goes on)", "p pause", key_pause, { 'p' } },
+	{ "+ -", "sampling interval longer / shorter", "+/- interval", key_interval, { '+', '=', '-', '_' } },
+	{ "< >", "graph time window shorter / longer", "</> zoom", key_zoom, { '<', '>' } },
+	{ "t", "next colour theme", "t theme", key_theme, { 't' } },
+	{ "^L", "repaint the whole screen", NULL, key_repaint, { 12, KEY_RESIZE } },
+	{ "T", "tracemalloc on (choose frames) / off", NULL, key_tracemalloc, { 'T' } },
+	{ "s", "take a snapshot (kept in pmt-top; see the Snapshots view)", NULL, key_snapshot, { 's' } },
+	{ NULL, NULL, NULL, NULL, { 0 } },
+};
+
+static bool global_key(struct app *app, int ch)
+{
+	int r = binding_dispatch(app_keys, app, ch);
+	if (r & VIEW_KEY_QUIT)
+		return false;
+	if (r & VIEW_KEY_REDRAW)
+		app->dirty = true;
 	return true;
 }
 
@@ -584,13 +622,13 @@ static bool handle_key(struct app *app, int ch)
 	if (app->tm_prompt)
 		return tm_prompt_key(app, ch);
 	const struct view *v = views[app->view];
-	if (v->key) {
-		int r = v->key(app, ch);
-		if (r & VIEW_KEY_REDRAW)
-			app->dirty = true;
-		if (r & VIEW_KEY_HANDLED)
-			return true;
-	}
+	int r = v->key ? v->key(app, ch) : VIEW_KEY_IGNORED;
+	if (!(r & VIEW_KEY_HANDLED))
+		r = binding_dispatch(v->keys, app, ch);
+	if (r & VIEW_KEY_REDRAW)
+		app->dirty = true;
+	if (r & VIEW_KEY_HANDLED)
+		return true;
 	return global_key(app, ch);
 }
 

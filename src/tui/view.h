@@ -10,6 +10,8 @@
 
 #include <stdbool.h>
 
+#include "tui/keys.h"
+
 struct app;
 
 /* Results of view->key, as flags. */
@@ -17,6 +19,7 @@ enum {
 	VIEW_KEY_IGNORED = 0,
 	VIEW_KEY_HANDLED = 1 << 0, /* the view used the key */
 	VIEW_KEY_REDRAW = 1 << 1,  /* and the screen must be redrawn */
+	VIEW_KEY_QUIT = 1 << 2,    /* leave pmt-top */
 };
 
 struct view {
@@ -26,9 +29,12 @@ struct view {
 	void (*update)(struct app *app);     /* new data in the model; may be NULL */
 	/* Draw into rows [top, top + rows) of the screen, cols wide. */
 	void (*draw)(struct app *app, int top, int rows, int cols);
-	int (*key)(struct app *app, int ch); /* may be NULL */
-	/* Help lines "KEY\tWHAT", NULL-terminated. */
-	const char *const *help;
+	/* Keys while the view is in a mode of its own (a prompt, a panel):
+	 * called first; VIEW_KEY_IGNORED passes the key on to the table. May be
+	 * NULL. */
+	int (*key)(struct app *app, int ch);
+	/* The view's bindings (keys.h): dispatch, help overlay and man page. */
+	const struct binding *keys;
 };
 
 extern const struct view view_overview;
@@ -42,8 +48,11 @@ extern const struct view view_log;
 extern const struct view *const views[];
 extern const int views_count;
 
-/* The help overlay: drawn over any view (view_help.c), GLOBAL's lines
- * (the keys of every view) first. */
-void view_help_draw(struct app *app, const char *const *global);
+/* The help overlay: drawn over any view (view_help.c), GLOBAL (the keys of
+ * every view) first. */
+void view_help_draw(struct app *app, const struct binding *global);
+
+/* The keys of every view (app.c). */
+extern const struct binding app_keys[];
 
 #endif

@@ -25,6 +25,7 @@
 #include "tui/listnav.h"
 #include "tui/location.h"
 #include "tui/prompt.h"
+#include "tui/keys.h"
 #include "tui/screen.h"
 #include "tui/view.h"
 
@@ -278,37 +279,59 @@ static int fn_key(struct app *app, int ch)
 	}
 	if (listnav_key(&F.nav, ch, (int)F.nrows, LINES / 2))
 		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
-	switch (ch) {
-	case 'F':
-		if (F.running)
-			app_agent_request(app, PROTO_CMD_FUNCTIONS_STOP, NULL, on_switch, app);
-		else
-			start_tracer(app);
-		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
-	case 'o':
-		F.sort = (F.sort + 1) % NSORT;
-		F.next_refresh = 0;
-		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
-	case 'z':
-		app_agent_request(app, PROTO_CMD_FUNCTIONS_RESET, NULL, NULL, NULL);
-		F.next_refresh = 0;
-		app_status(app, false, "function counts zeroed");
-		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
-	case 'R':
-		toggle_rss(app);
-		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
-	case '/':
-		prompt_open(&F.prompt, "filter (regex over name and file:line, Enter applies, empty clears): ",
-			    F.filter.text);
-		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
-	case '\r':
-	case '\n':
-	case KEY_ENTER:
-		F.detail = F.nrows > 0;
-		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
-	default:
-		return VIEW_KEY_IGNORED;
-	}
+	return VIEW_KEY_IGNORED;
+}
+
+static int fn_switch(struct app *app, int ch)
+{
+	(void)ch;
+	if (F.running)
+		app_agent_request(app, PROTO_CMD_FUNCTIONS_STOP, NULL, on_switch, app);
+	else
+		start_tracer(app);
+	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+}
+
+static int fn_sort(struct app *app, int ch)
+{
+	(void)app;
+	(void)ch;
+	F.sort = (F.sort + 1) % NSORT;
+	F.next_refresh = 0;
+	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+}
+
+static int fn_zero(struct app *app, int ch)
+{
+	(void)ch;
+	app_agent_request(app, PROTO_CMD_FUNCTIONS_RESET, NULL, NULL, NULL);
+	F.next_refresh = 0;
+	app_status(app, false, "function counts zeroed");
+	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+}
+
+static int fn_rss(struct app *app, int ch)
+{
+	(void)ch;
+	toggle_rss(app);
+	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+}
+
+static int fn_filter(struct app *app, int ch)
+{
+	(void)app;
+	(void)ch;
+	prompt_open(&F.prompt, "filter (regex over name and file:line, Enter applies, empty clears): ",
+		    F.filter.text);
+	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+}
+
+static int fn_detail(struct app *app, int ch)
+{
+	(void)app;
+	(void)ch;
+	F.detail = F.nrows > 0;
+	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
 }
 
 static void fn_done(struct app *app)
@@ -323,15 +346,15 @@ static void fn_done(struct app *app)
 	filter_done(&F.filter);
 }
 
-static const char *const fn_help[] = {
-	"F\tper-function tracer on / off (in the target)",
-	"o\tsort by net / gross / largest call / calls / mean",
-	"/\tfilter by function name or file with a regular expression",
-	"z\tzero the counts",
-	"R\talso measure RSS per call for the selected function (costly)",
-	"Enter\tdetails: location, RSS, per-thread split",
-	"(columns)\tnet = allocated minus freed during calls (callees included)",
-	NULL,
+static const struct binding fn_keys[] = {
+	{ "F", "per-function tracer on / off (in the target)", NULL, fn_switch, { 'F' } },
+	{ "o", "sort by net / gross / largest call / calls / mean", NULL, fn_sort, { 'o' } },
+	{ "/", "filter by function name or file with a regular expression", NULL, fn_filter, { '/' } },
+	{ "z", "zero the counts", NULL, fn_zero, { 'z' } },
+	{ "R", "also measure RSS per call for the selected function (costly)", NULL, fn_rss, { 'R' } },
+	{ "Enter", "details: location, RSS, per-thread split", NULL, fn_detail, { '\r', '\n', KEY_ENTER } },
+	{ "(columns)", "net = allocated minus freed during calls (callees included)", NULL, NULL, { 0 } },
+	{ NULL, NULL, NULL, NULL, { 0 } },
 };
 
 const struct view view_functions = {
@@ -340,5 +363,5 @@ const struct view view_functions = {
 	.draw = fn_draw,
 	.key = fn_key,
 	.done = fn_done,
-	.help = fn_help,
+	.keys = fn_keys,
 };

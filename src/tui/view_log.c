@@ -14,6 +14,7 @@
 
 #include "base/xalloc.h"
 #include "tui/app.h"
+#include "tui/keys.h"
 #include "tui/screen.h"
 #include "tui/view.h"
 
@@ -75,13 +76,13 @@ static void log_draw(struct app *app, int top, int rows, int cols)
 	free(buf);
 }
 
-static const char *const log_help[] = {
-	"(view)\tthe last lines the program wrote (stdout and stderr)",
-	NULL,
+static const struct binding log_keys[] = {
+	{ "(view)", "the last lines the program wrote (stdout and stderr)", NULL, NULL, { 0 } },
+	{ NULL, NULL, NULL, NULL, { 0 } },
 };
 
 const struct view view_log = {
 	.name = "Output",
 	.draw = log_draw,
-	.help = log_help,
+	.keys = log_keys,
 };

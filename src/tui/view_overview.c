@@ -13,6 +13,7 @@
 #include "base/xalloc.h"
 #include "tui/app.h"
 #include "tui/graph.h"
+#include "tui/keys.h"
 #include "tui/screen.h"
 #include "tui/view.h"
 
@@ -290,13 +291,13 @@ static void overview_draw(struct app *app, int top, int rows, int cols)
 	draw_breakdown(app, top + rows - breakdown, breakdown, cols);
 }
 
-static const char *const overview_help[] = {
-	"(graph)\tRSS over time; the traced Python heap as a line when tracemalloc is on",
-	NULL,
+static const struct binding overview_keys[] = {
+	{ "(graph)", "RSS over time; the traced Python heap as a line when tracemalloc is on", NULL, NULL, { 0 } },
+	{ NULL, NULL, NULL, NULL, { 0 } },
 };
 
 const struct view view_overview = {
 	.name = "Overview",
 	.draw = overview_draw,
-	.help = overview_help,
+	.keys = overview_keys,
 };

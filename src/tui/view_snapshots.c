@@ -293,69 +293,96 @@ static void ask(enum prompt_kind kind, const char *label, const char *initial)
 	prompt_open(&S.prompt, label, initial);
 }
 
-static int list_key(struct app *app, int ch)
+/* The list's selection: index, count of rows, whether it is a snapshot
+ * (not the "now" row). IGNORED when the diff is showing instead. */
+#define LIST_MODE() \
+	do { \
+		if (S.diffing && S.diff) \
+			return VIEW_KEY_IGNORED; \
+	} while (0)
+
+static bool sel_real(const struct app *app)
 {
-	int n = (int)app->nsnaps + (app->pid > 0 && !app->gone ? 1 : 0);
-	int i = S.nav.sel;
-	bool real = i >= 0 && i < (int)app->nsnaps;
-	char path[1024];
-	if (listnav_key(&S.nav, ch, n, LINES / 2))
-		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
-	switch (ch) {
-	case 'b':
-		if (real) {
-			S.base = i;
-			app_status(app, false, "snapshot %d is the base: select another (or now) and press Enter", i + 1);
-		}
-		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
-	case '\r':
-	case '\n':
-	case KEY_ENTER:
-	case 'd':
-		if (S.base < 0 || S.base >= (int)app->nsnaps) {
-			app_status(app, true, "mark a base first (b), then select the snapshot to compare with it");
-		} else if (i == (int)app->nsnaps) {
-			S.want_now = true;
-			S.diff_after = app->nsnaps;
-			app_snapshot_take(app);
-		} else if (real && i != S.base) {
-			start_diff(app, S.base, i);
-		} else {
-			app_status(app, true, "select a snapshot other than the base");
-		}
-		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
-	case 'n':
-		if (real)
-			ask(ASK_LABEL, "name for this snapshot: ", app->snaps[i].snap->label);
-		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
-	case 'w':
-		if (real) {
-			default_path(app, app->snaps[i].snap, path, sizeof path);
-			ask(ASK_WRITE, "write to file: ", path);
-		}
-		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
-	case 'L':
-		ask(ASK_LOAD, "load snapshot file: ", "");
-		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
-	case 'x':
-	case KEY_DC:
-		if (real) {
-			snapshot_free(app->snaps[i].snap);
-			memmove(&app->snaps[i], &app->snaps[i + 1], (app->nsnaps - (size_t)i - 1) * sizeof *app->snaps);
-			app->nsnaps--;
-			if (S.base == i)
-				S.base = -1;
-			else if (S.base > i)
-				S.base--;
-		}
-		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
-	default:
-		return VIEW_KEY_IGNORED;
-	}
+	return S.nav.sel >= 0 && S.nav.sel < (int)app->nsnaps;
 }
 
-/* Tracebacks behind a diff row: from the newer snapshot as taken (traceback
- * key), else the older one. */
+static int list_base(struct app *app, int ch)
+{
+	(void)ch;
+	LIST_MODE();
+	if (sel_real(app)) {
+		S.base = S.nav.sel;
+		app_status(app, false, "snapshot %d is the base: select another (or now) and press Enter", S.base + 1);
+	}
+	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+}
+
+static int list_diff(struct app *app, int ch)
+{
+	(void)ch;
+	LIST_MODE();
+	int i = S.nav.sel;
+	if (S.base < 0 || S.base >= (int)app->nsnaps) {
+		app_status(app, true, "mark a base first (b), then select the snapshot to compare with it");
+	} else if (i == (int)app->nsnaps) {
+		S.want_now = true;
+		S.diff_after = app->nsnaps;
+		app_snapshot_take(app);
+	} else if (sel_real(app) && i != S.base) {
+		start_diff(app, S.base, i);
+	} else {
+		app_status(app, true, "select a snapshot other than the base");
+	}
+	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+}
+
+static int list_name(struct app *app, int ch)
+{
+	(void)ch;
+	LIST_MODE();
+	if (sel_real(app))
+		ask(ASK_LABEL, "name for this snapshot: ", app->snaps[S.nav.sel].snap->label);
+	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+}
+
+static int list_write(struct app *app, int ch)
+{
+	char path[1024];
+	(void)ch;
+	LIST_MODE();
+	if (sel_real(app)) {
+		default_path(app, app->snaps[S.nav.sel].snap, path, sizeof path);
+		ask(ASK_WRITE, "write to file: ", path);
+	}
+	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+}
+
+static int list_load(struct app *app, int ch)
+{
+	(void)app;
+	(void)ch;
+	LIST_MODE();
+	ask(ASK_LOAD, "load snapshot file: ", "");
+	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+}
+
+static int list_forget(struct app *app, int ch)
+{
+	(void)ch;
+	LIST_MODE();
+	int i = S.nav.sel;
+	if (sel_real(app)) {
+		snapshot_free(app->snaps[i].snap);
+		memmove(&app->snaps[i], &app->snaps[i + 1], (app->nsnaps - (size_t)i - 1) * sizeof *app->snaps);
+		app->nsnaps--;
+		if (S.base == i)
+			S.base = -1;
+		else if (S.base > i)
+			S.base--;
+	}
+	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+}
+
 static void diff_traceback(struct app *app)
 {
 	if (S.nrows == 0)
@@ -373,44 +400,61 @@ static void diff_traceback(struct app *app)
 	tbpanel_set(&S.tb, copy, copy ? NULL : err);
 }
 
-static int diff_key(struct app *app, int ch)
+#define DIFF_MODE() \
+	do { \
+		if (!(S.diffing && S.diff)) \
+			return VIEW_KEY_IGNORED; \
+	} while (0)
+
+static int diff_back(struct app *app, int ch)
 {
-	if (tbpanel_key(&S.tb, ch))
-		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
-	if (listnav_key(&S.dnav, ch, (int)S.nrows, LINES / 2))
-		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
-	switch (ch) {
-	case 27:
-	case KEY_BACKSPACE:
-	case 127:
-		S.diffing = false;
-		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
-	case 'o':
-		S.order = (S.order + 1) % (int)(sizeof orders / sizeof orders[0]);
-		snapdiff_sort(S.diff, orders[S.order]);
-		diff_rows();
-		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
-	case 'g': {
-		enum proto_key was = S.key;
-		S.key = (enum proto_key)((S.key + 1) % PROTO_KEY_COUNT);
-		if (!diff_compute(app)) {
-			S.key = (enum proto_key)((S.key + 1) % PROTO_KEY_COUNT); /* skip it */
-			if (!diff_compute(app))
-				S.key = was;
-		}
-		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+	(void)app;
+	(void)ch;
+	DIFF_MODE();
+	S.diffing = false;
+	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+}
+
+static int diff_sort(struct app *app, int ch)
+{
+	(void)app;
+	(void)ch;
+	DIFF_MODE();
+	S.order = (S.order + 1) % (int)(sizeof orders / sizeof orders[0]);
+	snapdiff_sort(S.diff, orders[S.order]);
+	diff_rows();
+	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+}
+
+static int diff_group(struct app *app, int ch)
+{
+	(void)ch;
+	DIFF_MODE();
+	enum proto_key was = S.key;
+	S.key = (enum proto_key)((S.key + 1) % PROTO_KEY_COUNT);
+	if (!diff_compute(app)) {
+		S.key = (enum proto_key)((S.key + 1) % PROTO_KEY_COUNT); /* skip it */
+		if (!diff_compute(app))
+			S.key = was;
 	}
-	case '/':
-		ask(ASK_FILTER, "filter (regex over file:line, Enter applies, empty clears): ", S.filter.text);
-		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
-	case '\r':
-	case '\n':
-	case KEY_ENTER:
-		diff_traceback(app);
-		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
-	default:
-		return VIEW_KEY_IGNORED;
-	}
+	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+}
+
+static int diff_filter(struct app *app, int ch)
+{
+	(void)app;
+	(void)ch;
+	DIFF_MODE();
+	ask(ASK_FILTER, "filter (regex over file:line, Enter applies, empty clears): ", S.filter.text);
+	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+}
+
+static int diff_open(struct app *app, int ch)
+{
+	(void)ch;
+	DIFF_MODE();
+	diff_traceback(app);
+	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
 }
 
 static int snaps_key(struct app *app, int ch)
@@ -422,9 +466,15 @@ static int snaps_key(struct app *app, int ch)
 			S.asking = ASK_NONE;
 		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
 	}
-	if (S.diffing && S.diff)
-		return diff_key(app, ch);
-	return list_key(app, ch);
+	if (S.diffing && S.diff) {
+		if (tbpanel_key(&S.tb, ch) || listnav_key(&S.dnav, ch, (int)S.nrows, LINES / 2))
+			return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+		return VIEW_KEY_IGNORED;
+	}
+	int n = (int)app->nsnaps + (app->pid > 0 && !app->gone ? 1 : 0);
+	if (listnav_key(&S.nav, ch, n, LINES / 2))
+		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+	return VIEW_KEY_IGNORED;
 }
 
 static void snaps_done(struct app *app)
@@ -437,19 +487,22 @@ static void snaps_done(struct app *app)
 	tbpanel_done(&S.tb);
 }
 
-static const char *const snaps_help[] = {
-	"s\ttake a snapshot (from any view)",
-	"b\tmark the selected snapshot as the base",
-	"Enter d\tdiff the base with the selected snapshot (or with now)",
-	"n\tname the selected snapshot",
-	"w\twrite the selected snapshot to a JSON file",
-	"L\tload a snapshot file",
-	"x Del\tforget the selected snapshot",
-	"(diff) o\tsort by |size diff|, size diff, new size, count diff, new count",
-	"(diff) g\tgroup by line / file / traceback",
-	"(diff) /\tfilter locations with a regular expression",
-	"(diff) Enter\ttracebacks of the selected line; Esc back to the list",
-	NULL,
+static const struct binding snaps_keys[] = {
+	{ "s", "take a snapshot (from any view)", NULL, NULL, { 0 } },
+	{ "b", "mark the selected snapshot as the base", NULL, list_base, { 'b' } },
+	{ "Enter d", "diff the base with the selected snapshot (or with now)", NULL, list_diff,
+	  { '\r', '\n', KEY_ENTER, 'd' } },
+	{ "n", "name the selected snapshot", NULL, list_name, { 'n' } },
+	{ "w", "write the selected snapshot to a JSON file", NULL, list_write, { 'w' } },
+	{ "L", "load a snapshot file", NULL, list_load, { 'L' } },
+	{ "x Del", "forget the selected snapshot", NULL, list_forget, { 'x', KEY_DC } },
+	{ "(diff) o", "sort by |size diff|, size diff, new size, count diff, new count", NULL, diff_sort, { 'o' } },
+	{ "(diff) g", "group by line / file / traceback", NULL, diff_group, { 'g' } },
+	{ "(diff) /", "filter locations with a regular expression", NULL, diff_filter, { '/' } },
+	{ "(diff) Enter", "tracebacks of the selected line; Esc back to the list", NULL, diff_open,
+	  { '\r', '\n', KEY_ENTER } },
+	{ "(diff) Esc", NULL, NULL, diff_back, { 27, KEY_BACKSPACE, 127 } },
+	{ NULL, NULL, NULL, NULL, { 0 } },
 };
 
 const struct view view_snapshots = {
@@ -458,5 +511,5 @@ const struct view view_snapshots = {
 	.draw = snaps_draw,
 	.key = snaps_key,
 	.done = snaps_done,
-	.help = snaps_help,
+	.keys = snaps_keys,
 };

@@ -24,6 +24,7 @@
 #include "tui/listnav.h"
 #include "tui/location.h"
 #include "tui/prompt.h"
+#include "tui/keys.h"
 #include "tui/screen.h"
 #include "tui/tbpanel.h"
 #include "tui/view.h"
@@ -278,35 +279,53 @@ static int top_key(struct app *app, int ch)
 		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
 	if (listnav_key(&T.nav, ch, (int)T.nrows, LINES / 2))
 		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
-	switch (ch) {
-	case 'g':
-		T.key = (enum proto_key)((T.key + 1) % PROTO_KEY_COUNT);
-		reset_data();
-		T.next_refresh = 0;
-		T.pending = 0;
-		app_status(app, false, "grouping by %s", snapshot_key_name(T.key));
-		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
-	case 'o':
-		T.sort = (enum top_sort)((T.sort + 1) % TOP_SORT_COUNT_);
-		if (T.diff) {
-			snapdiff_sort(T.diff, sort_order[T.sort]);
-			rebuild_rows();
-		}
-		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
-	case '/':
-		prompt_open(&T.prompt, "filter (regex over file:line, Enter applies, empty clears): ", T.filter.text);
-		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
-	case 'r':
-		T.next_refresh = 0;
-		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
-	case '\r':
-	case '\n':
-	case KEY_ENTER:
-		open_traceback(app);
-		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
-	default:
-		return VIEW_KEY_IGNORED;
+	return VIEW_KEY_IGNORED;
+}
+
+static int top_group(struct app *app, int ch)
+{
+	(void)ch;
+	T.key = (enum proto_key)((T.key + 1) % PROTO_KEY_COUNT);
+	reset_data();
+	T.next_refresh = 0;
+	T.pending = 0;
+	app_status(app, false, "grouping by %s", snapshot_key_name(T.key));
+	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+}
+
+static int top_sort(struct app *app, int ch)
+{
+	(void)app;
+	(void)ch;
+	T.sort = (enum top_sort)((T.sort + 1) % TOP_SORT_COUNT_);
+	if (T.diff) {
+		snapdiff_sort(T.diff, sort_order[T.sort]);
+		rebuild_rows();
 	}
+	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+}
+
+static int top_filter(struct app *app, int ch)
+{
+	(void)app;
+	(void)ch;
+	prompt_open(&T.prompt, "filter (regex over file:line, Enter applies, empty clears): ", T.filter.text);
+	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+}
+
+static int top_refresh(struct app *app, int ch)
+{
+	(void)app;
+	(void)ch;
+	T.next_refresh = 0;
+	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+}
+
+static int top_open(struct app *app, int ch)
+{
+	(void)ch;
+	open_traceback(app);
+	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
 }
 
 static void top_done(struct app *app)
@@ -319,14 +338,14 @@ static void top_done(struct app *app)
 	filter_done(&T.filter);
 }
 
-static const char *const top_help[] = {
-	"g\tgroup by line / file / whole traceback",
-	"o\tsort by size / count / change since the last refresh",
-	"/\tfilter locations with a regular expression (PCRE2)",
-	"Enter\tthe tracebacks behind the selected line",
-	"r\trefresh now (it refreshes every 2 s on its own)",
-	"Up Down PgUp PgDn Home End j k\tmove",
-	NULL,
+static const struct binding top_keys[] = {
+	{ "g", "group by line / file / whole traceback", NULL, top_group, { 'g' } },
+	{ "o", "sort by size / count / change since the last refresh", NULL, top_sort, { 'o' } },
+	{ "/", "filter locations with a regular expression (PCRE2)", NULL, top_filter, { '/' } },
+	{ "Enter", "the tracebacks behind the selected line", NULL, top_open, { '\r', '\n', KEY_ENTER } },
+	{ "r", "refresh now (it refreshes every 2 s on its own)", NULL, top_refresh, { 'r' } },
+	{ "Up Down PgUp PgDn Home End j k", "move", NULL, NULL, { 0 } },
+	{ NULL, NULL, NULL, NULL, { 0 } },
 };
 
 const struct view view_top = {
@@ -335,5 +354,5 @@ const struct view view_top = {
 	.draw = top_draw,
 	.key = top_key,
 	.done = top_done,
-	.help = top_help,
+	.keys = top_keys,
 };
