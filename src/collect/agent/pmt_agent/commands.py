@@ -32,6 +32,8 @@ _lock = threading.Lock()
 _started_by_agent = False
 _gc_objects = None
 _gc_objects_time = 0.0
+_socket = None
+_socket_note = None
 started_time = time.time()
 
 
@@ -57,6 +59,13 @@ def after_fork_child():
     """Reinitialise locks that a thread of the parent may have held."""
     global _lock
     _lock = threading.Lock()
+
+
+def set_location(path, note):
+    """Record the socket path and why its directory was chosen (for hello)."""
+    global _socket, _socket_note
+    with _lock:
+        _socket, _socket_note = path, note
 
 
 def set_started_by_agent(value):
@@ -209,6 +218,8 @@ def _cmd_hello(session, args):
     if _functions_available():
         caps.append("functions")
     impl = sys.implementation.name
+    with _lock:
+        sock, note = _socket, _socket_note
     return {
         "protocol": proto.VERSION,
         "agent": AGENT_VERSION,
@@ -221,6 +232,8 @@ def _cmd_hello(session, args):
         "started": started_time,
         "native": grouping.native is not None,
         "capabilities": caps,
+        "socket": sock or "",
+        "socket_note": note,
     }
 
 
