@@ -43,8 +43,9 @@ def start(path=None, nframe=None):
     with _lock:
         if _server is not None and not _server.stopping and _server.owner_pid == os.getpid():
             return _server.path
+        note = None
         if path is None:
-            path = rundir.socket_path()
+            path, note = rundir.socket_location()
         else:
             path = os.path.abspath(path)
             rundir.check_dir(os.path.dirname(path))
@@ -53,6 +54,7 @@ def start(path=None, nframe=None):
                 commands.start_tracing(int(nframe))
             except commands.CommandError:
                 pass        # already tracing with another nframe: keep it
+        commands.set_location(path, note)    # before any client can say hello
         srv = _srv.Server(path)
         try:
             srv.start()

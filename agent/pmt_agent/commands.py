@@ -10,7 +10,6 @@ started tracemalloc, the gc object count cache) lives here behind a lock.
 
 import gc
 import json
-import tokenize
 import os
 import sys
 import threading
@@ -19,6 +18,7 @@ import tracemalloc
 
 from . import grouping
 from . import proto
+from . import safefile
 
 AGENT_VERSION = "0.1.0"
 MAX_ID = 2 ** 53 - 1
@@ -26,11 +26,14 @@ MAX_LIMIT = 100000
 MAX_PATTERNS = 64
 MAX_PATTERN_BYTES = 1024
 GC_OBJECTS_TTL = 5.0
+SOURCE_SECONDS = 0.25     # reading source lines, per top/snapshot request
 
 _lock = threading.Lock()
 _started_by_agent = False
 _gc_objects = None
 _gc_objects_time = 0.0
+_socket = None
+_socket_note = None
 started_time = time.time()
 
 
@@ -56,6 +59,13 @@ def after_fork_child():
     """Reinitialise locks that a thread of the parent may have held."""
     global _lock
     _lock = threading.Lock()
+
+
+def set_location(path, note):
+    """Record the socket path and why its directory was chosen (for hello)."""
+    global _socket, _socket_note
+    with _lock:
+        _socket, _socket_note = path, note
 
 
 def set_started_by_agent(value):
@@ -208,6 +218,8 @@ def _cmd_hello(session, args):
     if _functions_available():
         caps.append("functions")
     impl = sys.implementation.name
+    with _lock:
+        sock, note = _socket, _socket_note
     return {
         "protocol": proto.VERSION,
         "agent": AGENT_VERSION,
@@ -220,6 +232,8 @@ def _cmd_hello(session, args):
         "started": started_time,
         "native": grouping.native is not None,
         "capabilities": caps,
+        "socket": sock or "",
+        "socket_note": note,
     }
 
 
@@ -269,27 +283,24 @@ _AGENT_FILES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "*")
 def _source_lines(wanted):
     """{(filename, lineno): stripped line} for the wanted places.
 
-    Each file is read once, only up to the last line needed, and nothing is
-    kept afterwards: linecache would hold whole files in the target's memory
-    (and show up in its own top-N).
+    Files are read with safefile: only regular files, each only up to the
+    last line needed (and at most safefile.MAX_SCAN bytes), lines cut to
+    safefile.MAX_LINE_CHARS, within SOURCE_SECONDS for the whole request (what
+    is not read by then gets ""). Nothing is kept afterwards: linecache would
+    hold whole files in the target's memory (and show up in its own top-N).
     """
     by_file = {}
     for filename, lineno in wanted:
         by_file.setdefault(filename, set()).add(lineno)
     out = {}
+    deadline = time.monotonic() + SOURCE_SECONDS
     for filename, linenos in by_file.items():
         if not filename or filename.startswith("<"):
             continue
-        last = max(linenos)
-        try:
-            with tokenize.open(filename) as f:
-                for n, text in enumerate(f, 1):
-                    if n in linenos:
-                        out[(filename, n)] = text.strip()
-                    if n >= last:
-                        break
-        except Exception:
-            continue
+        if time.monotonic() >= deadline:
+            break
+        for n, text in safefile.read_lines(filename, linenos, deadline).items():
+            out[(filename, n)] = text
     return out
 
 

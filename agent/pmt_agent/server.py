@@ -8,7 +8,7 @@ so no thread ever blocks on a slow client; a push that cannot be sent at once
 is coalesced (only the newest is sent once the buffer drains). Nothing here
 raises into the host: every thread body catches everything.
 
-Peers are checked with SO_PEERCRED: only this uid or root may talk to us.
+Peers are checked with SO_PEERCRED: only our effective uid or root may talk to us.
 """
 
 import errno
@@ -261,7 +261,9 @@ class Server(object):
             _pid, uid, _gid = struct.unpack("3i", raw)
         except Exception:
             return False
-        return uid == os.getuid() or uid == 0
+        # The client's effective uid: ours (the socket's directory follows
+        # the effective uid too) or root.
+        return uid == os.geteuid() or uid == 0
 
     def _forget(self, c):
         with self.lock:

@@ -100,9 +100,14 @@ class LineReader(object):
 
 
 class Target(object):
-    """A real Python process (this interpreter) running target.py with the agent."""
+    """A real Python process (this interpreter) running target.py with the agent.
 
-    def __init__(self, tc, trace=0, env=None, start=True, runtime_dir=None, args=()):
+    prefix is a command put before the interpreter (e.g. setpriv to run the
+    target as another user); python replaces this interpreter.
+    """
+
+    def __init__(self, tc, trace=0, env=None, start=True, runtime_dir=None, args=(),
+                 prefix=(), python=None):
         self.tc = tc
         self.tmp = mkdtemp(tc)
         self.runtime_dir = runtime_dir or os.path.join(self.tmp, "run")
@@ -112,7 +117,8 @@ class Target(object):
             extra.update(env)
         self.stderr_path = os.path.join(self.tmp, "stderr")
         with open(self.stderr_path, "wb") as err:
-            self.proc = subprocess.Popen([sys.executable, TARGET] + list(args), stdin=subprocess.PIPE,
+            cmd = list(prefix) + [python or sys.executable, TARGET] + list(args)
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE,
                                          stdout=subprocess.PIPE, stderr=err, env=base_env(extra))
         tc.addCleanup(kill_pid, self.proc)
         self.pid = self.proc.pid

@@ -33,6 +33,7 @@ class Handshake(unittest.TestCase):
             self.assertIn(cap, h["capabilities"])
         self.assertEqual("reset_peak" in h["capabilities"], sys.version_info >= (3, 9))
         self.assertEqual(c.peer()[0], self.t.pid)
+        self.assertEqual((h["socket"], h["socket_note"]), (self.t.path, None))
 
     def test_handshake_required(self):
         c = self.t.client(hello=False)
