@@ -53,15 +53,19 @@ def check_dir(path):
 def _select(environ):
     """(path the rules select, True when it is the shared /tmp default)."""
     env = os.environ if environ is None else environ
+    # The same rules as pmt-top's (src/ipc/sock.c), to the byte: a test
+    # (tests/inject/test_rundir.py) runs both side by side.
     override = env.get("PMT_TOP_RUNTIME_DIR")
     if override:
-        return override, False
+        if not override.startswith("/"):
+            raise RundirError('PMT_TOP_RUNTIME_DIR must be an absolute path, not "%s"' % override)
+        return override.rstrip("/") or "/", False
     xdg = env.get("XDG_RUNTIME_DIR")
-    if xdg:
+    if xdg and xdg.startswith("/"):
         try:
             st = os.stat(xdg)
             if stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid():
-                return os.path.join(xdg, "pmt-top"), False
+                return xdg.rstrip("/") + "/pmt-top", False
         except OSError:
             pass
     return shared_dir(), True

@@ -53,7 +53,11 @@ static int pick_dir(char *buf, size_t buflen, char *err, size_t errlen)
 		n = snprintf(buf, buflen, "%s", env);
 	} else if (xdg != NULL && xdg[0] == '/' && stat(xdg, &st) == 0 && S_ISDIR(st.st_mode) &&
 		   st.st_uid == uid) {
-		n = snprintf(buf, buflen, "%s/pmt-top", xdg);
+		size_t xl = strlen(xdg);
+
+		while (xl > 1 && xdg[xl - 1] == '/')
+			xl--;
+		n = snprintf(buf, buflen, "%.*s/pmt-top", (int)xl, xdg);
 	} else {
 		n = snprintf(buf, buflen, "/tmp/pmt-top-%lu", (unsigned long)uid);
 	}

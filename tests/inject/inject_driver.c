@@ -5,12 +5,16 @@
  *   pmt-inject-driver probe PID
  *   pmt-inject-driver inject [--method M] [--timeout MS] [--agent DIR]
  *                            [--native DIR] [--gdb PATH] PID
+ *   pmt-inject-driver rundir    (the runtime directory the C rules pick)
  *
  * inject prints one "state NAME: sentence" line whenever the state or the
  * sentence changes, then "stats ..." and "result DONE|FAILED: sentence".
  * Exit status: 0 done, 1 failed, 2 refused at start, 64 usage.
  */
 #include "attach/inject.h"
+#include "ipc/sock.h"
+
+#include <errno.h>
 
 #include <poll.h>
 #include <stdio.h>
@@ -43,7 +47,8 @@ static int usage(void)
 {
 	fputs("usage: pmt-inject-driver probe PID\n"
 	      "       pmt-inject-driver inject [--method M] [--timeout MS] [--agent DIR] [--native DIR]\n"
-	      "                                [--gdb PATH] PID\n",
+	      "                                [--gdb PATH] PID\n"
+	      "       pmt-inject-driver rundir\n",
 	      stderr);
 	return 64;
 }
@@ -68,8 +73,22 @@ static int do_probe(pid_t pid)
 	return 0;
 }
 
+/* The runtime directory pmt-top's rules pick here (not created). */
+static int do_rundir(void)
+{
+	char dir[4096], err[512];
+	if (sock_runtime_dir(dir, sizeof dir, false, err, sizeof err) < 0 && errno != ENOENT && errno != EPERM) {
+		printf("error: %s\n", err);
+		return 2;
+	}
+	printf("%s\n", dir);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 2 && strcmp(argv[1], "rundir") == 0)
+		return do_rundir();
 	if (argc < 3)
 		return usage();
 	if (strcmp(argv[1], "probe") == 0)
