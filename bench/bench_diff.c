@@ -179,6 +179,51 @@ int main(int argc, char **argv)
 	}
 	report("  load 1 file", t, c, runs, 150);
 
+	/* The one-pass reader against cJSON + snapshot_from_json on the same
+	 * bytes, interleaved so that both see the same machine. */
+	{
+		FILE *f = fopen(p1, "rb");
+		char *buf = malloc(fsize + 1);
+		double *t2 = calloc((size_t)runs, sizeof(*t2)), *c2 = calloc((size_t)runs, sizeof(*c2));
+
+		if (!f || !buf || !t2 || !c2 || fread(buf, 1, fsize, f) != fsize) {
+			fprintf(stderr, "bench_diff: cannot read %s back\n", p1);
+			return 1;
+		}
+		fclose(f);
+		for (int r = 0; r < runs; r++) {
+			bool gave_up = false;
+			double t0 = now_ms(), c0 = cpu_ms();
+			struct snapshot *x = snapshot_parse_fast(buf, fsize, p1, err, sizeof(err), &gave_up);
+
+			t[r] = now_ms() - t0;
+			c[r] = cpu_ms() - c0;
+			if (x == NULL) {
+				fprintf(stderr, "bench_diff: fast reader: %s\n", gave_up ? "gave up" : err);
+				return 1;
+			}
+			snapshot_free(x);
+			t0 = now_ms();
+			c0 = cpu_ms();
+			x = snapshot_parse_cjson(buf, fsize, p1, err, sizeof(err));
+			t2[r] = now_ms() - t0;
+			c2[r] = cpu_ms() - c0;
+			if (x == NULL) {
+				fprintf(stderr, "bench_diff: cJSON reader: %s\n", err);
+				return 1;
+			}
+			snapshot_free(x);
+		}
+		report("  parse 1 file, one-pass reader", t, c, runs, 150);
+		report("  parse 1 file, cJSON + from_json", t2, c2, runs, 150);
+		qsort(c, (size_t)runs, sizeof(*c), cmp_double);
+		qsort(c2, (size_t)runs, sizeof(*c2), cmp_double);
+		printf("  cJSON / one-pass CPU (medians): %.2f\n", c2[runs / 2] / c[runs / 2]);
+		free(buf);
+		free(t2);
+		free(c2);
+	}
+
 	for (int r = 0; r < runs; r++) {
 		double t0 = now_ms(), c0 = cpu_ms();
 
