@@ -38,28 +38,38 @@ static void test_bucket_takes_max_and_holds(void **state)
 	history_init(&h, 64);
 	/* Points at t = 0, 1, 2, ... 9 with rss = t * 10, a spike at t = 4.5. */
 	for (int i = 0; i < 10; i++) {
-		struct history_point p = { .t = i, .rss = (uint64_t)i * 10 };
+		struct history_point p = { .t = i, .v = (uint64_t)i * 10 };
 		history_append(&h, &p);
 		if (i == 4) {
-			struct history_point s = { .t = 4.5, .rss = 1000 };
+			struct history_point s = { .t = 4.5, .v = 1000 };
 			history_append(&h, &s);
 		}
 	}
 	double out[5];
-	graph_bucket(&h, false, 0, 10, 1.5, 5, out); /* 2 s per column */
+	graph_bucket(&h, 0, 10, 1.5, 5, out); /* 2 s per column */
 	assert_true(out[0] == 10);   /* t 0,1 */
 	assert_true(out[2] == 1000); /* t 4, 4.5, 5: the spike wins */
 	assert_true(out[4] == 90);
 	/* Columns narrower than the sample spacing repeat the last value within
 	 * hold, and show nothing beyond it. */
 	double fine[20];
-	graph_bucket(&h, false, 10, 20, 1.5, 20, fine);
+	graph_bucket(&h, 10, 20, 1.5, 20, fine);
 	assert_true(fine[0] == 90 && fine[1] == 90); /* 10.0, 10.5: within 1.5 s of t=9 */
 	assert_true(isnan(fine[5]));
-	/* Heap series: missing where points have no heap. */
-	graph_bucket(&h, true, 0, 10, 1.5, 5, out);
+	/* Heap series: missing where there are no heap points, or after a gap
+	 * (tracing went off at t = 0). */
+	struct history heap;
+	history_init(&heap, 64);
+	graph_bucket(&heap, 0, 10, 1.5, 5, out);
 	for (int i = 0; i < 5; i++)
 		assert_true(isnan(out[i]));
+	struct history_point on = { .t = -1, .v = 500 }, off = { .t = 0, .gap = true };
+	history_append(&heap, &on);
+	history_append(&heap, &off);
+	graph_bucket(&heap, 0, 10, 1.5, 5, out);
+	for (int i = 0; i < 5; i++)
+		assert_true(isnan(out[i]));
+	history_done(&heap);
 	history_done(&h);
 }
 

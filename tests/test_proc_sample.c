@@ -206,15 +206,15 @@ static void test_history_merges_keep_peaks(void **state)
 	struct history h;
 	history_init(&h, 8);
 	for (int i = 0; i < 100; i++) {
-		struct history_point p = { .t = i, .rss = (uint64_t)(i == 37 ? 1000000 : i) };
+		struct history_point p = { .t = i, .v = (uint64_t)(i == 37 ? 1000000 : i) };
 		history_append(&h, &p);
 	}
 	assert_true(h.len <= 8);
 	assert_true(h.merges > 0);
 	uint64_t max = 0;
 	for (size_t i = 0; i < h.len; i++) {
-		if (h.points[i].rss > max)
-			max = h.points[i].rss;
+		if (h.points[i].v > max)
+			max = h.points[i].v;
 		if (i)
 			assert_true(h.points[i].t > h.points[i - 1].t);
 	}

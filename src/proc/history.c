@@ -1,5 +1,5 @@
 /*
- * history.c - bounded RSS/heap time series (see history.h).
+ * history.c - bounded time series (see history.h).
  */
 #include "proc/history.h"
 
@@ -33,12 +33,9 @@ static void history_merge(struct history *h)
 	for (size_t i = 0; i + 1 < h->len; i += 2) {
 		struct history_point a = h->points[i], b = h->points[i + 1];
 		struct history_point m = b;
-		if (a.rss > m.rss)
-			m.rss = a.rss;
-		if (a.has_heap && (!m.has_heap || a.heap > m.heap)) {
-			m.heap = a.heap;
-			m.has_heap = true;
-		}
+		if (m.gap || (!a.gap && a.v > m.v))
+			m.v = a.gap ? m.v : a.v;
+		m.gap = a.gap && b.gap;
 		h->points[out++] = m;
 	}
 	if (h->len % 2)

@@ -1,5 +1,7 @@
 /*
- * history.h - the time series behind the graph: RSS and traced heap over time.
+ * history.h - a time series behind the graph: RSS (from /proc samples) and
+ * the traced heap (from the agent's status pushes, at their own times) are
+ * two of them.
  *
  * Bounded memory whatever the session length: when the buffer is full, adjacent
  * pairs of points are merged (keeping the larger value, which is what a memory
@@ -14,9 +16,8 @@
 
 struct history_point {
 	double t;       /* monotonic seconds */
-	uint64_t rss;   /* bytes */
-	uint64_t heap;  /* bytes of traced Python heap; valid when has_heap */
-	bool has_heap;
+	uint64_t v;     /* bytes */
+	bool gap;       /* no value from here on (the heap: tracing went off) */
 };
 
 struct history {
@@ -25,7 +26,7 @@ struct history {
 	unsigned merges; /* how many times the resolution was halved */
 };
 
-/* cap must be even and >= 4. */
+/* cap must be even and >= 4. Points must come in time order. */
 void history_init(struct history *h, size_t cap);
 void history_done(struct history *h);
 void history_append(struct history *h, const struct history_point *p);

@@ -16,7 +16,6 @@ enum {
 	PROC_SAMPLE_HAS_STATUS = 1u << 0, /* rss breakdown, hwm, swap valid */
 	PROC_SAMPLE_HAS_SMAPS = 1u << 1,  /* pss, private valid (this sample) */
 	PROC_SAMPLE_GONE = 1u << 2,       /* the process has exited */
-	PROC_SAMPLE_HEAP = 1u << 3,       /* heap (traced Python memory) valid */
 };
 
 /* All sizes in bytes. t is CLOCK_MONOTONIC seconds. */
@@ -33,7 +32,6 @@ struct proc_sample {
 	uint64_t pss, pss_anon, pss_file, pss_shmem;
 	uint64_t private_clean, private_dirty;
 	uint64_t swap_pss;
-	uint64_t heap; /* traced Python heap, filled by the agent side */
 };
 
 /* Parse /proc/PID/statm: "size resident shared text lib data dt" in pages.

@@ -268,10 +268,6 @@ static void fold_sample(struct app *app, const struct proc_sample *s)
 		}
 		return;
 	}
-	struct proc_sample with_heap = *s;
-	if (app_agent_heap(app, &with_heap.heap))
-		with_heap.flags |= PROC_SAMPLE_HEAP;
-	s = &with_heap;
 	app->last = *s;
 	if (s->flags & PROC_SAMPLE_HAS_SMAPS)
 		app->smaps = *s;
@@ -280,8 +276,7 @@ static void fold_sample(struct app *app, const struct proc_sample *s)
 	if (!app->have_last || s->rss > app->rss_max)
 		app->rss_max = s->rss;
 	app->have_last = true;
-	struct history_point p = { .t = s->t, .rss = s->rss, .heap = s->heap,
-				   .has_heap = (s->flags & PROC_SAMPLE_HEAP) != 0 };
+	struct history_point p = { .t = s->t, .v = s->rss };
 	history_append(&app->hist, &p);
 	app->data_dirty = true;
 }
@@ -681,6 +676,7 @@ static void app_free(struct app *app)
 	free(app->snaps);
 	proc_sampler_free(app->sampler);
 	history_done(&app->hist);
+	history_done(&app->heap_hist);
 	theme_list_free(app->theme_names, app->ntheme);
 }
 
@@ -707,6 +703,7 @@ int app_run(const struct cli_opts *opts)
 	app->pid = opts->pid;
 	app->interval = opts->interval;
 	history_init(&app->hist, HISTORY_POINTS);
+	history_init(&app->heap_hist, HISTORY_POINTS);
 
 	if (prepare_theme(app, err, sizeof err) < 0) {
 		strsafe_eprintf("pmt-top: %s", err);

@@ -52,7 +52,8 @@ struct app {
 
 	/* RSS from /proc. */
 	struct proc_sampler *sampler;
-	struct history hist;
+	struct history hist;       /* RSS, from the samples */
+	struct history heap_hist;  /* traced heap, from the agent's pushes */
 	struct proc_sample last;   /* newest sample */
 	struct proc_sample smaps;  /* newest sample that had smaps_rollup */
 	bool have_last;
@@ -97,9 +98,6 @@ bool app_agent_ready(const struct app *app);
 const struct msg_status *app_agent_status(const struct app *app);
 /* tracemalloc is on, as far as the newest status says. */
 bool app_agent_tracing(const struct app *app);
-/* Heap value to attach to a /proc sample taken now, if tracing is on and the
- * agent's status is fresh. */
-bool app_agent_heap(const struct app *app, uint64_t *heap);
 /* Send a request on the agent link; false (and a status message) when there
  * is no agent. Takes ownership of args. */
 struct client_reply;

@@ -5,18 +5,51 @@
  * into the status line and redraws, and gives the views a few shorthands.
  * Everything runs on the UI thread and never blocks it.
  */
+#include <math.h>
 #include <stdio.h>
+#include <time.h>
 #include <string.h>
 
+#include "base/monotime.h"
 #include "base/strsafe.h"
 #include "session/session.h"
 #include "tui/app.h"
 
+/*
+ * The traced-heap series: one point per status, at the time the agent took
+ * it (its wall clock turned into ours), and a gap when tracing stops or the
+ * agent goes away.
+ */
+static void heap_point(struct app *app)
+{
+	struct history *h = &app->heap_hist;
+	const struct msg_status *st = app_agent_status(app);
+	bool last_gap = h->len == 0 || h->points[h->len - 1].gap;
+	double now = monotime_now();
+	struct history_point p = { .t = now, .gap = true };
+	if (st && st->tracing) {
+		struct timespec wall;
+		clock_gettime(CLOCK_REALTIME, &wall);
+		double t = st->time - ((double)wall.tv_sec + (double)wall.tv_nsec / 1e9) + now;
+		/* A clock that jumped, or a status from long ago: now will do. */
+		p.t = fabs(t - now) < 5 ? t : now;
+		p.v = st->traced_current;
+		p.gap = false;
+	} else if (last_gap) {
+		return;
+	}
+	if (h->len && p.t <= h->points[h->len - 1].t)
+		p.t = h->points[h->len - 1].t + 1e-6;
+	history_append(h, &p);
+}
+
 static void on_changed(void *ud, unsigned what)
 {
 	struct app *app = ud;
-	if (what & SESSION_CHANGED_STATUS)
+	if (what & SESSION_CHANGED_STATUS) {
+		heap_point(app);
 		app->data_dirty = true;
+	}
 	if (what & SESSION_CHANGED_AGENT)
 		app->dirty = true;
 }
@@ -68,16 +101,6 @@ bool app_agent_tracing(const struct app *app)
 {
 	const struct msg_status *st = app_agent_status(app);
 	return st && st->tracing;
-}
-
-bool app_agent_heap(const struct app *app, uint64_t *heap)
-{
-	double age;
-	const struct msg_status *st = app->session ? session_status(app->session, &age) : NULL;
-	if (!st || !st->tracing || age > 3 * app->interval + 1)
-		return false;
-	*heap = st->traced_current;
-	return true;
 }
 
 bool app_agent_request(struct app *app, int cmd, void *args,

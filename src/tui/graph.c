@@ -23,8 +23,7 @@ int graph_cols_per_cell(enum graph_style st)
 	return st == GRAPH_BRAILLE ? 2 : 1;
 }
 
-void graph_bucket(const struct history *h, bool heap, double t0, double t1,
-		  double hold, size_t n, double *out)
+void graph_bucket(const struct history *h, double t0, double t1, double hold, size_t n, double *out)
 {
 	for (size_t i = 0; i < n; i++)
 		out[i] = NAN;
@@ -35,27 +34,20 @@ void graph_bucket(const struct history *h, bool heap, double t0, double t1,
 
 	/* The last point before the window can fill its first columns. */
 	double carry = NAN, carry_t = -INFINITY;
-	for (size_t j = i; j-- > 0;) {
-		const struct history_point *p = &h->points[j];
-		if (!heap || p->has_heap) {
-			carry = heap ? (double)p->heap : (double)p->rss;
-			carry_t = p->t;
-			break;
-		}
-		if (heap)
-			break;
+	if (i > 0 && !h->points[i - 1].gap) {
+		carry = (double)h->points[i - 1].v;
+		carry_t = h->points[i - 1].t;
 	}
-
 	for (size_t col = 0; col < n; col++) {
 		double end = t0 + width * (double)(col + 1);
 		double best = NAN;
 		for (; i < h->len && h->points[i].t < end; i++) {
 			const struct history_point *p = &h->points[i];
-			if (heap && !p->has_heap) {
+			if (p->gap) {
 				carry = NAN;
 				continue;
 			}
-			double v = heap ? (double)p->heap : (double)p->rss;
+			double v = (double)p->v;
 			if (isnan(best) || v > best)
 				best = v;
 			carry = v;

@@ -40,10 +40,9 @@ int graph_cols_per_cell(enum graph_style st);
 
 /* Bucket the history over [t0, t1) into n columns: each column gets the largest
  * value of the points inside it; an empty column repeats the last earlier point
- * when it lies within `hold` seconds, else NAN (nothing drawn). With heap, the
- * heap series is used (points without heap count as missing). */
-void graph_bucket(const struct history *h, bool heap, double t0, double t1,
-		  double hold, size_t n, double *out);
+ * when it lies within `hold` seconds, else NAN (nothing drawn). A gap point
+ * ends the value before it. */
+void graph_bucket(const struct history *h, double t0, double t1, double hold, size_t n, double *out);
 
 /* Smallest and largest finite values of v[0..n); returns false if none. */
 bool graph_range(const double *v, size_t n, double *min, double *max);

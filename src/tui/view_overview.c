@@ -106,7 +106,7 @@ static void draw_legend(struct app *app, int y, int cols, bool heap)
 		x += 2;
 		x += screen_text(y, x, cols - x, THEME_HEADER_LABEL, false, "traced heap ");
 		screen_text(y, x, cols - x, THEME_HEADER_VALUE, false,
-			    units_bytes(h, sizeof h, (double)app->last.heap));
+			    units_bytes(h, sizeof h, (double)app->heap_hist.points[app->heap_hist.len - 1].v));
 	}
 }
 
@@ -208,9 +208,10 @@ static void draw_graph(struct app *app, int top, int h, int cols, bool heap)
 	/* Columns sit on fixed time slots, so between samples nothing moves. */
 	double end = ceil(app_graph_end(app) / secs_per_dot) * secs_per_dot;
 	double span = secs_per_dot * (double)n;
-	graph_bucket(&app->hist, false, end - span, end, app->interval * 2.5, n, rss);
+	graph_bucket(&app->hist, end - span, end, app->interval * 2.5, n, rss);
 	if (hp)
-		graph_bucket(&app->hist, true, end - span, end, app->interval * 2.5, n, hp);
+		/* Pushes come every interval too, at their own times. */
+		graph_bucket(&app->heap_hist, end - span, end, app->interval * 2.5, n, hp);
 
 	double lo = 0, hi = 0, l2, h2;
 	bool any = graph_range(rss, n, &lo, &hi);
@@ -280,7 +281,7 @@ static void overview_draw(struct app *app, int top, int rows, int cols)
 			    "They are in the Snapshots view: b marks a base, Enter diffs.");
 		return;
 	}
-	bool heap = app->last.flags & PROC_SAMPLE_HEAP;
+	bool heap = app->heap_hist.len > 0 && !app->heap_hist.points[app->heap_hist.len - 1].gap;
 	int breakdown = rows >= 14 ? 2 : 1;
 	int header = rows >= 12 ? 4 : 2;
 	draw_header(app, top, cols, header == 4);

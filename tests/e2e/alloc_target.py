@@ -32,6 +32,7 @@ def stats(path):
         out[key] = [{"size": s.size, "count": s.count,
                      "frames": [[f.filename, f.lineno] for f in reversed(s.traceback)]}
                     for s in snap.statistics(key)[:50]]
+    out["traced"] = tracemalloc.get_traced_memory()[0]
     with open(path, "w") as f:
         json.dump(out, f)
 

@@ -63,6 +63,28 @@ class AgentViews(TuiTestCase):
         self.assertLessEqual(abs(shown - real), 0.01 * real,
                              "%s: pmt-top shows %.0f, tracemalloc says %.0f" % (what, shown, real))
 
+    def test_overview_traced_heap_follows_pushes(self):
+        """The traced-heap series comes from the agent's status pushes: the
+        legend shows tracemalloc's current size, and it goes away when
+        tracing stops (a gap), not after a staleness guess."""
+        p = self.start_target()
+        self.command(p, "grow_a")
+        self.command(p, "grow_b")
+        traced = self.own_stats(p)["traced"]
+        self.open_pmt(p.pid)
+
+        def legend(screen):
+            m = re.search(r"traced heap\s+(\d[\d.]* (?:B|KiB|MiB|GiB))", screen)
+            return parse_size(m.group(1)) if m else None
+
+        shown = self.wait_for(legend, timeout=15, what="the traced heap in the legend")
+        self.assertLessEqual(abs(legend(self.screen()) - traced), 0.02 * traced,
+                             "legend %s vs tracemalloc %d" % (legend(self.screen()), traced))
+        self.assertTrue(shown)
+        self.keys("T")  # tracing off
+        self.wait_for(lambda s: "tracemalloc off" in s and legend(s) is None, timeout=15,
+                      what="the heap series to end when tracing stops")
+
     def test_top_view_matches_tracemalloc_for_each_key(self):
         p = self.start_target()
         self.command(p, "grow_a")
