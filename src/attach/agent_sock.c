@@ -30,7 +30,7 @@ static bool is_socket(const char *path)
  * over, so that the real agent, in its fallback directory, is found.
  * sock_connect checks the same again on the descriptor it connects through.
  */
-static bool trusted_socket(const char *path, long uid)
+static bool trusted_socket(const char *path, long uid, char *why, size_t whylen)
 {
 	struct stat st;
 	char dir[2048];
@@ -38,10 +38,25 @@ static bool trusted_socket(const char *path, long uid)
 	if (!slash || slash == path || (size_t)(slash - path) >= sizeof dir)
 		return false;
 	snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+	if (lstat(path, &st) != 0)
+		return false; /* nothing there: not worth a word */
+	bool sock = S_ISSOCK(st.st_mode), owner = st.st_uid == (uid_t)uid || st.st_uid == 0;
 	if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || (st.st_mode & 022) ||
-	    (st.st_uid != (uid_t)uid && st.st_uid != 0))
+	    (st.st_uid != (uid_t)uid && st.st_uid != 0)) {
+		if (why && !why[0])
+			snprintf(why, whylen, "refused %s: its directory is %s", path,
+				 !S_ISDIR(st.st_mode) ? "a symbolic link or not a directory"
+				 : (st.st_mode & 022) ? "writable by others"
+						      : "owned by another user");
 		return false;
-	return lstat(path, &st) == 0 && S_ISSOCK(st.st_mode) && (st.st_uid == (uid_t)uid || st.st_uid == 0);
+	}
+	if (!sock || !owner) {
+		if (why && !why[0])
+			snprintf(why, whylen, "refused %s: it is %s", path,
+				 !sock ? "not a socket" : "owned by another user");
+		return false;
+	}
+	return true;
 }
 
 /*
@@ -49,7 +64,7 @@ static bool trusted_socket(const char *path, long uid)
  * /tmp/pmt-top-<uid>.<random>, private to uid (see pmt_agent/rundir.py).
  * Looks for one that holds NSPID's socket; 0 and PATH filled if found.
  */
-static int find_fallback(pid_t pid, long nspid, long euid, char *path, size_t len)
+static int find_fallback(pid_t pid, long nspid, long euid, char *path, size_t len, char *why, size_t whylen)
 {
 	char tmp[64], prefix[48], cand[2048];
 	snprintf(tmp, sizeof tmp, "/proc/%d/root/tmp", (int)pid);
@@ -63,7 +78,7 @@ static int find_fallback(pid_t pid, long nspid, long euid, char *path, size_t le
 		if (strncmp(e->d_name, prefix, strlen(prefix)) != 0)
 			continue;
 		snprintf(cand, sizeof cand, "%s/%s/%ld.sock", tmp, e->d_name, nspid);
-		if (strlen(cand) < 108 && trusted_socket(cand, euid)) {
+		if (strlen(cand) < 108 && trusted_socket(cand, euid, why, whylen)) {
 			snprintf(path, len, "%s", cand);
 			found = 0;
 		}
@@ -113,35 +128,44 @@ static bool target_ids(pid_t pid, long *nspid, long *euid)
 
 int agent_sock_find(pid_t pid, char *path, size_t len, char *err, size_t errlen)
 {
-	char own[512], dir[512], cand[2048];
+	char own[512], dir[512], cand[2048], why[1200] = "", looked[1400];
 	long nspid, euid;
 	int rc = sock_path_for_pid(pid, false, own, sizeof own, err, errlen);
 	bool ids = target_ids(pid, &nspid, &euid);
-	if (rc == 0 && is_socket(own) && (!ids || trusted_socket(own, euid))) {
+	if (rc == 0 && is_socket(own) && (!ids || trusted_socket(own, euid, why, sizeof why))) {
 		snprintf(path, len, "%s", own);
 		return 0;
 	}
-	if (ids) {
-		/* The target's own runtime directory, seen through its root. */
-		char dirs[3][600];
-		int nd = 0;
-		if (environ_get(pid, "PMT_TOP_RUNTIME_DIR", dir, sizeof dir))
-			snprintf(dirs[nd++], sizeof dirs[0], "%s", dir);
-		if (environ_get(pid, "XDG_RUNTIME_DIR", dir, sizeof dir))
-			snprintf(dirs[nd++], sizeof dirs[0], "%s/pmt-top", dir);
-		snprintf(dirs[nd++], sizeof dirs[0], "/tmp/pmt-top-%ld", euid);
-		for (int i = 0; i < nd; i++) {
-			snprintf(cand, sizeof cand, "/proc/%d/root%s/%ld.sock", (int)pid, dirs[i], nspid);
-			if (strlen(cand) < 108 && trusted_socket(cand, euid)) {
-				snprintf(path, len, "%s", cand);
-				return 0;
-			}
-		}
-		if (find_fallback(pid, nspid, euid, path, len) == 0)
-			return 0;
+	if (!ids) {
+		if (rc < 0)
+			return -1;
+		snprintf(path, len, "%s", own); /* errors then name the usual place */
+		return 0;
 	}
-	if (rc < 0)
-		return -1;
-	snprintf(path, len, "%s", own);
-	return 0;
+	/* The target's own runtime directory, seen through its root. */
+	char dirs[3][600];
+	int nd = 0;
+	if (environ_get(pid, "PMT_TOP_RUNTIME_DIR", dir, sizeof dir))
+		snprintf(dirs[nd++], sizeof dirs[0], "%s", dir);
+	if (environ_get(pid, "XDG_RUNTIME_DIR", dir, sizeof dir))
+		snprintf(dirs[nd++], sizeof dirs[0], "%s/pmt-top", dir);
+	snprintf(dirs[nd++], sizeof dirs[0], "/tmp/pmt-top-%ld", euid);
+	for (int i = 0; i < nd; i++) {
+		snprintf(cand, sizeof cand, "/proc/%d/root%s/%ld.sock", (int)pid, dirs[i], nspid);
+		if (strlen(cand) < 108 && trusted_socket(cand, euid, why, sizeof why)) {
+			snprintf(path, len, "%s", cand);
+			return 0;
+		}
+	}
+	if (find_fallback(pid, nspid, euid, path, len, why, sizeof why) == 0)
+		return 0;
+	/* Say where we looked, and what was refused and why. */
+	snprintf(looked, sizeof looked, "%.600s/%ld.sock", dirs[nd - 1], nspid);
+	if (why[0])
+		snprintf(err, errlen, "no agent socket for pid %d that it alone could have made (%s)", (int)pid,
+			 why);
+	else
+		snprintf(err, errlen, "no agent is listening for pid %d (no socket at %s nor in its other "
+			 "runtime directories)", (int)pid, looked);
+	return -1;
 }

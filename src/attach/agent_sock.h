@@ -18,9 +18,9 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* Fill path with the socket of pid's agent: the first trusted candidate,
- * else our own <runtime dir>/<pid>.sock (so errors name the usual place).
- * Returns 0, or -1 with a reason when no path can be formed. */
+/* Fill path with the socket of pid's agent: the first trusted candidate.
+ * Returns 0, or -1 with a sentence in ERR: where it looked, or which socket
+ * was refused and why (a spoof in a directory another user controls). */
 int agent_sock_find(pid_t pid, char *path, size_t len, char *err, size_t errlen);
 
 #endif

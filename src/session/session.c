@@ -33,6 +33,7 @@
 #define CHILD_AGENT_WAIT_S 10.0
 #define DEFAULT_ATTACH_MS 15000
 #define HANDSHAKE_MS 5000
+#define WAIT_EXTRA_S 10.0     /* session_wait_ready: after the load's deadline */
 
 struct session {
 	struct session_opts o;
@@ -42,7 +43,7 @@ struct session {
 	struct client *client;
 	enum session_agent agent;
 	char note[512];
-	char connect_err[512]; /* why the last connection attempt failed */
+	char connect_err[1400]; /* why the last connection attempt failed */
 	double retry_t;       /* next connection attempt */
 	double fast_until;    /* retry quickly until then */
 	double t_start;
@@ -260,6 +261,11 @@ static void poll_inject(struct session *s)
 		s->inject_failed = true;
 		set_agent(s, SESSION_AGENT_OFF);
 	} else if (st == INJECT_DONE) {
+		/* The bootstrap ran: what is left is the agent's to do. */
+		inject_free(s->inject);
+		s->inject = NULL;
+		set_note(s, "the agent was loaded; waiting for it to answer");
+		set_agent(s, SESSION_AGENT_NONE);
 		s->retry_t = 0; /* connect at once, and quickly again if not yet */
 		s->fast_until = now_s() + FAST_WINDOW_S;
 	}
@@ -280,11 +286,12 @@ void session_tick(struct session *s)
 		period = RETRY_FAST_S;
 	s->retry_t = now + period;
 
-	char err[512], path[1200];
+	char err[1400], path[1200];
 	const char *sock = s->o.socket;
-	if (sock == NULL && agent_sock_find(s->o.pid, path, sizeof path, err, sizeof err) == 0)
+	int found = sock ? 0 : agent_sock_find(s->o.pid, path, sizeof path, err, sizeof err);
+	if (found == 0 && !sock)
 		sock = path;
-	if (client_connect(s->client, s->o.pid, sock, err, sizeof err) == 0) {
+	if (found == 0 && client_connect(s->client, s->o.pid, sock, err, sizeof err) == 0) {
 		set_agent(s, SESSION_AGENT_CONNECTING);
 		return;
 	}
@@ -441,8 +448,18 @@ int session_wait_ready(struct session *s, volatile sig_atomic_t *stop, enum sess
 		snprintf(err, errlen, "no process with pid %d", (int)s->o.pid);
 		return -1;
 	}
+	/* Bounded whatever the target does: a load has its own deadline, then
+	 * the agent gets a few seconds to answer. */
+	double attach_s = (s->o.attach_timeout_ms > 0 ? s->o.attach_timeout_ms : DEFAULT_ATTACH_MS) / 1000.0;
+	double give_up = now_s() + attach_s + WAIT_EXTRA_S;
 	double handshake_end = 0;
 	for (;;) {
+		if (now_s() > give_up) {
+			*why = SESSION_FAIL_NO_AGENT;
+			errfmt(err, errlen, "no agent of pid %d answered within %.0f s (%s)", (int)s->o.pid,
+			       attach_s + WAIT_EXTRA_S, s->connect_err[0] ? s->connect_err : s->note);
+			return -1;
+		}
 		if (stop && *stop) {
 			*why = SESSION_FAIL_INTERRUPTED;
 			snprintf(err, errlen, "interrupted");
