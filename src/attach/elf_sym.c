@@ -8,6 +8,7 @@
 #include "attach/elf_sym.h"
 
 #include "base/fsafe.h"
+#include "base/xalloc.h"
 
 #include <elf.h>
 #include <errno.h>
@@ -31,16 +32,6 @@ struct elf_sym {
 /* Larger files are not the binaries of a Python process. */
 #define MAX_FILE ((off_t)4 << 30)
 #define MAX_TABLE ((uint64_t)256 << 20)
-
-static void *xcalloc1(size_t n)
-{
-	void *p = calloc(1, n ? n : 1);
-	if (!p) {
-		fputs("pmt-top: out of memory\n", stderr);
-		abort();
-	}
-	return p;
-}
 
 /* True when [off, off+len) lies inside the file. */
 static int in_file(const struct elf_sym *es, uint64_t off, uint64_t len)
@@ -72,7 +63,7 @@ static void *read_copy(const struct elf_sym *es, uint64_t off, uint64_t len)
 {
 	if (len > MAX_TABLE || !in_file(es, off, len))
 		return NULL;
-	void *p = xcalloc1((size_t)len);
+	void *p = xcalloc(1, (size_t)len);
 	if (read_at(es, off, p, (size_t)len) != 0) {
 		free(p);
 		return NULL;
@@ -94,7 +85,7 @@ struct elf_sym *elf_sym_new(const char *path, char *err, size_t errlen)
 		close(fd);
 		return NULL;
 	}
-	struct elf_sym *es = xcalloc1(sizeof *es);
+	struct elf_sym *es = xcalloc(1, sizeof *es);
 	es->fd = fd;
 	es->size = (size_t)st.st_size;
 	const Elf64_Ehdr *eh = &es->eh;

@@ -9,6 +9,7 @@
 
 #include "base/fsafe.h"
 #include "attach/inject_child.h"
+#include "base/xalloc.h"
 #include "attach/inject_gdb.h"
 #include "attach/inject_pep768.h"
 
@@ -83,16 +84,6 @@ const char *inject_method_name(enum inject_method m)
 	if ((unsigned)m >= sizeof method_names / sizeof method_names[0])
 		return "auto";
 	return method_names[m];
-}
-
-static void *xcalloc(size_t n)
-{
-	void *p = calloc(1, n);
-	if (!p) {
-		fputs("pmt-top: out of memory\n", stderr);
-		abort();
-	}
-	return p;
 }
 
 /* Finds PROG in PATH (or takes it as a path when it has a slash). */
@@ -491,7 +482,7 @@ static int check_target(struct inject *ij, const struct inject_req *req, char *e
 
 struct inject *inject_start(const struct inject_req *req, char *err, size_t errlen)
 {
-	struct inject *ij = xcalloc(sizeof *ij);
+	struct inject *ij = xcalloc(1, sizeof *ij);
 	ij->pid = req->pid;
 	ij->t0 = monotime_ms();
 	ij->timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : DEFAULT_TIMEOUT_MS;

@@ -9,8 +9,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void (*die_hook)(void);
+
+void xalloc_on_die(void (*fn)(void))
+{
+	die_hook = fn;
+}
+
 void xalloc_die(size_t n)
 {
+	/* The TUI gives the terminal back first, so that this line is seen. */
+	if (die_hook)
+		die_hook();
 	fprintf(stderr, "pmt-top: out of memory (allocating %zu bytes)\n", n);
 	abort();
 }

@@ -15,6 +15,10 @@
 _Noreturn void xalloc_die(size_t n);
 
 /* malloc(n); a zero size still returns a unique pointer. Never returns NULL. */
+/* FN runs before the out-of-memory message is printed (the TUI restores
+ * the terminal there). One hook; NULL removes it. */
+void xalloc_on_die(void (*fn)(void));
+
 void *xmalloc(size_t n);
 /* calloc(nmemb, size) with overflow check. Never returns NULL. */
 void *xcalloc(size_t nmemb, size_t size);

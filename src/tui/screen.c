@@ -2,6 +2,8 @@
  * screen.c - curses setup, restore on every path, colours (see screen.h).
  */
 #include "tui/screen.h"
+
+#include "base/xalloc.h"
 #include "base/strsafe.h"
 
 #include <curses.h>
@@ -166,6 +168,7 @@ int screen_init(bool *utf8, char *err, size_t errlen)
 	}
 	active = true;
 	atexit(screen_restore);
+	xalloc_on_die(screen_restore);
 	cbreak();
 	noecho();
 	nonl();
