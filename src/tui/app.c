@@ -670,6 +670,10 @@ static void app_free(struct app *app)
 	for (int i = 0; i < views_count; i++)
 		if (views[i]->done)
 			views[i]->done(app);
+	for (int i = 0; i < views_count && app->view_state; i++)
+		free(app->view_state[i]);
+	free(app->view_state);
+	app->view_state = NULL;
 	app_agent_stop(app);
 	for (size_t i = 0; i < app->nsnaps; i++)
 		snapshot_free(app->snaps[i].snap);
@@ -703,6 +707,10 @@ int app_run(const struct cli_opts *opts)
 	app->pid = opts->pid;
 	app->interval = opts->interval;
 	history_init(&app->hist, HISTORY_POINTS);
+	app->view_state = xcalloc((size_t)views_count, sizeof *app->view_state);
+	for (int i = 0; i < views_count; i++)
+		if (views[i]->state_size)
+			app->view_state[i] = xcalloc(1, views[i]->state_size);
 	history_init(&app->heap_hist, HISTORY_POINTS);
 
 	if (prepare_theme(app, err, sizeof err) < 0) {

@@ -69,6 +69,7 @@ struct app {
 	/* Snapshots (view_snapshots.c). */
 	struct app_snap *snaps;
 	size_t nsnaps;
+	double snap_taken_at;      /* monotonic time of the snapshot request in flight */
 
 	/* Display state. */
 	bool paused;
@@ -77,6 +78,7 @@ struct app {
 	enum graph_style style;
 	bool utf8;
 	int view;             /* index into views[] */
+	void **view_state;    /* per view (views[] order): its state_size bytes */
 	bool help;            /* help overlay shown */
 	struct theme theme;
 	char **theme_names;
@@ -111,6 +113,10 @@ void app_snapshot_take(struct app *app);
 /* Add a snapshot to the list (takes ownership). */
 void app_snapshot_add(struct app *app, struct snapshot *snap, double mono_t, const char *origin);
 
+
+/* The state of view V in this app (zeroed at start; see view.state_size). */
+struct view;
+void *app_view_state(const struct app *app, const struct view *v);
 
 /* Show a message in the status line (error: in the error style). */
 void app_status(struct app *app, bool error, const char *fmt, ...)

@@ -8,6 +8,7 @@
 
 #include "base/monotime.h"
 #include "tui/app.h"
+#include "tui/view.h"
 
 void app_status(struct app *app, bool error, const char *fmt, ...)
 {
@@ -27,4 +28,12 @@ double app_graph_end(const struct app *app)
 	if (app->gone)
 		return app->gone_t;
 	return monotime_now();
+}
+
+void *app_view_state(const struct app *app, const struct view *v)
+{
+	for (int i = 0; i < views_count; i++)
+		if (views[i] == v)
+			return app->view_state[i];
+	return NULL;
 }

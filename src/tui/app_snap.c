@@ -19,7 +19,6 @@
  * filename later, so one snapshot serves every grouping of the diff. */
 #define SNAP_KEY "traceback"
 
-static double taken_at; /* monotonic time of the request in flight */
 
 void app_snapshot_add(struct app *app, struct snapshot *snap, double mono_t, const char *origin)
 {
@@ -46,7 +45,7 @@ static void on_snapshot(void *ud, struct client_reply *r)
 	}
 	snapshot_sort(snap);
 	snprintf(origin, sizeof origin, "pid %d", (int)app->pid);
-	app_snapshot_add(app, snap, taken_at, origin);
+	app_snapshot_add(app, snap, app->snap_taken_at, origin);
 	app_status(app, false, "snapshot %zu: %s traced in %zu places (b marks a base, Snapshots view diffs)",
 		   app->nsnaps, units_bytes(tot, sizeof tot, (double)snap->total_size), snap->ngroups);
 }
@@ -66,6 +65,6 @@ void app_snapshot_take(struct app *app)
 	}
 	cJSON *args = cJSON_CreateObject();
 	cJSON_AddStringToObject(args, "key", SNAP_KEY);
-	taken_at = monotime_now();
+	app->snap_taken_at = monotime_now();
 	app_agent_request(app, PROTO_CMD_SNAPSHOT, args, on_snapshot, app);
 }

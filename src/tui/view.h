@@ -35,6 +35,10 @@ struct view {
 	int (*key)(struct app *app, int ch);
 	/* The view's bindings (keys.h): dispatch, help overlay and man page. */
 	const struct binding *keys;
+	/* Bytes of the view's own state, zeroed, kept by the app for it (see
+	 * app_view_state); 0: none. No view keeps state in file-level variables,
+	 * so that two apps, or a test, can each have their own. */
+	size_t state_size;
 };
 
 extern const struct view view_overview;

@@ -36,7 +36,7 @@
 static const char *const sort_keys[] = { "net", "gross", "max", "calls", "mean" };
 #define NSORT ((int)(sizeof sort_keys / sizeof sort_keys[0]))
 
-static struct {
+struct fn_state {
 	struct msg_functions table; /* newest functions result (decoded) */
 	const struct msg_function **rows; /* rows that pass the filter, into table */
 	size_t nrows;
@@ -51,65 +51,68 @@ static struct {
 	char *rss[FN_MAX_RSS]; /* functions measured with RSS too */
 	int nrss;
 	char note[256];
-} F;
+};
 
 static const char *or_dash(const char *s)
 {
 	return s ? s : "-";
 }
 
-static void rebuild_rows(void)
+static void rebuild_rows(struct fn_state *F)
 {
 	char text[2048];
-	F.nrows = 0;
-	F.rows = xreallocarray(F.rows, F.table.nrows + 1, sizeof *F.rows);
-	for (size_t i = 0; i < F.table.nrows; i++) {
-		const struct msg_function *f = &F.table.rows[i];
+	F->nrows = 0;
+	F->rows = xreallocarray(F->rows, F->table.nrows + 1, sizeof *F->rows);
+	for (size_t i = 0; i < F->table.nrows; i++) {
+		const struct msg_function *f = &F->table.rows[i];
 		snprintf(text, sizeof text, "%s\n%s:%d", f->name, f->file, f->line);
-		if (filter_match(&F.filter, text, strlen(text)))
-			F.rows[F.nrows++] = f;
+		if (filter_match(&F->filter, text, strlen(text)))
+			F->rows[F->nrows++] = f;
 	}
 }
 
-static void take_state(const struct msg_functions *t)
+static void take_state(struct fn_state *F, const struct msg_functions *t)
 {
-	F.running = t->running;
-	snprintf(F.note, sizeof F.note, "%s", t->error ? t->error : "");
+	F->running = t->running;
+	snprintf(F->note, sizeof F->note, "%s", t->error ? t->error : "");
 }
 
 static void on_table(void *ud, struct client_reply *r)
 {
 	struct app *app = ud;
+	struct fn_state *F = app_view_state(app, &view_functions);
 	char err[256];
 	struct msg_functions t;
-	F.pending = false;
+	F->pending = false;
 	app->dirty = true;
 	if (!r->ok) {
-		snprintf(F.note, sizeof F.note, "%s", r->message);
+		snprintf(F->note, sizeof F->note, "%s", r->message);
 		return;
 	}
 	if (msg_decode_functions(r->result, &t, err, sizeof err) < 0) {
-		snprintf(F.note, sizeof F.note, "the agent's function table is malformed: %.200s", err);
+		snprintf(F->note, sizeof F->note, "the agent's function table is malformed: %.200s", err);
 		return;
 	}
-	msg_functions_done(&F.table);
-	F.table = t;
-	take_state(&F.table);
-	rebuild_rows();
+	msg_functions_done(&F->table);
+	F->table = t;
+	take_state(F, &F->table);
+	rebuild_rows(F);
 }
 
 static void request_table(struct app *app)
 {
+	struct fn_state *F = app_view_state(app, &view_functions);
 	cJSON *args = cJSON_CreateObject();
 	cJSON_AddNumberToObject(args, "limit", FN_LIMIT);
-	cJSON_AddStringToObject(args, "sort", sort_keys[F.sort]);
-	F.pending = app_agent_request(app, PROTO_CMD_FUNCTIONS, args, on_table, app);
-	F.next_refresh = monotime_now() + FN_REFRESH;
+	cJSON_AddStringToObject(args, "sort", sort_keys[F->sort]);
+	F->pending = app_agent_request(app, PROTO_CMD_FUNCTIONS, args, on_table, app);
+	F->next_refresh = monotime_now() + FN_REFRESH;
 }
 
 static void on_switch(void *ud, struct client_reply *r)
 {
 	struct app *app = ud;
+	struct fn_state *F = app_view_state(app, &view_functions);
 	char err[256];
 	struct msg_functions t;
 	if (!r->ok) {
@@ -120,37 +123,39 @@ static void on_switch(void *ud, struct client_reply *r)
 		app_status(app, true, "function tracer: a malformed reply: %s", err);
 		return;
 	}
-	take_state(&t);
+	take_state(F, &t);
 	/* What the session switched on, it switches off when it leaves. */
-	session_note_functions(app->session, F.running);
-	if (F.running)
+	session_note_functions(app->session, F->running);
+	if (F->running)
 		app_status(app, false, "function tracer on (%s%s)", or_dash(t.mode),
 			   t.native ? ", C extension" : ", pure-Python fallback: slower");
 	else
 		app_status(app, false, "function tracer off: every hook removed");
 	msg_functions_done(&t);
-	F.next_refresh = 0;
+	F->next_refresh = 0;
 }
 
 static void start_tracer(struct app *app)
 {
+	struct fn_state *F = app_view_state(app, &view_functions);
 	cJSON *args = cJSON_CreateObject();
 	cJSON *rss = cJSON_AddArrayToObject(args, "rss");
-	for (int i = 0; i < F.nrss; i++)
-		cJSON_AddItemToArray(rss, cJSON_CreateString(F.rss[i]));
+	for (int i = 0; i < F->nrss; i++)
+		cJSON_AddItemToArray(rss, cJSON_CreateString(F->rss[i]));
 	app_agent_request(app, PROTO_CMD_FUNCTIONS_START, args, on_switch, app);
 }
 
 static void fn_update(struct app *app)
 {
-	if (!app_agent_ready(app) || F.pending || app->paused)
+	struct fn_state *F = app_view_state(app, &view_functions);
+	if (!app_agent_ready(app) || F->pending || app->paused)
 		return;
-	if (monotime_now() < F.next_refresh)
+	if (monotime_now() < F->next_refresh)
 		return;
 	/* Keep polling slowly while off, to notice a tracer started elsewhere. */
 	request_table(app);
-	if (!F.running)
-		F.next_refresh = monotime_now() + 5 * FN_REFRESH;
+	if (!F->running)
+		F->next_refresh = monotime_now() + 5 * FN_REFRESH;
 }
 
 static void draw_detail(const struct msg_function *f, int top, int rows, int cols)
@@ -182,6 +187,7 @@ static void draw_detail(const struct msg_function *f, int top, int rows, int col
 
 static void fn_draw(struct app *app, int top, int rows, int cols)
 {
+	struct fn_state *F = app_view_state(app, &view_functions);
 	char head[1024];
 	int y = top;
 	app_agent_describe(app, head, sizeof head);
@@ -190,28 +196,28 @@ static void fn_draw(struct app *app, int top, int rows, int cols)
 		screen_text(y + 1, 2, cols - 4, THEME_DIM, false, "Per-function memory needs the agent inside the process.");
 		return;
 	}
-	const struct msg_functions *t = &F.table;
-	if (t->has_table && F.running)
+	const struct msg_functions *t = &F->table;
+	if (t->has_table && F->running)
 		screen_textf(y++, 0, cols, THEME_HEADER_LABEL,
 			     "tracer ON (F stops): %s, %s, counting %s, %.0fs   sort %s (o)   filter %s (/)   %zu functions",
 			     or_dash(t->mode), t->native ? "C extension" : "pure-Python fallback, slower",
-			     or_dash(t->accounting), t->elapsed, sort_keys[F.sort],
-			     filter_active(&F.filter) ? F.filter.text : "none", F.nrows);
+			     or_dash(t->accounting), t->elapsed, sort_keys[F->sort],
+			     filter_active(&F->filter) ? F->filter.text : "none", F->nrows);
 	else
 		screen_textf(y++, 0, cols, THEME_WARNING,
 			     "tracer off: F starts it (it hooks every Python call: the C extension costs about x1.2-2)%s",
-			     t->has_table && F.nrows ? "; counts below are from the last run" : "");
-	if (F.note[0])
-		screen_text(y++, 0, cols, THEME_WARNING, false, F.note);
+			     t->has_table && F->nrows ? "; counts below are from the last run" : "");
+	if (F->note[0])
+		screen_text(y++, 0, cols, THEME_WARNING, false, F->note);
 	screen_fill(y, 0, cols, THEME_TABLE_HEADER);
 	screen_textf(y++, 0, cols, THEME_TABLE_HEADER, "%10s %11s %11s %11s %11s  %s", "CALLS", "NET", "MAX CALL",
 		     "GROSS", "MEAN", "FUNCTION / LOCATION");
 	int list_rows = top + rows - y;
-	listnav_fit(&F.nav, (int)F.nrows, list_rows);
-	for (int r = 0; r < list_rows && F.nav.top + r < (int)F.nrows; r++) {
-		int i = F.nav.top + r;
-		const struct msg_function *f = F.rows[i];
-		bool sel = i == F.nav.sel;
+	listnav_fit(&F->nav, (int)F->nrows, list_rows);
+	for (int r = 0; r < list_rows && F->nav.top + r < (int)F->nrows; r++) {
+		int i = F->nav.top + r;
+		const struct msg_function *f = F->rows[i];
+		bool sel = i == F->nav.sel;
 		char a[32], b[32], c[32], d[32], loc[1200];
 		double net = (double)f->net;
 		if (sel)
@@ -226,36 +232,37 @@ static void fn_draw(struct app *app, int top, int rows, int cols)
 		snprintf(loc, sizeof loc, "%s%s  %s:%d", f->name, f->has_rss ? " [RSS]" : "", f->file, f->line);
 		screen_text(y + r, 61, cols - 61, sel ? THEME_SELECTION : THEME_NORMAL, false, loc);
 	}
-	if (F.nrows == 0)
+	if (F->nrows == 0)
 		screen_text(y, 2, cols - 4, THEME_DIM, false,
-			    F.running ? "no Python calls seen yet" : "no data: press F to start the tracer");
-	if (F.detail && F.nrows)
-		draw_detail(F.rows[F.nav.sel], top, rows, cols);
-	if (F.prompt.active)
-		prompt_draw(&F.prompt);
+			    F->running ? "no Python calls seen yet" : "no data: press F to start the tracer");
+	if (F->detail && F->nrows)
+		draw_detail(F->rows[F->nav.sel], top, rows, cols);
+	if (F->prompt.active)
+		prompt_draw(&F->prompt);
 }
 
 static void toggle_rss(struct app *app)
 {
-	if (F.nrows == 0)
+	struct fn_state *F = app_view_state(app, &view_functions);
+	if (F->nrows == 0)
 		return;
-	const char *name = F.rows[F.nav.sel]->name;
-	for (int i = 0; i < F.nrss; i++) {
-		if (strcmp(F.rss[i], name) == 0) {
-			free(F.rss[i]);
-			F.rss[i] = F.rss[--F.nrss];
+	const char *name = F->rows[F->nav.sel]->name;
+	for (int i = 0; i < F->nrss; i++) {
+		if (strcmp(F->rss[i], name) == 0) {
+			free(F->rss[i]);
+			F->rss[i] = F->rss[--F->nrss];
 			app_status(app, false, "RSS per call off for %s", name);
 			goto restart;
 		}
 	}
-	if (F.nrss == FN_MAX_RSS) {
+	if (F->nrss == FN_MAX_RSS) {
 		app_status(app, true, "at most %d functions can have RSS measured", FN_MAX_RSS);
 		return;
 	}
-	F.rss[F.nrss++] = xstrdup(name);
+	F->rss[F->nrss++] = xstrdup(name);
 	app_status(app, false, "RSS per call on for %s (it costs a few microseconds per call)", name);
 restart:
-	if (F.running) {
+	if (F->running) {
 		app_agent_request(app, PROTO_CMD_FUNCTIONS_STOP, NULL, NULL, NULL);
 		start_tracer(app);
 	}
@@ -263,29 +270,31 @@ restart:
 
 static int fn_key(struct app *app, int ch)
 {
+	struct fn_state *F = app_view_state(app, &view_functions);
 	char err[256];
-	if (F.prompt.active) {
-		if (prompt_key(&F.prompt, ch) == PROMPT_DONE) {
-			if (filter_set(&F.filter, F.prompt.buf, err, sizeof err) < 0)
+	if (F->prompt.active) {
+		if (prompt_key(&F->prompt, ch) == PROMPT_DONE) {
+			if (filter_set(&F->filter, F->prompt.buf, err, sizeof err) < 0)
 				app_status(app, true, "bad filter: %s", err);
-			rebuild_rows();
+			rebuild_rows(F);
 		}
 		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
 	}
-	if (F.detail) {
+	if (F->detail) {
 		if (ch == 27 || ch == '\r' || ch == '\n' || ch == KEY_ENTER || ch == 'q')
-			F.detail = false;
+			F->detail = false;
 		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
 	}
-	if (listnav_key(&F.nav, ch, (int)F.nrows, LINES / 2))
+	if (listnav_key(&F->nav, ch, (int)F->nrows, LINES / 2))
 		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
 	return VIEW_KEY_IGNORED;
 }
 
 static int fn_switch(struct app *app, int ch)
 {
+	struct fn_state *F = app_view_state(app, &view_functions);
 	(void)ch;
-	if (F.running)
+	if (F->running)
 		app_agent_request(app, PROTO_CMD_FUNCTIONS_STOP, NULL, on_switch, app);
 	else
 		start_tracer(app);
@@ -294,18 +303,20 @@ static int fn_switch(struct app *app, int ch)
 
 static int fn_sort(struct app *app, int ch)
 {
+	struct fn_state *F = app_view_state(app, &view_functions);
 	(void)app;
 	(void)ch;
-	F.sort = (F.sort + 1) % NSORT;
-	F.next_refresh = 0;
+	F->sort = (F->sort + 1) % NSORT;
+	F->next_refresh = 0;
 	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
 }
 
 static int fn_zero(struct app *app, int ch)
 {
+	struct fn_state *F = app_view_state(app, &view_functions);
 	(void)ch;
 	app_agent_request(app, PROTO_CMD_FUNCTIONS_RESET, NULL, NULL, NULL);
-	F.next_refresh = 0;
+	F->next_refresh = 0;
 	app_status(app, false, "function counts zeroed");
 	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
 }
@@ -319,31 +330,34 @@ static int fn_rss(struct app *app, int ch)
 
 static int fn_filter(struct app *app, int ch)
 {
+	struct fn_state *F = app_view_state(app, &view_functions);
 	(void)app;
 	(void)ch;
-	prompt_open(&F.prompt, "filter (regex over name and file:line, Enter applies, empty clears): ",
-		    F.filter.text);
+	prompt_open(&F->prompt, "filter (regex over name and file:line, Enter applies, empty clears): ",
+		    F->filter.text);
 	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
 }
 
 static int fn_detail(struct app *app, int ch)
 {
+	struct fn_state *F = app_view_state(app, &view_functions);
 	(void)app;
 	(void)ch;
-	F.detail = F.nrows > 0;
+	F->detail = F->nrows > 0;
 	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
 }
 
 static void fn_done(struct app *app)
 {
+	struct fn_state *F = app_view_state(app, &view_functions);
 	(void)app;
-	msg_functions_done(&F.table);
-	free(F.rows);
-	F.rows = NULL;
-	for (int i = 0; i < F.nrss; i++)
-		free(F.rss[i]);
-	F.nrss = 0;
-	filter_done(&F.filter);
+	msg_functions_done(&F->table);
+	free(F->rows);
+	F->rows = NULL;
+	for (int i = 0; i < F->nrss; i++)
+		free(F->rss[i]);
+	F->nrss = 0;
+	filter_done(&F->filter);
 }
 
 static const struct binding fn_keys[] = {
@@ -358,6 +372,7 @@ static const struct binding fn_keys[] = {
 };
 
 const struct view view_functions = {
+	.state_size = sizeof(struct fn_state),
 	.name = "Functions",
 	.update = fn_update,
 	.draw = fn_draw,

@@ -39,7 +39,7 @@ static const enum snapdiff_order orders[] = {
 };
 static const char *const order_names[] = { "|size diff|", "size diff", "new size", "count diff", "new count" };
 
-static struct {
+struct snaps_state {
 	struct listnav nav;       /* list mode */
 	int base;                 /* index of the base snapshot, -1 none */
 	size_t diff_after;        /* "now" asked: diff when nsnaps exceeds this */
@@ -58,67 +58,69 @@ static struct {
 	struct prompt prompt;
 	enum prompt_kind asking;
 	struct tbpanel tb;
-} S = { .base = -1 };
+};
 
-static void diff_rows(void)
+static void diff_rows(struct snaps_state *S)
 {
 	char text[8192];
-	S.nrows = 0;
-	if (S.diff == NULL)
+	S->nrows = 0;
+	if (S->diff == NULL)
 		return;
-	S.rows = xreallocarray(S.rows, S.diff->n ? S.diff->n : 1, sizeof *S.rows);
-	for (size_t i = 0; i < S.diff->n; i++) {
-		location_filter_text(text, sizeof text, snapdiff_entry_group(&S.diff->entries[i]));
-		if (filter_match(&S.filter, text, strlen(text)))
-			S.rows[S.nrows++] = i;
+	S->rows = xreallocarray(S->rows, S->diff->n ? S->diff->n : 1, sizeof *S->rows);
+	for (size_t i = 0; i < S->diff->n; i++) {
+		location_filter_text(text, sizeof text, snapdiff_entry_group(&S->diff->entries[i]));
+		if (filter_match(&S->filter, text, strlen(text)))
+			S->rows[S->nrows++] = i;
 	}
 }
 
-static void diff_free(void)
+static void diff_free(struct snaps_state *S)
 {
-	snapdiff_free(S.diff);
-	snapshot_free(S.old_g);
-	snapshot_free(S.new_g);
-	S.diff = NULL;
-	S.old_g = S.new_g = NULL;
-	S.nrows = 0;
+	snapdiff_free(S->diff);
+	snapshot_free(S->old_g);
+	snapshot_free(S->new_g);
+	S->diff = NULL;
+	S->old_g = S->new_g = NULL;
+	S->nrows = 0;
 }
 
-/* (Re)compute the diff of snapshots old_i -> new_i grouped by S.key. */
+/* (Re)compute the diff of snapshots old_i -> new_i grouped by S->key. */
 static bool diff_compute(struct app *app)
 {
+	struct snaps_state *S = app_view_state(app, &view_snapshots);
 	char err[256];
-	const struct snapshot *a = app->snaps[S.old_i].snap, *b = app->snaps[S.new_i].snap;
-	struct snapshot *ra = snapshot_regroup(a, S.key, err, sizeof err);
-	struct snapshot *rb = ra ? snapshot_regroup(b, S.key, err, sizeof err) : NULL;
+	const struct snapshot *a = app->snaps[S->old_i].snap, *b = app->snaps[S->new_i].snap;
+	struct snapshot *ra = snapshot_regroup(a, S->key, err, sizeof err);
+	struct snapshot *rb = ra ? snapshot_regroup(b, S->key, err, sizeof err) : NULL;
 	struct snapdiff *d = rb ? snapdiff_new(ra, rb, err, sizeof err) : NULL;
 	if (d == NULL) {
-		app_status(app, true, "cannot diff by %s: %s", snapshot_key_name(S.key), err);
+		app_status(app, true, "cannot diff by %s: %s", snapshot_key_name(S->key), err);
 		snapshot_free(ra);
 		snapshot_free(rb);
 		return false;
 	}
-	diff_free();
-	S.old_g = ra;
-	S.new_g = rb;
-	S.diff = d;
-	snapdiff_sort(d, orders[S.order]);
-	diff_rows();
-	S.dnav.sel = S.dnav.top = 0;
-	S.diffing = true;
+	diff_free(S);
+	S->old_g = ra;
+	S->new_g = rb;
+	S->diff = d;
+	snapdiff_sort(d, orders[S->order]);
+	diff_rows(S);
+	S->dnav.sel = S->dnav.top = 0;
+	S->diffing = true;
 	app->dirty = true;
 	return true;
 }
 
 static void start_diff(struct app *app, int old_i, int new_i)
 {
-	S.old_i = old_i;
-	S.new_i = new_i;
+	struct snaps_state *S = app_view_state(app, &view_snapshots);
+	S->old_i = old_i;
+	S->new_i = new_i;
 	/* The finest key both snapshots have. */
 	enum proto_key ka = app->snaps[old_i].snap->key, kb = app->snaps[new_i].snap->key;
-	S.key = PROTO_KEY_LINENO;
+	S->key = PROTO_KEY_LINENO;
 	if (ka == PROTO_KEY_FILENAME || kb == PROTO_KEY_FILENAME)
-		S.key = PROTO_KEY_FILENAME;
+		S->key = PROTO_KEY_FILENAME;
 	diff_compute(app);
 }
 
@@ -132,15 +134,17 @@ static void fmt_time(char *buf, size_t len, double t)
 
 static void snaps_update(struct app *app)
 {
-	if (S.want_now && app->nsnaps > S.diff_after) {
-		S.want_now = false;
-		if (S.base >= 0 && S.base < (int)app->nsnaps)
-			start_diff(app, S.base, (int)app->nsnaps - 1);
+	struct snaps_state *S = app_view_state(app, &view_snapshots);
+	if (S->want_now && app->nsnaps > S->diff_after) {
+		S->want_now = false;
+		if (S->base >= 0 && S->base < (int)app->nsnaps)
+			start_diff(app, S->base, (int)app->nsnaps - 1);
 	}
 }
 
 static void draw_list(struct app *app, int top, int rows, int cols)
 {
+	struct snaps_state *S = app_view_state(app, &view_snapshots);
 	int y = top;
 	screen_textf(y++, 0, cols, THEME_HEADER_LABEL,
 		     "%zu snapshot%s   s take   b mark base   Enter diff base -> selected   n name   w write   L load   x forget",
@@ -150,10 +154,10 @@ static void draw_list(struct app *app, int top, int rows, int cols)
 		     "TIME", "TRACED", "BLOCKS", "GROUPS", "KEY", "LABEL", "FROM");
 	int n = (int)app->nsnaps + (app->pid > 0 && !app->gone ? 1 : 0);
 	int list_rows = top + rows - y;
-	listnav_fit(&S.nav, n, list_rows);
-	for (int r = 0; r < list_rows && S.nav.top + r < n; r++) {
-		int i = S.nav.top + r;
-		bool sel = i == S.nav.sel;
+	listnav_fit(&S->nav, n, list_rows);
+	for (int r = 0; r < list_rows && S->nav.top + r < n; r++) {
+		int i = S->nav.top + r;
+		bool sel = i == S->nav.sel;
 		if (sel)
 			screen_fill(y + r, 0, cols, THEME_SELECTION);
 		if (i == (int)app->nsnaps) {
@@ -166,7 +170,7 @@ static void draw_list(struct app *app, int top, int rows, int cols)
 		fmt_time(t, sizeof t, s->time);
 		units_bytes(tot, sizeof tot, (double)s->total_size);
 		screen_textf(y + r, 0, cols, sel ? THEME_SELECTION : THEME_NORMAL,
-			     "%c%2d %-8s %10s %9llu %7zu %-9s %-20.20s %s", i == S.base ? 'B' : ' ', i + 1, t, tot,
+			     "%c%2d %-8s %10s %9llu %7zu %-9s %-20.20s %s", i == S->base ? 'B' : ' ', i + 1, t, tot,
 			     (unsigned long long)s->total_count, s->ngroups, snapshot_key_name(s->key),
 			     s->label, app->snaps[i].origin);
 	}
@@ -177,30 +181,31 @@ static void draw_list(struct app *app, int top, int rows, int cols)
 
 static void draw_diff(struct app *app, int top, int rows, int cols)
 {
-	const struct snapshot *a = app->snaps[S.old_i].snap, *b = app->snaps[S.new_i].snap;
+	struct snaps_state *S = app_view_state(app, &view_snapshots);
+	const struct snapshot *a = app->snaps[S->old_i].snap, *b = app->snaps[S->new_i].snap;
 	char ta[16], tb[16], d[32], c1[32], c2[32];
 	fmt_time(ta, sizeof ta, a->time);
 	fmt_time(tb, sizeof tb, b->time);
 	int y = top;
 	screen_textf(y++, 0, cols, THEME_TITLE, "diff #%d %s%s%s -> #%d %s%s%s   traced %s -> %s (%s)",
-		     S.old_i + 1, ta, a->label[0] ? " " : "", a->label, S.new_i + 1, tb, b->label[0] ? " " : "",
+		     S->old_i + 1, ta, a->label[0] ? " " : "", a->label, S->new_i + 1, tb, b->label[0] ? " " : "",
 		     b->label, units_bytes(c1, sizeof c1, (double)a->total_size),
 		     units_bytes(c2, sizeof c2, (double)b->total_size),
-		     units_bytes_signed(d, sizeof d, (double)S.diff->total_size_diff));
+		     units_bytes_signed(d, sizeof d, (double)S->diff->total_size_diff));
 	screen_textf(y++, 0, cols, THEME_HEADER_LABEL,
 		     "by %s (g)   sorted by %s (o)   filter %s (/)   %zu new, %zu gone, %zu changed   Esc back",
-		     snapshot_key_name(S.key), order_names[S.order],
-		     filter_active(&S.filter) ? S.filter.text : "none", S.diff->nnew, S.diff->ngone, S.diff->nchanged);
+		     snapshot_key_name(S->key), order_names[S->order],
+		     filter_active(&S->filter) ? S->filter.text : "none", S->diff->nnew, S->diff->ngone, S->diff->nchanged);
 	screen_fill(y, 0, cols, THEME_TABLE_HEADER);
 	screen_textf(y++, 0, cols, THEME_TABLE_HEADER, "%12s %10s %10s %9s  %s", "SIZE DIFF", "COUNT DIFF",
 		     "NEW SIZE", "NEW COUNT", "LOCATION");
 	int list_rows = top + rows - y;
-	listnav_fit(&S.dnav, (int)S.nrows, list_rows);
-	for (int r = 0; r < list_rows && S.dnav.top + r < (int)S.nrows; r++) {
-		int i = S.dnav.top + r;
-		const struct snapdiff_entry *e = &S.diff->entries[S.rows[i]];
+	listnav_fit(&S->dnav, (int)S->nrows, list_rows);
+	for (int r = 0; r < list_rows && S->dnav.top + r < (int)S->nrows; r++) {
+		int i = S->dnav.top + r;
+		const struct snapdiff_entry *e = &S->diff->entries[S->rows[i]];
 		const struct snapshot_group *g = snapdiff_entry_group(e);
-		bool sel = i == S.dnav.sel;
+		bool sel = i == S->dnav.sel;
 		char sd[32], ns[32], cd[32], loc[1024];
 		units_bytes_signed(sd, sizeof sd, (double)e->size_diff);
 		units_bytes(ns, sizeof ns, (double)e->size);
@@ -221,20 +226,21 @@ static void draw_diff(struct app *app, int top, int rows, int cols)
 					    e->status == SNAPDIFF_NEW ? "(new)" : "(gone)");
 		}
 	}
-	if (S.nrows == 0)
+	if (S->nrows == 0)
 		screen_text(y, 2, cols - 4, THEME_DIM, false,
-			    filter_active(&S.filter) ? "nothing matches the filter" : "no differences");
-	tbpanel_draw(&S.tb, top, rows, cols);
+			    filter_active(&S->filter) ? "nothing matches the filter" : "no differences");
+	tbpanel_draw(&S->tb, top, rows, cols);
 }
 
 static void snaps_draw(struct app *app, int top, int rows, int cols)
 {
-	if (S.diffing && S.diff && S.new_i < (int)app->nsnaps && S.old_i < (int)app->nsnaps)
+	struct snaps_state *S = app_view_state(app, &view_snapshots);
+	if (S->diffing && S->diff && S->new_i < (int)app->nsnaps && S->old_i < (int)app->nsnaps)
 		draw_diff(app, top, rows, cols);
 	else
 		draw_list(app, top, rows, cols);
-	if (S.prompt.active)
-		prompt_draw(&S.prompt);
+	if (S->prompt.active)
+		prompt_draw(&S->prompt);
 }
 
 static void default_path(struct app *app, const struct snapshot *s, char *buf, size_t len)
@@ -249,14 +255,15 @@ static void default_path(struct app *app, const struct snapshot *s, char *buf, s
 
 static void prompt_finished(struct app *app)
 {
+	struct snaps_state *S = app_view_state(app, &view_snapshots);
 	char err[512];
-	const char *text = S.prompt.buf;
-	int i = S.nav.sel;
-	switch (S.asking) {
+	const char *text = S->prompt.buf;
+	int i = S->nav.sel;
+	switch (S->asking) {
 	case ASK_FILTER:
-		if (filter_set(&S.filter, text, err, sizeof err) < 0)
+		if (filter_set(&S->filter, text, err, sizeof err) < 0)
 			app_status(app, true, "bad filter: %s", err);
-		diff_rows();
+		diff_rows(S);
 		break;
 	case ASK_LABEL:
 		if (i < (int)app->nsnaps)
@@ -284,52 +291,55 @@ static void prompt_finished(struct app *app)
 	case ASK_NONE:
 		break;
 	}
-	S.asking = ASK_NONE;
+	S->asking = ASK_NONE;
 }
 
-static void ask(enum prompt_kind kind, const char *label, const char *initial)
+static void ask(struct snaps_state *S, enum prompt_kind kind, const char *label, const char *initial)
 {
-	S.asking = kind;
-	prompt_open(&S.prompt, label, initial);
+	S->asking = kind;
+	prompt_open(&S->prompt, label, initial);
 }
 
 /* The list's selection: index, count of rows, whether it is a snapshot
  * (not the "now" row). IGNORED when the diff is showing instead. */
 #define LIST_MODE() \
 	do { \
-		if (S.diffing && S.diff) \
+		if (S->diffing && S->diff) \
 			return VIEW_KEY_IGNORED; \
 	} while (0)
 
 static bool sel_real(const struct app *app)
 {
-	return S.nav.sel >= 0 && S.nav.sel < (int)app->nsnaps;
+	struct snaps_state *S = app_view_state(app, &view_snapshots);
+	return S->nav.sel >= 0 && S->nav.sel < (int)app->nsnaps;
 }
 
 static int list_base(struct app *app, int ch)
 {
+	struct snaps_state *S = app_view_state(app, &view_snapshots);
 	(void)ch;
 	LIST_MODE();
 	if (sel_real(app)) {
-		S.base = S.nav.sel;
-		app_status(app, false, "snapshot %d is the base: select another (or now) and press Enter", S.base + 1);
+		S->base = S->nav.sel;
+		app_status(app, false, "snapshot %d is the base: select another (or now) and press Enter", S->base + 1);
 	}
 	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
 }
 
 static int list_diff(struct app *app, int ch)
 {
+	struct snaps_state *S = app_view_state(app, &view_snapshots);
 	(void)ch;
 	LIST_MODE();
-	int i = S.nav.sel;
-	if (S.base < 0 || S.base >= (int)app->nsnaps) {
+	int i = S->nav.sel;
+	if (S->base < 0 || S->base >= (int)app->nsnaps) {
 		app_status(app, true, "mark a base first (b), then select the snapshot to compare with it");
 	} else if (i == (int)app->nsnaps) {
-		S.want_now = true;
-		S.diff_after = app->nsnaps;
+		S->want_now = true;
+		S->diff_after = app->nsnaps;
 		app_snapshot_take(app);
-	} else if (sel_real(app) && i != S.base) {
-		start_diff(app, S.base, i);
+	} else if (sel_real(app) && i != S->base) {
+		start_diff(app, S->base, i);
 	} else {
 		app_status(app, true, "select a snapshot other than the base");
 	}
@@ -338,119 +348,129 @@ static int list_diff(struct app *app, int ch)
 
 static int list_name(struct app *app, int ch)
 {
+	struct snaps_state *S = app_view_state(app, &view_snapshots);
 	(void)ch;
 	LIST_MODE();
 	if (sel_real(app))
-		ask(ASK_LABEL, "name for this snapshot: ", app->snaps[S.nav.sel].snap->label);
+		ask(S, ASK_LABEL, "name for this snapshot: ", app->snaps[S->nav.sel].snap->label);
 	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
 }
 
 static int list_write(struct app *app, int ch)
 {
+	struct snaps_state *S = app_view_state(app, &view_snapshots);
 	char path[1024];
 	(void)ch;
 	LIST_MODE();
 	if (sel_real(app)) {
-		default_path(app, app->snaps[S.nav.sel].snap, path, sizeof path);
-		ask(ASK_WRITE, "write to file: ", path);
+		default_path(app, app->snaps[S->nav.sel].snap, path, sizeof path);
+		ask(S, ASK_WRITE, "write to file: ", path);
 	}
 	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
 }
 
 static int list_load(struct app *app, int ch)
 {
+	struct snaps_state *S = app_view_state(app, &view_snapshots);
 	(void)app;
 	(void)ch;
 	LIST_MODE();
-	ask(ASK_LOAD, "load snapshot file: ", "");
+	ask(S, ASK_LOAD, "load snapshot file: ", "");
 	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
 }
 
 static int list_forget(struct app *app, int ch)
 {
+	struct snaps_state *S = app_view_state(app, &view_snapshots);
 	(void)ch;
 	LIST_MODE();
-	int i = S.nav.sel;
+	int i = S->nav.sel;
 	if (sel_real(app)) {
 		snapshot_free(app->snaps[i].snap);
 		memmove(&app->snaps[i], &app->snaps[i + 1], (app->nsnaps - (size_t)i - 1) * sizeof *app->snaps);
 		app->nsnaps--;
-		if (S.base == i)
-			S.base = -1;
-		else if (S.base > i)
-			S.base--;
+		if (S->base == i)
+			S->base = -1;
+		else if (S->base > i)
+			S->base--;
 	}
 	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
 }
 
 static void diff_traceback(struct app *app)
 {
-	if (S.nrows == 0)
+	struct snaps_state *S = app_view_state(app, &view_snapshots);
+	if (S->nrows == 0)
 		return;
-	const struct snapdiff_entry *e = &S.diff->entries[S.rows[S.dnav.sel]];
+	const struct snapdiff_entry *e = &S->diff->entries[S->rows[S->dnav.sel]];
 	const struct snapshot_group *g = snapdiff_entry_group(e);
-	tbpanel_open(&S.tb, app->pid, g->frames[0].filename, g->frames[0].lineno);
-	const struct snapshot *src = app->snaps[e->new_group ? S.new_i : S.old_i].snap;
+	tbpanel_open(&S->tb, app->pid, g->frames[0].filename, g->frames[0].lineno);
+	const struct snapshot *src = app->snaps[e->new_group ? S->new_i : S->old_i].snap;
 	char err[256];
 	struct snapshot *copy = snapshot_regroup(src, src->key, err, sizeof err);
 	if (copy && copy->key != PROTO_KEY_TRACEBACK) {
-		tbpanel_set(&S.tb, copy, "this snapshot was saved without tracebacks: showing its own grouping");
+		tbpanel_set(&S->tb, copy, "this snapshot was saved without tracebacks: showing its own grouping");
 		return;
 	}
-	tbpanel_set(&S.tb, copy, copy ? NULL : err);
+	tbpanel_set(&S->tb, copy, copy ? NULL : err);
 }
 
 #define DIFF_MODE() \
 	do { \
-		if (!(S.diffing && S.diff)) \
+		if (!(S->diffing && S->diff)) \
 			return VIEW_KEY_IGNORED; \
 	} while (0)
 
 static int diff_back(struct app *app, int ch)
 {
+	struct snaps_state *S = app_view_state(app, &view_snapshots);
 	(void)app;
 	(void)ch;
 	DIFF_MODE();
-	S.diffing = false;
+	S->diffing = false;
 	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
 }
 
 static int diff_sort(struct app *app, int ch)
 {
+	struct snaps_state *S = app_view_state(app, &view_snapshots);
 	(void)app;
 	(void)ch;
 	DIFF_MODE();
-	S.order = (S.order + 1) % (int)(sizeof orders / sizeof orders[0]);
-	snapdiff_sort(S.diff, orders[S.order]);
-	diff_rows();
+	S->order = (S->order + 1) % (int)(sizeof orders / sizeof orders[0]);
+	snapdiff_sort(S->diff, orders[S->order]);
+	diff_rows(S);
 	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
 }
 
 static int diff_group(struct app *app, int ch)
 {
+	struct snaps_state *S = app_view_state(app, &view_snapshots);
 	(void)ch;
 	DIFF_MODE();
-	enum proto_key was = S.key;
-	S.key = (enum proto_key)((S.key + 1) % PROTO_KEY_COUNT);
+	enum proto_key was = S->key;
+	S->key = (enum proto_key)((S->key + 1) % PROTO_KEY_COUNT);
 	if (!diff_compute(app)) {
-		S.key = (enum proto_key)((S.key + 1) % PROTO_KEY_COUNT); /* skip it */
+		S->key = (enum proto_key)((S->key + 1) % PROTO_KEY_COUNT); /* skip it */
 		if (!diff_compute(app))
-			S.key = was;
+			S->key = was;
 	}
 	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
 }
 
 static int diff_filter(struct app *app, int ch)
 {
+	struct snaps_state *S = app_view_state(app, &view_snapshots);
 	(void)app;
 	(void)ch;
 	DIFF_MODE();
-	ask(ASK_FILTER, "filter (regex over file:line, Enter applies, empty clears): ", S.filter.text);
+	ask(S, ASK_FILTER, "filter (regex over file:line, Enter applies, empty clears): ", S->filter.text);
 	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
 }
 
 static int diff_open(struct app *app, int ch)
 {
+	struct snaps_state *S = app_view_state(app, &view_snapshots);
 	(void)ch;
 	DIFF_MODE();
 	diff_traceback(app);
@@ -459,32 +479,34 @@ static int diff_open(struct app *app, int ch)
 
 static int snaps_key(struct app *app, int ch)
 {
-	if (S.prompt.active) {
-		if (prompt_key(&S.prompt, ch) == PROMPT_DONE)
+	struct snaps_state *S = app_view_state(app, &view_snapshots);
+	if (S->prompt.active) {
+		if (prompt_key(&S->prompt, ch) == PROMPT_DONE)
 			prompt_finished(app);
-		else if (!S.prompt.active)
-			S.asking = ASK_NONE;
+		else if (!S->prompt.active)
+			S->asking = ASK_NONE;
 		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
 	}
-	if (S.diffing && S.diff) {
-		if (tbpanel_key(&S.tb, ch) || listnav_key(&S.dnav, ch, (int)S.nrows, LINES / 2))
+	if (S->diffing && S->diff) {
+		if (tbpanel_key(&S->tb, ch) || listnav_key(&S->dnav, ch, (int)S->nrows, LINES / 2))
 			return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
 		return VIEW_KEY_IGNORED;
 	}
 	int n = (int)app->nsnaps + (app->pid > 0 && !app->gone ? 1 : 0);
-	if (listnav_key(&S.nav, ch, n, LINES / 2))
+	if (listnav_key(&S->nav, ch, n, LINES / 2))
 		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
 	return VIEW_KEY_IGNORED;
 }
 
 static void snaps_done(struct app *app)
 {
+	struct snaps_state *S = app_view_state(app, &view_snapshots);
 	(void)app;
-	diff_free();
-	free(S.rows);
-	S.rows = NULL;
-	filter_done(&S.filter);
-	tbpanel_done(&S.tb);
+	diff_free(S);
+	free(S->rows);
+	S->rows = NULL;
+	filter_done(&S->filter);
+	tbpanel_done(&S->tb);
 }
 
 static const struct binding snaps_keys[] = {
@@ -505,8 +527,16 @@ static const struct binding snaps_keys[] = {
 	{ NULL, NULL, NULL, NULL, { 0 } },
 };
 
+static void snaps_init(struct app *app)
+{
+	struct snaps_state *S = app_view_state(app, &view_snapshots);
+	S->base = -1;
+}
+
 const struct view view_snapshots = {
+	.state_size = sizeof(struct snaps_state),
 	.name = "Snapshots",
+	.init = snaps_init,
 	.update = snaps_update,
 	.draw = snaps_draw,
 	.key = snaps_key,

@@ -39,7 +39,7 @@ static const enum snapdiff_order sort_order[] = {
 	SNAPDIFF_ORDER_SIZE, SNAPDIFF_ORDER_COUNT, SNAPDIFF_ORDER_ABS_SIZE_DIFF,
 };
 
-static struct {
+struct top_state {
 	enum proto_key key;
 	enum top_sort sort;
 	struct snapshot *prev, *cur;
@@ -53,43 +53,44 @@ static struct {
 	int64_t pending;
 	char note[512];
 	struct tbpanel tb;
-} T;
+};
 
-static void rebuild_rows(void)
+static void rebuild_rows(struct top_state *T)
 {
 	char text[8192];
-	T.nrows = 0;
-	if (T.diff == NULL)
+	T->nrows = 0;
+	if (T->diff == NULL)
 		return;
-	T.rows = xreallocarray(T.rows, T.diff->n ? T.diff->n : 1, sizeof *T.rows);
-	for (size_t i = 0; i < T.diff->n; i++) {
-		const struct snapdiff_entry *e = &T.diff->entries[i];
+	T->rows = xreallocarray(T->rows, T->diff->n ? T->diff->n : 1, sizeof *T->rows);
+	for (size_t i = 0; i < T->diff->n; i++) {
+		const struct snapdiff_entry *e = &T->diff->entries[i];
 		if (e->new_group == NULL)
 			continue; /* left the top since last time */
 		location_filter_text(text, sizeof text, e->new_group);
-		if (!filter_match(&T.filter, text, strlen(text)))
+		if (!filter_match(&T->filter, text, strlen(text)))
 			continue;
-		T.rows[T.nrows++] = i;
+		T->rows[T->nrows++] = i;
 	}
 }
 
-static void reset_data(void)
+static void reset_data(struct top_state *T)
 {
-	snapdiff_free(T.diff);
-	T.diff = NULL;
-	snapshot_free(T.prev);
-	snapshot_free(T.cur);
-	T.prev = T.cur = NULL;
-	T.nrows = 0;
+	snapdiff_free(T->diff);
+	T->diff = NULL;
+	snapshot_free(T->prev);
+	snapshot_free(T->cur);
+	T->prev = T->cur = NULL;
+	T->nrows = 0;
 }
 
 static void on_top(void *ud, struct client_reply *r)
 {
 	struct app *app = ud;
+	struct top_state *T = app_view_state(app, &view_top);
 	char err[256];
-	T.pending = 0;
+	T->pending = 0;
 	if (!r->ok) {
-		snprintf(T.note, sizeof T.note, "%s", r->message);
+		snprintf(T->note, sizeof T->note, "%s", r->message);
 		app->dirty = true;
 		return;
 	}
@@ -98,40 +99,42 @@ static void on_top(void *ud, struct client_reply *r)
 		app_status(app, true, "the agent's top-N is malformed: %s", err);
 		return;
 	}
-	if (s->key != T.key) { /* a reply from before a regroup */
+	if (s->key != T->key) { /* a reply from before a regroup */
 		snapshot_free(s);
 		return;
 	}
-	T.note[0] = '\0';
-	snapdiff_free(T.diff);
-	snapshot_free(T.prev);
-	T.prev = T.cur;
-	T.cur = s;
-	struct snapshot *base = T.prev ? T.prev : snapshot_new(T.key, false, s->nframe);
-	T.diff = snapdiff_new(base, T.cur, err, sizeof err);
-	if (T.prev == NULL)
-		T.prev = base; /* the empty base: Δ is shown as "new" the first time */
-	if (T.diff)
-		snapdiff_sort(T.diff, sort_order[T.sort]);
-	rebuild_rows();
+	T->note[0] = '\0';
+	snapdiff_free(T->diff);
+	snapshot_free(T->prev);
+	T->prev = T->cur;
+	T->cur = s;
+	struct snapshot *base = T->prev ? T->prev : snapshot_new(T->key, false, s->nframe);
+	T->diff = snapdiff_new(base, T->cur, err, sizeof err);
+	if (T->prev == NULL)
+		T->prev = base; /* the empty base: Δ is shown as "new" the first time */
+	if (T->diff)
+		snapdiff_sort(T->diff, sort_order[T->sort]);
+	rebuild_rows(T);
 	app->dirty = true;
 }
 
 static void request_top(struct app *app)
 {
+	struct top_state *T = app_view_state(app, &view_top);
 	cJSON *args = cJSON_CreateObject();
-	cJSON_AddStringToObject(args, "key", snapshot_key_name(T.key));
+	cJSON_AddStringToObject(args, "key", snapshot_key_name(T->key));
 	cJSON_AddNumberToObject(args, "limit", TOP_LIMIT);
-	T.pending = app_agent_request(app, PROTO_CMD_TOP, args, on_top, app) ? 1 : 0;
+	T->pending = app_agent_request(app, PROTO_CMD_TOP, args, on_top, app) ? 1 : 0;
 	double every = app->interval * 4 > TOP_REFRESH_MIN ? app->interval * 4 : TOP_REFRESH_MIN;
-	T.next_refresh = monotime_now() + every;
+	T->next_refresh = monotime_now() + every;
 }
 
 static void top_update(struct app *app)
 {
+	struct top_state *T = app_view_state(app, &view_top);
 	if (!app_agent_tracing(app) || !app_agent_ready(app))
 		return;
-	if (T.pending || app->paused || monotime_now() < T.next_refresh)
+	if (T->pending || app->paused || monotime_now() < T->next_refresh)
 		return;
 	request_top(app);
 }
@@ -148,14 +151,15 @@ static void fmt_count(char *buf, size_t len, double v)
 
 static void top_draw(struct app *app, int top, int rows, int cols)
 {
+	struct top_state *T = app_view_state(app, &view_top);
 	char head[1024];
 	int y = top;
 	app_agent_describe(app, head, sizeof head);
 	screen_text(y++, 0, cols, app_agent_ready(app) ? THEME_NORMAL : THEME_DIM, false, head);
 	screen_textf(y++, 0, cols, THEME_HEADER_LABEL, "group by %s (g)   sort by %s (o)   filter %s (/)   %zu of %zu groups",
-		     snapshot_key_name(T.key), sort_names[T.sort],
-		     filter_active(&T.filter) ? T.filter.text : "none",
-		     T.nrows, T.cur ? T.cur->ngroups : 0);
+		     snapshot_key_name(T->key), sort_names[T->sort],
+		     filter_active(&T->filter) ? T->filter.text : "none",
+		     T->nrows, T->cur ? T->cur->ngroups : 0);
 
 	if (!app_agent_ready(app)) {
 		screen_text(y + 1, 2, cols - 4, THEME_DIM, false,
@@ -167,8 +171,8 @@ static void top_draw(struct app *app, int top, int rows, int cols)
 			    "tracemalloc is off. Press T to start it: only allocations made from then on are traced.");
 		return;
 	}
-	if (T.note[0])
-		screen_text(y++, 0, cols, THEME_WARNING, false, T.note);
+	if (T->note[0])
+		screen_text(y++, 0, cols, THEME_WARNING, false, T->note);
 
 	/* Columns: size count avg change | location | line. */
 	int loc_w = (cols - 44) * 45 / 100;
@@ -180,17 +184,17 @@ static void top_draw(struct app *app, int top, int rows, int cols)
 		     loc_w, "LOCATION", line_x < cols ? "SOURCE" : "");
 	y++;
 	int list_rows = top + rows - y;
-	listnav_fit(&T.nav, (int)T.nrows, list_rows);
-	if (T.cur == NULL) {
+	listnav_fit(&T->nav, (int)T->nrows, list_rows);
+	if (T->cur == NULL) {
 		screen_text(y, 2, cols - 4, THEME_DIM, false, "asking the agent...");
 		return;
 	}
-	bool first = T.prev && T.prev->ngroups == 0;
-	for (int r = 0; r < list_rows && T.nav.top + r < (int)T.nrows; r++) {
-		int i = T.nav.top + r;
-		const struct snapdiff_entry *e = &T.diff->entries[T.rows[i]];
+	bool first = T->prev && T->prev->ngroups == 0;
+	for (int r = 0; r < list_rows && T->nav.top + r < (int)T->nrows; r++) {
+		int i = T->nav.top + r;
+		const struct snapdiff_entry *e = &T->diff->entries[T->rows[i]];
 		const struct snapshot_group *g = e->new_group;
-		bool sel = i == T.nav.sel;
+		bool sel = i == T->nav.sel;
 		char sz[32], cnt[32], avg[32], ch[32], loc[1024];
 		units_bytes(sz, sizeof sz, (double)g->size);
 		fmt_count(cnt, sizeof cnt, (double)g->count);
@@ -213,40 +217,42 @@ static void top_draw(struct app *app, int top, int rows, int cols)
 		if (line_x < cols)
 			screen_text(y + r, line_x, cols - line_x, sel ? THEME_SELECTION : THEME_DIM, false, g->line);
 	}
-	if (T.nrows == 0)
+	if (T->nrows == 0)
 		screen_text(y, 2, cols - 4, THEME_DIM, false,
-			    filter_active(&T.filter) ? "nothing matches the filter" : "no traced allocations yet");
-	tbpanel_draw(&T.tb, top, rows, cols);
-	if (T.prompt.active)
-		prompt_draw(&T.prompt);
+			    filter_active(&T->filter) ? "nothing matches the filter" : "no traced allocations yet");
+	tbpanel_draw(&T->tb, top, rows, cols);
+	if (T->prompt.active)
+		prompt_draw(&T->prompt);
 }
 
 static void on_tracebacks(void *ud, struct client_reply *r)
 {
 	struct app *app = ud;
+	struct top_state *T = app_view_state(app, &view_top);
 	char err[256];
 	app->dirty = true;
-	if (!T.tb.open)
+	if (!T->tb.open)
 		return;
 	if (!r->ok) {
-		tbpanel_set(&T.tb, NULL, r->message);
+		tbpanel_set(&T->tb, NULL, r->message);
 		return;
 	}
 	struct snapshot *s = snapshot_from_json(r->result, err, sizeof err);
-	tbpanel_set(&T.tb, s, s ? NULL : err);
+	tbpanel_set(&T->tb, s, s ? NULL : err);
 }
 
 static void open_traceback(struct app *app)
 {
-	if (T.nrows == 0)
+	struct top_state *T = app_view_state(app, &view_top);
+	if (T->nrows == 0)
 		return;
-	const struct snapshot_group *g = T.diff->entries[T.rows[T.nav.sel]].new_group;
-	tbpanel_open(&T.tb, app->pid, g->frames[0].filename, g->frames[0].lineno);
-	if (T.key == PROTO_KEY_TRACEBACK) {
+	const struct snapshot_group *g = T->diff->entries[T->rows[T->nav.sel]].new_group;
+	tbpanel_open(&T->tb, app->pid, g->frames[0].filename, g->frames[0].lineno);
+	if (T->key == PROTO_KEY_TRACEBACK) {
 		/* The group is a traceback already. */
-		struct snapshot *one = snapshot_new(PROTO_KEY_TRACEBACK, false, T.cur->nframe);
+		struct snapshot *one = snapshot_new(PROTO_KEY_TRACEBACK, false, T->cur->nframe);
 		snapshot_add_group(one, g->size, g->count, g->frames, g->nframes, g->line);
-		tbpanel_set(&T.tb, one, NULL);
+		tbpanel_set(&T->tb, one, NULL);
 		return;
 	}
 	/* Ask for the tracebacks that pass through this file; the panel keeps
@@ -257,67 +263,72 @@ static void open_traceback(struct app *app)
 	cJSON *inc = cJSON_AddArrayToObject(args, "include");
 	cJSON_AddItemToArray(inc, cJSON_CreateString(g->frames[0].filename));
 	if (!app_agent_request(app, PROTO_CMD_TOP, args, on_tracebacks, app))
-		tbpanel_set(&T.tb, NULL, "no agent");
+		tbpanel_set(&T->tb, NULL, "no agent");
 }
 
 static int top_key(struct app *app, int ch)
 {
+	struct top_state *T = app_view_state(app, &view_top);
 	char err[256];
-	if (T.prompt.active) {
-		enum prompt_result r = prompt_key(&T.prompt, ch);
+	if (T->prompt.active) {
+		enum prompt_result r = prompt_key(&T->prompt, ch);
 		if (r == PROMPT_DONE) {
-			if (filter_set(&T.filter, T.prompt.buf, err, sizeof err) < 0)
+			if (filter_set(&T->filter, T->prompt.buf, err, sizeof err) < 0)
 				app_status(app, true, "bad filter: %s", err);
 			else
-				app_status(app, false, T.filter.text[0] ? "filter: %s" : "filter cleared%s",
-					   T.filter.text);
-			rebuild_rows();
+				app_status(app, false, T->filter.text[0] ? "filter: %s" : "filter cleared%s",
+					   T->filter.text);
+			rebuild_rows(T);
 		}
 		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
 	}
-	if (tbpanel_key(&T.tb, ch))
+	if (tbpanel_key(&T->tb, ch))
 		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
-	if (listnav_key(&T.nav, ch, (int)T.nrows, LINES / 2))
+	if (listnav_key(&T->nav, ch, (int)T->nrows, LINES / 2))
 		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
 	return VIEW_KEY_IGNORED;
 }
 
 static int top_group(struct app *app, int ch)
 {
+	struct top_state *T = app_view_state(app, &view_top);
 	(void)ch;
-	T.key = (enum proto_key)((T.key + 1) % PROTO_KEY_COUNT);
-	reset_data();
-	T.next_refresh = 0;
-	T.pending = 0;
-	app_status(app, false, "grouping by %s", snapshot_key_name(T.key));
+	T->key = (enum proto_key)((T->key + 1) % PROTO_KEY_COUNT);
+	reset_data(T);
+	T->next_refresh = 0;
+	T->pending = 0;
+	app_status(app, false, "grouping by %s", snapshot_key_name(T->key));
 	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
 }
 
 static int top_sort(struct app *app, int ch)
 {
+	struct top_state *T = app_view_state(app, &view_top);
 	(void)app;
 	(void)ch;
-	T.sort = (enum top_sort)((T.sort + 1) % TOP_SORT_COUNT_);
-	if (T.diff) {
-		snapdiff_sort(T.diff, sort_order[T.sort]);
-		rebuild_rows();
+	T->sort = (enum top_sort)((T->sort + 1) % TOP_SORT_COUNT_);
+	if (T->diff) {
+		snapdiff_sort(T->diff, sort_order[T->sort]);
+		rebuild_rows(T);
 	}
 	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
 }
 
 static int top_filter(struct app *app, int ch)
 {
+	struct top_state *T = app_view_state(app, &view_top);
 	(void)app;
 	(void)ch;
-	prompt_open(&T.prompt, "filter (regex over file:line, Enter applies, empty clears): ", T.filter.text);
+	prompt_open(&T->prompt, "filter (regex over file:line, Enter applies, empty clears): ", T->filter.text);
 	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
 }
 
 static int top_refresh(struct app *app, int ch)
 {
+	struct top_state *T = app_view_state(app, &view_top);
 	(void)app;
 	(void)ch;
-	T.next_refresh = 0;
+	T->next_refresh = 0;
 	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
 }
 
@@ -330,12 +341,13 @@ static int top_open(struct app *app, int ch)
 
 static void top_done(struct app *app)
 {
+	struct top_state *T = app_view_state(app, &view_top);
 	(void)app;
-	reset_data();
-	tbpanel_done(&T.tb);
-	free(T.rows);
-	T.rows = NULL;
-	filter_done(&T.filter);
+	reset_data(T);
+	tbpanel_done(&T->tb);
+	free(T->rows);
+	T->rows = NULL;
+	filter_done(&T->filter);
 }
 
 static const struct binding top_keys[] = {
@@ -349,6 +361,7 @@ static const struct binding top_keys[] = {
 };
 
 const struct view view_top = {
+	.state_size = sizeof(struct top_state),
 	.name = "Top",
 	.update = top_update,
 	.draw = top_draw,
