@@ -13,9 +13,11 @@
 #include "attach/inject_gdb.h"
 #include "attach/inject_pep768.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +59,7 @@ struct inject {
 	char dir[PATH_MAX];         /* our path to it, for messages */
 	char boot_t[PATH_MAX];      /* bootstrap.py as the target sees it */
 	uid_t status_uid;           /* who writes the status file */
+	bool copied;                /* the agent was copied into dirfd (agent/, native/) */
 	int delivered;
 	struct inject_pep768 pep;
 	int pep_requested;
@@ -218,12 +221,36 @@ static int make_dir(struct inject *ij, const char *prefix, char *err, size_t err
 	return 0;
 }
 
+/* Removes what copy_dir made (the files it names, then itself). */
+static void remove_dir(int dfd, const char *name)
+{
+	int sub = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = sub >= 0 ? fdopendir(sub) : NULL;
+	for (struct dirent *e; d && (e = readdir(d)) != NULL;)
+		if (e->d_name[0] != '.')
+			unlinkat(sub, e->d_name, 0);
+	if (d)
+		closedir(d);
+	else if (sub >= 0)
+		close(sub);
+	unlinkat(dfd, name, AT_REMOVEDIR);
+}
+
 /* Removes what make_files made, through the descriptors; the directory
  * only if the name still is the directory we made. */
 static void remove_files(struct inject *ij, int keep_bootstrap)
 {
 	if (ij->dirfd >= 0) {
 		unlinkat(ij->dirfd, "status", 0);
+		if (!keep_bootstrap && ij->copied) {
+			int adir = openat(ij->dirfd, "agent", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (adir >= 0) {
+				remove_dir(adir, "pmt_agent");
+				close(adir);
+			}
+			unlinkat(ij->dirfd, "agent", AT_REMOVEDIR);
+			remove_dir(ij->dirfd, "native");
+		}
 		if (!keep_bootstrap) {
 			struct stat a, b;
 			unlinkat(ij->dirfd, "bootstrap.py", 0);
@@ -239,6 +266,84 @@ static void remove_files(struct inject *ij, int keep_bootstrap)
 		close(ij->tmpfd);
 	ij->tmpfd = -1;
 }
+
+/* True when the target sees the file DIR/NAME of ours at the same path. */
+static bool target_sees(const struct inject *ij, const char *dir, const char *name)
+{
+	char ours[PATH_MAX + 64], theirs[PATH_MAX + 128];
+	struct stat a, b;
+	snprintf(ours, sizeof ours, "%s/%s", dir, name);
+	snprintf(theirs, sizeof theirs, "/proc/%d/root%s/%s", (int)ij->pid, dir, name);
+	return stat(ours, &a) == 0 && stat(theirs, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+/* Copies the regular file SRC into DFD as NAME, ours, mode 0644. */
+static int copy_file(int dfd, const char *name, const char *src, char *err, size_t errlen)
+{
+	const struct fsafe_want want = { 0, 64 << 20, (uid_t)-1, (uid_t)-1 };
+	char why[256], buf[65536];
+	int in = fsafe_open(AT_FDCWD, src, &want, NULL, why, sizeof why);
+	if (in < 0) {
+		snprintf(err, errlen, "cannot copy the agent: %s", why);
+		return -1;
+	}
+	int out = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	int rc = out >= 0 && fchmod(out, 0644) == 0 ? 0 : -1;
+	for (ssize_t n; rc == 0 && (n = read(in, buf, sizeof buf)) != 0;)
+		if (n < 0 || write(out, buf, (size_t)n) != n)
+			rc = -1;
+	if (rc != 0)
+		snprintf(err, errlen, "cannot copy %s for the target: %s", src, strerror(errno));
+	close(in);
+	if (out >= 0)
+		close(out);
+	return rc;
+}
+
+/* Copies the files of directory SRC that KEEP accepts into a new directory
+ * NAME of DFD (ours, 0755). */
+static int copy_dir(int dfd, const char *name, const char *src, bool (*keep)(const char *, int), int minor,
+		    char *err, size_t errlen)
+{
+	if (mkdirat(dfd, name, 0755) != 0) {
+		snprintf(err, errlen, "cannot make %s for the agent's copy: %s", name, strerror(errno));
+		return -1;
+	}
+	int sub = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = opendir(src);
+	int rc = sub >= 0 && d && fchmod(sub, 0755) == 0 ? 0 : -1;
+	if (rc != 0)
+		snprintf(err, errlen, "cannot copy %s for the target: %s", src, strerror(errno));
+	for (struct dirent *e; rc == 0 && d && (e = readdir(d)) != NULL;) {
+		char path[PATH_MAX + 256];
+		if (e->d_name[0] == '.' || !keep(e->d_name, minor))
+			continue;
+		snprintf(path, sizeof path, "%s/%s", src, e->d_name);
+		rc = copy_file(sub, e->d_name, path, err, errlen);
+	}
+	if (d)
+		closedir(d);
+	if (sub >= 0)
+		close(sub);
+	return rc;
+}
+
+static bool is_py(const char *name, int minor)
+{
+	(void)minor;
+	size_t n = strlen(name);
+	return n > 3 && strcmp(name + n - 3, ".py") == 0;
+}
+
+/* The target's interpreter's builds of the agent's C extensions. */
+static bool is_ext_for(const char *name, int minor)
+{
+	char tag[32];
+	snprintf(tag, sizeof tag, ".cpython-3%d", minor);
+	size_t n = strlen(name);
+	return strstr(name, tag) && n > 3 && strcmp(name + n - 3, ".so") == 0;
+}
+
 
 /*
  * Creates the private directory and writes the bootstrap into it, and the
@@ -261,6 +366,32 @@ static int make_files(struct inject *ij, const char *agent_dir, const char *nati
 	char status_t[PATH_MAX];
 	snprintf(status_t, sizeof status_t, "%s/status", target_dir);
 
+	/* A target in another mount namespace (a container, PrivateTmp) may not
+	 * see pmt-top's files at all: then it gets a copy beside the bootstrap,
+	 * ours and read-only to it, which it imports whole before the copy goes. */
+	char agent_t[PATH_MAX], native_t[PATH_MAX];
+	if (agent_dir && !target_sees(ij, agent_dir, "pmt_agent/__init__.py")) {
+		char src[PATH_MAX + 16];
+		snprintf(src, sizeof src, "%s/pmt_agent", agent_dir);
+		if (mkdirat(ij->dirfd, "agent", 0755) != 0 || fchmodat(ij->dirfd, "agent", 0755, 0) != 0) {
+			snprintf(err, errlen, "cannot make a copy of the agent in %s: %s", ij->dir, strerror(errno));
+			return -1;
+		}
+		ij->copied = true;
+		int adir = openat(ij->dirfd, "agent", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int rc = adir >= 0 ? copy_dir(adir, "pmt_agent", src, is_py, pi->minor, err, errlen) : -1;
+		if (adir >= 0)
+			close(adir);
+		if (rc == 0 && native_dir && *native_dir)
+			rc = copy_dir(ij->dirfd, "native", native_dir, is_ext_for, pi->minor, err, errlen);
+		if (rc != 0)
+			return -1;
+		snprintf(agent_t, sizeof agent_t, "%s/agent", target_dir);
+		snprintf(native_t, sizeof native_t, "%s/native", target_dir);
+		agent_dir = agent_t;
+		native_dir = native_dir && *native_dir ? native_t : NULL;
+	}
+
 	static char text[16384];
 	text[0] = '\0';
 	size_t n = 0;
@@ -282,6 +413,8 @@ static int make_files(struct inject *ij, const char *agent_dir, const char *nati
 	    "                sys.path.insert(0, p)\n"
 	    "        import pmt_agent\n"
 	    "        pmt_agent.start()\n"
+	    "        if %s:\n"
+	    "            import pmt_agent.functions, pmt_agent.server, pmt_agent.safefile\n"
 	    "        msg = 'ok'\n"
 	    "    except BaseException as e:\n"
 	    "        msg = 'error: %%s: %%s' %% (type(e).__name__, e)\n"
@@ -295,7 +428,8 @@ static int make_files(struct inject *ij, const char *agent_dir, const char *nati
 	    "    except BaseException:\n"
 	    "        pass\n"
 	    "_pmt_top_bootstrap()\n"
-	    "del _pmt_top_bootstrap\n");
+	    "del _pmt_top_bootstrap\n",
+	    ij->copied ? "True" : "False");
 #undef ADD
 	if (n >= sizeof text - 1) {
 		snprintf(err, errlen, "the agent or native directory path is too long");
