@@ -50,13 +50,18 @@ static int fail(int code, const char *fmt, ...)
 	return code;
 }
 
-/* Session messages worth a line on stderr in a headless command. */
+/* Session messages worth a line on stderr in a headless command: what was
+ * switched off on leaving, and, for a person at a terminal (scripts get one
+ * line, the outcome), once, why attaching takes long. */
 static void on_message(void *ud, enum session_msg kind, bool error, const char *text)
 {
+	static bool said_waiting;
 	(void)ud;
 	(void)error;
-	if (kind == SESSION_MSG_WAITING || kind == SESSION_MSG_LEAVE)
+	if (kind == SESSION_MSG_LEAVE || (kind == SESSION_MSG_WAITING && !said_waiting && isatty(STDERR_FILENO))) {
+		said_waiting |= kind == SESSION_MSG_WAITING;
 		strsafe_eprintf("pmt-top: %s", text);
+	}
 }
 
 /* A session on o->pid whose agent answers (loaded first when none does), or
