@@ -382,14 +382,17 @@ static int make_files(struct inject *ij, const char *agent_dir, const char *nati
 		int rc = adir >= 0 ? copy_dir(adir, "pmt_agent", src, is_py, pi->minor, err, errlen) : -1;
 		if (adir >= 0)
 			close(adir);
-		if (rc == 0 && native_dir && *native_dir)
+		/* The C extensions are optional: no directory of them, no copy. */
+		struct stat nst;
+		bool natives = native_dir && *native_dir && stat(native_dir, &nst) == 0 && S_ISDIR(nst.st_mode);
+		if (rc == 0 && natives)
 			rc = copy_dir(ij->dirfd, "native", native_dir, is_ext_for, pi->minor, err, errlen);
 		if (rc != 0)
 			return -1;
 		snprintf(agent_t, sizeof agent_t, "%s/agent", target_dir);
 		snprintf(native_t, sizeof native_t, "%s/native", target_dir);
 		agent_dir = agent_t;
-		native_dir = native_dir && *native_dir ? native_t : NULL;
+		native_dir = natives ? native_t : NULL;
 	}
 
 	static char text[16384];
