@@ -267,14 +267,17 @@ static void remove_files(struct inject *ij, int keep_bootstrap)
 	ij->tmpfd = -1;
 }
 
-/* True when the target sees the file DIR/NAME of ours at the same path. */
-static bool target_sees(const struct inject *ij, const char *dir, const char *name)
+/* True when we have the file DIR/NAME and the target does not see it at
+ * the same path (a missing agent is left for the bootstrap to report). */
+static bool target_misses(const struct inject *ij, const char *dir, const char *name)
 {
 	char ours[PATH_MAX + 64], theirs[PATH_MAX + 128];
 	struct stat a, b;
 	snprintf(ours, sizeof ours, "%s/%s", dir, name);
 	snprintf(theirs, sizeof theirs, "/proc/%d/root%s/%s", (int)ij->pid, dir, name);
-	return stat(ours, &a) == 0 && stat(theirs, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+	if (stat(ours, &a) != 0)
+		return false;
+	return stat(theirs, &b) != 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino;
 }
 
 /* Copies the regular file SRC into DFD as NAME, ours, mode 0644. */
@@ -370,7 +373,7 @@ static int make_files(struct inject *ij, const char *agent_dir, const char *nati
 	 * see pmt-top's files at all: then it gets a copy beside the bootstrap,
 	 * ours and read-only to it, which it imports whole before the copy goes. */
 	char agent_t[PATH_MAX], native_t[PATH_MAX];
-	if (agent_dir && !target_sees(ij, agent_dir, "pmt_agent/__init__.py")) {
+	if (agent_dir && target_misses(ij, agent_dir, "pmt_agent/__init__.py")) {
 		char src[PATH_MAX + 16];
 		snprintf(src, sizeof src, "%s/pmt_agent", agent_dir);
 		if (mkdirat(ij->dirfd, "agent", 0755) != 0 || fchmodat(ij->dirfd, "agent", 0755, 0) != 0) {
