@@ -2,8 +2,10 @@
  * inject.h - load the Python agent into an already-running CPython process.
  *
  * pmt-top attaches to a process that did not start the agent itself by
- * making the target run a small bootstrap file (written to a private
- * directory under /tmp in the target's mount namespace):
+ * making the target run a small bootstrap file, written to a directory of
+ * ours (mode 0711) in the target's /tmp, seen through /proc/PID/root, with a
+ * copy of the agent when the target cannot see pmt-top's (docs/security.md
+ * says what the target's user can and cannot do to it):
  *
  *   import sys; put NATIVE and AGENT on sys.path; import pmt_agent;
  *   pmt_agent.start()
