@@ -221,6 +221,16 @@ static int make_dir(struct inject *ij, const char *prefix, char *err, size_t err
 	return 0;
 }
 
+/* True when the name of our directory no longer leads to it. */
+static bool dir_moved(const struct inject *ij)
+{
+	struct stat a, b;
+	if (ij->dirfd < 0 || fstat(ij->dirfd, &a) != 0)
+		return false;
+	return fstatat(ij->tmpfd, ij->dirname, &b, AT_SYMLINK_NOFOLLOW) != 0 || a.st_dev != b.st_dev ||
+	       a.st_ino != b.st_ino;
+}
+
 /* Removes what copy_dir made (the files it names, then itself). */
 static void remove_dir(int dfd, const char *name)
 {
@@ -739,6 +749,15 @@ enum inject_state inject_poll(struct inject *ij, char *status, size_t statuslen)
 		}
 		snprintf(ij->msg, sizeof ij->msg,
 			 "the agent failed to start in process %d: %s (check the agent directory)", (int)ij->pid, why);
+		return finish(ij, INJECT_FAILED, status, statuslen);
+	}
+	if (ij->delivered && dir_moved(ij)) {
+		/* The target runs the bootstrap by its path, which is gone now:
+		 * waiting for the deadline would only delay the same answer. */
+		snprintf(ij->msg, sizeof ij->msg,
+			 "the bootstrap directory %.200s was moved away (by the user of process %d, which can write "
+			 "to its /tmp): the agent cannot start from it; try again",
+			 ij->dir, (int)ij->pid);
 		return finish(ij, INJECT_FAILED, status, statuslen);
 	}
 	if (ij->use_gdb && !ij->delivered) {
