@@ -549,7 +549,8 @@ def calibrate(ctx, method, runs=2):
         g = find_gdb_child(p.pid, now() + 30)
         t_g = now()
         if g:
-            wait_for(lambda: proc_stat(g) is None or proc_stat(g)[0] == "Z", 30, 0.002)
+            # One read per look: gdb may exit between two.
+            wait_for(lambda: (lambda st: st is None or st[0] == "Z")(proc_stat(g)), 30, 0.002)
             lives.append(now() - t_g)
         rc, err = ctx.finish_pmt(p, PMT_DEADLINE)
         totals.append(now() - p.t_start)
