@@ -17,6 +17,7 @@ import time
 import tracemalloc
 
 from . import grouping
+from . import profiler
 from . import proto
 from . import safefile
 
@@ -53,6 +54,7 @@ class Session(object):
         self.hello = False
         self.interval = 0.0          # status push interval, 0 = no pushes
         self.detach = False          # set by detach: close and stop the server
+        self.profile_prev = {}       # (cmd, key) -> allocated bytes per group, for rates
 
 
 def after_fork_child():
@@ -98,6 +100,11 @@ def restore():
                 mod.stop()
         except Exception:
             pass
+    try:
+        if profiler.running():
+            profiler.stop()
+    except Exception:
+        pass
     with _lock:
         if _started_by_agent and tracemalloc.is_tracing():
             tracemalloc.stop()
@@ -186,7 +193,19 @@ def status():
         "gc_objects": _gc_object_counts(),
         "gc_collections": collections,
         "threads": threading.active_count(),
+        "profile": _profile_summary(),
     }
+
+
+def _profile_summary():
+    """What status pushes say about the sampled profiler, or None without it."""
+    if not profiler.available():
+        return None
+    st = profiler.status()
+    return {"running": st["running"], "interval": st["interval"], "exact": st["exact"],
+            "samples": st["samples"], "stacks": st["stacks"], "memory": st["memory"],
+            "live_bytes": int(st["live_bytes"]), "dropped_samples": st["dropped_samples"],
+            "calls": st["calls_mode"] is not None, "lost_hooks": st["lost_hooks"]}
 
 
 # --- commands ------------------------------------------------------------
@@ -217,6 +236,8 @@ def _cmd_hello(session, args):
         caps.append("reset_peak")
     if _functions_available():
         caps.append("functions")
+    if profiler.available():
+        caps.append("profile")
     impl = sys.implementation.name
     with _lock:
         sock, note = _socket, _socket_note
@@ -264,6 +285,9 @@ def _cmd_tracemalloc_stop(session, args):
     with _lock:
         tracemalloc.stop()
         _started_by_agent = False
+    # tracemalloc.stop() restores the allocators it saved, which drops a
+    # profiler hook installed after it: put it back at once.
+    profiler.check_hooks()
     return status()
 
 
@@ -305,8 +329,13 @@ def _source_lines(wanted):
 
 
 def _grouped(cmd, args, with_limit):
-    allowed = ("key", "cumulative", "include", "exclude") + (("limit",) if with_limit else ())
+    allowed = ("key", "cumulative", "include", "exclude", "source") + (("limit",) if with_limit else ())
     _check_args(cmd, args, allowed)
+    source = args.get("source", "tracemalloc")
+    if source not in ("tracemalloc", "sampled"):
+        raise CommandError("bad_args", "source must be tracemalloc or sampled")
+    if source == "sampled":
+        return _sampled(cmd, args, with_limit)
     key = args.get("key", "lineno")
     if key not in proto.KEYS:
         raise CommandError("bad_args", "key must be one of %s" % ", ".join(proto.KEYS))
@@ -339,6 +368,80 @@ def _grouped(cmd, args, with_limit):
         "total_size": total_size, "total_count": total_count, "ntraces": ntraces,
         "took_ms": round(took, 3), "groups": out,
     }
+
+
+def _sampled(cmd, args, with_limit):
+    """top/snapshot from the sampled profiler (no include/exclude/cumulative)."""
+    for name in ("include", "exclude", "cumulative"):
+        if args.get(name):
+            raise CommandError("bad_args", "%s is not supported with source sampled" % name)
+    key = args.get("key", "lineno")
+    if key not in ("lineno", "filename", "traceback"):
+        raise CommandError("bad_args", "key must be lineno, filename or traceback")
+    limit = _int_arg(args, "limit", 50, 1, MAX_LIMIT) if with_limit else MAX_LIMIT
+    r = _call_profiler(profiler.report, key=key, limit=limit)
+    if key != "filename":
+        lines = _source_lines(tuple(g["frames"][0]) for g in r["groups"])
+        for g in r["groups"]:
+            g["line"] = lines.get(tuple(g["frames"][0]), "")
+    r["pid"] = os.getpid()
+    r["traced_current"] = r["total_size"]
+    r["traced_peak"] = r["total_size"]
+    return r
+
+
+def _call_profiler(fn, *a, **kw):
+    try:
+        return fn(*a, **kw)
+    except profiler.Unavailable as e:
+        raise CommandError("unavailable", str(e))
+    except ValueError as e:
+        raise CommandError("bad_args", str(e) or "invalid argument")
+
+
+def _cmd_profile_start(session, args):
+    _check_args("profile_start", args, ("interval", "nframe", "calls", "max_samples", "max_stacks"))
+    kw = {"interval": _int_arg(args, "interval", profiler.DEFAULT_INTERVAL, 1, 1 << 30),
+          "nframe": _int_arg(args, "nframe", profiler.DEFAULT_NFRAME, 1, 128),
+          "calls": _bool_arg(args, "calls", False),
+          "max_samples": _int_arg(args, "max_samples", profiler.DEFAULT_MAX_SAMPLES, 1, 1 << 26),
+          "max_stacks": _int_arg(args, "max_stacks", profiler.DEFAULT_MAX_STACKS, 1, 1 << 24)}
+    session.profile_prev = {}
+    return _call_profiler(profiler.start, **kw)
+
+
+def _cmd_profile_stop(session, args):
+    _check_args("profile_stop", args, ())
+    session.profile_prev = {}
+    return _call_profiler(profiler.stop)
+
+
+def _cmd_profile(session, args):
+    _check_args("profile", args, ("key", "limit", "sort"))
+    key = args.get("key", "function")
+    if key not in profiler.KEYS:
+        raise CommandError("bad_args", "key must be one of %s" % ", ".join(profiler.KEYS))
+    limit = _int_arg(args, "limit", 50, 1, MAX_LIMIT)
+    sort = args.get("sort", "own")
+    if not isinstance(sort, str):
+        raise CommandError("bad_args", "sort must be a string")
+    prev = session.profile_prev.setdefault(("profile", key), {})
+    if key == "function":
+        return _call_profiler(profiler.functions, limit=limit, sort=sort, prev=prev)
+    if "sort" in args:
+        raise CommandError("bad_args", "sort applies to key function only")
+    r = _call_profiler(profiler.report, key=key, limit=limit, prev=prev)
+    if key != "filename":
+        lines = _source_lines(tuple(g["frames"][0]) for g in r["groups"])
+        for g in r["groups"]:
+            g["line"] = lines.get(tuple(g["frames"][0]), "")
+    return r
+
+
+def _cmd_profile_tree(session, args):
+    _check_args("profile_tree", args, ("path", "limit"))
+    limit = _int_arg(args, "limit", 50, 1, MAX_LIMIT)
+    return _call_profiler(profiler.tree, args.get("path", []), limit=limit)
 
 
 def _cmd_top(session, args):
@@ -413,6 +516,10 @@ HANDLERS = {
     "functions_stop": _cmd_functions_stop,
     "functions": _cmd_functions,
     "functions_reset": _cmd_functions_reset,
+    "profile_start": _cmd_profile_start,
+    "profile_stop": _cmd_profile_stop,
+    "profile": _cmd_profile,
+    "profile_tree": _cmd_profile_tree,
     "detach": _cmd_detach,
 }
 

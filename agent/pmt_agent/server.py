@@ -21,6 +21,7 @@ import threading
 import time
 
 from . import commands
+from . import profiler
 from . import proto
 
 MAX_CONNECTIONS = 32
@@ -205,6 +206,7 @@ class Server(object):
         self._close_pipe()
 
     def _accept_loop(self):
+        profiler.ignore_current_thread()
         poller = select.poll()
         poller.register(self.sock.fileno(), select.POLLIN)
         poller.register(self.wake_r, select.POLLIN)
@@ -285,6 +287,7 @@ class Connection(object):
         self.next_push = None
 
     def run(self):
+        profiler.ignore_current_thread()
         try:
             self.sock.setblocking(False)
             self._loop()

@@ -1,0 +1,1396 @@
+/*
+ * _pmt_sampler: the sampled allocation profiler that runs inside the target.
+ *
+ * A PEP 445 hook on the RAW, MEM and OBJ domains wraps (never replaces) the
+ * installed allocators and passes every pointer through. Each thread keeps a
+ * byte countdown drawn from an exponential distribution of mean T (the
+ * sampling interval); an allocation subtracts its size and, when the countdown
+ * crosses zero, the block is sampled: its Python stack (code object and
+ * instruction offset per frame, innermost first, at most nframe frames) is
+ * interned, and the block goes into a pointer table with that stack. A block of
+ * size s is sampled with probability 1 - exp(-s/T), so it stands for
+ * s / (1 - exp(-s/T)) bytes: per-stack sums of those weights are unbiased
+ * estimates of the live bytes (and blocks) each stack owns. T = 1 is the exact
+ * mode: every block, weight = size.
+ *
+ * Ownership: a free is credited to the stack the block was allocated under,
+ * whoever frees it and whenever. Frees look the pointer up in a counting
+ * filter first (one relaxed load); only a possible hit takes the table lock.
+ *
+ * Per-thread state is a few words of thread-local storage, gone with the
+ * thread. The sample table, the stack table and the filter are bounded
+ * (max_samples, max_stacks): past a cap samples are dropped and counted.
+ * stop() releases everything.
+ *
+ * Optional call counting (calls per code object, and the largest sampled
+ * allocation total inside one outermost call) comes from sys.monitoring C
+ * callbacks on 3.12+ or the C profile hook before; it keeps a per-thread
+ * shadow stack in thread-local storage (fixed depth, nothing to free).
+ *
+ * Stacks are captured only with the GIL held (MEM and OBJ always; RAW when the
+ * calling thread holds it): allocations made without the GIL are counted in
+ * nogil_bytes, not sampled. Free-threaded builds are not supported.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <frameobject.h>
+
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#ifdef Py_GIL_DISABLED
+#error "_pmt_sampler needs the GIL"
+#endif
+#if PY_VERSION_HEX < 0x03080000
+#error "_pmt_sampler needs CPython 3.8 or newer"
+#endif
+
+#if PY_VERSION_HEX >= 0x030D0000
+#define tstate_unchecked() PyThreadState_GetUnchecked()
+#else
+#define tstate_unchecked() _PyThreadState_UncheckedGet()
+#endif
+
+#ifndef TLS_MODEL
+#define TLS_MODEL __attribute__((tls_model("initial-exec")))
+#endif
+
+#define MAX_NFRAME 128
+#define CALL_DEPTH 256
+
+/* ------------------------------------------------------------------------ */
+/* Configuration and global state                                            */
+
+static atomic_int g_on;			/* hooks sample and credit frees */
+static atomic_uint g_gen = 1;		/* bumped by start(): stale countdowns redraw */
+static double g_interval = 524288.0;	/* mean bytes between samples; 1 = exact */
+static int g_exact;
+static int g_nframe = 64;
+static size_t g_max_samples, g_max_stacks;
+static double g_started;		/* monotonic seconds at start */
+
+/* Everything below is guarded by g_mu. */
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+
+struct frame {
+	PyObject *code;			/* strong reference */
+	int lasti;			/* byte offset of the instruction */
+};
+
+struct stack {
+	uint64_t hash;
+	uint32_t n;			/* frames, innermost first */
+	uint32_t truncated;		/* deeper than nframe */
+	double live_bytes, live_blocks;	/* estimates of what is alive now */
+	double alloc_bytes, alloc_blocks;	/* estimates of everything allocated */
+	uint64_t samples;		/* live samples */
+	struct frame f[];
+};
+
+static struct stack **g_stacks;		/* by id; id 0 unused */
+static size_t g_nstacks, g_stacks_cap;
+static uint32_t *g_stack_index;		/* open addressing: stack id or 0 */
+static size_t g_stack_index_cap;
+
+struct sample {
+	uintptr_t ptr;			/* 0 = empty */
+	uint64_t size;
+	uint32_t stack;
+	uint32_t pad;
+};
+
+static struct sample *g_table;
+static size_t g_table_cap, g_nsamples;
+
+/* Counting filter over sampled pointers: a zero counter means "not sampled"
+ * and lets a free go by without the lock. Saturated counters stay put. */
+static _Atomic uint8_t *g_filter;
+static size_t g_filter_mask;
+
+static uint64_t g_dropped_samples, g_dropped_stacks;
+static double g_dropped_bytes;
+static uint64_t g_total_samples;
+static double g_nogil_bytes;		/* RAW allocations made without the GIL */
+static size_t g_stack_bytes;		/* memory held by stack records */
+
+/* Call counting (GIL). */
+struct callstat {
+	PyObject *code;			/* strong reference */
+	uint64_t calls;
+	double largest;			/* sampled bytes allocated in one outermost call */
+	uint32_t depth;			/* only meaningful per thread: see below */
+};
+static struct callstat *g_calls;
+static size_t g_calls_cap, g_ncalls;
+static int g_counting_calls;
+static uint64_t g_dropped_calls;
+static size_t g_max_calls = 65536;
+
+/* ------------------------------------------------------------------------ */
+/* Thread-local state                                                        */
+
+struct tl_state {
+	int64_t countdown;		/* bytes until the next sample */
+	unsigned gen;			/* countdown belongs to this g_gen */
+	int inner;			/* inside our hook or our sampling code */
+	int ignore;			/* this thread is the agent's: never sampled */
+	uint64_t rng;
+	double sampled;			/* weights sampled by this thread, for calls */
+};
+
+static _Thread_local struct tl_state tl TLS_MODEL;
+
+/* The call shadow stack is too big for static TLS: it is allocated on a
+ * thread's first call event and freed by the key's destructor when the
+ * thread exits, so a thread-per-request server holds one per live thread. */
+struct call_frame {
+	uint32_t idx;			/* g_calls index + 1, 0 = not counted */
+	double sampled0;
+};
+struct tl_calls {
+	unsigned gen;
+	uint32_t sp;
+	struct call_frame stk[CALL_DEPTH];
+};
+static _Thread_local struct tl_calls *tlc TLS_MODEL;
+static pthread_key_t g_calls_key;
+static atomic_long g_call_stacks;	/* live shadow stacks, shown in status */
+
+static void tlc_destroy(void *p)
+{
+	free(p);
+	atomic_fetch_sub(&g_call_stacks, 1);
+}
+
+static __attribute__((noinline)) struct tl_calls *tlc_new(void)
+{
+	struct tl_calls *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	if (pthread_setspecific(g_calls_key, c) != 0) {
+		free(c);
+		return NULL;
+	}
+	atomic_fetch_add(&g_call_stacks, 1);
+	tlc = c;
+	return c;
+}
+
+static uint64_t rng_next(struct tl_state *me)
+{
+	/* xorshift64*, seeded per thread from its TLS address and the clock */
+	uint64_t x = me->rng;
+	if (x == 0) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		x = (uint64_t)(uintptr_t)me ^ ((uint64_t)ts.tv_nsec << 17) ^ (uint64_t)ts.tv_sec;
+		x ^= 0x9E3779B97F4A7C15ULL;
+		if (x == 0)
+			x = 1;
+	}
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	me->rng = x;
+	return x * 0x2545F4914F6CDD1DULL;
+}
+
+/* Bytes to the next sample: exponential with mean g_interval. */
+static int64_t draw_countdown(struct tl_state *me)
+{
+	if (g_exact)
+		return 0;
+	double u = ((double)(rng_next(me) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+	double d = -log(u) * g_interval;
+	if (d > 4e18)
+		d = 4e18;
+	return (int64_t)d + 1;
+}
+
+static double weight_of(uint64_t size)
+{
+	if (g_exact || size == 0)
+		return (double)size;
+	double p = -expm1(-(double)size / g_interval);
+	return p > 0 ? (double)size / p : g_interval;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Hashing, filter, sample table (g_mu held unless said otherwise)           */
+
+static inline uint64_t mix64(uint64_t h)
+{
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
+	return h;
+}
+
+static inline size_t filter_slot(uintptr_t p)
+{
+	return (size_t)(mix64((uint64_t)p >> 4) & g_filter_mask);
+}
+
+/* No lock: may the block be sampled? */
+static inline int filter_maybe(uintptr_t p)
+{
+	_Atomic uint8_t *f = g_filter;
+	return f && atomic_load_explicit(&f[filter_slot(p)], memory_order_acquire) != 0;
+}
+
+static void filter_add(uintptr_t p)
+{
+	_Atomic uint8_t *c = &g_filter[filter_slot(p)];
+	uint8_t v = atomic_load_explicit(c, memory_order_relaxed);
+	if (v != 255)
+		atomic_store_explicit(c, (uint8_t)(v + 1), memory_order_release);
+}
+
+static void filter_del(uintptr_t p)
+{
+	_Atomic uint8_t *c = &g_filter[filter_slot(p)];
+	uint8_t v = atomic_load_explicit(c, memory_order_relaxed);
+	if (v != 255 && v != 0)
+		atomic_store_explicit(c, (uint8_t)(v - 1), memory_order_release);
+}
+
+static inline size_t table_home(uintptr_t p, size_t cap)
+{
+	return (size_t)(mix64((uint64_t)p) & (cap - 1));
+}
+
+static int table_grow(void)
+{
+	size_t ncap = g_table_cap ? g_table_cap * 2 : 1024;
+	struct sample *nt = calloc(ncap, sizeof(*nt));
+	if (!nt)
+		return -1;
+	for (size_t i = 0; i < g_table_cap; i++) {
+		struct sample *s = &g_table[i];
+		if (!s->ptr)
+			continue;
+		size_t j = table_home(s->ptr, ncap);
+		while (nt[j].ptr)
+			j = (j + 1) & (ncap - 1);
+		nt[j] = *s;
+	}
+	free(g_table);
+	g_table = nt;
+	g_table_cap = ncap;
+	return 0;
+}
+
+static struct sample *table_find(uintptr_t p)
+{
+	if (!g_table_cap)
+		return NULL;
+	size_t mask = g_table_cap - 1;
+	for (size_t j = table_home(p, g_table_cap);; j = (j + 1) & mask) {
+		if (g_table[j].ptr == p)
+			return &g_table[j];
+		if (!g_table[j].ptr)
+			return NULL;
+	}
+}
+
+/* Linear probing with backward-shift deletion: no tombstones. */
+static void table_delete(struct sample *s)
+{
+	size_t mask = g_table_cap - 1;
+	size_t i = (size_t)(s - g_table), j = i;
+	for (;;) {
+		j = (j + 1) & mask;
+		if (!g_table[j].ptr)
+			break;
+		size_t k = table_home(g_table[j].ptr, g_table_cap);
+		/* can entry j move to the hole at i? (k cyclically outside (i, j]) */
+		if ((j > i && (k <= i || k > j)) || (j < i && (k <= i && k > j))) {
+			g_table[i] = g_table[j];
+			i = j;
+		}
+	}
+	g_table[i].ptr = 0;
+	g_nsamples--;
+}
+
+/* Ends the life of a sampled block: its stack loses the weight. Returns 1 if
+ * the pointer was sampled, and copies the entry to *out. */
+static int sample_remove(uintptr_t p, struct sample *out)
+{
+	int hit = 0;
+	pthread_mutex_lock(&g_mu);
+	struct sample *s = table_find(p);
+	if (s) {
+		*out = *s;
+		struct stack *st = g_stacks[s->stack];
+		double w = weight_of(s->size);
+		st->live_bytes -= w;
+		st->live_blocks -= s->size ? w / (double)s->size : 0;
+		st->samples--;
+		if (st->samples == 0) {
+			st->live_bytes = 0;	/* no drift from rounding */
+			st->live_blocks = 0;
+		}
+		filter_del(p);
+		table_delete(s);
+		hit = 1;
+	}
+	pthread_mutex_unlock(&g_mu);
+	return hit;
+}
+
+static void sample_reinsert(const struct sample *e)
+{
+	pthread_mutex_lock(&g_mu);
+	if ((g_nsamples + 1) * 10 <= g_table_cap * 7 || table_grow() == 0) {
+		size_t j = table_home(e->ptr, g_table_cap);
+		while (g_table[j].ptr)
+			j = (j + 1) & (g_table_cap - 1);
+		g_table[j] = *e;
+		g_nsamples++;
+		filter_add(e->ptr);
+		struct stack *st = g_stacks[e->stack];
+		double w = weight_of(e->size);
+		st->live_bytes += w;
+		st->live_blocks += e->size ? w / (double)e->size : 0;
+		st->samples++;
+	}
+	pthread_mutex_unlock(&g_mu);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Stack capture and interning                                                */
+
+/* Fills fr[] with the calling thread's Python stack, innermost first; the
+ * code references are borrowed (the frames keep them alive until we return).
+ * Returns the number of frames; *truncated tells if there were more. GIL. */
+static int capture(PyThreadState *ts, struct frame *fr, int max, int *truncated)
+{
+	int n = 0;
+	*truncated = 0;
+#if PY_VERSION_HEX >= 0x030B0000
+	PyFrameObject *f = PyThreadState_GetFrame(ts);
+	while (f) {
+		if (n == max) {
+			*truncated = 1;
+			Py_DECREF(f);
+			break;
+		}
+		PyCodeObject *code = PyFrame_GetCode(f);
+		fr[n].code = (PyObject *)code;
+		fr[n].lasti = PyFrame_GetLasti(f);
+		Py_DECREF(code);	/* the frame holds it */
+		n++;
+		PyFrameObject *back = PyFrame_GetBack(f);
+		Py_DECREF(f);
+		f = back;
+	}
+#else
+	for (PyFrameObject *f = ts->frame; f; f = f->f_back) {
+		if (n == max) {
+			*truncated = 1;
+			break;
+		}
+		fr[n].code = (PyObject *)f->f_code;
+#if PY_VERSION_HEX >= 0x030A0000
+		fr[n].lasti = f->f_lasti < 0 ? 0 : f->f_lasti * (int)sizeof(_Py_CODEUNIT);
+#else
+		fr[n].lasti = f->f_lasti < 0 ? 0 : f->f_lasti;
+#endif
+		n++;
+	}
+#endif
+	return n;
+}
+
+static uint64_t stack_hash(const struct frame *fr, int n)
+{
+	uint64_t h = 0x84222325cbf29ce4ULL ^ (uint64_t)n;
+	for (int i = 0; i < n; i++) {
+		h = mix64(h ^ (uint64_t)(uintptr_t)fr[i].code);
+		h = mix64(h ^ (uint64_t)(uint32_t)fr[i].lasti);
+	}
+	return h | 1;
+}
+
+static int stack_index_grow(void)
+{
+	size_t ncap = g_stack_index_cap ? g_stack_index_cap * 2 : 1024;
+	uint32_t *ni = calloc(ncap, sizeof(*ni));
+	if (!ni)
+		return -1;
+	for (size_t id = 1; id < g_nstacks; id++) {
+		size_t j = (size_t)(g_stacks[id]->hash & (ncap - 1));
+		while (ni[j])
+			j = (j + 1) & (ncap - 1);
+		ni[j] = (uint32_t)id;
+	}
+	free(g_stack_index);
+	g_stack_index = ni;
+	g_stack_index_cap = ncap;
+	return 0;
+}
+
+/* The id of this stack, interned if new; 0 when the table is full or out of
+ * memory. Takes references to new code objects: GIL held, g_mu held. */
+static uint32_t stack_intern(const struct frame *fr, int n, int truncated)
+{
+	uint64_t h = stack_hash(fr, n);
+	if (g_stack_index_cap) {
+		size_t mask = g_stack_index_cap - 1;
+		for (size_t j = (size_t)(h & mask); g_stack_index[j]; j = (j + 1) & mask) {
+			struct stack *s = g_stacks[g_stack_index[j]];
+			if (s->hash != h || s->n != (uint32_t)n)
+				continue;
+			int same = 1;
+			for (int i = 0; i < n && same; i++)
+				same = s->f[i].code == fr[i].code && s->f[i].lasti == fr[i].lasti;
+			if (same)
+				return g_stack_index[j];
+		}
+	}
+	if (g_nstacks == 0)
+		g_nstacks = 1;	/* id 0 means "none" */
+	if (g_nstacks - 1 >= g_max_stacks)
+		return 0;
+	if (g_nstacks >= g_stacks_cap) {
+		size_t ncap = g_stacks_cap ? g_stacks_cap * 2 : 256;
+		struct stack **ns = realloc(g_stacks, ncap * sizeof(*ns));
+		if (!ns)
+			return 0;
+		g_stacks = ns;
+		g_stacks_cap = ncap;
+	}
+	if ((g_nstacks + 1) * 2 > g_stack_index_cap && stack_index_grow() < 0)
+		return 0;
+	size_t sz = sizeof(struct stack) + (size_t)n * sizeof(struct frame);
+	struct stack *s = calloc(1, sz);
+	if (!s)
+		return 0;
+	s->hash = h;
+	s->n = (uint32_t)n;
+	s->truncated = (uint32_t)truncated;
+	for (int i = 0; i < n; i++) {
+		s->f[i] = fr[i];
+		Py_INCREF(fr[i].code);
+	}
+	uint32_t id = (uint32_t)g_nstacks++;
+	g_stacks[id] = s;
+	g_stack_bytes += sz;
+	size_t mask = g_stack_index_cap - 1, j = (size_t)(h & mask);
+	while (g_stack_index[j])
+		j = (j + 1) & mask;
+	g_stack_index[j] = id;
+	return id;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Sampling                                                                   */
+
+/* Does the calling thread hold the GIL? (RAW calls may come without it.) */
+static int holds_gil(void)
+{
+	PyThreadState *ts = tstate_unchecked();
+	return ts && ts == PyGILState_GetThisThreadState();
+}
+
+/* The countdown crossed zero (or belongs to an earlier run): decide, and
+ * sample the block if it is due. me->inner is set by the caller. */
+static __attribute__((noinline)) void sample_slow(struct tl_state *me, void *p, size_t n, int raw)
+{
+	unsigned gen = atomic_load_explicit(&g_gen, memory_order_relaxed);
+	if (me->gen != gen) {
+		/* first allocation of this thread in this run: a fresh countdown */
+		me->gen = gen;
+		me->countdown = draw_countdown(me) - (int64_t)n;
+		if (me->countdown > 0)
+			return;
+	}
+	me->countdown = draw_countdown(me);
+	if (me->ignore || !atomic_load_explicit(&g_on, memory_order_relaxed))
+		return;
+	double w = weight_of(n);
+	if (raw && !holds_gil()) {
+		pthread_mutex_lock(&g_mu);
+		g_nogil_bytes += w;
+		pthread_mutex_unlock(&g_mu);
+		return;
+	}
+	PyThreadState *ts = tstate_unchecked();
+	if (!ts)
+		return;
+	struct frame fr[MAX_NFRAME];
+	int truncated;
+	int nf = capture(ts, fr, g_nframe, &truncated);
+	me->sampled += w;
+	pthread_mutex_lock(&g_mu);
+	if (!atomic_load_explicit(&g_on, memory_order_relaxed))
+		goto out;
+	g_total_samples++;
+	uint32_t id = stack_intern(fr, nf, truncated);
+	if (!id) {
+		g_dropped_stacks++;
+		goto drop;
+	}
+	if (g_nsamples >= g_max_samples
+	    || ((g_nsamples + 1) * 10 > g_table_cap * 7 && table_grow() < 0))
+		goto drop;
+	uintptr_t key = (uintptr_t)p;
+	struct sample *old = table_find(key);
+	if (old) {	/* a free we never saw (hook bypassed): the block is new */
+		struct stack *os = g_stacks[old->stack];
+		double ow = weight_of(old->size);
+		os->live_bytes -= ow;
+		os->live_blocks -= old->size ? ow / (double)old->size : 0;
+		os->samples--;
+		filter_del(key);
+		table_delete(old);
+	}
+	size_t j = table_home(key, g_table_cap);
+	while (g_table[j].ptr)
+		j = (j + 1) & (g_table_cap - 1);
+	g_table[j].ptr = key;
+	g_table[j].size = n;
+	g_table[j].stack = id;
+	g_nsamples++;
+	struct stack *st = g_stacks[id];
+	st->live_bytes += w;
+	st->live_blocks += n ? w / (double)n : 0;
+	st->alloc_bytes += w;
+	st->alloc_blocks += n ? w / (double)n : 0;
+	st->samples++;
+	filter_add(key);
+	goto out;
+drop:
+	g_dropped_samples++;
+	g_dropped_bytes += w;
+	if (id) {
+		struct stack *st = g_stacks[id];
+		st->alloc_bytes += w;
+		st->alloc_blocks += n ? w / (double)n : 0;
+	}
+out:
+	pthread_mutex_unlock(&g_mu);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The allocator hook                                                         */
+
+struct hook {
+	PyMemAllocatorDomain domain;
+	PyMemAllocatorEx orig;
+	PyMemAllocatorEx mine;
+	int installed;
+	atomic_int probe_seen;
+};
+
+#define HOOK_SLOTS 16
+static struct hook g_hook_pool[3][HOOK_SLOTS];
+static struct hook *g_hooks[3];
+static unsigned g_hook_next[3];
+static atomic_int g_probing;
+
+static inline void probe_note(struct hook *h)
+{
+	if (atomic_load_explicit(&g_probing, memory_order_relaxed))
+		atomic_store_explicit(&h->probe_seen, 1, memory_order_relaxed);
+}
+
+/* After the block exists: count it down, maybe sample it. */
+static inline void after_alloc(struct hook *h, struct tl_state *me, void *p, size_t n)
+{
+	me->countdown -= (int64_t)n;
+	if (me->countdown <= 0
+	    || me->gen != atomic_load_explicit(&g_gen, memory_order_relaxed)) {
+		me->inner = 1;
+		sample_slow(me, p, n, h->domain == PYMEM_DOMAIN_RAW);
+		me->inner = 0;
+	}
+}
+
+static void *hook_malloc(void *ctx, size_t n)
+{
+	struct hook *h = ctx;
+	probe_note(h);
+	struct tl_state *me = &tl;
+	if (me->inner || !atomic_load_explicit(&g_on, memory_order_relaxed))
+		return h->orig.malloc(h->orig.ctx, n);
+	me->inner = 1;
+	void *p = h->orig.malloc(h->orig.ctx, n);
+	me->inner = 0;
+	if (p)
+		after_alloc(h, me, p, n);
+	return p;
+}
+
+static void *hook_calloc(void *ctx, size_t nelem, size_t elsize)
+{
+	struct hook *h = ctx;
+	struct tl_state *me = &tl;
+	if (me->inner || !atomic_load_explicit(&g_on, memory_order_relaxed))
+		return h->orig.calloc(h->orig.ctx, nelem, elsize);
+	me->inner = 1;
+	void *p = h->orig.calloc(h->orig.ctx, nelem, elsize);
+	me->inner = 0;
+	if (p)
+		after_alloc(h, me, p, nelem * elsize);
+	return p;
+}
+
+static void *hook_realloc(void *ctx, void *ptr, size_t n)
+{
+	struct hook *h = ctx;
+	if (!atomic_load_explicit(&g_on, memory_order_relaxed))
+		return h->orig.realloc(h->orig.ctx, ptr, n);
+	/* The old block's life ends here: take its entry before its address can
+	 * be reused by another thread. */
+	struct sample old;
+	int had = ptr && filter_maybe((uintptr_t)ptr) && sample_remove((uintptr_t)ptr, &old);
+	struct tl_state *me = &tl;
+	int outer = !me->inner;
+	me->inner = 1;
+	void *p = h->orig.realloc(h->orig.ctx, ptr, n);
+	me->inner = !outer;
+	if (!p) {
+		if (had)
+			sample_reinsert(&old);	/* the old block lives on */
+		return p;
+	}
+	if (outer)
+		after_alloc(h, me, p, n);
+	return p;
+}
+
+static void hook_free(void *ctx, void *ptr)
+{
+	struct hook *h = ctx;
+	struct sample old;
+	/* Always credited, even inside our own code: a GC run while a stack was
+	 * captured may free sampled blocks. */
+	if (ptr && atomic_load_explicit(&g_on, memory_order_relaxed) && filter_maybe((uintptr_t)ptr))
+		sample_remove((uintptr_t)ptr, &old);
+	h->orig.free(h->orig.ctx, ptr);
+}
+
+static int hook_on_top(struct hook *h)
+{
+	PyMemAllocatorEx cur;
+	PyMem_GetAllocator(h->domain, &cur);
+	return cur.malloc == hook_malloc && cur.ctx == h;
+}
+
+/* Which domains still call our hook? tracemalloc.stop() restores what it
+ * saved and silently drops a hook installed after it. GIL held. */
+static void hooks_probe(int seen[3])
+{
+	for (int d = 0; d < 3; d++)
+		if (g_hooks[d])
+			atomic_store(&g_hooks[d]->probe_seen, 0);
+	atomic_store(&g_probing, 1);
+	void *p = PyMem_RawMalloc(1);
+	PyMem_RawFree(p);
+	p = PyMem_Malloc(1);
+	PyMem_Free(p);
+	p = PyObject_Malloc(1);
+	PyObject_Free(p);
+	atomic_store(&g_probing, 0);
+	for (int d = 0; d < 3; d++)
+		seen[d] = g_hooks[d] && g_hooks[d]->installed && atomic_load(&g_hooks[d]->probe_seen);
+}
+
+static void hooks_install(void)
+{
+	static const PyMemAllocatorDomain doms[3] = {
+		PYMEM_DOMAIN_RAW, PYMEM_DOMAIN_MEM, PYMEM_DOMAIN_OBJ };
+	int seen[3];
+	hooks_probe(seen);
+	for (int d = 0; d < 3; d++) {
+		if (seen[d])
+			continue;
+		if (g_hooks[d])
+			g_hooks[d]->installed = 0;	/* dropped by someone: left as it is */
+		struct hook *h = &g_hook_pool[d][g_hook_next[d]++ % HOOK_SLOTS];
+		atomic_store(&h->probe_seen, 0);
+		h->domain = doms[d];
+		PyMem_GetAllocator(h->domain, &h->orig);
+		h->mine.ctx = h;
+		h->mine.malloc = hook_malloc;
+		h->mine.calloc = hook_calloc;
+		h->mine.realloc = hook_realloc;
+		h->mine.free = hook_free;
+		PyMem_SetAllocator(h->domain, &h->mine);
+		h->installed = 1;
+		g_hooks[d] = h;
+	}
+}
+
+/* Removes the hook where it is on top; elsewhere it stays as a pass-through.
+ * Returns the number of domains left in the chain. GIL held. */
+static int hooks_remove(void)
+{
+	int seen[3], left = 0;
+	hooks_probe(seen);
+	for (int d = 0; d < 3; d++) {
+		struct hook *h = g_hooks[d];
+		if (!h || !h->installed)
+			continue;
+		if (hook_on_top(h)) {
+			PyMem_SetAllocator(h->domain, &h->orig);
+			h->installed = 0;
+		} else if (!seen[d]) {
+			h->installed = 0;
+		} else {
+			left++;
+		}
+	}
+	return left;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Call counting                                                              */
+
+static inline size_t code_home(PyObject *code, size_t cap)
+{
+	return (size_t)(mix64((uint64_t)(uintptr_t)code) & (cap - 1));
+}
+
+static int calls_grow(void)
+{
+	size_t ncap = g_calls_cap ? g_calls_cap * 2 : 1024;
+	struct callstat *nt = calloc(ncap, sizeof(*nt));
+	if (!nt)
+		return -1;
+	for (size_t i = 0; i < g_calls_cap; i++) {
+		if (!g_calls[i].code)
+			continue;
+		size_t j = code_home(g_calls[i].code, ncap);
+		while (nt[j].code)
+			j = (j + 1) & (ncap - 1);
+		nt[j] = g_calls[i];
+	}
+	free(g_calls);
+	g_calls = nt;
+	g_calls_cap = ncap;
+	/* indexes on shadow stacks are stale: bump their generation */
+	return 0;
+}
+
+static unsigned g_calls_gen = 1;	/* shadow stacks of older gens are dropped */
+
+/* Index + 1 of the code's entry, 0 when full. GIL held. */
+static uint32_t calls_get(PyObject *code)
+{
+	if (g_calls_cap) {
+		size_t mask = g_calls_cap - 1;
+		for (size_t j = code_home(code, g_calls_cap); g_calls[j].code; j = (j + 1) & mask)
+			if (g_calls[j].code == code)
+				return (uint32_t)j + 1;
+	}
+	if (g_ncalls >= g_max_calls)
+		return 0;
+	if ((g_ncalls + 1) * 2 > g_calls_cap) {
+		if (calls_grow() < 0)
+			return 0;
+		g_calls_gen++;
+	}
+	size_t mask = g_calls_cap - 1, j = code_home(code, g_calls_cap);
+	while (g_calls[j].code)
+		j = (j + 1) & mask;
+	Py_INCREF(code);
+	g_calls[j].code = code;
+	g_ncalls++;
+	return (uint32_t)j + 1;
+}
+
+static inline void call_enter(PyObject *code, int start)
+{
+	if (!g_counting_calls)
+		return;
+	struct tl_state *me = &tl;
+	if (me->ignore)
+		return;
+	struct tl_calls *c = tlc;
+	if (!c && !(c = tlc_new()))
+		return;
+	if (c->gen != g_calls_gen) {
+		c->gen = g_calls_gen;
+		c->sp = 0;
+	}
+	uint32_t idx = calls_get(code);
+	if (c->gen != g_calls_gen) {	/* the table grew: indexes moved */
+		c->gen = g_calls_gen;
+		c->sp = 0;
+	}
+	if (!idx) {
+		g_dropped_calls++;
+	} else if (start) {
+		g_calls[idx - 1].calls++;
+	}
+	if (c->sp < CALL_DEPTH) {
+		c->stk[c->sp].idx = idx;
+		c->stk[c->sp].sampled0 = me->sampled;
+	}
+	c->sp++;
+}
+
+static inline void call_leave(PyObject *code)
+{
+	if (!g_counting_calls)
+		return;
+	struct tl_calls *c = tlc;
+	if (!c || c->gen != g_calls_gen || c->sp == 0)
+		return;	/* a frame entered before counting started */
+	c->sp--;
+	if (c->sp >= CALL_DEPTH)
+		return;
+	struct call_frame *f = &c->stk[c->sp];
+	if (!f->idx)
+		return;
+	struct callstat *s = &g_calls[f->idx - 1];
+	if (s->code != code) {
+		/* a missed event: resynchronise by dropping this thread's stack */
+		c->sp = 0;
+		return;
+	}
+	double d = tl.sampled - f->sampled0;
+	if (d > s->largest)
+		s->largest = d;
+}
+
+static PyObject *mon_start(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+	(void)self;
+	if (nargs >= 1)
+		call_enter(args[0], 1);
+	Py_RETURN_NONE;
+}
+
+static PyObject *mon_resume(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+	(void)self;
+	if (nargs >= 1)
+		call_enter(args[0], 0);
+	Py_RETURN_NONE;
+}
+
+static PyObject *mon_leave(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+	(void)self;
+	if (nargs >= 1)
+		call_leave(args[0]);
+	Py_RETURN_NONE;
+}
+
+static PyObject *frame_code(PyFrameObject *frame)
+{
+#if PY_VERSION_HEX >= 0x03090000
+	PyCodeObject *c = PyFrame_GetCode(frame);
+	Py_DECREF(c);
+	return (PyObject *)c;
+#else
+	return (PyObject *)frame->f_code;
+#endif
+}
+
+#define GEN_FLAGS (CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR)
+
+static int frame_is_start(PyFrameObject *frame, PyObject *code)
+{
+	if (!(((PyCodeObject *)code)->co_flags & GEN_FLAGS))
+		return 1;
+#if PY_VERSION_HEX >= 0x030B0000
+	return PyFrame_GetLasti(frame) <= 4;
+#else
+	return frame->f_lasti < 0;
+#endif
+}
+
+static int prof_hook(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
+{
+	(void)obj;
+	(void)arg;
+	if (what == PyTrace_CALL) {
+		PyObject *code = frame_code(frame);
+		call_enter(code, frame_is_start(frame, code));
+	} else if (what == PyTrace_RETURN) {
+		call_leave(frame_code(frame));
+	}
+	return 0;
+}
+
+static int g_prof_installed;
+
+static void prof_set_all(Py_tracefunc func)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+	PyEval_SetProfileAllThreads(func, NULL);
+#else
+	PyThreadState *me = PyThreadState_Get();
+	PyInterpreterState *interp = me->interp;
+	for (PyThreadState *ts = PyInterpreterState_ThreadHead(interp); ts; ts = PyThreadState_Next(ts)) {
+		if (func == NULL && ts->c_profilefunc != prof_hook)
+			continue;
+#if PY_VERSION_HEX >= 0x03090000
+		_PyEval_SetProfile(ts, func, NULL);
+#else
+		PyObject *old = ts->c_profileobj;
+		ts->c_profilefunc = NULL;
+		ts->c_profileobj = NULL;
+		ts->use_tracing = ts->c_tracefunc != NULL;
+		Py_XDECREF(old);
+		ts->c_profilefunc = func;
+		ts->use_tracing = (func != NULL) || (ts->c_tracefunc != NULL);
+#endif
+	}
+#endif
+}
+
+static PyObject *sp_profile_conflict(PyObject *self, PyObject *unused)
+{
+	(void)self;
+	(void)unused;
+	PyThreadState *me = PyThreadState_Get();
+	for (PyThreadState *ts = PyInterpreterState_ThreadHead(me->interp); ts; ts = PyThreadState_Next(ts))
+		if (ts->c_profilefunc && ts->c_profilefunc != prof_hook)
+			Py_RETURN_TRUE;
+	Py_RETURN_FALSE;
+}
+
+/* threading.setprofile() target for threads started while the profile hook
+ * is on (3.8-3.11): the first event swaps in the C hook. */
+static PyObject *sp_thread_hook(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+	(void)self;
+	if (!g_prof_installed) {
+		PyEval_SetProfile(NULL, NULL);
+		Py_RETURN_NONE;
+	}
+	PyEval_SetProfile(prof_hook, NULL);
+	if (nargs == 3 && PyFrame_Check(args[0]) && PyUnicode_Check(args[1])
+	    && PyUnicode_CompareWithASCIIString(args[1], "call") == 0) {
+		PyFrameObject *frame = (PyFrameObject *)args[0];
+		PyObject *code = frame_code(frame);
+		call_enter(code, frame_is_start(frame, code));
+	}
+	Py_RETURN_NONE;
+}
+
+static void calls_free_all(void)
+{
+	for (size_t i = 0; i < g_calls_cap; i++)
+		Py_XDECREF(g_calls[i].code);
+	free(g_calls);
+	g_calls = NULL;
+	g_calls_cap = g_ncalls = 0;
+	g_dropped_calls = 0;
+	g_calls_gen++;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Start, stop, report                                                       */
+
+static double mono_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static size_t filter_bytes(void)
+{
+	return g_filter ? g_filter_mask + 1 : 0;
+}
+
+static size_t memory_used(void)
+{
+	return g_table_cap * sizeof(struct sample) + filter_bytes()
+	       + g_stacks_cap * sizeof(struct stack *) + g_stack_index_cap * sizeof(uint32_t)
+	       + g_stack_bytes + g_calls_cap * sizeof(struct callstat);
+}
+
+/* The filter is one mapping made on first use and never unmapped: a thread
+ * freeing without the GIL may still read it just after stop(). stop() hands
+ * its pages back with MADV_DONTNEED, which leaves them readable as zeros. */
+#define FILTER_MAX ((size_t)1 << 24)
+static _Atomic uint8_t *g_filter_map;
+
+/* Frees every table (g_on is 0, GIL held). The tables are detached under the
+ * lock; code references are dropped after it, since a deallocation frees
+ * memory through our hook. */
+static void release_all(void)
+{
+	pthread_mutex_lock(&g_mu);
+	struct stack **stacks = g_stacks;
+	size_t nstacks = g_nstacks;
+	g_stacks = NULL;
+	g_nstacks = g_stacks_cap = 0;
+	free(g_stack_index);
+	g_stack_index = NULL;
+	g_stack_index_cap = 0;
+	g_stack_bytes = 0;
+	free(g_table);
+	g_table = NULL;
+	g_table_cap = g_nsamples = 0;
+	size_t fbytes = filter_bytes();
+	g_filter = NULL;
+	g_filter_mask = 0;
+	g_dropped_samples = g_dropped_stacks = g_total_samples = 0;
+	g_dropped_bytes = g_nogil_bytes = 0;
+	pthread_mutex_unlock(&g_mu);
+	if (fbytes)
+		madvise((void *)g_filter_map, fbytes, MADV_DONTNEED);
+	for (size_t id = 1; id < nstacks; id++) {
+		struct stack *s = stacks[id];
+		for (uint32_t i = 0; i < s->n; i++)
+			Py_DECREF(s->f[i].code);
+		free(s);
+	}
+	free(stacks);
+	calls_free_all();
+}
+
+static PyObject *sp_start(PyObject *self, PyObject *args, PyObject *kw)
+{
+	(void)self;
+	static char *names[] = { "interval", "nframe", "max_samples", "max_stacks", "calls", NULL };
+	double interval = 524288.0;
+	int nframe = 64, calls = 0;
+	Py_ssize_t max_samples = 1 << 20, max_stacks = 1 << 16;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "|dinnp", names, &interval, &nframe,
+					 &max_samples, &max_stacks, &calls))
+		return NULL;
+	if (!(interval >= 1 && interval <= 1e12) || nframe < 1 || nframe > MAX_NFRAME
+	    || max_samples < 1 || max_samples > (1 << 26) || max_stacks < 1 || max_stacks > (1 << 24)) {
+		PyErr_SetString(PyExc_ValueError, "argument out of range");
+		return NULL;
+	}
+	if (atomic_load(&g_on)) {
+		PyErr_SetString(PyExc_RuntimeError, "the profiler is already running");
+		return NULL;
+	}
+	release_all();
+	/* filter: about 16 counters per sample up to the cap, 64 KiB .. 16 MiB;
+	 * its pages cost nothing until a counter on them is touched */
+	size_t fsz = 1 << 16;
+	while (fsz < (size_t)max_samples * 16 && fsz < FILTER_MAX)
+		fsz <<= 1;
+	if (!g_filter_map) {
+		void *m = mmap(NULL, FILTER_MAX, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (m == MAP_FAILED)
+			return PyErr_NoMemory();
+		g_filter_map = m;
+	}
+	_Atomic uint8_t *f = g_filter_map;
+	pthread_mutex_lock(&g_mu);
+	g_filter = f;
+	g_filter_mask = fsz - 1;
+	g_interval = interval;
+	g_exact = interval <= 1.0;
+	g_nframe = nframe;
+	g_max_samples = (size_t)max_samples;
+	g_max_stacks = (size_t)max_stacks;
+	pthread_mutex_unlock(&g_mu);
+	g_started = mono_now();
+	atomic_fetch_add(&g_gen, 1);
+	atomic_store(&g_on, 1);
+	hooks_install();
+	if (calls) {
+		g_counting_calls = 1;
+		g_calls_gen++;
+	}
+	Py_RETURN_NONE;
+}
+
+/* Installs the C profile hook (3.8-3.11 path, or 3.12+ without monitoring). */
+static PyObject *sp_profile_hook(PyObject *self, PyObject *arg)
+{
+	(void)self;
+	int on = PyObject_IsTrue(arg);
+	if (on < 0)
+		return NULL;
+	if (on && !g_prof_installed) {
+		prof_set_all(prof_hook);
+		g_prof_installed = 1;
+	} else if (!on && g_prof_installed) {
+		prof_set_all(NULL);
+		g_prof_installed = 0;
+	}
+	Py_RETURN_NONE;
+}
+
+static PyObject *sp_stop(PyObject *self, PyObject *unused)
+{
+	(void)self;
+	(void)unused;
+	if (g_prof_installed) {
+		prof_set_all(NULL);
+		g_prof_installed = 0;
+	}
+	g_counting_calls = 0;
+	atomic_store(&g_on, 0);
+	int left = hooks_remove();
+	release_all();
+	return PyLong_FromLong(left);
+}
+
+/* Re-installs the hook where something dropped it. The samples stay, but
+ * frees that went around the hook were missed: returns how many domains
+ * were lost so the caller can say so. */
+static PyObject *sp_check_hooks(PyObject *self, PyObject *unused)
+{
+	(void)self;
+	(void)unused;
+	if (!atomic_load(&g_on))
+		return PyLong_FromLong(0);
+	int seen[3], lost = 0;
+	hooks_probe(seen);
+	for (int d = 0; d < 3; d++)
+		lost += !seen[d];
+	if (lost)
+		hooks_install();
+	return PyLong_FromLong(lost);
+}
+
+static PyObject *sp_ignore_thread(PyObject *self, PyObject *arg)
+{
+	(void)self;
+	int on = PyObject_IsTrue(arg);
+	if (on < 0)
+		return NULL;
+	tl.ignore = on;
+	Py_RETURN_NONE;
+}
+
+static PyObject *sp_status(PyObject *self, PyObject *unused)
+{
+	(void)self;
+	(void)unused;
+	int on_top = 0, installed = 0;
+	for (int d = 0; d < 3; d++) {
+		installed += g_hooks[d] && g_hooks[d]->installed;
+		on_top += g_hooks[d] && g_hooks[d]->installed && hook_on_top(g_hooks[d]);
+	}
+	/* copy under the lock, build after: building allocates */
+	pthread_mutex_lock(&g_mu);
+	double live = 0, blocks = 0;
+	for (size_t id = 1; id < g_nstacks; id++) {
+		live += g_stacks[id]->live_bytes;
+		blocks += g_stacks[id]->live_blocks;
+	}
+	size_t nsamples = g_nsamples, nstacks = g_nstacks ? g_nstacks - 1 : 0, mem = memory_used();
+	uint64_t dsamples = g_dropped_samples, dstacks = g_dropped_stacks, total = g_total_samples;
+	double dbytes = g_dropped_bytes, nogil = g_nogil_bytes;
+	pthread_mutex_unlock(&g_mu);
+	PyObject *r = Py_BuildValue(
+		"{s:O,s:d,s:i,s:n,s:n,s:n,s:n,s:K,s:K,s:d,s:K,s:d,s:n,s:d,s:d,s:d,s:i,s:i,s:O,s:n,s:K,s:l,s:n}",
+		"running", atomic_load(&g_on) ? Py_True : Py_False,
+		"interval", g_interval, "nframe", g_nframe,
+		"samples", (Py_ssize_t)nsamples, "max_samples", (Py_ssize_t)g_max_samples,
+		"stacks", (Py_ssize_t)nstacks, "max_stacks", (Py_ssize_t)g_max_stacks,
+		"dropped_samples", (unsigned long long)dsamples,
+		"dropped_stacks", (unsigned long long)dstacks,
+		"dropped_bytes", dbytes,
+		"total_samples", (unsigned long long)total,
+		"nogil_bytes", nogil,
+		"memory", (Py_ssize_t)mem,
+		"live_bytes", live, "live_blocks", blocks,
+		"elapsed", atomic_load(&g_on) ? mono_now() - g_started : 0.0,
+		"hooks_installed", installed, "hooks_on_top", on_top,
+		"calls", g_counting_calls ? Py_True : Py_False,
+		"functions_counted", (Py_ssize_t)g_ncalls,
+		"dropped_calls", (unsigned long long)g_dropped_calls,
+		"call_stacks", (long)atomic_load(&g_call_stacks),
+		"call_stack_bytes", (Py_ssize_t)(atomic_load(&g_call_stacks) * (long)sizeof(struct tl_calls)));
+	return r;
+}
+
+/* (filename, lineno, name, firstlineno) for one frame; memoised per report in
+ * `cache` keyed by (code, lasti). */
+static PyObject *frame_info(PyObject *cache, const struct frame *f)
+{
+	PyObject *key = Py_BuildValue("(Oi)", f->code, f->lasti);
+	if (!key)
+		return NULL;
+	PyObject *v = PyDict_GetItemWithError(cache, key);
+	if (v) {
+		Py_DECREF(key);
+		Py_INCREF(v);
+		return v;
+	}
+	if (PyErr_Occurred()) {
+		Py_DECREF(key);
+		return NULL;
+	}
+	PyCodeObject *co = (PyCodeObject *)f->code;
+	int line = PyCode_Addr2Line(co, f->lasti);
+#if PY_VERSION_HEX >= 0x030B0000
+	PyObject *name = co->co_qualname;
+#else
+	PyObject *name = co->co_name;
+#endif
+	v = Py_BuildValue("(OiOi)", co->co_filename, line, name, co->co_firstlineno);
+	if (!v || PyDict_SetItem(cache, key, v) < 0) {
+		Py_XDECREF(v);
+		v = NULL;
+	}
+	Py_DECREF(key);
+	return v;
+}
+
+/* [(frames, live_bytes, live_blocks, alloc_bytes, alloc_blocks, truncated)]
+ * for every stack; frames innermost first, each (file, line, name, firstline).
+ * Stacks with nothing alive and nothing allocated are left out. */
+static PyObject *sp_stacks(PyObject *self, PyObject *unused)
+{
+	(void)self;
+	(void)unused;
+	/* copy the numbers under the lock, build objects after: building them
+	 * allocates, and frees of sampled blocks take the lock */
+	pthread_mutex_lock(&g_mu);
+	size_t n = g_nstacks ? g_nstacks - 1 : 0;
+	struct row { uint32_t id; double lb, lk, ab, ak; } *rows = n ? malloc(n * sizeof(*rows)) : NULL;
+	size_t k = 0;
+	if (rows) {
+		for (size_t id = 1; id < g_nstacks; id++) {
+			struct stack *s = g_stacks[id];
+			if (s->samples == 0 && s->alloc_bytes == 0)
+				continue;
+			rows[k++] = (struct row){ (uint32_t)id, s->live_bytes, s->live_blocks,
+						  s->alloc_bytes, s->alloc_blocks };
+		}
+	}
+	pthread_mutex_unlock(&g_mu);
+	if (n && !rows)
+		return PyErr_NoMemory();
+	/* The stack records themselves are only freed by stop/start, which need
+	 * the GIL we hold: reading them without the lock is safe. */
+	PyObject *out = PyList_New(0), *cache = PyDict_New();
+	if (!out || !cache)
+		goto fail;
+	for (size_t i = 0; i < k; i++) {
+		struct stack *s = g_stacks[rows[i].id];
+		PyObject *frames = PyTuple_New(s->n);
+		if (!frames)
+			goto fail;
+		for (uint32_t j = 0; j < s->n; j++) {
+			PyObject *fi = frame_info(cache, &s->f[j]);
+			if (!fi) {
+				Py_DECREF(frames);
+				goto fail;
+			}
+			PyTuple_SET_ITEM(frames, j, fi);
+		}
+		PyObject *row = Py_BuildValue("(NddddO)", frames, rows[i].lb, rows[i].lk,
+					      rows[i].ab, rows[i].ak, s->truncated ? Py_True : Py_False);
+		if (!row || PyList_Append(out, row) < 0) {
+			Py_XDECREF(row);
+			goto fail;
+		}
+		Py_DECREF(row);
+	}
+	free(rows);
+	Py_DECREF(cache);
+	return out;
+fail:
+	free(rows);
+	Py_XDECREF(cache);
+	Py_XDECREF(out);
+	return NULL;
+}
+
+/* [(filename, name, firstlineno, calls, largest)] for counted code objects. */
+static PyObject *sp_calls(PyObject *self, PyObject *unused)
+{
+	(void)self;
+	(void)unused;
+	PyObject *out = PyList_New(0);
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < g_calls_cap; i++) {
+		struct callstat *s = &g_calls[i];
+		if (!s->code)
+			continue;
+		PyCodeObject *co = (PyCodeObject *)s->code;
+#if PY_VERSION_HEX >= 0x030B0000
+		PyObject *name = co->co_qualname;
+#else
+		PyObject *name = co->co_name;
+#endif
+		PyObject *row = Py_BuildValue("(OOiKd)", co->co_filename, name, co->co_firstlineno,
+					      (unsigned long long)s->calls, s->largest);
+		if (!row || PyList_Append(out, row) < 0) {
+			Py_XDECREF(row);
+			Py_DECREF(out);
+			return NULL;
+		}
+		Py_DECREF(row);
+	}
+	return out;
+}
+
+/* Weight of one sampled block of `size` bytes at the current interval: used
+ * by tests to check the estimator. */
+static PyObject *sp_weight(PyObject *self, PyObject *arg)
+{
+	(void)self;
+	unsigned long long size = PyLong_AsUnsignedLongLong(arg);
+	if (size == (unsigned long long)-1 && PyErr_Occurred())
+		return NULL;
+	return PyFloat_FromDouble(weight_of(size));
+}
+
+static PyMethodDef sp_methods[] = {
+	{"start", (PyCFunction)(void (*)(void))sp_start, METH_VARARGS | METH_KEYWORDS,
+	 "start(interval=524288, nframe=64, max_samples=1<<20, max_stacks=1<<16, calls=False)"},
+	{"stop", sp_stop, METH_NOARGS, "stop(): remove the hooks (LIFO-safe) and free everything."},
+	{"status", sp_status, METH_NOARGS, "status(): counters and memory."},
+	{"stacks", sp_stacks, METH_NOARGS, "stacks(): per-stack estimates."},
+	{"calls", sp_calls, METH_NOARGS, "calls(): per-code call counts."},
+	{"check_hooks", sp_check_hooks, METH_NOARGS, "check_hooks(): re-install dropped hooks."},
+	{"ignore_thread", sp_ignore_thread, METH_O, "ignore_thread(flag): never sample this thread."},
+	{"profile_hook", sp_profile_hook, METH_O, "profile_hook(flag): C profile hook for call counting."},
+	{"profile_conflict", sp_profile_conflict, METH_NOARGS, "profile_conflict(): another C profiler set?"},
+	{"thread_hook", (PyCFunction)(void (*)(void))sp_thread_hook, METH_FASTCALL, "threading.setprofile target."},
+	{"mon_start", (PyCFunction)(void (*)(void))mon_start, METH_FASTCALL, "PY_START callback."},
+	{"mon_resume", (PyCFunction)(void (*)(void))mon_resume, METH_FASTCALL, "PY_RESUME/PY_THROW callback."},
+	{"mon_leave", (PyCFunction)(void (*)(void))mon_leave, METH_FASTCALL, "PY_RETURN/PY_YIELD/PY_UNWIND callback."},
+	{"weight", sp_weight, METH_O, "weight(size): bytes one sample of that size stands for."},
+	{NULL, NULL, 0, NULL}
+};
+
+static struct PyModuleDef sp_module = {
+	PyModuleDef_HEAD_INIT, "_pmt_sampler",
+	"Sampled allocation profiler for pmt_agent.profiler.", -1, sp_methods,
+	NULL, NULL, NULL, NULL
+};
+
+static void atfork_child(void)
+{
+	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+	memcpy(&g_mu, &fresh, sizeof(fresh));
+}
+
+PyMODINIT_FUNC PyInit__pmt_sampler(void);
+
+PyMODINIT_FUNC PyInit__pmt_sampler(void)
+{
+	static int atfork_done;
+	if (!atfork_done) {
+		pthread_atfork(NULL, NULL, atfork_child);
+		if (pthread_key_create(&g_calls_key, tlc_destroy) != 0) {
+			PyErr_SetString(PyExc_OSError, "pthread_key_create failed");
+			return NULL;
+		}
+		atfork_done = 1;
+	}
+	return PyModule_Create(&sp_module);
+}
