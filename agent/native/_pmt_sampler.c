@@ -62,6 +62,7 @@
 #endif
 
 #define MAX_NFRAME 128
+#define FILTER_MAX ((size_t)1 << 24)	/* bytes of counters, at most */
 #define CALL_DEPTH 256
 
 /* ------------------------------------------------------------------------ */
@@ -1009,9 +1010,25 @@ static size_t filter_bytes(void)
 	return g_filter ? g_filter_mask + 1 : 0;
 }
 
+/* The part of the filter that is resident: pages of counters never touched
+ * cost nothing. */
+static size_t filter_resident(void)
+{
+	size_t len = filter_bytes();
+	if (!len)
+		return 0;
+	size_t page = 4096, npages = (len + page - 1) / page, n = 0;
+	unsigned char vec[FILTER_MAX / 4096];
+	if (npages > sizeof vec || mincore((void *)g_filter, len, vec) != 0)
+		return len;
+	for (size_t i = 0; i < npages; i++)
+		n += vec[i] & 1;
+	return n * page;
+}
+
 static size_t memory_used(void)
 {
-	return g_table_cap * sizeof(struct sample) + filter_bytes()
+	return g_table_cap * sizeof(struct sample) + filter_resident()
 	       + g_stacks_cap * sizeof(struct stack *) + g_stack_index_cap * sizeof(uint32_t)
 	       + g_stack_bytes + g_calls_cap * sizeof(struct callstat);
 }
@@ -1019,7 +1036,6 @@ static size_t memory_used(void)
 /* The filter is one mapping made on first use and never unmapped: a thread
  * freeing without the GIL may still read it just after stop(). stop() hands
  * its pages back with MADV_DONTNEED, which leaves them readable as zeros. */
-#define FILTER_MAX ((size_t)1 << 24)
 static _Atomic uint8_t *g_filter_map;
 
 /* Frees every table (g_on is 0, GIL held). The tables are detached under the
@@ -1077,10 +1093,11 @@ static PyObject *sp_start(PyObject *self, PyObject *args, PyObject *kw)
 		return NULL;
 	}
 	release_all();
-	/* filter: about 16 counters per sample up to the cap, 64 KiB .. 16 MiB;
+	/* filter: one counter per sample the cap allows, 64 KiB .. 16 MiB: under
+	 * 1 in 20 unsampled frees takes the lock until the table is 1/20 full;
 	 * its pages cost nothing until a counter on them is touched */
 	size_t fsz = 1 << 16;
-	while (fsz < (size_t)max_samples * 16 && fsz < FILTER_MAX)
+	while (fsz < (size_t)max_samples && fsz < FILTER_MAX)
 		fsz <<= 1;
 	if (!g_filter_map) {
 		void *m = mmap(NULL, FILTER_MAX, PROT_READ | PROT_WRITE,

@@ -5,7 +5,9 @@ from one function to another, threads and generators and exceptions. Each
 scenario keeps what it keeps in module globals so a test can free it later.
 """
 import asyncio
+import collections
 import threading
+import time
 
 KEEP = []          # what keeper() retains
 HELD = {}          # made by make_blob(), dropped by drop_blob()
@@ -14,7 +16,9 @@ GEN_KEPT = []
 CORO_KEPT = []
 THREAD_KEPT = {"a": [], "b": []}
 RAISED_KEPT = []
-LOOP = {"stop": False, "buf": [], "started": threading.Event()}
+LOOP = {"stop": False, "n": 0, "buf": collections.deque(maxlen=20000),
+        "started": threading.Event()}
+HEAP = {}
 
 
 def keeper():
@@ -105,16 +109,13 @@ def handles_failure():
 
 
 def forever():
-    """A loop that never returns while the test looks."""
+    """A loop that never returns while the test looks: a rotating buffer."""
     buf = LOOP["buf"]
     LOOP["started"].set()
-    n = 0
     while not LOOP["stop"]:
-        if len(buf) < 20000:
-            buf.append(b"x" * 100 + str(n).encode())
-        n += 1
-        if n % 1000 == 0:
-            import time
+        buf.append(b"x" * 100 + str(LOOP["n"]).encode())
+        LOOP["n"] += 1
+        if LOOP["n"] % 1000 == 0:
             time.sleep(0.001)
 
 
@@ -124,3 +125,38 @@ def start_forever():
     t.start()
     LOOP["started"].wait(10)
     return t
+
+
+# A heap of about 80 MB built by a handful of lines of different weight, the
+# way a service fills caches: records as dicts, strings, byte buffers, lists.
+def load_users(n):
+    return [{"id": i, "name": "user-%d" % i, "email": "u%d@example.org" % i} for i in range(n)]
+
+
+def load_blobs(n):
+    return [bytes(2000 + (i % 7) * 100) for i in range(n)]
+
+
+def load_names(n):
+    return ["name-%08d-%s" % (i, "x" * (i % 40)) for i in range(n)]
+
+
+def load_rows(n):
+    return [(i, i * 2.5, str(i)) for i in range(n)]
+
+
+def load_buffers(n):
+    return [bytearray(64 * 1024) for _ in range(n)]
+
+
+def load_small(n):
+    return [[i] for i in range(n)]
+
+
+def build_heap():
+    HEAP["users"] = load_users(80000)       # ~24 MB
+    HEAP["blobs"] = load_blobs(8000)        # ~18 MB
+    HEAP["names"] = load_names(160000)      # ~13 MB
+    HEAP["rows"] = load_rows(90000)         # ~10 MB
+    HEAP["buffers"] = load_buffers(110)     # ~7 MB
+    HEAP["small"] = load_small(60000)       # ~5 MB
