@@ -1,6 +1,6 @@
 /*
  * test_msg.c - request encoding and strict decoding (src/ipc/msg.c): every
- * envelope shape, the hello and status decoders, and a deterministic fuzz
+ * envelope shape, the hello, status and profiler decoders, and a deterministic fuzz
  * loop that throws mutated frames at frame_reader + msg_decode (run under
  * ASan/UBSan in the sanitizer build).
  */
@@ -556,6 +556,382 @@ static void test_status_ranges(void **state)
 			  "status: \"threads\" must be an integer from 0 to 9007199254740991, got a boolean");
 }
 
+/* ---- the sampled profiler ---- */
+
+/* Replaces (or with json NULL removes) member name of a copy of FIXTURE's
+ * object at path (NULL = the top, else a member holding an object or the
+ * first element of an array), decodes it with fn and expects want. */
+typedef int (*decode_fn)(const cJSON *, void *, char *, size_t);
+
+static int dec_profile_status(const cJSON *j, void *out, char *err, size_t errlen)
+{
+	return msg_decode_profile_status(j, out, err, errlen);
+}
+
+static int dec_profile_functions(const cJSON *j, void *out, char *err, size_t errlen)
+{
+	int rc = msg_decode_profile_functions(j, out, err, errlen);
+
+	if (rc == 0)
+		msg_profile_functions_done(out);
+	return rc;
+}
+
+static int dec_profile_tree(const cJSON *j, void *out, char *err, size_t errlen)
+{
+	int rc = msg_decode_profile_tree(j, out, err, errlen);
+
+	if (rc == 0)
+		msg_profile_tree_done(out);
+	return rc;
+}
+
+static void expect_err(const char *fixture, decode_fn fn, const char *path, const char *name,
+		       const char *json, const char *want)
+{
+	cJSON *j = load_json(fixture), *obj = j;
+	union {
+		struct msg_profile_status s;
+		struct msg_profile_functions f;
+		struct msg_profile_tree t;
+	} out;
+	char err[320];
+
+	if (path != NULL) {
+		obj = cJSON_GetObjectItemCaseSensitive(j, path);
+		if (cJSON_IsArray(obj))
+			obj = cJSON_GetArrayItem(obj, 0);
+		assert_non_null(obj);
+	}
+	if (json == NULL) {
+		cJSON_DeleteItemFromObjectCaseSensitive(obj, name);
+	} else {
+		cJSON *v = cJSON_Parse(json);
+
+		assert_non_null(v);
+		if (cJSON_GetObjectItemCaseSensitive(obj, name) != NULL)
+			cJSON_ReplaceItemInObjectCaseSensitive(obj, name, v);
+		else
+			cJSON_AddItemToObject(obj, name, v);
+	}
+	memset(&out, 0xa5, sizeof out);
+	err[0] = '\0';
+	assert_int_equal(fn(j, &out, err, sizeof err), -1);
+	if (strcmp(err, want) != 0)
+		fail_msg("%s %s=%s:\ngot    \"%s\"\nwanted \"%s\"", fixture, name, json ? json : "(removed)",
+			 err, want);
+	cJSON_Delete(j);
+}
+
+static void test_profile_status_ok(void **state)
+{
+	cJSON *j = load_json(DATA "profile_status.json");
+	struct msg_profile_status p;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(msg_decode_profile_status(j, &p, err, sizeof err), 0);
+	assert_true(p.available);
+	assert_true(p.running);
+	assert_int_equal(p.interval, 4096);
+	assert_false(p.exact);
+	assert_int_equal(p.samples, 1200);
+	assert_int_equal(p.stacks, 310);
+	assert_int_equal(p.memory, 1212416);
+	assert_true(p.live_bytes == 4915200.0);
+	assert_false(p.calls);
+	assert_true(p.has_detail);
+	assert_int_equal(p.nframe, 64);
+	assert_int_equal(p.max_samples, 1048576);
+	assert_int_equal(p.max_stacks, 65536);
+	assert_int_equal(p.total_samples, 5100);
+	assert_true(p.elapsed == 12.5);
+	assert_true(p.started == 1763700000.5);
+	assert_int_equal(p.hooks_installed, 3);
+	assert_string_equal(p.calls_mode, "");
+	assert_string_equal(p.error, "");
+
+	/* The summary a status push carries: no detail. */
+	for (const char *const *m = (const char *const[]){ "nframe", "max_samples", "max_stacks",
+		"dropped_stacks", "dropped_bytes", "total_samples", "nogil_bytes", "live_blocks",
+		"elapsed", "hooks_installed", "hooks_on_top", "calls_mode", "functions_counted",
+		"dropped_calls", "call_stacks", "call_stack_bytes", "started", "available", NULL };
+	     *m; m++)
+		cJSON_DeleteItemFromObjectCaseSensitive(j, *m);
+	assert_int_equal(msg_decode_profile_status(j, &p, err, sizeof err), 0);
+	assert_true(p.available);
+	assert_false(p.has_detail);
+	assert_int_equal(p.interval, 4096);
+	cJSON_Delete(j);
+
+	/* A call-counting mode is kept, display-safe. */
+	j = load_json(DATA "profile_status.json");
+	cJSON_ReplaceItemInObjectCaseSensitive(j, "calls_mode", cJSON_CreateString("mon\x1bitoring"));
+	assert_int_equal(msg_decode_profile_status(j, &p, err, sizeof err), 0);
+	assert_string_equal(p.calls_mode, "mon?itoring");
+	cJSON_Delete(j);
+
+	/* Without the extension. */
+	j = cJSON_Parse("{\"available\": false, \"running\": false, \"error\": \"no _pmt_sampler\"}");
+	assert_int_equal(msg_decode_profile_status(j, &p, err, sizeof err), 0);
+	assert_false(p.available);
+	assert_false(p.running);
+	assert_string_equal(p.error, "no _pmt_sampler");
+	cJSON_Delete(j);
+}
+
+static void test_profile_status_bad(void **state)
+{
+	const char *f = DATA "profile_status.json";
+	decode_fn d = dec_profile_status;
+	static const char *const summary[] = { "running", "interval", "exact", "samples", "stacks",
+		"memory", "live_bytes", "dropped_samples", "calls", "lost_hooks" };
+	char want[160];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof summary / sizeof summary[0]; i++) {
+		snprintf(want, sizeof want, "profile status: missing \"%s\"", summary[i]);
+		expect_err(f, d, NULL, summary[i], NULL, want);
+	}
+	expect_err(f, d, NULL, "max_stacks", NULL, "profile status: missing \"max_stacks\"");
+	expect_err(f, d, NULL, "interval", "0",
+		   "profile status: \"interval\" must be an integer from 1 to 1073741824, got 0");
+	expect_err(f, d, NULL, "interval", "4096.5",
+		   "profile status: \"interval\" must be an integer from 1 to 1073741824, got 4096.5");
+	expect_err(f, d, NULL, "samples", "-1",
+		   "profile status: \"samples\" must be an integer from 0 to 9007199254740991, got -1");
+	expect_err(f, d, NULL, "live_bytes", "-2.5",
+		   "profile status: \"live_bytes\" must not be negative, got -2.5");
+	expect_err(f, d, NULL, "live_bytes", "\"5\"",
+		   "profile status: \"live_bytes\" must be a finite number, got a string");
+	expect_err(f, d, NULL, "running", "1",
+		   "profile status: \"running\" must be true or false, got a number");
+	expect_err(f, d, NULL, "available", "\"yes\"",
+		   "profile status: \"available\" must be true or false, got a string");
+	expect_err(f, d, NULL, "nframe", "0",
+		   "profile status: \"nframe\" must be an integer from 1 to 128, got 0");
+	expect_err(f, d, NULL, "hooks_on_top", "4",
+		   "profile status: \"hooks_on_top\" must be an integer from 0 to 3, got 4");
+	expect_err(f, d, NULL, "calls_mode", "7",
+		   "profile status: \"calls_mode\" must be a string or null, got a number");
+	expect_err(f, d, NULL, "started", "-1",
+		   "profile status: \"started\" must not be negative, got -1");
+}
+
+static void test_status_profile_member(void **state)
+{
+	cJSON *j = load_json(DATA "status_result.json");
+	struct msg_status s;
+	char err[256];
+
+	(void)state;
+	/* Absent (an older agent) and null (no extension): no profile. */
+	assert_int_equal(msg_decode_status(j, &s, err, sizeof err), 0);
+	assert_false(s.has_profile);
+	cJSON_AddItemToObject(j, "profile", cJSON_CreateNull());
+	assert_int_equal(msg_decode_status(j, &s, err, sizeof err), 0);
+	assert_false(s.has_profile);
+	cJSON_ReplaceItemInObjectCaseSensitive(j, "profile", cJSON_Parse(
+		"{\"running\": true, \"interval\": 4096, \"exact\": false, \"samples\": 10, "
+		"\"stacks\": 3, \"memory\": 65536, \"live_bytes\": 40960, \"dropped_samples\": 0, "
+		"\"calls\": false, \"lost_hooks\": 1}"));
+	assert_int_equal(msg_decode_status(j, &s, err, sizeof err), 0);
+	assert_true(s.has_profile);
+	assert_true(s.profile.running);
+	assert_int_equal(s.profile.interval, 4096);
+	assert_int_equal(s.profile.samples, 10);
+	assert_true(s.profile.live_bytes == 40960.0);
+	assert_int_equal(s.profile.lost_hooks, 1);
+	assert_false(s.profile.has_detail);
+	/* A bad summary fails the whole status, naming the member. */
+	cJSON_ReplaceItemInObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "profile"),
+					       "memory", cJSON_CreateNumber(-4));
+	assert_int_equal(msg_decode_status(j, &s, err, sizeof err), -1);
+	assert_string_equal(err, "status: \"profile\": profile status: \"memory\" must be an integer "
+			    "from 0 to 9007199254740991, got -4");
+	cJSON_ReplaceItemInObjectCaseSensitive(j, "profile", cJSON_CreateString("on"));
+	assert_int_equal(msg_decode_status(j, &s, err, sizeof err), -1);
+	assert_string_equal(err, "status: \"profile\": profile status must be a JSON object, got a string");
+	cJSON_Delete(j);
+}
+
+static void test_profile_functions_ok(void **state)
+{
+	cJSON *j = load_json(DATA "profile_functions.json");
+	struct msg_profile_functions f;
+	const struct msg_profile_row *r;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(msg_decode_profile_functions(j, &f, err, sizeof err), 0);
+	assert_true(f.time == 1763700013.0);
+	assert_int_equal(f.sort, MSG_PROFILE_SORT_OWN);
+	assert_int_equal(f.interval, 4096);
+	assert_int_equal(f.functions, 7);
+	assert_true(f.took_ms == 1.25);
+	assert_true(f.profile.calls);
+	assert_string_equal(f.profile.calls_mode, "monitoring");
+	assert_int_equal(f.nrows, 2);
+	r = &f.rows[0];
+	assert_string_equal(r->file, "/app/x.py");
+	assert_string_equal(r->function, "Cache.load");
+	assert_int_equal(r->first_line, 10);
+	assert_int_equal(r->line, 14);
+	assert_int_equal(r->own_size, 2048000);
+	assert_int_equal(r->own_count, 2048);
+	assert_int_equal(r->total_size, 2100000);
+	assert_int_equal(r->total_count, 2100);
+	assert_int_equal(r->alloc, 9000000);
+	assert_int_equal(r->alloc_rate, 120000);
+	assert_true(r->has_calls);
+	assert_int_equal(r->calls, 5);
+	assert_int_equal(r->retained_per_call, 420000);
+	assert_int_equal(r->largest_call, 2200000);
+	r = &f.rows[1];
+	assert_string_equal(r->function, "churn");
+	assert_false(r->has_calls);
+	assert_int_equal(r->calls, 0);
+	assert_int_equal(r->own_size, 0);
+	msg_profile_functions_done(&f);
+	assert_null(f.rows);
+	msg_profile_functions_done(&f); /* twice is harmless */
+
+	/* No rows at all: a profiler that saw nothing yet. */
+	cJSON_ReplaceItemInObjectCaseSensitive(j, "rows", cJSON_CreateArray());
+	assert_int_equal(msg_decode_profile_functions(j, &f, err, sizeof err), 0);
+	assert_int_equal(f.nrows, 0);
+	msg_profile_functions_done(&f);
+	cJSON_Delete(j);
+
+	for (int i = 0; i < MSG_PROFILE_SORT_COUNT; i++)
+		assert_int_equal(msg_profile_sort_from_name(msg_profile_sort_name((enum msg_profile_sort)i)), i);
+	assert_null(msg_profile_sort_name(MSG_PROFILE_SORT_COUNT));
+	assert_int_equal(msg_profile_sort_from_name("Own"), -1);
+	assert_int_equal(msg_profile_sort_from_name(NULL), -1);
+}
+
+static void test_profile_functions_bad(void **state)
+{
+	const char *f = DATA "profile_functions.json";
+	decode_fn d = dec_profile_functions;
+	static const char *const top[] = { "time", "sort", "source", "interval", "functions",
+		"took_ms", "profile", "rows" };
+	static const char *const row[] = { "file", "function", "first_line", "line", "own_size",
+		"own_count", "total_size", "total_count", "alloc", "alloc_rate", "calls",
+		"retained_per_call", "largest_call" };
+	char want[160];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof top / sizeof top[0]; i++) {
+		snprintf(want, sizeof want, "profile result: missing \"%s\"", top[i]);
+		expect_err(f, d, NULL, top[i], NULL, want);
+	}
+	for (size_t i = 0; i < sizeof row / sizeof row[0]; i++) {
+		snprintf(want, sizeof want, "profile rows[0]: missing \"%s\"", row[i]);
+		expect_err(f, d, "rows", row[i], NULL, want);
+	}
+	expect_err(f, d, NULL, "source", "\"tracemalloc\"",
+		   "profile result: \"source\" must be \"sampled\", got \"tracemalloc\"");
+	expect_err(f, d, NULL, "sort", "\"size\"",
+		   "profile result: \"sort\" must be own, total, rate, calls, retained or largest, got \"size\"");
+	expect_err(f, d, NULL, "rows", "{}", "profile result: \"rows\" must be an array, got an object");
+	expect_err(f, d, NULL, "rows", "[1]", "profile rows[0] must be an object, got a number");
+	expect_err(f, d, NULL, "functions", "1", "profile result: 2 rows but \"functions\" is 1");
+	expect_err(f, d, NULL, "profile", "null",
+		   "profile result: profile status must be a JSON object, got null");
+	expect_err(f, d, "profile", "interval", "-5",
+		   "profile result: profile status: \"interval\" must be an integer from 1 to 1073741824, got -5");
+	expect_err(f, d, "rows", "own_size", "-1",
+		   "profile rows[0]: \"own_size\" must be an integer from 0 to 9007199254740991, got -1");
+	expect_err(f, d, "rows", "total_size", "1e300",
+		   "profile rows[0]: \"total_size\" must be an integer from 0 to 9007199254740991, got 1.0000000000000001e+300");
+	expect_err(f, d, "rows", "alloc_rate", "\"fast\"",
+		   "profile rows[0]: \"alloc_rate\" must be an integer from 0 to 9007199254740991, got a string");
+	expect_err(f, d, "rows", "file", "null", "profile rows[0]: \"file\" must be a string, got null");
+	expect_err(f, d, "rows", "line", "-2",
+		   "profile rows[0]: \"line\" must be an integer from -1 to 2147483647, got -2");
+	expect_err(f, d, "rows", "calls", "-3",
+		   "profile rows[0]: \"calls\" must be an integer from 0 to 2^53-1 or null, got -3");
+	expect_err(f, d, "rows", "largest_call", "null",
+		   "profile rows[0]: \"calls\", \"retained_per_call\" and \"largest_call\" must be all null or all integers");
+	expect_err(f, d, NULL, "time", "-1", "profile result: \"time\" must not be negative, got -1");
+}
+
+static void test_profile_tree_ok(void **state)
+{
+	cJSON *j = load_json(DATA "profile_tree.json");
+	struct msg_profile_tree t;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(msg_decode_profile_tree(j, &t, err, sizeof err), 0);
+	assert_true(t.time == 1763700014.0);
+	assert_int_equal(t.npath, 1);
+	assert_string_equal(t.path[0].file, "/app/x.py");
+	assert_string_equal(t.path[0].function, "handler");
+	assert_int_equal(t.path[0].first_line, 5);
+	assert_int_equal(t.interval, 4096);
+	assert_int_equal(t.total_size, 2100000);
+	assert_int_equal(t.total_count, 2100);
+	assert_true(t.profile.has_detail);
+	assert_int_equal(t.nrows, 2);
+	assert_string_equal(t.rows[0].function, "Cache.load");
+	assert_int_equal(t.rows[0].first_line, 10);
+	assert_int_equal(t.rows[0].total_size, 2048000);
+	assert_false(t.rows[0].self);
+	assert_true(t.rows[1].self);
+	assert_int_equal(t.rows[1].total_count, 52);
+	msg_profile_tree_done(&t);
+	msg_profile_tree_done(&t);
+
+	/* The entry points: an empty path. */
+	cJSON_ReplaceItemInObjectCaseSensitive(j, "path", cJSON_CreateArray());
+	assert_int_equal(msg_decode_profile_tree(j, &t, err, sizeof err), 0);
+	assert_int_equal(t.npath, 0);
+	msg_profile_tree_done(&t);
+	cJSON_Delete(j);
+}
+
+static void test_profile_tree_bad(void **state)
+{
+	const char *f = DATA "profile_tree.json";
+	decode_fn d = dec_profile_tree;
+	static const char *const top[] = { "time", "path", "source", "interval", "total_size",
+		"total_count", "profile", "rows" };
+	static const char *const row[] = { "file", "function", "first_line", "total_size",
+		"total_count", "self" };
+	char want[160];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof top / sizeof top[0]; i++) {
+		snprintf(want, sizeof want, "profile_tree result: missing \"%s\"", top[i]);
+		expect_err(f, d, NULL, top[i], NULL, want);
+	}
+	for (size_t i = 0; i < sizeof row / sizeof row[0]; i++) {
+		snprintf(want, sizeof want, "profile_tree rows[0]: missing \"%s\"", row[i]);
+		expect_err(f, d, "rows", row[i], NULL, want);
+	}
+	expect_err(f, d, NULL, "path", "\"/\"", "profile_tree result: \"path\" must be an array, got a string");
+	expect_err(f, d, NULL, "path", "[[\"/a.py\", \"f\"]]",
+		   "profile_tree result: \"path\"[0] must be [file, function, first_line], got an array");
+	expect_err(f, d, NULL, "path", "[[\"/a.py\", \"f\", 1], [\"/a.py\", 2, 3]]",
+		   "profile_tree result: \"path\"[1] must be [file, function, first_line], got an array");
+	expect_err(f, d, NULL, "path", "[[\"/a.py\", \"f\", -1]]",
+		   "profile_tree result: \"path\"[0] must be [file, function, first_line], got an array");
+	expect_err(f, d, NULL, "path", "[7]",
+		   "profile_tree result: \"path\"[0] must be [file, function, first_line], got a number");
+	expect_err(f, d, NULL, "total_size", "-1",
+		   "profile_tree result: \"total_size\" must be an integer from 0 to 9007199254740991, got -1");
+	expect_err(f, d, NULL, "source", "\"x\"",
+		   "profile_tree result: \"source\" must be \"sampled\", got \"x\"");
+	expect_err(f, d, "rows", "self", "1",
+		   "profile_tree rows[0]: \"self\" must be true or false, got a number");
+	expect_err(f, d, "rows", "total_count", "0.5",
+		   "profile_tree rows[0]: \"total_count\" must be an integer from 0 to 9007199254740991, got 0.5");
+	expect_err(f, d, NULL, "rows", "[null]", "profile_tree rows[0] must be an object, got null");
+	expect_err(f, d, NULL, "rows", "null", "profile_tree result: \"rows\" must be an array, got null");
+}
+
 /* ---- fuzz ---- */
 
 static uint64_t rng;
@@ -685,6 +1061,8 @@ static void fuzz_one(const char *line, size_t len, struct fuzz_counts *fc)
 	if (obj) {
 		struct msg_hello h;
 		struct msg_status s;
+		struct msg_profile_functions pf;
+		struct msg_profile_tree pt;
 
 		if (msg_decode_hello(obj, &h, err, sizeof err) == 0) {
 			fc->hello_ok++;
@@ -695,6 +1073,14 @@ static void fuzz_one(const char *line, size_t len, struct fuzz_counts *fc)
 		}
 		if (msg_decode_status(obj, &s, err, sizeof err) == 0)
 			fc->status_ok++;
+		if (msg_decode_profile_functions(obj, &pf, err, sizeof err) == 0)
+			msg_profile_functions_done(&pf);
+		else
+			assert_null(pf.rows);
+		if (msg_decode_profile_tree(obj, &pt, err, sizeof err) == 0)
+			msg_profile_tree_done(&pt);
+		else
+			assert_null(pt.rows);
 		if (rnd_below(2)) {
 			cJSON *t = msg_take_result(&m);
 
@@ -931,6 +1317,13 @@ int main(void)
 		cmocka_unit_test(test_status_ok),
 		cmocka_unit_test(test_status_each_member),
 		cmocka_unit_test(test_status_ranges),
+		cmocka_unit_test(test_profile_status_ok),
+		cmocka_unit_test(test_profile_status_bad),
+		cmocka_unit_test(test_status_profile_member),
+		cmocka_unit_test(test_profile_functions_ok),
+		cmocka_unit_test(test_profile_functions_bad),
+		cmocka_unit_test(test_profile_tree_ok),
+		cmocka_unit_test(test_profile_tree_bad),
 		cmocka_unit_test(test_fuzz),
 		cmocka_unit_test(test_envelope_property),
 	};

@@ -589,6 +589,7 @@ static int get_size(const cJSON *obj, const char *what, const char *name, uint64
 int msg_decode_status(const cJSON *obj, struct msg_status *out, char *err, size_t errlen)
 {
 	static const char what[] = "status";
+	const cJSON *prof;
 	int64_t v;
 
 	memset(out, 0, sizeof *out);
@@ -609,6 +610,17 @@ int msg_decode_status(const cJSON *obj, struct msg_status *out, char *err, size_
 	    get_gc_array(obj, what, "gc_collections", false, NULL, &out->gc_collections, err, errlen) < 0 ||
 	    get_size(obj, what, "threads", &out->threads, err, errlen) < 0)
 		goto fail;
+	/* Agents before the sampled profiler send no "profile". */
+	prof = cJSON_GetObjectItemCaseSensitive(obj, "profile");
+	if (prof != NULL && !cJSON_IsNull(prof)) {
+		char inner[256];
+
+		if (msg_decode_profile_status(prof, &out->profile, inner, sizeof inner) < 0) {
+			errfmt(err, errlen, "%s: \"profile\": %s", what, inner);
+			goto fail;
+		}
+		out->has_profile = true;
+	}
 	return 0;
 fail:
 	memset(out, 0, sizeof *out);
@@ -757,4 +769,421 @@ void msg_functions_done(struct msg_functions *f)
 	free(f->accounting);
 	free(f->error);
 	memset(f, 0, sizeof *f);
+}
+
+/* ---- the sampled profiler ---- */
+
+static const char *const profile_sort_names[MSG_PROFILE_SORT_COUNT] = {
+	"own", "total", "rate", "calls", "retained", "largest"
+};
+
+const char *msg_profile_sort_name(enum msg_profile_sort sort)
+{
+	if ((int)sort < 0 || sort >= MSG_PROFILE_SORT_COUNT)
+		return NULL;
+	return profile_sort_names[sort];
+}
+
+int msg_profile_sort_from_name(const char *name)
+{
+	if (name == NULL)
+		return -1;
+	for (int i = 0; i < MSG_PROFILE_SORT_COUNT; i++)
+		if (strcmp(name, profile_sort_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+/* A finite number >= 0 (the agent's float estimates of bytes and blocks). */
+static int get_nonneg_number(const cJSON *obj, const char *what, const char *name, double *out,
+			     char *err, size_t errlen)
+{
+	if (msg_get_number(obj, what, name, out, err, errlen) < 0)
+		return -1;
+	if (*out < 0) {
+		errfmt(err, errlen, "%s: \"%s\" must not be negative, got %.17g", what, name, *out);
+		return -1;
+	}
+	return 0;
+}
+
+static int get_small(const cJSON *obj, const char *what, const char *name, int64_t min,
+		     int64_t max, int *out, char *err, size_t errlen)
+{
+	int64_t v;
+
+	if (msg_get_int(obj, what, name, min, max, &v, err, errlen) < 0)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+/* The string member NAME, display-safe, into a fixed buffer (cut if longer). */
+static int get_string_into(const cJSON *obj, const char *what, const char *name, bool allow_null,
+			   char *buf, size_t buflen, char *err, size_t errlen)
+{
+	const cJSON *it = member(obj, what, name, err, errlen);
+
+	buf[0] = '\0';
+	if (it == NULL)
+		return -1;
+	if (allow_null && cJSON_IsNull(it))
+		return 0;
+	if (!cJSON_IsString(it)) {
+		errfmt(err, errlen, "%s: \"%s\" must be a string%s, got %s", what, name,
+			allow_null ? " or null" : "", type_name(it));
+		return -1;
+	}
+	strsafe_copy(buf, buflen, it->valuestring, strlen(it->valuestring));
+	return 0;
+}
+
+int msg_decode_profile_status(const cJSON *obj, struct msg_profile_status *out, char *err,
+			      size_t errlen)
+{
+	static const char what[] = "profile status";
+	const cJSON *avail;
+	int64_t interval;
+
+	memset(out, 0, sizeof *out);
+	if (!cJSON_IsObject(obj)) {
+		errfmt(err, errlen, "%s must be a JSON object, got %s", what, type_name(obj));
+		return -1;
+	}
+	avail = cJSON_GetObjectItemCaseSensitive(obj, "available");
+	if (avail != NULL && !cJSON_IsBool(avail)) {
+		errfmt(err, errlen, "%s: \"available\" must be true or false, got %s", what,
+			type_name(avail));
+		return -1;
+	}
+	if (cJSON_IsFalse(avail)) {
+		const cJSON *why = cJSON_GetObjectItemCaseSensitive(obj, "error");
+
+		if (why != NULL && get_string_into(obj, what, "error", true, out->error,
+						   sizeof out->error, err, errlen) < 0)
+			goto fail;
+		return 0;
+	}
+	out->available = true;
+	if (msg_get_bool(obj, what, "running", &out->running, err, errlen) < 0 ||
+	    msg_get_int(obj, what, "interval", 1, (int64_t)1 << 30, &interval, err, errlen) < 0)
+		goto fail;
+	out->interval = (uint64_t)interval;
+	if (msg_get_bool(obj, what, "exact", &out->exact, err, errlen) < 0 ||
+	    get_size(obj, what, "samples", &out->samples, err, errlen) < 0 ||
+	    get_size(obj, what, "stacks", &out->stacks, err, errlen) < 0 ||
+	    get_size(obj, what, "memory", &out->memory, err, errlen) < 0 ||
+	    get_nonneg_number(obj, what, "live_bytes", &out->live_bytes, err, errlen) < 0 ||
+	    get_size(obj, what, "dropped_samples", &out->dropped_samples, err, errlen) < 0 ||
+	    msg_get_bool(obj, what, "calls", &out->calls, err, errlen) < 0 ||
+	    get_size(obj, what, "lost_hooks", &out->lost_hooks, err, errlen) < 0)
+		goto fail;
+	if (cJSON_GetObjectItemCaseSensitive(obj, "nframe") == NULL)
+		return 0; /* the summary of a status push */
+	out->has_detail = true;
+	if (get_small(obj, what, "nframe", 1, 128, &out->nframe, err, errlen) < 0 ||
+	    get_size(obj, what, "max_samples", &out->max_samples, err, errlen) < 0 ||
+	    get_size(obj, what, "max_stacks", &out->max_stacks, err, errlen) < 0 ||
+	    get_size(obj, what, "dropped_stacks", &out->dropped_stacks, err, errlen) < 0 ||
+	    get_nonneg_number(obj, what, "dropped_bytes", &out->dropped_bytes, err, errlen) < 0 ||
+	    get_size(obj, what, "total_samples", &out->total_samples, err, errlen) < 0 ||
+	    get_nonneg_number(obj, what, "nogil_bytes", &out->nogil_bytes, err, errlen) < 0 ||
+	    get_nonneg_number(obj, what, "live_blocks", &out->live_blocks, err, errlen) < 0 ||
+	    get_nonneg_number(obj, what, "elapsed", &out->elapsed, err, errlen) < 0 ||
+	    get_nonneg_time(obj, what, "started", &out->started, err, errlen) < 0 ||
+	    get_small(obj, what, "hooks_installed", 0, 3, &out->hooks_installed, err, errlen) < 0 ||
+	    get_small(obj, what, "hooks_on_top", 0, 3, &out->hooks_on_top, err, errlen) < 0 ||
+	    get_string_into(obj, what, "calls_mode", true, out->calls_mode, sizeof out->calls_mode,
+			    err, errlen) < 0 ||
+	    get_size(obj, what, "functions_counted", &out->functions_counted, err, errlen) < 0 ||
+	    get_size(obj, what, "dropped_calls", &out->dropped_calls, err, errlen) < 0 ||
+	    get_size(obj, what, "call_stacks", &out->call_stacks, err, errlen) < 0 ||
+	    get_size(obj, what, "call_stack_bytes", &out->call_stack_bytes, err, errlen) < 0)
+		goto fail;
+	return 0;
+fail:
+	memset(out, 0, sizeof *out);
+	return -1;
+}
+
+/* The members every sampled reply carries: "source" must be "sampled". */
+static int get_sampled_source(const cJSON *obj, const char *what, char *err, size_t errlen)
+{
+	const char *source;
+	char nb[48];
+
+	if (msg_get_string(obj, what, "source", &source, err, errlen) < 0)
+		return -1;
+	if (strcmp(source, "sampled") != 0) {
+		errfmt(err, errlen, "%s: \"source\" must be \"sampled\", got \"%s\"", what,
+			strsafe_shown(nb, sizeof nb, source));
+		return -1;
+	}
+	return 0;
+}
+
+/* The "profile" member (the full status) of a profile or profile_tree result. */
+static int get_profile_member(const cJSON *obj, const char *what, struct msg_profile_status *out,
+			      char *err, size_t errlen)
+{
+	const cJSON *p = member(obj, what, "profile", err, errlen);
+	char inner[256];
+
+	if (p == NULL)
+		return -1;
+	if (msg_decode_profile_status(p, out, inner, sizeof inner) < 0) {
+		errfmt(err, errlen, "%s: %s", what, inner);
+		return -1;
+	}
+	return 0;
+}
+
+/* calls, retained_per_call and largest_call: all null or all integers. */
+static int decode_row_calls(const cJSON *r, const char *w, struct msg_profile_row *out, char *err,
+			    size_t errlen)
+{
+	static const char *const names[3] = { "calls", "retained_per_call", "largest_call" };
+	uint64_t *dst[3] = { &out->calls, &out->retained_per_call, &out->largest_call };
+	int nnull = 0;
+	int64_t v;
+	char db[32];
+
+	for (int i = 0; i < 3; i++) {
+		const cJSON *it = member(r, w, names[i], err, errlen);
+
+		if (it == NULL)
+			return -1;
+		if (cJSON_IsNull(it)) {
+			nnull++;
+			continue;
+		}
+		if (!whole_in(it, 0, (int64_t)MSG_INT_MAX, &v)) {
+			errfmt(err, errlen, "%s: \"%s\" must be an integer from 0 to 2^53-1 or null, got %s",
+				w, names[i], describe(it, db, sizeof db));
+			return -1;
+		}
+		*dst[i] = (uint64_t)v;
+	}
+	if (nnull != 0 && nnull != 3) {
+		errfmt(err, errlen, "%s: \"calls\", \"retained_per_call\" and \"largest_call\" must be "
+			"all null or all integers", w);
+		return -1;
+	}
+	out->has_calls = nnull == 0;
+	if (!out->has_calls)
+		out->calls = out->retained_per_call = out->largest_call = 0;
+	return 0;
+}
+
+static int decode_profile_row(const cJSON *r, size_t i, struct msg_profile_row *out, char *err,
+			      size_t errlen)
+{
+	char w[48];
+	const char *file, *function;
+
+	snprintf(w, sizeof w, "profile rows[%zu]", i);
+	if (!cJSON_IsObject(r)) {
+		errfmt(err, errlen, "%s must be an object, got %s", w, type_name(r));
+		return -1;
+	}
+	if (msg_get_string(r, w, "file", &file, err, errlen) < 0 ||
+	    msg_get_string(r, w, "function", &function, err, errlen) < 0 ||
+	    get_small(r, w, "first_line", 0, INT32_MAX, &out->first_line, err, errlen) < 0 ||
+	    get_small(r, w, "line", -1, INT32_MAX, &out->line, err, errlen) < 0 ||
+	    get_size(r, w, "own_size", &out->own_size, err, errlen) < 0 ||
+	    get_size(r, w, "own_count", &out->own_count, err, errlen) < 0 ||
+	    get_size(r, w, "total_size", &out->total_size, err, errlen) < 0 ||
+	    get_size(r, w, "total_count", &out->total_count, err, errlen) < 0 ||
+	    get_size(r, w, "alloc", &out->alloc, err, errlen) < 0 ||
+	    get_size(r, w, "alloc_rate", &out->alloc_rate, err, errlen) < 0 ||
+	    decode_row_calls(r, w, out, err, errlen) < 0)
+		return -1;
+	out->file = xstrdup(file);
+	out->function = xstrdup(function);
+	return 0;
+}
+
+int msg_decode_profile_functions(const cJSON *result, struct msg_profile_functions *out,
+				 char *err, size_t errlen)
+{
+	static const char w[] = "profile result";
+	const cJSON *rows, *r;
+	const char *sort;
+	int64_t n;
+	char nb[48];
+	int si;
+
+	memset(out, 0, sizeof *out);
+	if (!cJSON_IsObject(result)) {
+		errfmt(err, errlen, "%s must be a JSON object, got %s", w, type_name(result));
+		return -1;
+	}
+	if (get_nonneg_time(result, w, "time", &out->time, err, errlen) < 0 ||
+	    msg_get_string(result, w, "sort", &sort, err, errlen) < 0)
+		goto fail;
+	si = msg_profile_sort_from_name(sort);
+	if (si < 0) {
+		errfmt(err, errlen, "%s: \"sort\" must be own, total, rate, calls, retained or largest, "
+			"got \"%s\"", w, strsafe_shown(nb, sizeof nb, sort));
+		goto fail;
+	}
+	out->sort = (enum msg_profile_sort)si;
+	if (get_sampled_source(result, w, err, errlen) < 0 ||
+	    msg_get_int(result, w, "interval", 1, (int64_t)1 << 30, &n, err, errlen) < 0)
+		goto fail;
+	out->interval = (uint64_t)n;
+	if (msg_get_int(result, w, "functions", 0, MSG_INT_MAX, &n, err, errlen) < 0)
+		goto fail;
+	out->functions = (size_t)n;
+	if (get_nonneg_number(result, w, "took_ms", &out->took_ms, err, errlen) < 0 ||
+	    get_profile_member(result, w, &out->profile, err, errlen) < 0)
+		goto fail;
+	rows = member(result, w, "rows", err, errlen);
+	if (rows == NULL)
+		goto fail;
+	if (!cJSON_IsArray(rows)) {
+		errfmt(err, errlen, "%s: \"rows\" must be an array, got %s", w, type_name(rows));
+		goto fail;
+	}
+	out->rows = xcalloc((size_t)cJSON_GetArraySize(rows) + 1, sizeof *out->rows);
+	cJSON_ArrayForEach(r, rows) {
+		if (decode_profile_row(r, out->nrows, &out->rows[out->nrows], err, errlen) < 0)
+			goto fail;
+		out->nrows++;
+	}
+	if (out->nrows > out->functions) {
+		errfmt(err, errlen, "%s: %zu rows but \"functions\" is %zu", w, out->nrows,
+			out->functions);
+		goto fail;
+	}
+	return 0;
+fail:
+	msg_profile_functions_done(out);
+	return -1;
+}
+
+void msg_profile_functions_done(struct msg_profile_functions *f)
+{
+	if (f == NULL)
+		return;
+	for (size_t i = 0; i < f->nrows; i++) {
+		free(f->rows[i].file);
+		free(f->rows[i].function);
+	}
+	free(f->rows);
+	memset(f, 0, sizeof *f);
+}
+
+/* One [file, function, first_line] triple of a profile_tree path. */
+static int decode_path_entry(const cJSON *e, size_t i, struct msg_profile_frame *out, char *err,
+			     size_t errlen)
+{
+	const cJSON *file = cJSON_GetArrayItem(e, 0), *fn = cJSON_GetArrayItem(e, 1);
+	const cJSON *line = cJSON_GetArrayItem(e, 2);
+	int64_t v;
+
+	if (!cJSON_IsArray(e) || cJSON_GetArraySize(e) != 3 || !cJSON_IsString(file) ||
+	    !cJSON_IsString(fn) || !whole_in(line, 0, INT32_MAX, &v)) {
+		errfmt(err, errlen, "profile_tree result: \"path\"[%zu] must be "
+			"[file, function, first_line], got %s", i, type_name(e));
+		return -1;
+	}
+	out->file = xstrdup(file->valuestring);
+	out->function = xstrdup(fn->valuestring);
+	out->first_line = (int)v;
+	return 0;
+}
+
+static int decode_tree_row(const cJSON *r, size_t i, struct msg_profile_node *out, char *err,
+			   size_t errlen)
+{
+	char w[48];
+	const char *file, *function;
+
+	snprintf(w, sizeof w, "profile_tree rows[%zu]", i);
+	if (!cJSON_IsObject(r)) {
+		errfmt(err, errlen, "%s must be an object, got %s", w, type_name(r));
+		return -1;
+	}
+	if (msg_get_string(r, w, "file", &file, err, errlen) < 0 ||
+	    msg_get_string(r, w, "function", &function, err, errlen) < 0 ||
+	    get_small(r, w, "first_line", 0, INT32_MAX, &out->first_line, err, errlen) < 0 ||
+	    get_size(r, w, "total_size", &out->total_size, err, errlen) < 0 ||
+	    get_size(r, w, "total_count", &out->total_count, err, errlen) < 0 ||
+	    msg_get_bool(r, w, "self", &out->self, err, errlen) < 0)
+		return -1;
+	out->file = xstrdup(file);
+	out->function = xstrdup(function);
+	return 0;
+}
+
+int msg_decode_profile_tree(const cJSON *result, struct msg_profile_tree *out, char *err,
+			    size_t errlen)
+{
+	static const char w[] = "profile_tree result";
+	const cJSON *path, *rows, *it;
+	int64_t n;
+
+	memset(out, 0, sizeof *out);
+	if (!cJSON_IsObject(result)) {
+		errfmt(err, errlen, "%s must be a JSON object, got %s", w, type_name(result));
+		return -1;
+	}
+	if (get_nonneg_time(result, w, "time", &out->time, err, errlen) < 0)
+		goto fail;
+	path = member(result, w, "path", err, errlen);
+	if (path == NULL)
+		goto fail;
+	if (!cJSON_IsArray(path)) {
+		errfmt(err, errlen, "%s: \"path\" must be an array, got %s", w, type_name(path));
+		goto fail;
+	}
+	out->path = xcalloc((size_t)cJSON_GetArraySize(path) + 1, sizeof *out->path);
+	cJSON_ArrayForEach(it, path) {
+		if (decode_path_entry(it, out->npath, &out->path[out->npath], err, errlen) < 0)
+			goto fail;
+		out->npath++;
+	}
+	if (get_sampled_source(result, w, err, errlen) < 0 ||
+	    msg_get_int(result, w, "interval", 1, (int64_t)1 << 30, &n, err, errlen) < 0)
+		goto fail;
+	out->interval = (uint64_t)n;
+	if (get_size(result, w, "total_size", &out->total_size, err, errlen) < 0 ||
+	    get_size(result, w, "total_count", &out->total_count, err, errlen) < 0 ||
+	    get_profile_member(result, w, &out->profile, err, errlen) < 0)
+		goto fail;
+	rows = member(result, w, "rows", err, errlen);
+	if (rows == NULL)
+		goto fail;
+	if (!cJSON_IsArray(rows)) {
+		errfmt(err, errlen, "%s: \"rows\" must be an array, got %s", w, type_name(rows));
+		goto fail;
+	}
+	out->rows = xcalloc((size_t)cJSON_GetArraySize(rows) + 1, sizeof *out->rows);
+	cJSON_ArrayForEach(it, rows) {
+		if (decode_tree_row(it, out->nrows, &out->rows[out->nrows], err, errlen) < 0)
+			goto fail;
+		out->nrows++;
+	}
+	return 0;
+fail:
+	msg_profile_tree_done(out);
+	return -1;
+}
+
+void msg_profile_tree_done(struct msg_profile_tree *t)
+{
+	if (t == NULL)
+		return;
+	for (size_t i = 0; i < t->npath; i++) {
+		free(t->path[i].file);
+		free(t->path[i].function);
+	}
+	for (size_t i = 0; i < t->nrows; i++) {
+		free(t->rows[i].file);
+		free(t->rows[i].function);
+	}
+	free(t->path);
+	free(t->rows);
+	memset(t, 0, sizeof *t);
 }

@@ -3,9 +3,10 @@
  *
  * Pure functions over cJSON (docs/protocol.md, "Messages"). msg_decode()
  * checks the envelope of every frame from the agent strictly and classifies
- * it; msg_decode_hello() and msg_decode_status() turn the two small results
- * into C structs. Larger results (top, snapshot, functions) are decoded by
- * their consumers straight from the cJSON object msg_decode() hands back.
+ * it; msg_decode_hello(), msg_decode_status(), msg_decode_functions() and the
+ * msg_decode_profile_*() family turn results into C structs. The largest
+ * results (top, snapshot) are decoded by the snapshot module (snapshot.h)
+ * straight from the cJSON object msg_decode() hands back.
  *
  * Errors: functions returning int give 0 on success and -1 on failure with a
  * one-line sentence in err (always NUL-terminated when errlen > 0). No
@@ -130,6 +131,59 @@ struct msg_gc_array {
 	int64_t v[MSG_GC_MAX];
 };
 
+/* Longest calls_mode and unavailability reason kept (longer ones are cut). */
+#define MSG_PROFILE_MODE_MAX 24
+#define MSG_PROFILE_ERROR_MAX 240
+
+/*
+ * The sampled profiler's status (docs/protocol.md, "profile_start"): the
+ * result of profile_start/profile_stop, the "profile" member of profile and
+ * profile_tree results, and the shorter summary in status pushes. Plain data
+ * (no pointers): copy it freely. Byte estimates the agent sends as floats
+ * are kept as doubles.
+ */
+struct msg_profile_status {
+	bool available;             /* false: the extension is missing (see error) */
+	char error[MSG_PROFILE_ERROR_MAX]; /* why unavailable, "" otherwise */
+	bool running;
+	uint64_t interval;          /* mean bytes between samples; 1 = exact */
+	bool exact;
+	uint64_t samples;           /* sampled blocks alive */
+	uint64_t stacks;            /* distinct stacks kept */
+	uint64_t memory;            /* what the profiler holds in the target, bytes */
+	double live_bytes;          /* estimated live bytes of sampled blocks */
+	uint64_t dropped_samples;   /* not kept: max_samples reached */
+	bool calls;                 /* call counting is on */
+	uint64_t lost_hooks;        /* times the hook was removed and put back */
+	/* The rest is in the full status only (has_detail), not in status pushes. */
+	bool has_detail;
+	int nframe;                 /* 1..128 */
+	uint64_t max_samples, max_stacks;
+	uint64_t dropped_stacks;
+	double dropped_bytes;       /* estimate of bytes not attributed (caps hit) */
+	uint64_t total_samples;     /* blocks sampled since start, freed ones too */
+	double nogil_bytes;         /* allocated without the GIL: not attributed */
+	double live_blocks;
+	double elapsed;             /* seconds since start, 0 when stopped */
+	double started;             /* Unix seconds, 0 when stopped */
+	int hooks_installed, hooks_on_top; /* 0..3 allocator domains each */
+	char calls_mode[MSG_PROFILE_MODE_MAX]; /* "" when call counting is off */
+	uint64_t functions_counted, dropped_calls, call_stacks, call_stack_bytes;
+};
+
+/*
+ * Decodes a profiler status object. {"available": false, ...} (the
+ * extension is missing; "error" a string or absent) gives available false
+ * and nothing else. Otherwise running, interval (1..2^30), exact, samples,
+ * stacks, memory, live_bytes (a number >= 0), dropped_samples, calls and
+ * lost_hooks are required (the status push's summary); when "nframe" is
+ * present the object is a full status and every other documented member is
+ * required too (calls_mode a string or null). Unknown members are ignored.
+ * Returns 0, or -1 with *out zeroed and err naming the member.
+ */
+int msg_decode_profile_status(const cJSON *obj, struct msg_profile_status *out, char *err,
+			      size_t errlen);
+
 /* The status result and the status push (docs/protocol.md, "status"). */
 struct msg_status {
 	double time;                /* Unix seconds */
@@ -145,12 +199,16 @@ struct msg_status {
 	struct msg_gc_array gc_objects;
 	struct msg_gc_array gc_collections;
 	uint64_t threads;
+	bool has_profile;           /* false when "profile" is null or absent */
+	struct msg_profile_status profile;
 };
 
 /*
  * Decodes a status object (result or push data). All members are required
  * ("gc_objects" may be null); integers must be whole numbers 0..MSG_INT_MAX,
  * gc arrays hold 1..MSG_GC_MAX such integers, time is a finite number >= 0.
+ * "profile" (the sampled profiler's summary) is optional and may be null;
+ * when it is an object it is decoded with msg_decode_profile_status().
  * Unknown members are ignored. Returns 0, or -1 with err naming the member.
  */
 int msg_decode_status(const cJSON *obj, struct msg_status *out, char *err, size_t errlen);
@@ -194,6 +252,99 @@ struct msg_functions {
  */
 int msg_decode_functions(const cJSON *result, struct msg_functions *out, char *err, size_t errlen);
 void msg_functions_done(struct msg_functions *f);
+
+/* How the rows of a `profile` reply with key function are sorted. */
+enum msg_profile_sort {
+	MSG_PROFILE_SORT_OWN,
+	MSG_PROFILE_SORT_TOTAL,
+	MSG_PROFILE_SORT_RATE,
+	MSG_PROFILE_SORT_CALLS,
+	MSG_PROFILE_SORT_RETAINED,
+	MSG_PROFILE_SORT_LARGEST,
+	MSG_PROFILE_SORT_COUNT
+};
+
+/* Wire name of a sort ("own"...), or NULL out of range. */
+const char *msg_profile_sort_name(enum msg_profile_sort sort);
+/* The sort for a wire name, or -1 for an unknown name (or NULL). */
+int msg_profile_sort_from_name(const char *name);
+
+/* One row of a `profile` reply with key function. Strings are malloc'd. */
+struct msg_profile_row {
+	char *file;
+	char *function;             /* qualified name, e.g. "Cache.load" */
+	int first_line;             /* the def line, 0..INT32_MAX */
+	int line;                   /* the line of its largest own stack; -1 unknown */
+	uint64_t own_size, own_count;     /* allocated in it directly, still alive */
+	uint64_t total_size, total_count; /* in it or its callees, still alive */
+	uint64_t alloc;             /* bytes allocated since start (estimate) */
+	uint64_t alloc_rate;        /* bytes/s since the previous profile request */
+	bool has_calls;             /* call counting on: the next three are set */
+	uint64_t calls, retained_per_call, largest_call;
+};
+
+/* The result of `profile` with key function (docs/protocol.md). */
+struct msg_profile_functions {
+	double time;                /* Unix seconds */
+	enum msg_profile_sort sort;
+	uint64_t interval;          /* the profiler's sampling interval, bytes */
+	size_t functions;           /* functions seen, of which nrows sent */
+	double took_ms;
+	struct msg_profile_status profile;
+	struct msg_profile_row *rows;
+	size_t nrows;
+};
+
+/*
+ * Decodes a `profile` result with key function strictly: time, sort,
+ * source ("sampled"), interval, functions, took_ms, profile and rows are
+ * required; in a row every documented member is, sizes being integers
+ * 0..MSG_INT_MAX, and calls, retained_per_call and largest_call are either
+ * all null (no call counting) or all such integers. Unknown members are
+ * ignored. On success fills *out (release with msg_profile_functions_done());
+ * on failure *out is empty and err names the member (with the row index).
+ */
+int msg_decode_profile_functions(const cJSON *result, struct msg_profile_functions *out,
+				 char *err, size_t errlen);
+void msg_profile_functions_done(struct msg_profile_functions *f);
+
+/* A function in a profile_tree path: [file, function, first_line]. */
+struct msg_profile_frame {
+	char *file, *function;
+	int first_line;
+};
+
+/* One row of a profile_tree result. */
+struct msg_profile_node {
+	char *file, *function;
+	int first_line;
+	uint64_t total_size, total_count; /* live bytes and blocks under it */
+	bool self;                  /* bytes allocated in the path's last function itself */
+};
+
+/* The result of `profile_tree` (docs/protocol.md). Strings are malloc'd. */
+struct msg_profile_tree {
+	double time;
+	struct msg_profile_frame *path; /* outermost first; npath 0 = the entry points */
+	size_t npath;
+	uint64_t interval;
+	uint64_t total_size, total_count; /* everything under the path */
+	struct msg_profile_status profile;
+	struct msg_profile_node *rows;
+	size_t nrows;
+};
+
+/*
+ * Decodes a `profile_tree` result strictly: time, path (an array of
+ * [string, string, integer] triples), source ("sampled"), interval,
+ * total_size, total_count, profile and rows (each with file, function,
+ * first_line, total_size, total_count and a boolean self) are required.
+ * Unknown members are ignored. On success fills *out (release with
+ * msg_profile_tree_done()); on failure *out is empty and err says why.
+ */
+int msg_decode_profile_tree(const cJSON *result, struct msg_profile_tree *out, char *err,
+			    size_t errlen);
+void msg_profile_tree_done(struct msg_profile_tree *t);
 
 /*
  * Helpers for decoders elsewhere (top/snapshot), with the same wording:

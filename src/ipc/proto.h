@@ -28,6 +28,10 @@
 	X(FUNCTIONS_STOP, "functions_stop")      \
 	X(FUNCTIONS, "functions")                \
 	X(FUNCTIONS_RESET, "functions_reset")    \
+	X(PROFILE_START, "profile_start")        \
+	X(PROFILE_STOP, "profile_stop")          \
+	X(PROFILE, "profile")                    \
+	X(PROFILE_TREE, "profile_tree")          \
 	X(DETACH, "detach")
 
 /* Unsolicited messages from the agent. */
