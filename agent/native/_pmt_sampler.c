@@ -62,7 +62,7 @@
 #endif
 
 #define MAX_NFRAME 128
-#define FILTER_MAX ((size_t)1 << 24)	/* bytes of counters, at most */
+#define FILTER_BITS 20		/* 2^20 buckets of 16 bytes of address */
 #define CALL_DEPTH 256
 
 /* ------------------------------------------------------------------------ */
@@ -109,10 +109,18 @@ struct sample {
 static struct sample *g_table;
 static size_t g_table_cap, g_nsamples;
 
-/* Counting filter over sampled pointers: a zero counter means "not sampled"
- * and lets a free go by without the lock. Saturated counters stay put. */
-static _Atomic uint8_t *g_filter;
-static size_t g_filter_mask;
+/* Filter over sampled pointers. Bucket = address bits 4..23, so the frees
+ * of neighbouring blocks read the same cache lines. A clear bit means "not
+ * sampled" and lets a free go by without the lock: the 128 KiB bitmap is all
+ * a free reads. Writers (under g_mu) keep a count per bucket beside it
+ * (saturating: a full count stays set) and clear the bit when it drops to
+ * zero. Both are mappings made once and never unmapped, since a thread
+ * freeing without the GIL may read the bitmap just after stop(); stop()
+ * hands their pages back with MADV_DONTNEED (they read as zeros). */
+#define FILTER_MASK (((size_t)1 << FILTER_BITS) - 1)
+static _Atomic uint64_t *g_bits;	/* 2^FILTER_BITS bits */
+static uint8_t *g_counts;		/* 2^FILTER_BITS counts */
+static atomic_int g_filter_on;
 
 static uint64_t g_dropped_samples, g_dropped_stacks;
 static double g_dropped_bytes;
@@ -237,30 +245,31 @@ static inline uint64_t mix64(uint64_t h)
 
 static inline size_t filter_slot(uintptr_t p)
 {
-	return (size_t)(mix64((uint64_t)p >> 4) & g_filter_mask);
+	return (size_t)(p >> 4) & FILTER_MASK;
 }
 
 /* No lock: may the block be sampled? */
 static inline int filter_maybe(uintptr_t p)
 {
-	_Atomic uint8_t *f = g_filter;
-	return f && atomic_load_explicit(&f[filter_slot(p)], memory_order_acquire) != 0;
+	size_t i = filter_slot(p);
+	return (atomic_load_explicit(&g_bits[i >> 6], memory_order_acquire) >> (i & 63)) & 1;
 }
 
 static void filter_add(uintptr_t p)
 {
-	_Atomic uint8_t *c = &g_filter[filter_slot(p)];
-	uint8_t v = atomic_load_explicit(c, memory_order_relaxed);
-	if (v != 255)
-		atomic_store_explicit(c, (uint8_t)(v + 1), memory_order_release);
+	size_t i = filter_slot(p);
+	if (g_counts[i] != 255)
+		g_counts[i]++;
+	atomic_fetch_or_explicit(&g_bits[i >> 6], (uint64_t)1 << (i & 63), memory_order_release);
 }
 
 static void filter_del(uintptr_t p)
 {
-	_Atomic uint8_t *c = &g_filter[filter_slot(p)];
-	uint8_t v = atomic_load_explicit(c, memory_order_relaxed);
-	if (v != 255 && v != 0)
-		atomic_store_explicit(c, (uint8_t)(v - 1), memory_order_release);
+	size_t i = filter_slot(p);
+	if (g_counts[i] == 255 || g_counts[i] == 0)
+		return;
+	if (--g_counts[i] == 0)
+		atomic_fetch_and_explicit(&g_bits[i >> 6], ~((uint64_t)1 << (i & 63)), memory_order_release);
 }
 
 static inline size_t table_home(uintptr_t p, size_t cap)
@@ -1005,25 +1014,28 @@ static double mono_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static size_t filter_bytes(void)
-{
-	return g_filter ? g_filter_mask + 1 : 0;
-}
+#define BITS_BYTES (((size_t)1 << FILTER_BITS) / 8)
+#define COUNTS_BYTES ((size_t)1 << FILTER_BITS)
 
-/* The part of the filter that is resident: pages of counters never touched
- * cost nothing. */
-static size_t filter_resident(void)
+/* Resident bytes of a mapping: pages never touched cost nothing. */
+static size_t resident(const void *addr, size_t len)
 {
-	size_t len = filter_bytes();
-	if (!len)
+	if (!addr)
 		return 0;
 	size_t page = 4096, npages = (len + page - 1) / page, n = 0;
-	unsigned char vec[FILTER_MAX / 4096];
-	if (npages > sizeof vec || mincore((void *)g_filter, len, vec) != 0)
+	unsigned char vec[COUNTS_BYTES / 4096];
+	if (npages > sizeof vec || mincore((void *)addr, len, vec) != 0)
 		return len;
 	for (size_t i = 0; i < npages; i++)
 		n += vec[i] & 1;
 	return n * page;
+}
+
+static size_t filter_resident(void)
+{
+	if (!atomic_load(&g_filter_on))
+		return 0;
+	return resident((const void *)g_bits, BITS_BYTES) + resident(g_counts, COUNTS_BYTES);
 }
 
 static size_t memory_used(void)
@@ -1032,11 +1044,6 @@ static size_t memory_used(void)
 	       + g_stacks_cap * sizeof(struct stack *) + g_stack_index_cap * sizeof(uint32_t)
 	       + g_stack_bytes + g_calls_cap * sizeof(struct callstat);
 }
-
-/* The filter is one mapping made on first use and never unmapped: a thread
- * freeing without the GIL may still read it just after stop(). stop() hands
- * its pages back with MADV_DONTNEED, which leaves them readable as zeros. */
-static _Atomic uint8_t *g_filter_map;
 
 /* Frees every table (g_on is 0, GIL held). The tables are detached under the
  * lock; code references are dropped after it, since a deallocation frees
@@ -1055,14 +1062,14 @@ static void release_all(void)
 	free(g_table);
 	g_table = NULL;
 	g_table_cap = g_nsamples = 0;
-	size_t fbytes = filter_bytes();
-	g_filter = NULL;
-	g_filter_mask = 0;
+	int filter = atomic_exchange(&g_filter_on, 0);
 	g_dropped_samples = g_dropped_stacks = g_total_samples = 0;
 	g_dropped_bytes = g_nogil_bytes = 0;
 	pthread_mutex_unlock(&g_mu);
-	if (fbytes)
-		madvise((void *)g_filter_map, fbytes, MADV_DONTNEED);
+	if (filter) {
+		madvise((void *)g_bits, BITS_BYTES, MADV_DONTNEED);
+		madvise(g_counts, COUNTS_BYTES, MADV_DONTNEED);
+	}
 	for (size_t id = 1; id < nstacks; id++) {
 		struct stack *s = stacks[id];
 		for (uint32_t i = 0; i < s->n; i++)
@@ -1093,23 +1100,22 @@ static PyObject *sp_start(PyObject *self, PyObject *args, PyObject *kw)
 		return NULL;
 	}
 	release_all();
-	/* filter: one counter per sample the cap allows, 64 KiB .. 16 MiB: under
-	 * 1 in 20 unsampled frees takes the lock until the table is 1/20 full;
-	 * its pages cost nothing until a counter on them is touched */
-	size_t fsz = 1 << 16;
-	while (fsz < (size_t)max_samples && fsz < FILTER_MAX)
-		fsz <<= 1;
-	if (!g_filter_map) {
-		void *m = mmap(NULL, FILTER_MAX, PROT_READ | PROT_WRITE,
+	if (!g_bits) {
+		void *b = mmap(NULL, BITS_BYTES, PROT_READ | PROT_WRITE,
 			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-		if (m == MAP_FAILED)
+		if (b == MAP_FAILED)
 			return PyErr_NoMemory();
-		g_filter_map = m;
+		void *c = mmap(NULL, COUNTS_BYTES, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (c == MAP_FAILED) {
+			munmap(b, BITS_BYTES);
+			return PyErr_NoMemory();
+		}
+		g_bits = b;
+		g_counts = c;
 	}
-	_Atomic uint8_t *f = g_filter_map;
 	pthread_mutex_lock(&g_mu);
-	g_filter = f;
-	g_filter_mask = fsz - 1;
+	atomic_store(&g_filter_on, 1);
 	g_interval = interval;
 	g_exact = interval <= 1.0;
 	g_nframe = nframe;
