@@ -487,6 +487,51 @@ static void test_print(void **state)
 	snapshot_free(b);
 }
 
+/* Two snapshots measured differently still diff, with a warning line in
+ * the table and the source of each side in the header and the JSON. */
+static void test_mixed_sources(void **state)
+{
+	struct snapshot *a = load("lineno_old.json"), *b = load("lineno_new.json");
+	char err[256], warn[256];
+	struct snapdiff *d;
+	char *out;
+	cJSON *j;
+
+	(void)state;
+	d = snapdiff_new(a, b, err, sizeof(err));
+	assert_string_equal(snapdiff_source_warning(d, warn, sizeof(warn)), "");
+	snapdiff_free(d);
+	b->source = SNAPSHOT_SOURCE_SAMPLED;
+	b->interval = 4096;
+	d = snapdiff_new(a, b, err, sizeof(err));
+	assert_non_null(d);
+	assert_string_equal(snapdiff_source_warning(d, warn, sizeof(warn)),
+			    "measured differently (tracemalloc -> sampled, 1 per 4 KiB): part of every "
+			    "difference is the method, not the program");
+	out = print_to_string(d, 1, false);
+	assert_non_null(strstr(out, "-> \"after deploy\" (pid 31337, 2025-11-21 04:41:00 UTC, sampled, 1 per 4 KiB)\n"));
+	assert_non_null(strstr(out, "\nwarning: measured differently (tracemalloc -> sampled, 1 per 4 KiB)"));
+	free(out);
+	out = print_to_string(d, 1, true);
+	j = cJSON_Parse(out);
+	assert_non_null(j);
+	assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "old"), "source"));
+	assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "new"), "source")->valuestring, "sampled");
+	assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "new"), "interval")->valueint, 4096);
+	cJSON_Delete(j);
+	free(out);
+	snapdiff_free(d);
+	/* the same source with another interval is another measure too */
+	a->source = SNAPSHOT_SOURCE_SAMPLED;
+	a->interval = 1;
+	d = snapdiff_new(a, b, err, sizeof(err));
+	assert_non_null(strstr(snapdiff_source_warning(d, warn, sizeof(warn)),
+			       "(sampled, every block -> sampled, 1 per 4 KiB)"));
+	snapdiff_free(d);
+	snapshot_free(a);
+	snapshot_free(b);
+}
+
 static void test_names(void **state)
 {
 	enum snapdiff_order o;
@@ -512,6 +557,7 @@ int main(void)
 		cmocka_unit_test(test_empty),
 		cmocka_unit_test(test_against_naive_join),
 		cmocka_unit_test(test_print),
+		cmocka_unit_test(test_mixed_sources),
 		cmocka_unit_test(test_names),
 	};
 

@@ -238,6 +238,23 @@ static const struct bad_case bad_cases[] = {
 	{ "\"time\"", "\"label\":5,\"time\"", "label is a number, not a string" },
 	{ "\"key\":\"lineno\"", "\"key\":\"filename\"",
 	  "groups[0].frames[0] has line 3 (a filename snapshot has line 0)" },
+	{ "\"ntraces\":1", "\"ntraces\":1,\"source\":5", "source is a number, not a string" },
+	{ "\"ntraces\":1", "\"ntraces\":1,\"source\":null", "source is null, not a string" },
+	{ "\"ntraces\":1", "\"ntraces\":1,\"source\":\"exact\"", "source \"exact\" is not tracemalloc or sampled" },
+	{ "\"ntraces\":1", "\"ntraces\":1,\"source\":\"sampled\"", "interval is missing" },
+	{ "\"ntraces\":1", "\"ntraces\":1,\"source\":\"sampled\",\"interval\":0",
+	  "interval is 0 (must be 1 to 2^30 bytes)" },
+	{ "\"ntraces\":1", "\"ntraces\":1,\"source\":\"sampled\",\"interval\":1073741825",
+	  "interval is too large (above 1073741824)" },
+	{ "\"ntraces\":1", "\"ntraces\":1,\"source\":\"sampled\",\"interval\":-4096", "interval is negative" },
+	{ "\"ntraces\":1", "\"ntraces\":1,\"source\":\"sampled\",\"interval\":4096.5",
+	  "interval is not an integer (4096.5)" },
+	{ "\"ntraces\":1", "\"ntraces\":1,\"source\":\"sampled\",\"interval\":\"4096\"",
+	  "interval is a string, not an integer" },
+	{ "\"ntraces\":1", "\"ntraces\":1,\"interval\":4096",
+	  "interval is given but source is tracemalloc (only a sampled snapshot has one)" },
+	{ "\"ntraces\":1", "\"ntraces\":1,\"source\":\"tracemalloc\",\"interval\":4096",
+	  "interval is given but source is tracemalloc (only a sampled snapshot has one)" },
 };
 
 static void test_parse_rejects(void **state)
@@ -259,6 +276,88 @@ static void test_parse_rejects(void **state)
 		assert_null(strchr(err, '\n'));
 		free(text);
 	}
+}
+
+/* A snapshot of the sampled profiler says so, keeps saying so through a
+ * save, a reload, cJSON and a regroup; one without "source" is tracemalloc's. */
+static void test_sampled_source(void **state)
+{
+	char err[256] = "", txt[64];
+	char *t = replace(base, "\"ntraces\":1", "\"ntraces\":1,\"source\":\"sampled\",\"interval\":4096");
+	struct snapshot *s = snapshot_parse(t, strlen(t), "mem", err, sizeof(err)), *s2, *r;
+	struct snapshot *plain = snapshot_parse(base, strlen(base), "mem", err, sizeof(err));
+	char *b1, *b2;
+	size_t l1, l2;
+
+	(void)state;
+	assert_non_null(s);
+	assert_non_null(plain);
+	assert_int_equal(s->source, SNAPSHOT_SOURCE_SAMPLED);
+	assert_int_equal(s->interval, 4096);
+	assert_int_equal(plain->source, SNAPSHOT_SOURCE_TRACEMALLOC);
+	assert_int_equal(plain->interval, 0);
+	assert_true(snapshot_same_source(s, s));
+	assert_false(snapshot_same_source(s, plain));
+	/* the canonical text names the source only for sampled snapshots */
+	b1 = snapshot_serialize(s, SIZE_MAX, &l1);
+	assert_non_null(strstr(b1, "\"ntraces\": 1, \"source\": \"sampled\", \"interval\": 4096, \"groups\""));
+	b2 = snapshot_serialize(plain, SIZE_MAX, &l2);
+	assert_null(strstr(b2, "source"));
+	free(b2);
+	s2 = snapshot_parse(b1, l1, "again", err, sizeof(err));
+	assert_non_null(s2);
+	b2 = snapshot_serialize(s2, SIZE_MAX, &l2);
+	assert_int_equal(l1, l2);
+	assert_memory_equal(b1, b2, l1);
+	free(b2);
+	snapshot_free(s2);
+	{
+		cJSON *j = snapshot_to_json(s);
+		char *c = cJSON_PrintUnformatted(j);
+
+		s2 = snapshot_parse(c, strlen(c), "cjson", err, sizeof(err));
+		assert_non_null(s2);
+		assert_int_equal(s2->source, SNAPSHOT_SOURCE_SAMPLED);
+		assert_int_equal(s2->interval, 4096);
+		snapshot_free(s2);
+		cJSON_free(c);
+		cJSON_Delete(j);
+	}
+	r = snapshot_regroup(s, PROTO_KEY_FILENAME, err, sizeof(err));
+	assert_non_null(r);
+	assert_int_equal(r->source, SNAPSHOT_SOURCE_SAMPLED);
+	assert_int_equal(r->interval, 4096);
+	snapshot_free(r);
+	/* an exact-mode profile (interval 1) is a sampled snapshot too */
+	free(t);
+	t = replace(base, "\"ntraces\":1", "\"ntraces\":1,\"source\":\"sampled\",\"interval\":1");
+	s2 = snapshot_parse(t, strlen(t), "mem", err, sizeof(err));
+	assert_non_null(s2);
+	assert_false(snapshot_same_source(s, s2));
+	snapshot_free(s2);
+	/* the source named explicitly is the same as none */
+	free(t);
+	t = replace(base, "\"ntraces\":1", "\"ntraces\":1,\"source\":\"tracemalloc\"");
+	s2 = snapshot_parse(t, strlen(t), "mem", err, sizeof(err));
+	assert_non_null(s2);
+	assert_true(snapshot_same_source(plain, s2));
+	snapshot_free(s2);
+
+	assert_string_equal(snapshot_source_text(txt, sizeof(txt), SNAPSHOT_SOURCE_TRACEMALLOC, 0), "tracemalloc");
+	assert_string_equal(snapshot_source_text(txt, sizeof(txt), SNAPSHOT_SOURCE_SAMPLED, 4096),
+			    "sampled, 1 per 4 KiB");
+	assert_string_equal(snapshot_source_text(txt, sizeof(txt), SNAPSHOT_SOURCE_SAMPLED, 1048576),
+			    "sampled, 1 per 1 MiB");
+	assert_string_equal(snapshot_source_text(txt, sizeof(txt), SNAPSHOT_SOURCE_SAMPLED, 1000),
+			    "sampled, 1 per 1000 B");
+	assert_string_equal(snapshot_source_text(txt, sizeof(txt), SNAPSHOT_SOURCE_SAMPLED, 1),
+			    "sampled, every block");
+	assert_string_equal(snapshot_source_name(SNAPSHOT_SOURCE_SAMPLED), "sampled");
+	assert_null(snapshot_source_name(SNAPSHOT_SOURCE_COUNT_));
+	free(b1);
+	free(t);
+	snapshot_free(s);
+	snapshot_free(plain);
 }
 
 static void test_parse_rejects_key_combinations(void **state)
@@ -1122,6 +1221,7 @@ int main(void)
 		cmocka_unit_test(test_parse_limits_accepted),
 		cmocka_unit_test(test_parse_rejects),
 		cmocka_unit_test(test_parse_rejects_key_combinations),
+		cmocka_unit_test(test_sampled_source),
 		cmocka_unit_test(test_parse_syntax),
 		cmocka_unit_test_teardown(test_roundtrip_fixtures, test_teardown),
 		cmocka_unit_test(test_fixture_content),

@@ -307,6 +307,21 @@ void snapdiff_sort(struct snapdiff *diff, enum snapdiff_order order)
 	free(keys);
 }
 
+char *snapdiff_source_warning(const struct snapdiff *diff, char *buf, size_t len)
+{
+	const struct snapshot *a = diff->old_snap, *b = diff->new_snap;
+	char sa[64], sb[64];
+
+	if (snapshot_same_source(a, b)) {
+		snprintf(buf, len, "%s", "");
+		return buf;
+	}
+	snprintf(buf, len, "measured differently (%s -> %s): part of every difference is the method, "
+		 "not the program", snapshot_source_text(sa, sizeof(sa), a->source, a->interval),
+		 snapshot_source_text(sb, sizeof(sb), b->source, b->interval));
+	return buf;
+}
+
 /* ------------------------------------------------------------ print -- */
 
 /* Unix time with millisecond precision, locale-independent. */
@@ -331,7 +346,13 @@ static void describe(FILE *fp, const struct snapshot *s)
 		strsafe_fputs(s->label, fp);
 		fputs("\" ", fp);
 	}
-	fprintf(fp, "(pid %" PRIu32 ", %s)", s->pid, when);
+	fprintf(fp, "(pid %" PRIu32 ", %s", s->pid, when);
+	if (s->source != SNAPSHOT_SOURCE_TRACEMALLOC) {
+		char src[64];
+
+		fprintf(fp, ", %s", snapshot_source_text(src, sizeof(src), s->source, s->interval));
+	}
+	fputc(')', fp);
 }
 
 static void json_side(FILE *fp, const struct snapshot *s)
@@ -342,9 +363,13 @@ static void json_side(FILE *fp, const struct snapshot *s)
 	fput_time(fp, s->time);
 	fprintf(fp, ", \"pid\": %" PRIu32 ", \"traced_current\": %" PRIu64
 		", \"traced_peak\": %" PRIu64 ", \"total_size\": %" PRIu64
-		", \"total_count\": %" PRIu64 ", \"ntraces\": %" PRIu64 ", \"ngroups\": %zu}",
+		", \"total_count\": %" PRIu64 ", \"ntraces\": %" PRIu64 ", \"ngroups\": %zu",
 		s->pid, s->traced_current, s->traced_peak, s->total_size, s->total_count,
 		s->ntraces, s->ngroups);
+	/* As in a snapshot file: absent means tracemalloc. */
+	if (s->source == SNAPSHOT_SOURCE_SAMPLED)
+		fprintf(fp, ", \"source\": \"sampled\", \"interval\": %" PRIu64, s->interval);
+	fputc('}', fp);
 }
 
 static void print_json(FILE *fp, const struct snapdiff *d, size_t n)
@@ -381,7 +406,7 @@ static void print_json(FILE *fp, const struct snapdiff *d, size_t n)
 int snapdiff_print(FILE *fp, const struct snapdiff *diff, size_t top_n, bool json)
 {
 	size_t n = top_n && top_n < diff->n ? top_n : diff->n;
-	char s1[32], s2[32], s3[32];
+	char s1[32], s2[32], s3[32], warn[256];
 
 	if (json) {
 		print_json(fp, diff, n);
@@ -397,6 +422,8 @@ int snapdiff_print(FILE *fp, const struct snapdiff *diff, size_t top_n, bool jso
 		units_bytes_table(s2, sizeof(s2), (int64_t)diff->new_snap->total_size, false),
 		units_bytes_table(s3, sizeof(s3), diff->total_size_diff, true),
 		diff->old_snap->total_count, diff->new_snap->total_count, diff->total_count_diff);
+	if (!snapshot_same_source(diff->old_snap, diff->new_snap))
+		fprintf(fp, "warning: %s\n", snapdiff_source_warning(diff, warn, sizeof(warn)));
 	fprintf(fp, "%zu locations: %zu new, %zu gone, %zu changed, %zu same; %zu shown by %s\n",
 		diff->n, diff->nnew, diff->ngone, diff->nchanged, diff->nsame, n,
 		snapdiff_order_name(diff->order));

@@ -93,6 +93,15 @@ int snapdiff_order_from_name(const char *name, enum snapdiff_order *order);
 const char *snapdiff_status_name(enum snapdiff_status status);
 
 /*
+ * One line when the two snapshots were measured differently (another
+ * source, or another sampling interval), e.g. "measured differently
+ * (tracemalloc -> sampled, 1 per 4 KiB): part of every difference is the
+ * method, not the program"; "" when alike. The diff is still made: the
+ * caller shows this beside it. Returns buf.
+ */
+char *snapdiff_source_warning(const struct snapdiff *diff, char *buf, size_t len);
+
+/*
  * Print the first top_n entries (0 = all) in the current order, as a table
  * for `pmt-top diff` or, with json, as the object documented in
  * docs/snapshots.md. Returns 0, or -1 if writing failed.

@@ -206,6 +206,43 @@ int snapshot_key_from_name(const char *name, enum proto_key *key)
 	return -1;
 }
 
+static const char *const source_names[SNAPSHOT_SOURCE_COUNT_] = { "tracemalloc", "sampled" };
+
+const char *snapshot_source_name(enum snapshot_source source)
+{
+	if ((unsigned)source >= SNAPSHOT_SOURCE_COUNT_)
+		return NULL;
+	return source_names[source];
+}
+
+char *snapshot_source_text(char *buf, size_t len, enum snapshot_source source, uint64_t interval)
+{
+	static const char *const unit[] = { "B", "KiB", "MiB", "GiB" };
+	uint64_t v = interval;
+	int u = 0;
+
+	if (source != SNAPSHOT_SOURCE_SAMPLED) {
+		snprintf(buf, len, "tracemalloc");
+		return buf;
+	}
+	if (interval <= 1) {
+		snprintf(buf, len, "sampled, every block");
+		return buf;
+	}
+	/* Intervals are usually powers of two: "4 KiB", not "4.00 KiB". */
+	while (u < 3 && v >= 1024 && v % 1024 == 0) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, len, "sampled, 1 per %" PRIu64 " %s", v, unit[u]);
+	return buf;
+}
+
+bool snapshot_same_source(const struct snapshot *a, const struct snapshot *b)
+{
+	return a->source == b->source && a->interval == b->interval;
+}
+
 struct snapshot *snapshot_new(enum proto_key key, bool cumulative, uint32_t nframe)
 {
 	struct snapshot *snap;
@@ -420,6 +457,8 @@ struct snapshot *snapshot_regroup(const struct snapshot *snap, enum proto_key ke
 	out->total_size = snap->total_size;
 	out->total_count = snap->total_count;
 	out->ntraces = snap->ntraces;
+	out->source = snap->source;
+	out->interval = snap->interval;
 	snapshot_set_label(out, snap->label);
 	snapshot_gindex_init(&ix, snap->ngroups);
 	for (size_t i = 0; i < snap->ngroups; i++) {

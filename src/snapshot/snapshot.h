@@ -1,8 +1,9 @@
 /*
- * snapshot.h - a tracemalloc snapshot held by pmt-top.
+ * snapshot.h - a snapshot of the target's live memory held by pmt-top.
  *
  * The agent keeps nothing: a snapshot is the `snapshot` (or `top`) result
- * object of docs/protocol.md, validated and stored here in a compact form, so
+ * object of docs/protocol.md, from tracemalloc or from the sampled profiler
+ * (its `source`), validated and stored here in a compact form, so
  * that it outlives the target process, can be saved to a file, loaded back,
  * regrouped to a coarser key and diffed (snapdiff.h).
  *
@@ -58,6 +59,16 @@ struct snapshot_group {
 
 struct snapshot_pool;
 
+/* Where a snapshot's figures come from (its "source" field). */
+enum snapshot_source {
+	SNAPSHOT_SOURCE_TRACEMALLOC, /* every block, exact (a file without "source") */
+	SNAPSHOT_SOURCE_SAMPLED,     /* the sampled profiler: estimates */
+	SNAPSHOT_SOURCE_COUNT_
+};
+
+/* Largest sampling interval the profiler accepts (bytes). */
+#define SNAPSHOT_MAX_INTERVAL 1073741824.0
+
 struct snapshot {
 	double time;             /* Unix seconds when the agent took it */
 	uint32_t pid;            /* target pid */
@@ -68,7 +79,10 @@ struct snapshot {
 	uint64_t traced_peak;
 	uint64_t total_size;     /* over traces that passed the filters */
 	uint64_t total_count;
-	uint64_t ntraces;        /* traces before filtering */
+	uint64_t ntraces;        /* traces before filtering (sampled: samples kept) */
+	enum snapshot_source source;
+	uint64_t interval;       /* sampled: mean bytes between samples, 1 = every
+	                          * block; 0 for tracemalloc */
 	char *label;             /* owned; "" when none, never NULL */
 
 	struct snapshot_group *groups; /* in the order they were added/loaded */
@@ -83,10 +97,24 @@ const char *snapshot_key_name(enum proto_key key);
 /* Parse a key name; returns 0 and sets *key, or -1 for an unknown name. */
 int snapshot_key_from_name(const char *name, enum proto_key *key);
 
+/* "tracemalloc" or "sampled" (the wire names), NULL if out of range. */
+const char *snapshot_source_name(enum snapshot_source source);
+
+/*
+ * How the figures were measured, for headers and lists: "tracemalloc",
+ * "sampled, 1 per 4 KiB", "sampled, every block". Returns buf.
+ */
+char *snapshot_source_text(char *buf, size_t len, enum snapshot_source source, uint64_t interval);
+
+/* True when a and b were measured the same way (source and interval):
+ * a diff of two that are not compares estimates with other figures. */
+bool snapshot_same_source(const struct snapshot *a, const struct snapshot *b);
+
 /*
  * An empty snapshot with the given key. cumulative must be false for
  * PROTO_KEY_TRACEBACK (the caller's bug otherwise: abort). nframe is clamped
- * to 1..SNAPSHOT_MAX_NFRAME. Other header fields start at 0 / "".
+ * to 1..SNAPSHOT_MAX_NFRAME. Other header fields start at 0 / "" (source
+ * tracemalloc).
  * Free with snapshot_free().
  */
 struct snapshot *snapshot_new(enum proto_key key, bool cumulative, uint32_t nframe);
@@ -119,7 +147,9 @@ struct snapshot_group *snapshot_add_group(struct snapshot *snap, uint64_t size,
  * [filename, lineno] pair, an unknown key name, cumulative with traceback, a
  * group whose frame count does not suit the key, or two groups with the same
  * key each fail with a message naming the field, e.g.
- * "groups[12].size is negative". Unknown extra fields are ignored.
+ * "groups[12].size is negative". "source" is optional ("tracemalloc" when
+ * absent); "sampled" requires "interval" (1 to 2^30), which no other source
+ * may have. Unknown extra fields are ignored.
  * Returns NULL on error. The cJSON tree is not kept.
  */
 struct snapshot *snapshot_from_json(const cJSON *obj, char *err, size_t errlen);

@@ -104,8 +104,15 @@ int snapshot_print(FILE *fp, const struct snapshot *snap, size_t top_n, bool jso
 		strsafe_fputs(snap->label, fp);
 		fputc('"', fp);
 	}
-	fprintf(fp, " of pid %" PRIu32 " at %s, key %s%s, nframe %" PRIu32 "\n", snap->pid, when,
+	fprintf(fp, " of pid %" PRIu32 " at %s, key %s%s, nframe %" PRIu32, snap->pid, when,
 		snapshot_key_name(snap->key), snap->cumulative ? " (cumulative)" : "", snap->nframe);
+	if (snap->source != SNAPSHOT_SOURCE_TRACEMALLOC) {
+		char src[64];
+
+		fprintf(fp, ", %s (estimates)", snapshot_source_text(src, sizeof(src), snap->source,
+								   snap->interval));
+	}
+	fputc('\n', fp);
 	fprintf(fp, "traced %s in %" PRIu64 " blocks (current %s, peak %s); %zu groups, %zu shown\n",
 		units_bytes_table(s1, sizeof(s1), (int64_t)snap->total_size, false),
 		snap->total_count,

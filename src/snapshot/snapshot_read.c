@@ -62,12 +62,14 @@ struct raw_group {
 
 enum raw_field {
 	RF_FORMAT, RF_VERSION, RF_LABEL, RF_TIME, RF_PID, RF_KEY, RF_CUMULATIVE, RF_NFRAME,
-	RF_TRACED_CURRENT, RF_TRACED_PEAK, RF_TOTAL_SIZE, RF_TOTAL_COUNT, RF_NTRACES, RF_COUNT_
+	RF_TRACED_CURRENT, RF_TRACED_PEAK, RF_TOTAL_SIZE, RF_TOTAL_COUNT, RF_NTRACES,
+	RF_SOURCE, RF_INTERVAL, RF_COUNT_
 };
 
 static const char *const raw_field_names[RF_COUNT_] = {
 	"format", "version", "label", "time", "pid", "key", "cumulative", "nframe",
 	"traced_current", "traced_peak", "total_size", "total_count", "ntraces",
+	"source", "interval",
 };
 
 struct raw {
@@ -247,6 +249,49 @@ static int validate_file_header(const struct raw *r, char *err, size_t errlen)
 	return 0;
 }
 
+/* "source" and "interval": absent means tracemalloc (files from before the
+ * sampled profiler); a sampled snapshot says how it sampled. */
+static int validate_source(struct snapshot *snap, const struct raw *r, char *err, size_t errlen)
+{
+	const struct jval *j = &r->f[RF_SOURCE];
+	char b[64];
+
+	snap->source = SNAPSHOT_SOURCE_TRACEMALLOC;
+	snap->interval = 0;
+	if (j->t != J_MISSING) {
+		int found = -1;
+
+		if (j->t != J_STRING) {
+			errfmt(err, errlen, "source is %s, not a string", jtype_name(j->t));
+			return -1;
+		}
+		for (int i = 0; i < SNAPSHOT_SOURCE_COUNT_; i++)
+			if (strcmp(j->str, snapshot_source_name((enum snapshot_source)i)) == 0)
+				found = i;
+		if (found < 0) {
+			errfmt(err, errlen, "source \"%s\" is not tracemalloc or sampled",
+			       strsafe_shown(b, sizeof(b), j->str));
+			return -1;
+		}
+		snap->source = (enum snapshot_source)found;
+	}
+	if (snap->source != SNAPSHOT_SOURCE_SAMPLED) {
+		if (r->f[RF_INTERVAL].t != J_MISSING) {
+			errfmt(err, errlen, "interval is given but source is tracemalloc (only a sampled "
+			       "snapshot has one)");
+			return -1;
+		}
+		return 0;
+	}
+	if (field_uint(r, RF_INTERVAL, SNAPSHOT_MAX_INTERVAL, &snap->interval, err, errlen) < 0)
+		return -1;
+	if (snap->interval < 1) {
+		errfmt(err, errlen, "interval is 0 (must be 1 to 2^30 bytes)");
+		return -1;
+	}
+	return 0;
+}
+
 static int validate_header(struct snapshot *snap, const struct raw *r, char *err, size_t errlen)
 {
 	const struct jval *j;
@@ -319,6 +364,8 @@ static int validate_header(struct snapshot *snap, const struct raw *r, char *err
 	    field_uint(r, RF_TOTAL_SIZE, SNAPSHOT_MAX_INT, &snap->total_size, err, errlen) < 0 ||
 	    field_uint(r, RF_TOTAL_COUNT, SNAPSHOT_MAX_INT, &snap->total_count, err, errlen) < 0 ||
 	    field_uint(r, RF_NTRACES, SNAPSHOT_MAX_INT, &snap->ntraces, err, errlen) < 0)
+		return -1;
+	if (validate_source(snap, r, err, errlen) < 0)
 		return -1;
 	j = &r->f[RF_LABEL];
 	if (j->t != J_MISSING) {

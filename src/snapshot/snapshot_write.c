@@ -179,6 +179,12 @@ static void sb_header(struct sbuf *b, const struct snapshot *snap)
 	sb_u64(b, snap->total_count);
 	sb_lit(b, ", \"ntraces\": ");
 	sb_u64(b, snap->ntraces);
+	/* Only a sampled snapshot says so: a file without "source" is
+	 * tracemalloc's, as every file was before the profiler. */
+	if (snap->source == SNAPSHOT_SOURCE_SAMPLED) {
+		sb_lit(b, ", \"source\": \"sampled\", \"interval\": ");
+		sb_u64(b, snap->interval);
+	}
 	sb_lit(b, ", \"groups\": [");
 }
 
@@ -244,6 +250,10 @@ cJSON *snapshot_to_json(const struct snapshot *snap)
 	cJSON_AddNumberToObject(o, "total_size", (double)snap->total_size);
 	cJSON_AddNumberToObject(o, "total_count", (double)snap->total_count);
 	cJSON_AddNumberToObject(o, "ntraces", (double)snap->ntraces);
+	if (snap->source == SNAPSHOT_SOURCE_SAMPLED) {
+		cJSON_AddStringToObject(o, "source", snapshot_source_name(snap->source));
+		cJSON_AddNumberToObject(o, "interval", (double)snap->interval);
+	}
 	groups = cJSON_AddArrayToObject(o, "groups");
 	if (groups == NULL)
 		goto oom;

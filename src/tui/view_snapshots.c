@@ -2,14 +2,15 @@
  * view_snapshots.c - the snapshots pmt-top holds, and the diff of any two.
  *
  * List mode: every snapshot (taken with s, or loaded), its time, label,
- * traced total, blocks and key. b marks a base; Enter diffs the base with the
+ * size, blocks, key and source (tracemalloc or the sampled profiler). b marks a base; Enter diffs the base with the
  * selected snapshot, or with "now" (the last row: a fresh snapshot is taken).
  * n names, w writes to a JSON file, L loads one, x forgets one.
  *
  * Diff mode: size diff, count diff, new size, new count, location; sorted by
  * |size diff| first; o re-sorts, g regroups (lineno / filename / traceback),
  * / filters with the same PCRE2 filter as elsewhere, Enter shows tracebacks,
- * Esc goes back. Growth and shrinkage differ by colour and by sign.
+ * Esc goes back. Growth and shrinkage differ by colour and by sign. The
+ * header names the source, or warns when the two were measured differently.
  */
 #include <curses.h>
 #include <math.h>
@@ -150,8 +151,8 @@ static void draw_list(struct app *app, int top, int rows, int cols)
 		     "%zu snapshot%s   s take   b mark base   Enter diff base -> selected   n name   w write   L load   x forget",
 		     app->nsnaps, app->nsnaps == 1 ? "" : "s");
 	screen_fill(y, 0, cols, THEME_TABLE_HEADER);
-	screen_textf(y++, 0, cols, THEME_TABLE_HEADER, "  # %-8s %10s %9s %7s %-9s %-20s %s",
-		     "TIME", "TRACED", "BLOCKS", "GROUPS", "KEY", "LABEL", "FROM");
+	screen_textf(y++, 0, cols, THEME_TABLE_HEADER, "  # %-8s %10s %9s %7s %-9s %-20s %-20s %s",
+		     "TIME", "SIZE", "BLOCKS", "GROUPS", "KEY", "SOURCE", "LABEL", "FROM");
 	int n = (int)app->nsnaps + (app->pid > 0 && !app->gone ? 1 : 0);
 	int list_rows = top + rows - y;
 	listnav_fit(&S->nav, n, list_rows);
@@ -166,12 +167,13 @@ static void draw_list(struct app *app, int top, int rows, int cols)
 			continue;
 		}
 		const struct snapshot *s = app->snaps[i].snap;
-		char t[16], tot[32];
+		char t[16], tot[32], src[64];
 		fmt_time(t, sizeof t, s->time);
 		units_bytes(tot, sizeof tot, (double)s->total_size);
+		snapshot_source_text(src, sizeof src, s->source, s->interval);
 		screen_textf(y + r, 0, cols, sel ? THEME_SELECTION : THEME_NORMAL,
-			     "%c%2d %-8s %10s %9llu %7zu %-9s %-20.20s %s", i == S->base ? 'B' : ' ', i + 1, t, tot,
-			     (unsigned long long)s->total_count, s->ngroups, snapshot_key_name(s->key),
+			     "%c%2d %-8s %10s %9llu %7zu %-9s %-20.20s %-20.20s %s", i == S->base ? 'B' : ' ', i + 1,
+			     t, tot, (unsigned long long)s->total_count, s->ngroups, snapshot_key_name(s->key), src,
 			     s->label, app->snaps[i].origin);
 	}
 	if (app->nsnaps == 0)
@@ -192,6 +194,14 @@ static void draw_diff(struct app *app, int top, int rows, int cols)
 		     b->label, units_bytes(c1, sizeof c1, (double)a->total_size),
 		     units_bytes(c2, sizeof c2, (double)b->total_size),
 		     units_bytes_signed(d, sizeof d, (double)S->diff->total_size_diff));
+	char warn[256], src[64];
+	if (snapshot_same_source(a, b))
+		screen_textf(y++, 0, cols, THEME_HEADER_LABEL, "source: %s%s",
+			     snapshot_source_text(src, sizeof src, a->source, a->interval),
+			     a->source == SNAPSHOT_SOURCE_SAMPLED ? " (sizes are estimates)" : "");
+	else
+		screen_textf(y++, 0, cols, THEME_WARNING, "warning: %s",
+			     snapdiff_source_warning(S->diff, warn, sizeof warn));
 	screen_textf(y++, 0, cols, THEME_HEADER_LABEL,
 		     "by %s (g)   sorted by %s (o)   filter %s (/)   %zu new, %zu gone, %zu changed   Esc back",
 		     snapshot_key_name(S->key), order_names[S->order],
