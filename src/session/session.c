@@ -59,6 +59,14 @@ struct session {
 	double status_t;
 
 	bool functions_on;    /* this session switched the function tracer on */
+
+	enum session_profile profile;
+	bool profile_ours;    /* this session started the running profiler */
+	bool profile_ever_ours; /* ... at some point (a reconnect finds it still running) */
+	bool have_profile_status;
+	struct msg_profile_status profile_status;
+	char profile_notice[512];
+	char profile_refused[256]; /* the agent's answer to a refused profile_start */
 };
 
 static double now_s(void)
@@ -108,6 +116,181 @@ static void set_agent(struct session *s, enum session_agent a)
 	}
 }
 
+/* ---- the sampled profiler ---- */
+
+/* "4 KiB", "1.50 MiB", "1000 B": a sampling interval for people. */
+static char *interval_text(char *buf, size_t len, uint64_t interval)
+{
+	static const char *const unit[] = { "B", "KiB", "MiB", "GiB" };
+	uint64_t v = interval;
+	int u = 0;
+
+	/* Intervals are usually powers of two: "4 KiB", not "4.00 KiB". */
+	while (u < 3 && v >= 1024 && v % 1024 == 0) {
+		v /= 1024;
+		u++;
+	}
+	if (u > 0 || v < 1024)
+		snprintf(buf, len, "%llu %s", (unsigned long long)v, unit[u]);
+	else
+		units_bytes(buf, len, (double)interval);
+	return buf;
+}
+
+static void set_profile(struct session *s, enum session_profile state, bool error,
+			const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* A new profiler state and notice; the notice is said once when it changes. */
+static void set_profile(struct session *s, enum session_profile state, bool error,
+			const char *fmt, ...)
+{
+	char text[sizeof s->profile_notice];
+	va_list ap;
+	bool news;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof text, fmt, ap);
+	va_end(ap);
+	news = strcmp(text, s->profile_notice) != 0;
+	if (!news && state == s->profile)
+		return;
+	s->profile = state;
+	memcpy(s->profile_notice, text, sizeof text);
+	changed(s, SESSION_CHANGED_PROFILE);
+	if (news && text[0] != '\0')
+		say(s, error ? SESSION_MSG_ERROR : SESSION_MSG_INFO, "%s", text);
+}
+
+/* The notice for a running profiler. */
+static void profile_running(struct session *s, bool ours)
+{
+	char iv[32];
+	const struct msg_profile_status *p = &s->profile_status;
+	bool every = p->exact || p->interval <= 1;
+
+	s->profile_ours = ours;
+	s->profile_ever_ours |= ours;
+	set_profile(s, SESSION_PROFILE_ON, false, "sampled profiler on%s: %s%s%s",
+		    ours ? "" : " (started by another client)",
+		    every ? "every allocation" : "1 sample per ",
+		    every ? "" : interval_text(iv, sizeof iv, p->interval),
+		    ours ? "; --no-profile to opt out" : "");
+}
+
+static int profile_store(struct session *s, const cJSON *result, char *err, size_t errlen)
+{
+	struct msg_profile_status p;
+
+	if (msg_decode_profile_status(result, &p, err, errlen) < 0)
+		return -1;
+	s->profile_status = p;
+	s->have_profile_status = true;
+	return 0;
+}
+
+static void profile_unavailable(struct session *s, const char *why)
+{
+	set_profile(s, SESSION_PROFILE_UNAVAILABLE, false,
+		    "no sampled profiler in pid %d: %s; tracemalloc is used instead", (int)s->o.pid, why);
+}
+
+/* The status asked for after profile_start said it runs already. */
+static void on_profile_status(void *ud, struct client_reply *r)
+{
+	struct session *s = ud;
+	char err[256];
+	const struct msg_status *st;
+
+	if (r->ok && session_take_status(s, r->result, err, sizeof err) == 0 &&
+	    (st = &s->status)->has_profile && st->profile.running) {
+		/* What the summary says; the full status comes with the next reply. */
+		s->profile_status = st->profile;
+		s->have_profile_status = true;
+		profile_running(s, s->profile_ever_ours);
+		return;
+	}
+	set_profile(s, SESSION_PROFILE_FAILED, true, "could not start the sampled profiler in pid %d: "
+		    "%s; tracemalloc is used instead", (int)s->o.pid, s->profile_refused);
+}
+
+static void on_profile_start(void *ud, struct client_reply *r)
+{
+	struct session *s = ud;
+	char err[256];
+
+	if (r->ok) {
+		if (profile_store(s, r->result, err, sizeof err) < 0) {
+			/* It may run: stop it on leaving all the same. */
+			s->profile_ours = s->profile_ever_ours = true;
+			set_profile(s, SESSION_PROFILE_FAILED, true, "the agent's reply to profile_start is "
+				    "malformed: %s", err);
+			return;
+		}
+		profile_running(s, true);
+		return;
+	}
+	if (r->local) {
+		set_profile(s, SESSION_PROFILE_OFF, false, "%s", "");
+		return;
+	}
+	if (r->code == PROTO_ERR_UNAVAILABLE) {
+		profile_unavailable(s, r->message);
+		return;
+	}
+	snprintf(s->profile_refused, sizeof s->profile_refused, "%s", r->message);
+	if (r->code == PROTO_ERR_BAD_ARGS &&
+	    session_request(s, PROTO_CMD_STATUS, NULL, on_profile_status, s, NULL, 0) >= 0)
+		return; /* "already running"? the status says */
+	set_profile(s, SESSION_PROFILE_FAILED, true, "could not start the sampled profiler in pid %d: "
+		    "%s; tracemalloc is used instead", (int)s->o.pid, r->message);
+}
+
+static void profile_autostart(struct session *s)
+{
+	const struct msg_hello *h = client_hello(s->client);
+	cJSON *args;
+
+	if (s->o.no_profile) {
+		set_profile(s, SESSION_PROFILE_OFF, false,
+			    "sampled profiler off (--no-profile): tracemalloc only");
+		return;
+	}
+	if (!msg_hello_has_capability(h, "profile")) {
+		profile_unavailable(s, "the agent does not offer one (an older agent, or its C "
+				    "extension _pmt_sampler cannot be loaded in this Python)");
+		return;
+	}
+	args = cJSON_CreateObject();
+	if (args == NULL)
+		xalloc_die(0);
+	if (s->o.profile_interval > 0)
+		cJSON_AddNumberToObject(args, "interval", (double)s->o.profile_interval);
+	if (s->o.profile_calls)
+		cJSON_AddBoolToObject(args, "calls", true);
+	if (client_request(s->client, PROTO_CMD_PROFILE_START, args, on_profile_start, s) < 0) {
+		set_profile(s, SESSION_PROFILE_FAILED, true, "could not start the sampled profiler in "
+			    "pid %d: %s", (int)s->o.pid, client_error(s->client));
+		return;
+	}
+	set_profile(s, SESSION_PROFILE_STARTING, false, "starting the sampled profiler...");
+}
+
+/* A status push says the profiler no longer runs, after we saw it start. */
+static void profile_check_push(struct session *s)
+{
+	const struct msg_status *st = &s->status;
+
+	if (s->profile != SESSION_PROFILE_ON || !s->have_profile_status)
+		return;
+	if (st->has_profile && st->profile.running)
+		return;
+	/* Only a push taken after it started counts (pushes may be in flight). */
+	if (s->profile_status.started > 0 && st->time <= s->profile_status.started)
+		return;
+	s->profile_ours = false;
+	set_profile(s, SESSION_PROFILE_STOPPED, false, "the sampled profiler in pid %d was stopped "
+		    "by something else; tracemalloc is used instead", (int)s->o.pid);
+}
+
 static void on_push(void *ud, enum proto_push push, const cJSON *data)
 {
 	struct session *s = ud;
@@ -139,9 +322,14 @@ static void on_state(void *ud, enum client_state state, const char *message)
 		inject_free(s->inject);
 		s->inject = NULL;
 		subscribe(s);
+		profile_autostart(s);
 	} else if (state == CLIENT_CLOSED) {
 		bool was_ready = s->agent == SESSION_AGENT_READY;
 		s->have_status = false;
+		s->have_profile_status = false;
+		s->profile_ours = false;
+		if (s->profile != SESSION_PROFILE_OFF)
+			set_profile(s, SESSION_PROFILE_OFF, false, "%s", "");
 		set_note(s, "%s", message);
 		set_agent(s, was_ready ? SESSION_AGENT_LOST : SESSION_AGENT_NONE);
 		if (was_ready && !s->gone)
@@ -360,7 +548,59 @@ int session_take_status(struct session *s, const cJSON *result, char *err, size_
 	s->have_status = true;
 	s->status_t = now_s();
 	changed(s, SESSION_CHANGED_STATUS);
+	profile_check_push(s);
 	return 0;
+}
+
+enum session_profile session_profile(const struct session *s)
+{
+	return s->profile;
+}
+
+bool session_profile_ours(const struct session *s)
+{
+	return s->profile == SESSION_PROFILE_ON && s->profile_ours;
+}
+
+const char *session_profile_notice(const struct session *s)
+{
+	return s->profile_notice;
+}
+
+const struct msg_profile_status *session_profile_status(const struct session *s)
+{
+	return s->have_profile_status ? &s->profile_status : NULL;
+}
+
+int session_profile_took(struct session *s, enum proto_cmd cmd, const cJSON *result, char *err,
+			 size_t errlen)
+{
+	if (profile_store(s, result, err, errlen) < 0)
+		return -1;
+	if (cmd == PROTO_CMD_PROFILE_START && s->profile_status.running) {
+		profile_running(s, true);
+	} else if (cmd == PROTO_CMD_PROFILE_STOP) {
+		s->profile_ours = false;
+		set_profile(s, SESSION_PROFILE_OFF, false, "sampled profiler off in pid %d", (int)s->o.pid);
+	}
+	return 0;
+}
+
+enum session_profile session_wait_profile(struct session *s, volatile sig_atomic_t *stop,
+					  int timeout_ms)
+{
+	double end = now_s() + timeout_ms / 1000.0;
+
+	while (s->profile == SESSION_PROFILE_STARTING && s->agent == SESSION_AGENT_READY &&
+	       !(stop && *stop) && now_s() < end) {
+		struct pollfd pfd;
+		int ms = (int)((end - now_s()) * 1000) + 1;
+
+		session_pollfd(s, &pfd);
+		if (poll(&pfd, pfd.fd >= 0 ? 1 : 0, ms > 100 ? 100 : ms) > 0 && pfd.fd >= 0)
+			session_handle(s, pfd.revents);
+	}
+	return s->profile;
 }
 
 void session_describe(const struct session *s, char *buf, size_t len)
@@ -504,6 +744,30 @@ int session_wait_ready(struct session *s, volatile sig_atomic_t *stop, enum sess
 	}
 }
 
+int session_profile_stop(struct session *s, char *err, size_t errlen)
+{
+	cJSON *res = NULL;
+	char bad[256];
+
+	if (s->agent != SESSION_AGENT_READY)
+		return 0;
+	if (s->profile == SESSION_PROFILE_STARTING) {
+		/* Its reply comes before this one's: then we know whether it runs. */
+		session_call(s, PROTO_CMD_STATUS, NULL, 1000, NULL, bad, sizeof bad);
+	}
+	/* A malformed start reply leaves FAILED, yet it may run: stop it too. */
+	if (!s->profile_ours ||
+	    (s->profile != SESSION_PROFILE_ON && s->profile != SESSION_PROFILE_FAILED))
+		return 0;
+	if (session_call(s, PROTO_CMD_PROFILE_STOP, NULL, 2000, &res, err, errlen) < 0)
+		return -1;
+	s->profile_ours = false;
+	if (session_profile_took(s, PROTO_CMD_PROFILE_STOP, res, bad, sizeof bad) < 0)
+		set_profile(s, SESSION_PROFILE_OFF, false, "sampled profiler off in pid %d", (int)s->o.pid);
+	cJSON_Delete(res);
+	return 1;
+}
+
 void session_leave_clean(struct session *s)
 {
 	char err[256];
@@ -516,6 +780,16 @@ void session_leave_clean(struct session *s)
 		} else {
 			say(s, SESSION_MSG_LEAVE, "could not switch the function tracer in pid %d off: %s", (int)s->o.pid, err);
 		}
+	}
+	switch (session_profile_stop(s, err, sizeof err)) {
+	case 1:
+		say(s, SESSION_MSG_LEAVE, "stopped the sampled profiler in pid %d (it was started "
+		    "from pmt-top)", (int)s->o.pid);
+		break;
+	case -1:
+		say(s, SESSION_MSG_LEAVE, "could not stop the sampled profiler in pid %d: %s",
+		    (int)s->o.pid, err);
+		break;
 	}
 	if (!s->have_status || !s->status.tracing || !s->status.started_by_agent)
 		return;

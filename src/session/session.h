@@ -46,11 +46,27 @@ struct session_opts {
 	                            * wait for it instead of loading one */
 	double interval;           /* status pushes every this many seconds; <= 0: none */
 	int attach_timeout_ms;     /* loading the agent, whole; <= 0: 15000 */
+	/* The sampled profiler (docs/protocol.md, "profile_start") is started as
+	 * soon as the agent answers, when it offers one, unless no_profile. */
+	bool no_profile;           /* --no-profile: leave it off */
+	uint64_t profile_interval; /* its mean bytes between samples; 0: the agent's default */
+	bool profile_calls;        /* also count calls per function */
 };
 
 /* Bits of session_events.changed's WHAT. */
 #define SESSION_CHANGED_AGENT 1u  /* state or note */
 #define SESSION_CHANGED_STATUS 2u /* a new status arrived */
+#define SESSION_CHANGED_PROFILE 4u /* the profiler's state or notice */
+
+/* The sampled profiler, as this session sees it. */
+enum session_profile {
+	SESSION_PROFILE_OFF,         /* not started: no agent yet, or --no-profile */
+	SESSION_PROFILE_STARTING,    /* profile_start sent, no reply yet */
+	SESSION_PROFILE_ON,          /* running (session_profile_ours: by us) */
+	SESSION_PROFILE_UNAVAILABLE, /* the agent has none here: tracemalloc instead */
+	SESSION_PROFILE_FAILED,      /* profile_start failed otherwise */
+	SESSION_PROFILE_STOPPED,     /* it was running and something else stopped it */
+};
 
 /* What a message is about, so that each front end picks what it shows. */
 enum session_msg {
@@ -124,6 +140,50 @@ void session_set_interval(struct session *s, double seconds);
  */
 void session_note_functions(struct session *s, bool running);
 
+/*
+ * The sampled profiler. Once READY, the session sends profile_start with
+ * the opts' interval and calls when the hello lists "profile" and no_profile
+ * is not set; session_leave_clean() stops it again if this session started
+ * it. A profiler another client started is used and left running.
+ *
+ * session_profile_notice() is one line for the user, "" before there is
+ * anything to say: "sampled profiler on: 1 sample per 4 KiB; --no-profile
+ * to opt out", or why there is none ("... tracemalloc is used instead",
+ * quoting the agent: show it through strsafe). It is also sent once through
+ * the message callback (SESSION_MSG_INFO, or ERROR for a failure), and
+ * SESSION_CHANGED_PROFILE announces every change. Valid until the next call
+ * into the session.
+ *
+ * session_profile_status() is the profiler's full status from the newest
+ * profile_start/profile_stop reply (NULL before one); the live summary comes
+ * with every status push (session_status()->profile). Call
+ * session_profile_took() with the result of a profile_start or profile_stop
+ * a front end sent itself, so that the session knows what runs and who
+ * started it.
+ */
+enum session_profile session_profile(const struct session *s);
+bool session_profile_ours(const struct session *s);
+const char *session_profile_notice(const struct session *s);
+const struct msg_profile_status *session_profile_status(const struct session *s);
+int session_profile_took(struct session *s, enum proto_cmd cmd, const cJSON *result, char *err,
+			 size_t errlen);
+
+/*
+ * Blocking, bounded (about 3 s): stops the sampled profiler if this session
+ * started it. Returns 1 when it stopped it, 0 when there was nothing of
+ * ours to stop, -1 with ERR when the agent refused or did not answer.
+ * session_leave_clean() calls it; headless commands may call it earlier.
+ */
+int session_profile_stop(struct session *s, char *err, size_t errlen);
+
+/*
+ * Blocking, for headless commands: once READY, waits (at most timeout_ms,
+ * or until *stop) while the automatic profile_start is under way. Returns
+ * the resulting state.
+ */
+enum session_profile session_wait_profile(struct session *s, volatile sig_atomic_t *stop,
+					  int timeout_ms);
+
 enum session_failure {
 	SESSION_FAIL_NO_PROCESS,  /* no such process */
 	SESSION_FAIL_NO_AGENT,    /* none answers and none could (or may) be loaded */
@@ -139,9 +199,9 @@ int session_wait_ready(struct session *s, volatile sig_atomic_t *stop, enum sess
 		       char *err, size_t errlen);
 
 /*
- * Blocking, bounded (about 3 s): switches off what this session switched
- * on in a target it leaves running: the function tracer it started, and
- * tracemalloc when the agent started it. The agent stays, idle, so a later
+ * Blocking, bounded (about 5 s): switches off what this session switched
+ * on in a target it leaves running: the function tracer and the sampled
+ * profiler it started, and tracemalloc when the agent started it. The agent stays, idle, so a later
  * session connects at once. Each outcome is reported through the message
  * callback. Does nothing unless READY.
  */
