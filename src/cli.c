@@ -20,19 +20,26 @@ static const char help_text[] =
 "       pmt-top snapshot PID [--key K] [--top N] [-o FILE] [--json]\n"
 "       pmt-top diff OLD.json NEW.json [--key K] [--top N] [--json]\n"
 "       pmt-top functions PID [--duration S] [--top N] [--json]\n"
+"       pmt-top profile PID [--duration S] [--key K] [--limit N] [--interval BYTES] [--calls] [--json]\n"
 "\n"
 "options:\n"
-"  -i, --interval S       sampling interval in seconds, 0.05 to 60 (default 0.5)\n"
+"  -i, --interval S       sampling interval in seconds, 0.05 to 60 (default 0.5);\n"
+"                         profile: mean bytes between samples, 1 to 1G (default 4K)\n"
 "      --theme NAME       colour theme: dark (default), light, mono, or a file in themes/\n"
 "      --ascii            draw with ASCII only (also used when the locale is not UTF-8)\n"
 "      --no-inject        never load the agent into the target: RSS only\n"
 "      --inject-method M  auto, pep768, remote-exec, gdb or direct (default auto)\n"
 "      --socket PATH      the agent's socket, when it is not in the usual place\n"
-"      --key K            grouping: lineno (default), filename or traceback\n"
+"      --key K            grouping: lineno (default), filename or traceback;\n"
+"                         profile: function (default), lineno, traceback or filename\n"
 "      --top N            how many entries to print (default 20)\n"
+"      --limit N          profile: how many rows to print (default 20)\n"
 "  -o, --output FILE      snapshot: write the whole snapshot to FILE (JSON)\n"
 "      --json             print JSON instead of a table\n"
-"      --duration S       functions: how long to trace (default 5)\n"
+"      --duration S       functions, profile: how long to watch (default 5)\n"
+"      --calls            profile: also count calls (CALLS, RET/CALL, LARGEST)\n"
+"      --no-profile       do not start the sampled allocation profiler on attach\n"
+"                         (profile: use tracemalloc instead)\n"
 "      --trace N          run/demo: start tracemalloc at once with N frames\n"
 "      --log FILE         run/demo: where the program's output goes\n"
 "      --load FILE...     open saved snapshots in the Snapshots view\n"
@@ -93,6 +100,34 @@ static int parse_int(const char *opt, const char *s, int lo, int hi, int *out,
 	return 0;
 }
 
+/* Bytes: a whole number with an optional K, KiB, M, MiB, G or GiB (x1024). */
+static int parse_bytes(const char *opt, const char *s, uint64_t lo, uint64_t hi, uint64_t *out,
+		       char *err, size_t errlen)
+{
+	static const struct { const char *suffix; unsigned shift; } units[] = {
+		{ "", 0 }, { "B", 0 }, { "K", 10 }, { "k", 10 }, { "KiB", 10 }, { "M", 20 },
+		{ "MiB", 20 }, { "G", 30 }, { "GiB", 30 },
+	};
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	bool ok = *s >= '0' && *s <= '9' && errno == 0 && v <= hi;
+	size_t k;
+	for (k = 0; ok && k < sizeof units / sizeof units[0]; k++)
+		if (strcmp(end, units[k].suffix) == 0)
+			break;
+	if (ok && k < sizeof units / sizeof units[0] && (v << units[k].shift) >> units[k].shift == v) {
+		v <<= units[k].shift;
+		if (v >= lo && v <= hi) {
+			*out = v;
+			return 0;
+		}
+	}
+	snprintf(err, errlen, "%s: expected bytes from %llu to %llu (e.g. 4096, 64K or 1M), got \"%s\"",
+		 opt, (unsigned long long)lo, (unsigned long long)hi, s);
+	return -1;
+}
+
 static bool one_of(const char *s, const char *const *set)
 {
 	for (; *set; set++)
@@ -105,13 +140,15 @@ static bool one_of(const char *s, const char *const *set)
 enum {
 	OK_WATCH = 1 << CLI_WATCH, OK_RUN = 1 << CLI_RUN, OK_DEMO = 1 << CLI_DEMO,
 	OK_SNAP = 1 << CLI_SNAPSHOT, OK_DIFF = 1 << CLI_DIFF, OK_FUNC = 1 << CLI_FUNCTIONS,
+	OK_PROF = 1 << CLI_PROFILE,
 	OK_TUI = OK_WATCH | OK_RUN | OK_DEMO,
-	OK_ATTACH = OK_WATCH | OK_SNAP | OK_FUNC,
+	OK_ATTACH = OK_WATCH | OK_SNAP | OK_FUNC | OK_PROF,
 };
 
 int cli_parse(int argc, char *const argv[], struct cli_opts *o, char *err, size_t errlen)
 {
 	static const char *const keys[] = { "lineno", "filename", "traceback", NULL };
+	static const char *const profile_keys[] = { "function", "lineno", "traceback", "filename", NULL };
 	static const char *const methods[] = { "auto", "pep768", "remote-exec", "gdb", "direct", NULL };
 	const char *pos[2] = { NULL, NULL };
 	int npos = 0;
@@ -135,6 +172,8 @@ int cli_parse(int argc, char *const argv[], struct cli_opts *o, char *err, size_
 			o->mode = CLI_DIFF, i++;
 		else if (strcmp(cmd, "functions") == 0)
 			o->mode = CLI_FUNCTIONS, i++;
+		else if (strcmp(cmd, "profile") == 0)
+			o->mode = CLI_PROFILE, i++;
 	}
 
 	for (; i < argc; i++) {
@@ -177,17 +216,20 @@ int cli_parse(int argc, char *const argv[], struct cli_opts *o, char *err, size_
 		struct { const char *s, *l; bool arg; unsigned ok; } table[] = {
 			{ "-h", "--help", false, ~0u },
 			{ "-V", "--version", false, ~0u },
-			{ "-i", "--interval", true, OK_TUI },
+			{ "-i", "--interval", true, OK_TUI | OK_PROF },
 			{ NULL, "--theme", true, OK_TUI },
 			{ NULL, "--ascii", false, OK_TUI },
 			{ NULL, "--no-inject", false, OK_ATTACH },
 			{ NULL, "--inject-method", true, OK_ATTACH },
 			{ NULL, "--socket", true, OK_ATTACH },
-			{ NULL, "--key", true, OK_SNAP | OK_DIFF },
+			{ NULL, "--key", true, OK_SNAP | OK_DIFF | OK_PROF },
 			{ NULL, "--top", true, OK_SNAP | OK_DIFF | OK_FUNC },
+			{ NULL, "--limit", true, OK_PROF },
 			{ "-o", "--output", true, OK_SNAP },
-			{ NULL, "--json", false, OK_SNAP | OK_DIFF | OK_FUNC },
-			{ NULL, "--duration", true, OK_FUNC },
+			{ NULL, "--json", false, OK_SNAP | OK_DIFF | OK_FUNC | OK_PROF },
+			{ NULL, "--duration", true, OK_FUNC | OK_PROF },
+			{ NULL, "--calls", false, OK_PROF },
+			{ NULL, "--no-profile", false, OK_TUI | OK_PROF },
 			{ NULL, "--trace", true, OK_RUN | OK_DEMO },
 			{ NULL, "--log", true, OK_RUN | OK_DEMO },
 			{ NULL, "--load", false, OK_TUI },
@@ -222,6 +264,9 @@ int cli_parse(int argc, char *const argv[], struct cli_opts *o, char *err, size_
 		} else if (strcmp(lname, "--version") == 0) {
 			o->mode = CLI_VERSION;
 			return 0;
+		} else if (strcmp(lname, "--interval") == 0 && o->mode == CLI_PROFILE) {
+			if (parse_bytes(lname, val, 1, (uint64_t)1 << 30, &o->profile_interval, err, errlen) < 0)
+				return -1;
 		} else if (strcmp(lname, "--interval") == 0) {
 			if (parse_double(lname, val, 0.05, 60, &o->interval, err, errlen) < 0)
 				return -1;
@@ -239,6 +284,12 @@ int cli_parse(int argc, char *const argv[], struct cli_opts *o, char *err, size_
 			o->inject_method = val;
 		} else if (strcmp(lname, "--socket") == 0) {
 			o->socket = val;
+		} else if (strcmp(lname, "--key") == 0 && o->mode == CLI_PROFILE) {
+			if (!one_of(val, profile_keys)) {
+				snprintf(err, errlen, "--key: expected function, lineno, traceback or filename, got \"%s\"", val);
+				return -1;
+			}
+			o->key = val;
 		} else if (strcmp(lname, "--key") == 0) {
 			if (!one_of(val, keys)) {
 				snprintf(err, errlen, "--key: expected lineno, filename or traceback, got \"%s\"", val);
@@ -248,6 +299,14 @@ int cli_parse(int argc, char *const argv[], struct cli_opts *o, char *err, size_
 		} else if (strcmp(lname, "--top") == 0) {
 			if (parse_int(lname, val, 1, 1000000, &o->top, err, errlen) < 0)
 				return -1;
+		} else if (strcmp(lname, "--limit") == 0) {
+			/* The agent's limit for a profile reply. */
+			if (parse_int(lname, val, 1, 100000, &o->top, err, errlen) < 0)
+				return -1;
+		} else if (strcmp(lname, "--calls") == 0) {
+			o->calls = true;
+		} else if (strcmp(lname, "--no-profile") == 0) {
+			o->no_profile = true;
 		} else if (strcmp(lname, "--output") == 0) {
 			o->output = val;
 		} else if (strcmp(lname, "--json") == 0) {
@@ -282,6 +341,7 @@ int cli_parse(int argc, char *const argv[], struct cli_opts *o, char *err, size_
 		/* fall through */
 	case CLI_SNAPSHOT:
 	case CLI_FUNCTIONS:
+	case CLI_PROFILE:
 		if (npos != 1) {
 			snprintf(err, errlen, npos == 0 ? "which process? give a PID (see pmt-top --help)"
 						       : "give one PID, not two");

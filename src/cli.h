@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* Exit codes (documented in --help). */
@@ -28,6 +29,7 @@ enum cli_mode {
 	CLI_SNAPSHOT,  /* pmt-top snapshot PID */
 	CLI_DIFF,      /* pmt-top diff OLD NEW */
 	CLI_FUNCTIONS, /* pmt-top functions PID */
+	CLI_PROFILE,   /* pmt-top profile PID */
 	CLI_HELP,
 	CLI_VERSION,
 };
@@ -35,17 +37,20 @@ enum cli_mode {
 struct cli_opts {
 	enum cli_mode mode;
 	pid_t pid;
-	double interval;          /* -i, seconds */
+	double interval;          /* -i, seconds (not for profile: see profile_interval) */
 	const char *theme;        /* --theme, NULL = default */
 	bool ascii;               /* --ascii */
 	bool no_inject;           /* --no-inject */
 	const char *socket;       /* --socket PATH */
 	const char *inject_method;/* --inject-method auto|pep768|remote-exec|gdb|direct */
-	const char *key;          /* --key lineno|filename|traceback */
-	int top;                  /* --top N */
+	const char *key;          /* --key lineno|filename|traceback (profile: also function) */
+	int top;                  /* --top N (profile: --limit N) */
 	const char *output;       /* -o FILE */
 	bool json;                /* --json */
 	double duration;          /* --duration S */
+	bool no_profile;          /* --no-profile: do not start the sampled profiler */
+	uint64_t profile_interval;/* profile --interval BYTES; 0 = the agent's default */
+	bool calls;               /* profile --calls: count calls per function */
 	int trace;                /* --trace N: start tracemalloc with N frames (run/demo) */
 	const char *log;          /* --log FILE (run/demo: child's output) */
 	char *const *argv;        /* run: the command */

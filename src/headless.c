@@ -1,6 +1,6 @@
 /*
- * headless.c - `pmt-top snapshot`, `diff` and `functions`: attach (loading the
- * agent when needed), ask, print a table or JSON, exit.
+ * headless.c - `pmt-top snapshot`, `diff`, `functions` and `profile`: attach
+ * (loading the agent when needed), ask, print a table or JSON, exit.
  */
 #include "headless.h"
 
@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "proc/proc_sampler.h"
+#include "base/errfmt.h"
 #include "base/monotime.h"
 #include "snapshot/snapdiff.h"
 #include "snapshot/snapshot.h"
@@ -65,8 +66,10 @@ static void on_message(void *ud, enum session_msg kind, bool error, const char *
 }
 
 /* A session on o->pid whose agent answers (loaded first when none does), or
- * NULL after printing why, with *RC set to the exit code. */
-static struct session *attach(const struct cli_opts *o, int *rc)
+ * NULL after printing why, with *RC set to the exit code. The sampled
+ * profiler is started on attach only when PROFILE is set (and the command
+ * line did not opt out): the other commands read tracemalloc or the tracer. */
+static struct session *attach(const struct cli_opts *o, bool profile, int *rc)
 {
 	const struct session_opts so = {
 		.pid = o->pid,
@@ -74,6 +77,9 @@ static struct session *attach(const struct cli_opts *o, int *rc)
 		.inject_method = o->inject_method,
 		.no_inject = o->no_inject,
 		.attach_timeout_ms = ATTACH_TIMEOUT_MS,
+		.no_profile = !profile || o->no_profile,
+		.profile_interval = o->profile_interval,
+		.profile_calls = o->calls,
 	};
 	const struct session_events ev = { .message = on_message };
 	struct session *s = session_new(&so, &ev);
@@ -90,7 +96,7 @@ int headless_snapshot(const struct cli_opts *o)
 {
 	char err[512];
 	int rc = CLI_EXIT_OK;
-	struct session *c = attach(o, &rc);
+	struct session *c = attach(o, false, &rc);
 	if (c == NULL)
 		return rc;
 	cJSON *args = cJSON_CreateObject();
@@ -212,7 +218,7 @@ int headless_functions(const struct cli_opts *o)
 	char err[512];
 	int rc = CLI_EXIT_OK;
 	cJSON *table = NULL;
-	struct session *c = attach(o, &rc);
+	struct session *c = attach(o, false, &rc);
 	if (c == NULL)
 		return rc;
 	if (session_call(c, PROTO_CMD_FUNCTIONS_START, NULL, 10000, NULL, err, sizeof err) < 0) {
@@ -267,5 +273,288 @@ int headless_functions(const struct cli_opts *o)
 done:
 	cJSON_Delete(table);
 	session_free(c);
+	return rc;
+}
+
+/* ---- profile ---- */
+
+/* Polls the session for up to SECONDS; ^C (or SIGTERM) ends it early.
+ * Returns false when the agent went away meanwhile. */
+static bool watch_for(struct session *c, double seconds)
+{
+	double end = monotime_now() + seconds;
+	while (!interrupted && monotime_now() < end && session_agent(c) == SESSION_AGENT_READY) {
+		struct pollfd pfd;
+		session_pollfd(c, &pfd);
+		int ms = (int)((end - monotime_now()) * 1000) + 1;
+		if (poll(&pfd, 1, ms > 200 ? 200 : ms) > 0)
+			session_handle(c, pfd.revents);
+	}
+	return session_agent(c) == SESSION_AGENT_READY;
+}
+
+/* The raw reply as JSON, with what a terminal would act on escaped. */
+static void print_json(const cJSON *result)
+{
+	char *text = cJSON_PrintUnformatted(result);
+	if (text == NULL)
+		xalloc_die(0);
+	strsafe_fputs_json(text, stdout);
+	putchar('\n');
+	free(text);
+}
+
+/* "1 sample per 4 KiB" or "every allocation". */
+static const char *interval_words(char *buf, size_t len, uint64_t interval)
+{
+	char b[32];
+	if (interval <= 1)
+		snprintf(buf, len, "every allocation");
+	else if (interval % 1024 == 0 && interval < ((uint64_t)1 << 20))
+		snprintf(buf, len, "1 sample per %" PRIu64 " KiB", interval / 1024);
+	else if (interval % ((uint64_t)1 << 20) == 0)
+		snprintf(buf, len, "1 sample per %" PRIu64 " MiB", interval >> 20);
+	else
+		snprintf(buf, len, "1 sample per %s", units_bytes(b, sizeof b, (double)interval));
+	return buf;
+}
+
+/* A count or a size that is only known with call counting: "-" otherwise. */
+static const char *maybe_bytes(char *buf, size_t len, bool known, uint64_t v)
+{
+	if (!known)
+		return "-";
+	return units_bytes_table(buf, len, (int64_t)v, false);
+}
+
+static void print_profile_functions(const struct msg_profile_functions *t, pid_t pid)
+{
+	char own[32], total[32], rate[32], calls[32], ret[32], big[32], iv[64];
+	printf("sampled profiler in pid %d: %s, for %.1f s; %zu of %zu functions, live bytes "
+	       "(own: allocated in the function, total: in it or its callees)%s\n", (int)pid,
+	       interval_words(iv, sizeof iv, t->interval), t->profile.elapsed, t->nrows, t->functions,
+	       t->profile.calls ? "" : "; --calls adds CALLS, RET/CALL and LARGEST");
+	printf("%10s %10s %10s %10s %10s %10s  %s\n", "OWN", "TOTAL", "RATE/s", "CALLS", "RET/CALL",
+	       "LARGEST", "FUNCTION");
+	for (size_t i = 0; i < t->nrows; i++) {
+		const struct msg_profile_row *r = &t->rows[i];
+		if (r->has_calls)
+			snprintf(calls, sizeof calls, "%" PRIu64, r->calls);
+		printf("%10s %10s %10s %10s %10s %10s  ",
+		       units_bytes_table(own, sizeof own, (int64_t)r->own_size, false),
+		       units_bytes_table(total, sizeof total, (int64_t)r->total_size, false),
+		       units_bytes_table(rate, sizeof rate, (int64_t)r->alloc_rate, false),
+		       r->has_calls ? calls : "-",
+		       maybe_bytes(ret, sizeof ret, r->has_calls, r->retained_per_call),
+		       maybe_bytes(big, sizeof big, r->has_calls, r->largest_call));
+		strsafe_fputs(r->function, stdout);
+		fputs("  ", stdout);
+		strsafe_fputs(r->file, stdout);
+		printf(":%d\n", r->line >= 0 ? r->line : r->first_line);
+	}
+}
+
+/*
+ * Groups by line, traceback or file, from the profiler (RATES: alloc_rate of
+ * each group, in the snapshot's order) or from tracemalloc (RATES NULL).
+ */
+static void print_profile_groups(const struct snapshot *s, const uint64_t *rates, const char *head)
+{
+	char size[32], rate[32];
+	printf("%s\n", head);
+	printf("%10s %10s %10s  %s\n", "SIZE", "COUNT", "RATE/s", "LOCATION");
+	for (size_t i = 0; i < s->ngroups; i++) {
+		const struct snapshot_group *g = &s->groups[i];
+		printf("%10s %10" PRIu64 " %10s  ", units_bytes_table(size, sizeof size, (int64_t)g->size, false),
+		       g->count, rates ? units_bytes_table(rate, sizeof rate, (int64_t)rates[i], false) : "-");
+		snapshot_print_location(stdout, g, s->key, 32);
+	}
+}
+
+/*
+ * The result of `profile` with a line, traceback or file key, read with the
+ * snapshot validator: it has the shape of `top` except for the tracemalloc
+ * figures (pid, traced_current, traced_peak), which are filled in here as
+ * the agent does for `top` with source sampled. *RATES gets each group's
+ * alloc_rate (0 when absent), in order.
+ */
+static struct snapshot *profile_groups(cJSON *result, pid_t pid, uint64_t **rates, char *err,
+				       size_t errlen)
+{
+	const cJSON *total = cJSON_GetObjectItemCaseSensitive(result, "total_size");
+	const cJSON *groups = cJSON_GetObjectItemCaseSensitive(result, "groups"), *g;
+	double traced = cJSON_IsNumber(total) ? total->valuedouble : 0;
+	if (!cJSON_HasObjectItem(result, "pid"))
+		cJSON_AddNumberToObject(result, "pid", (double)pid);
+	if (!cJSON_HasObjectItem(result, "traced_current"))
+		cJSON_AddNumberToObject(result, "traced_current", traced);
+	if (!cJSON_HasObjectItem(result, "traced_peak"))
+		cJSON_AddNumberToObject(result, "traced_peak", traced);
+	struct snapshot *s = snapshot_from_json(result, err, errlen);
+	if (s == NULL)
+		return NULL;
+	*rates = xcalloc(s->ngroups + 1, sizeof **rates);
+	size_t i = 0;
+	cJSON_ArrayForEach(g, groups) {
+		const cJSON *r = cJSON_GetObjectItemCaseSensitive(g, "alloc_rate");
+		if (i >= s->ngroups)
+			break;
+		if (r != NULL && !(cJSON_IsNumber(r) && r->valuedouble >= 0 && r->valuedouble <= 9007199254740991.0)) {
+			errfmt(err, errlen, "groups[%zu].alloc_rate must be an integer from 0 to 2^53-1", i);
+			free(*rates);
+			*rates = NULL;
+			snapshot_free(s);
+			return NULL;
+		}
+		(*rates)[i++] = r ? (uint64_t)r->valuedouble : 0;
+	}
+	return s;
+}
+
+/* The sampled profiler runs: wait, ask, print. */
+static int profile_sampled(struct session *c, const struct cli_opts *o, const char *key)
+{
+	char err[512], head[256], iv[64];
+	cJSON *result = NULL;
+	int rc = CLI_EXIT_OK;
+	if (!watch_for(c, o->duration))
+		return fail(CLI_EXIT_FAILURE, "lost the agent in pid %d while profiling: %s", (int)o->pid,
+			    session_note(c));
+	cJSON *args = cJSON_CreateObject();
+	cJSON_AddStringToObject(args, "key", key);
+	cJSON_AddNumberToObject(args, "limit", o->top);
+	if (session_call(c, PROTO_CMD_PROFILE, args, CALL_TIMEOUT_MS, &result, err, sizeof err) < 0)
+		return fail(CLI_EXIT_FAILURE, "cannot read the profile of pid %d: %s", (int)o->pid, err);
+	if (strcmp(key, "function") == 0) {
+		struct msg_profile_functions t;
+		if (msg_decode_profile_functions(result, &t, err, sizeof err) < 0) {
+			rc = fail(CLI_EXIT_FAILURE, "the agent's profile is malformed: %s", err);
+		} else {
+			if (o->json)
+				print_json(result);
+			else
+				print_profile_functions(&t, o->pid);
+			msg_profile_functions_done(&t);
+		}
+	} else {
+		uint64_t *rates = NULL;
+		const struct msg_profile_status *ps = session_profile_status(c);
+		struct snapshot *s = o->json ? NULL : profile_groups(result, o->pid, &rates, err, sizeof err);
+		if (o->json) {
+			print_json(result);
+		} else if (s == NULL) {
+			rc = fail(CLI_EXIT_FAILURE, "the agent's profile is malformed: %s", err);
+		} else {
+			snprintf(head, sizeof head, "sampled profiler in pid %d: %s, key %s; %zu group%s, live bytes",
+				 (int)o->pid, interval_words(iv, sizeof iv, ps ? ps->interval : 0), key, s->ngroups,
+				 s->ngroups == 1 ? "" : "s");
+			print_profile_groups(s, rates, head);
+		}
+		snapshot_free(s);
+		free(rates);
+	}
+	cJSON_Delete(result);
+	return rc;
+}
+
+/* No profiler: tracemalloc for the duration (started if it was off, and
+ * stopped again then), its top groups printed the same way. */
+static int profile_tracemalloc(struct session *c, const struct cli_opts *o, const char *key)
+{
+	char err[512], head[256];
+	cJSON *result = NULL;
+	int rc = CLI_EXIT_OK;
+	bool started = false;
+	if (strcmp(key, "function") == 0)
+		key = "lineno"; /* tracemalloc knows lines, not functions */
+	if (session_call(c, PROTO_CMD_STATUS, NULL, 10000, &result, err, sizeof err) < 0 ||
+	    session_take_status(c, result, err, sizeof err) < 0) {
+		cJSON_Delete(result);
+		return fail(CLI_EXIT_FAILURE, "cannot read the status of pid %d: %s", (int)o->pid, err);
+	}
+	cJSON_Delete(result);
+	result = NULL;
+	if (!session_status(c, NULL)->tracing) {
+		cJSON *args = cJSON_CreateObject();
+		cJSON_AddNumberToObject(args, "nframe", strcmp(key, "traceback") == 0 ? 16 : 1);
+		if (session_call(c, PROTO_CMD_TRACEMALLOC_START, args, 10000, NULL, err, sizeof err) < 0)
+			return fail(CLI_EXIT_FAILURE, "cannot start tracemalloc in pid %d: %s", (int)o->pid, err);
+		started = true;
+	}
+	bool alive = watch_for(c, o->duration);
+	if (alive) {
+		cJSON *args = cJSON_CreateObject();
+		cJSON_AddStringToObject(args, "key", key);
+		cJSON_AddNumberToObject(args, "limit", o->top);
+		if (session_call(c, PROTO_CMD_TOP, args, CALL_TIMEOUT_MS, &result, err, sizeof err) < 0)
+			rc = fail(CLI_EXIT_FAILURE, "cannot read tracemalloc's top of pid %d: %s", (int)o->pid, err);
+	} else {
+		rc = fail(CLI_EXIT_FAILURE, "lost the agent in pid %d while tracing: %s", (int)o->pid,
+			  session_note(c));
+	}
+	if (started && alive) {
+		char serr[512];
+		if (session_call(c, PROTO_CMD_TRACEMALLOC_STOP, NULL, 10000, NULL, serr, sizeof serr) < 0)
+			strsafe_eprintf("pmt-top: warning: tracemalloc in pid %d may still be on: %s", (int)o->pid, serr);
+	}
+	if (rc != CLI_EXIT_OK)
+		goto done;
+	if (o->json) {
+		print_json(result);
+		goto done;
+	}
+	struct snapshot *s = snapshot_from_json(result, err, sizeof err);
+	if (s == NULL) {
+		rc = fail(CLI_EXIT_FAILURE, "the agent's top is malformed: %s", err);
+		goto done;
+	}
+	snprintf(head, sizeof head, "tracemalloc in pid %d, key %s, nframe %" PRIu32 "; %zu group%s, live bytes "
+		 "(no allocation rates without the sampled profiler)", (int)o->pid, key, s->nframe, s->ngroups,
+		 s->ngroups == 1 ? "" : "s");
+	print_profile_groups(s, NULL, head);
+	snapshot_free(s);
+done:
+	cJSON_Delete(result);
+	return rc;
+}
+
+int headless_profile(const struct cli_opts *o)
+{
+	const char *key = o->key ? o->key : "function";
+	char err[512];
+	int rc = CLI_EXIT_OK;
+	/* ^C ends the attach or the wait; what was gathered is still printed. */
+	struct sigaction sa = { 0 }, old_int, old_term;
+	sa.sa_handler = on_interrupt;
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	struct session *c = attach(o, true, &rc);
+	if (c == NULL)
+		goto out;
+	/* Not cut short by ^C: the reply is a moment away, and decides what
+	 * to print (and what to stop). */
+	enum session_profile st = session_wait_profile(c, NULL, 10000);
+	if (st == SESSION_PROFILE_ON) {
+		if (!session_profile_ours(c))
+			strsafe_eprintf("pmt-top: %s: its own settings apply, and its figures cover the time since "
+					"it started", session_profile_notice(c));
+		rc = profile_sampled(c, o, key);
+		if (session_profile_stop(c, err, sizeof err) < 0)
+			strsafe_eprintf("pmt-top: warning: the sampled profiler in pid %d may still be on: %s",
+					(int)o->pid, err);
+	} else {
+		if (st == SESSION_PROFILE_STARTING)
+			strsafe_eprintf("pmt-top: the sampled profiler in pid %d did not start in time; "
+					"tracemalloc is used instead", (int)o->pid);
+		else if (!o->no_profile)
+			strsafe_eprintf("pmt-top: %s", session_profile_notice(c));
+		rc = profile_tracemalloc(c, o, key);
+		/* A late start reply: do not leave it running. */
+		session_profile_stop(c, err, sizeof err);
+	}
+	session_free(c);
+out:
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
 	return rc;
 }

@@ -1,5 +1,6 @@
 /*
- * headless.h - the subcommands that print and exit: snapshot, diff, functions.
+ * headless.h - the subcommands that print and exit: snapshot, diff, functions,
+ * profile.
  *
  * Each returns a process exit code (cli.h) and prints a one-line reason on
  * stderr when it fails.
@@ -12,5 +13,8 @@
 int headless_snapshot(const struct cli_opts *opts);
 int headless_diff(const struct cli_opts *opts);
 int headless_functions(const struct cli_opts *opts);
+/* `pmt-top profile PID`: the sampled profiler for --duration seconds, or
+ * tracemalloc when the agent has no profiler (said in one line on stderr). */
+int headless_profile(const struct cli_opts *opts);
 
 #endif

@@ -34,6 +34,8 @@ int main(int argc, char *argv[])
 		return headless_diff(&opts);
 	case CLI_FUNCTIONS:
 		return headless_functions(&opts);
+	case CLI_PROFILE:
+		return headless_profile(&opts);
 	}
 	return CLI_EXIT_FAILURE;
 }

@@ -109,6 +109,53 @@ static void test_subcommands(void **state)
 	assert_string_equal(o.inject_method, "gdb");
 	expect_err(PARSE(&o, err, "--inject-method", "ptrace", "5"), err, "--inject-method: expected auto");
 
+	assert_int_equal(PARSE(&o, err, "profile", "12"), 0);
+	assert_int_equal(o.mode, CLI_PROFILE);
+	assert_int_equal(o.pid, 12);
+	assert_null(o.key); /* function */
+	assert_true(o.duration == 5);
+	assert_int_equal(o.top, 20);
+	assert_int_equal(o.profile_interval, 0);
+	assert_false(o.calls);
+	assert_false(o.no_profile);
+	assert_int_equal(PARSE(&o, err, "profile", "12", "--duration", "2", "--key", "traceback", "--limit", "7",
+			       "--interval", "64K", "--calls", "--json", "--no-profile"), 0);
+	assert_true(o.duration == 2);
+	assert_string_equal(o.key, "traceback");
+	assert_int_equal(o.top, 7);
+	assert_int_equal(o.profile_interval, 65536);
+	assert_true(o.calls);
+	assert_true(o.json);
+	assert_true(o.no_profile);
+	assert_true(o.interval == 0.5); /* the seconds interval is untouched */
+	assert_int_equal(PARSE(&o, err, "profile", "12", "--key", "function", "-i", "1"), 0);
+	assert_string_equal(o.key, "function");
+	assert_int_equal(o.profile_interval, 1);
+	assert_int_equal(PARSE(&o, err, "profile", "12", "--interval=1GiB"), 0);
+	assert_int_equal(o.profile_interval, 1u << 30);
+	assert_int_equal(PARSE(&o, err, "profile", "12", "--interval", "4096"), 0);
+	assert_int_equal(o.profile_interval, 4096);
+	expect_err(PARSE(&o, err, "profile", "12", "--key", "bogus"), err,
+		   "--key: expected function, lineno, traceback or filename, got \"bogus\"");
+	expect_err(PARSE(&o, err, "snapshot", "12", "--key", "function"), err, "--key: expected lineno, filename or traceback");
+	expect_err(PARSE(&o, err, "profile", "12", "--interval", "0"), err, "--interval: expected bytes from 1 to 1073741824");
+	expect_err(PARSE(&o, err, "profile", "12", "--interval", "2G"), err, "--interval: expected bytes");
+	expect_err(PARSE(&o, err, "profile", "12", "--interval", "-4"), err, "--interval: expected bytes");
+	expect_err(PARSE(&o, err, "profile", "12", "--interval", "4X"), err, "--interval: expected bytes");
+	expect_err(PARSE(&o, err, "profile", "12", "--interval", "99999999999999999999K"), err, "--interval: expected bytes");
+	expect_err(PARSE(&o, err, "profile", "12", "--limit", "0"), err, "--limit: expected a whole number from 1 to 100000");
+	expect_err(PARSE(&o, err, "profile", "12", "--duration", "0"), err, "--duration");
+	expect_err(PARSE(&o, err, "profile", "12", "--top", "3"), err, "--top does not apply here");
+	expect_err(PARSE(&o, err, "profile", "12", "--calls=yes"), err, "--calls takes no value");
+	expect_err(PARSE(&o, err, "profile"), err, "which process?");
+	expect_err(PARSE(&o, err, "snapshot", "12", "--calls"), err, "--calls does not apply here");
+	expect_err(PARSE(&o, err, "snapshot", "12", "--no-profile"), err, "--no-profile does not apply here");
+	assert_int_equal(PARSE(&o, err, "--no-profile", "5"), 0);
+	assert_int_equal(o.mode, CLI_WATCH);
+	assert_true(o.no_profile);
+	assert_int_equal(PARSE(&o, err, "run", "--no-profile", "--", "python3"), 0);
+	assert_true(o.no_profile);
+
 	assert_int_equal(PARSE(&o, err, "--version"), 0);
 	assert_int_equal(o.mode, CLI_VERSION);
 	assert_int_equal(PARSE(&o, err, "-h"), 0);
