@@ -552,6 +552,8 @@ int headless_profile(const struct cli_opts *o)
 		/* A late start reply: do not leave it running. */
 		session_profile_stop(c, err, sizeof err);
 	}
+	if (rc == CLI_EXIT_OK && (fflush(stdout) != 0 || ferror(stdout)))
+		rc = fail(CLI_EXIT_FAILURE, "cannot write the output: %s", strerror(errno));
 	session_free(c);
 out:
 	sigaction(SIGINT, &old_int, NULL);
