@@ -1255,6 +1255,8 @@ static PyObject *frame_info(PyObject *cache, const struct frame *f)
 	}
 	PyCodeObject *co = (PyCodeObject *)f->code;
 	int line = PyCode_Addr2Line(co, f->lasti);
+	if (line < 0)	/* before the first instruction */
+		line = co->co_firstlineno > 0 ? co->co_firstlineno : 0;
 #if PY_VERSION_HEX >= 0x030B0000
 	PyObject *name = co->co_qualname;
 #else

@@ -435,6 +435,8 @@ def _cmd_profile(session, args):
         lines = _source_lines(tuple(g["frames"][0]) for g in r["groups"])
         for g in r["groups"]:
             g["line"] = lines.get(tuple(g["frames"][0]), "")
+    r["pid"] = os.getpid()
+    r["traced_current"] = r["traced_peak"] = r["total_size"]
     return r
 
 

@@ -25,6 +25,10 @@ COMMANDS = (
     "functions_stop",
     "functions",
     "functions_reset",
+    "profile_start",
+    "profile_stop",
+    "profile",
+    "profile_tree",
     "detach",
 )
 
