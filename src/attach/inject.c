@@ -910,7 +910,9 @@ void inject_free(struct inject *ij)
 			inject_child_signal_wait(&ij->child, SIGKILL, 1000);
 		inject_child_done(&ij->child);
 	}
-	/* A gdb left inside a call may yet queue the bootstrap: keep it. */
-	remove_files(ij, !gone);
+	/* A gdb left inside a call may yet queue the bootstrap: keep it, unless
+	 * the bootstrap already ran (the target ran Python after gdb's call
+	 * returned, so what gdb has left to do is detach and quit). */
+	remove_files(ij, !gone && ij->state != INJECT_DONE);
 	free(ij);
 }
