@@ -1,0 +1,82 @@
+"""Soak target: a thread-per-request HTTP server under load, with the agent.
+
+Runs the stdlib ThreadingHTTPServer (one new thread per request) whose handler
+builds a response from temporaries and keeps a bounded per-path cache, plus 4
+busy threads that churn dicts and strings and one GIL-heavy arithmetic loop.
+Prints one JSON line {"port": N, "agent": socket} when ready, then serves
+until stdin closes.
+"""
+import json
+import os
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+sys.path.insert(0, os.environ["PMT_AGENT_DIR"])
+if os.environ.get("PMT_NATIVE_DIR"):
+    sys.path.insert(1, os.environ["PMT_NATIVE_DIR"])
+
+CACHE = {}
+CACHE_MAX = 256
+STOP = threading.Event()
+
+
+def render(path):
+    rows = [{"path": path, "n": i, "label": "row-%d" % i} for i in range(200)]
+    body = json.dumps(rows).encode()
+    return body
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = render(self.path)
+        if len(CACHE) >= CACHE_MAX:
+            CACHE.pop(next(iter(CACHE)))
+        CACHE[self.path] = body[:1000]
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *a):
+        pass
+
+
+def busy(k):
+    """A worker: bursts of allocation work between short waits."""
+    n = 0
+    while not STOP.is_set():
+        for _ in range(500):
+            d = {"k": k, "n": n, "s": str(n) * 3}
+            tmp = [d, dict(d), str(d)]
+            n += len(tmp)
+        time.sleep(0.001)
+
+
+def gil_heavy():
+    """Pure-Python arithmetic that holds the GIL for ~2 ms at a time."""
+    x = 0
+    while not STOP.is_set():
+        for i in range(20000):
+            x = (x * 31 + i) % 1000003
+        time.sleep(0)
+
+
+def main():
+    import pmt_agent
+    sock = pmt_agent.start()
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    srv.daemon_threads = True
+    for k in range(4):
+        threading.Thread(target=busy, args=(k,), daemon=True).start()
+    threading.Thread(target=gil_heavy, daemon=True).start()
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    sys.stdout.write(json.dumps({"port": srv.server_address[1], "agent": sock}) + "\n")
+    sys.stdout.flush()
+    sys.stdin.read()
+    STOP.set()
+    srv.shutdown()
+
+
+main()
