@@ -573,6 +573,17 @@ static int key_tracemalloc(struct app *app, int ch)
 	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
 }
 
+/* P: the sampled profiler on / off (what T is to tracemalloc). */
+static int key_profiler(struct app *app, int ch)
+{
+	(void)ch;
+	if (app_agent_profiling(app))
+		app_agent_profile_stop(app);
+	else
+		app_agent_profile_start(app, app->opts->calls);
+	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+}
+
 static int key_snapshot(struct app *app, int ch)
 {
 	(void)ch;
@@ -592,7 +603,10 @@ const struct binding app_keys[] = {
 	{ "t", "next colour theme", "t theme", key_theme, { 't' } },
 	{ "^L", "repaint the whole screen", NULL, key_repaint, { 12, KEY_RESIZE } },
 	{ "T", "tracemalloc on (choose frames) / off", NULL, key_tracemalloc, { 'T' } },
-	{ "s", "take a snapshot (kept in pmt-top; see the Snapshots view)", NULL, key_snapshot, { 's' } },
+	{ "P", "sampled profiler on / off (on by default; --no-profile leaves it off)", NULL, key_profiler,
+	  { 'P' } },
+	{ "s", "take a snapshot from the Top view's source (kept in pmt-top; see the Snapshots view)", NULL,
+	  key_snapshot, { 's' } },
 	{ NULL, NULL, NULL, NULL, { 0 } },
 };
 

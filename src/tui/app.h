@@ -21,6 +21,7 @@
 #include "proc/history.h"
 #include "proc/proc_sample.h"
 #include "proc/proc_sampler.h"
+#include "snapshot/snapshot.h"
 #include "tui/graph.h"
 #include "tui/theme.h"
 
@@ -63,6 +64,13 @@ struct app {
 	/* The target's agent, through the session (app_agent.c); NULL when
 	 * there is no process (saved snapshots only). */
 	struct session *session;
+	/* Where the Top view and snapshots measure (app_agent_source): the
+	 * user's choice (m in the Top view) once made, else automatic. */
+	bool source_chosen;
+	enum snapshot_source source;
+	bool profile_fallback;     /* a start with call counting in flight: if it
+	                            * fails, start again without */
+	char profile_note[160];    /* said once the start in flight succeeds */
 	bool tm_prompt;            /* choosing tracemalloc's frame count */
 	int tm_nframe;             /* the choice */
 
@@ -100,6 +108,24 @@ bool app_agent_ready(const struct app *app);
 const struct msg_status *app_agent_status(const struct app *app);
 /* tracemalloc is on, as far as the newest status says. */
 bool app_agent_tracing(const struct app *app);
+/* The sampled profiler runs in the target, as the session says. */
+bool app_agent_profiling(const struct app *app);
+/* Where the Top view and snapshots measure: the user's choice, else the
+ * sampled profiler while it runs and tracemalloc otherwise. */
+enum snapshot_source app_agent_source(const struct app *app);
+/* One line for a view that needs the profiler and finds it not running:
+ * why, and how to get it. */
+void app_agent_profile_why(const struct app *app, char *buf, size_t len);
+/*
+ * Start the sampled profiler (with call counting when CALLS), with the
+ * interval and limits it last ran with (else the command line's), or stop
+ * it; RESTART does both in one go (the agent answers in order), to switch
+ * call counting. Outcomes go to the session and the status line. Nothing
+ * without an agent.
+ */
+void app_agent_profile_start(struct app *app, bool calls);
+void app_agent_profile_stop(struct app *app);
+void app_agent_profile_restart(struct app *app, bool calls);
 /* Send a request on the agent link; false (and a status message) when there
  * is no agent. Takes ownership of args. */
 struct client_reply;

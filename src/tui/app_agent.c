@@ -50,7 +50,7 @@ static void on_changed(void *ud, unsigned what)
 		heap_point(app);
 		app->data_dirty = true;
 	}
-	if (what & SESSION_CHANGED_AGENT)
+	if (what & (SESSION_CHANGED_AGENT | SESSION_CHANGED_PROFILE))
 		app->dirty = true;
 }
 
@@ -74,6 +74,9 @@ void app_agent_start(struct app *app)
 		.child_agent = app->child > 0,
 		.interval = app->interval,
 		.attach_timeout_ms = 15000,
+		.no_profile = app->opts->no_profile,
+		.profile_interval = app->opts->profile_interval,
+		.profile_calls = app->opts->calls,
 	};
 	const struct session_events ev = { .changed = on_changed, .message = on_message, .ud = app };
 	app->session = session_new(&so, &ev);
@@ -101,6 +104,121 @@ bool app_agent_tracing(const struct app *app)
 {
 	const struct msg_status *st = app_agent_status(app);
 	return st && st->tracing;
+}
+
+bool app_agent_profiling(const struct app *app)
+{
+	return app_agent_ready(app) && session_profile(app->session) == SESSION_PROFILE_ON;
+}
+
+enum snapshot_source app_agent_source(const struct app *app)
+{
+	if (app->source_chosen)
+		return app->source;
+	return app_agent_profiling(app) ? SNAPSHOT_SOURCE_SAMPLED : SNAPSHOT_SOURCE_TRACEMALLOC;
+}
+
+void app_agent_profile_why(const struct app *app, char *buf, size_t len)
+{
+	const char *notice = app->session ? session_profile_notice(app->session) : "";
+	if (!app_agent_ready(app)) {
+		snprintf(buf, len, "The sampled profiler needs the agent inside the process.");
+		return;
+	}
+	switch (session_profile(app->session)) {
+	case SESSION_PROFILE_ON:
+		snprintf(buf, len, "%s", notice);
+		break;
+	case SESSION_PROFILE_STARTING:
+		snprintf(buf, len, "starting the sampled profiler...");
+		break;
+	case SESSION_PROFILE_UNAVAILABLE:
+		snprintf(buf, len, "%s (in the Top view, m then T)", notice[0] ? notice : "no sampled profiler here");
+		break;
+	case SESSION_PROFILE_OFF:
+	case SESSION_PROFILE_FAILED:
+	case SESSION_PROFILE_STOPPED:
+		snprintf(buf, len, "%s%sP starts the sampled profiler", notice, notice[0] ? "; " : "");
+		break;
+	}
+}
+
+/* A profile_start or profile_stop reply: the session learns what runs. */
+static void on_profile_switch(struct app *app, enum proto_cmd cmd, struct client_reply *r)
+{
+	char err[256];
+	const char *what = cmd == PROTO_CMD_PROFILE_START ? "start" : "stop";
+	if (!r->ok) {
+		if (cmd == PROTO_CMD_PROFILE_START)
+			app->profile_note[0] = '\0';
+		if (cmd == PROTO_CMD_PROFILE_START && app->profile_fallback) {
+			app->profile_fallback = false;
+			app_status(app, true, "call counting could not start (%s); the profiler runs on without it",
+				   r->message);
+			app_agent_profile_start(app, false);
+			return;
+		}
+		app_status(app, true, "could not %s the sampled profiler: %s", what, r->message);
+		return;
+	}
+	if (cmd == PROTO_CMD_PROFILE_START)
+		app->profile_fallback = false;
+	if (session_profile_took(app->session, cmd, r->result, err, sizeof err) < 0)
+		app_status(app, true, "the agent's reply to profile_%s is malformed: %s", what, err);
+	else if (cmd == PROTO_CMD_PROFILE_START && app->profile_note[0])
+		app_status(app, false, "%s", app->profile_note); /* after the session's own notice */
+	if (cmd == PROTO_CMD_PROFILE_START)
+		app->profile_note[0] = '\0';
+}
+
+static void on_profile_started(void *ud, struct client_reply *r)
+{
+	on_profile_switch(ud, PROTO_CMD_PROFILE_START, r);
+}
+
+static void on_profile_stopped(void *ud, struct client_reply *r)
+{
+	on_profile_switch(ud, PROTO_CMD_PROFILE_STOP, r);
+}
+
+void app_agent_profile_start(struct app *app, bool calls)
+{
+	const struct msg_profile_status *last = app->session ? session_profile_status(app->session) : NULL;
+	cJSON *args = cJSON_CreateObject();
+	if (!app_agent_ready(app)) {
+		cJSON_Delete(args);
+		app_status(app, true, "no agent in pid %d: %s", (int)app->pid,
+			   app->session ? session_note(app->session) : "no process");
+		return;
+	}
+	/* As it ran before: a restart changes call counting, nothing else. */
+	if (last && last->interval > 0)
+		cJSON_AddNumberToObject(args, "interval", (double)last->interval);
+	else if (app->opts->profile_interval > 0)
+		cJSON_AddNumberToObject(args, "interval", (double)app->opts->profile_interval);
+	if (last && last->has_detail) {
+		cJSON_AddNumberToObject(args, "nframe", last->nframe);
+		cJSON_AddNumberToObject(args, "max_samples", (double)last->max_samples);
+		cJSON_AddNumberToObject(args, "max_stacks", (double)last->max_stacks);
+	}
+	cJSON_AddBoolToObject(args, "calls", calls);
+	app->profile_fallback = calls;
+	app_agent_request(app, PROTO_CMD_PROFILE_START, args, on_profile_started, app);
+}
+
+void app_agent_profile_stop(struct app *app)
+{
+	app_agent_request(app, PROTO_CMD_PROFILE_STOP, NULL, on_profile_stopped, app);
+}
+
+void app_agent_profile_restart(struct app *app, bool calls)
+{
+	if (!app_agent_ready(app)) {
+		app_agent_profile_start(app, calls); /* says why not */
+		return;
+	}
+	app_agent_profile_stop(app);
+	app_agent_profile_start(app, calls);
 }
 
 bool app_agent_request(struct app *app, int cmd, void *args,

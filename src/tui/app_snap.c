@@ -1,6 +1,7 @@
 /*
  * app_snap.c - the snapshots pmt-top keeps: taking one from the agent (the
- * global key s) and adding loaded ones. They live here, not in the target,
+ * global key s, from the Top view's source: the sampled profiler or
+ * tracemalloc) and adding loaded ones. They live here, not in the target,
  * and survive its exit.
  */
 #include <math.h>
@@ -33,7 +34,7 @@ void app_snapshot_add(struct app *app, struct snapshot *snap, double mono_t, con
 static void on_snapshot(void *ud, struct client_reply *r)
 {
 	struct app *app = ud;
-	char err[256], origin[64], tot[32];
+	char err[256], origin[64], tot[32], src[64];
 	if (!r->ok) {
 		app_status(app, true, "snapshot failed: %s", r->message);
 		return;
@@ -46,8 +47,9 @@ static void on_snapshot(void *ud, struct client_reply *r)
 	snapshot_sort(snap);
 	snprintf(origin, sizeof origin, "pid %d", (int)app->pid);
 	app_snapshot_add(app, snap, app->snap_taken_at, origin);
-	app_status(app, false, "snapshot %zu: %s traced in %zu places (b marks a base, Snapshots view diffs)",
-		   app->nsnaps, units_bytes(tot, sizeof tot, (double)snap->total_size), snap->ngroups);
+	app_status(app, false, "snapshot %zu: %s in %zu places, %s (b marks a base, Snapshots view diffs)",
+		   app->nsnaps, units_bytes(tot, sizeof tot, (double)snap->total_size), snap->ngroups,
+		   snapshot_source_text(src, sizeof src, snap->source, snap->interval));
 }
 
 void app_snapshot_take(struct app *app)
@@ -56,7 +58,14 @@ void app_snapshot_take(struct app *app)
 		app_agent_request(app, PROTO_CMD_STATUS, NULL, NULL, NULL); /* says why */
 		return;
 	}
-	if (!app_agent_tracing(app)) {
+	bool sampled = app_agent_source(app) == SNAPSHOT_SOURCE_SAMPLED;
+	if (sampled && !app_agent_profiling(app)) {
+		char why[768];
+		app_agent_profile_why(app, why, sizeof why);
+		app_status(app, true, "no snapshot: %s (or m in the Top view: tracemalloc)", why);
+		return;
+	}
+	if (!sampled && !app_agent_tracing(app)) {
 		cJSON *args = cJSON_CreateObject();
 		cJSON_AddNumberToObject(args, "nframe", 1);
 		app_agent_request(app, PROTO_CMD_TRACEMALLOC_START, args, NULL, NULL);
@@ -65,6 +74,8 @@ void app_snapshot_take(struct app *app)
 	}
 	cJSON *args = cJSON_CreateObject();
 	cJSON_AddStringToObject(args, "key", SNAP_KEY);
+	if (sampled)
+		cJSON_AddStringToObject(args, "source", "sampled");
 	app->snap_taken_at = monotime_now();
 	app_agent_request(app, PROTO_CMD_SNAPSHOT, args, on_snapshot, app);
 }

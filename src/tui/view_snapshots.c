@@ -69,7 +69,12 @@ static void diff_rows(struct snaps_state *S)
 		return;
 	S->rows = xreallocarray(S->rows, S->diff->n ? S->diff->n : 1, sizeof *S->rows);
 	for (size_t i = 0; i < S->diff->n; i++) {
-		location_filter_text(text, sizeof text, snapdiff_entry_group(&S->diff->entries[i]));
+		const struct snapdiff_entry *e = &S->diff->entries[i];
+		/* A sampled snapshot lists stacks whose blocks are all freed: a
+		 * line with nothing on either side says nothing. */
+		if (e->size == 0 && e->old_size == 0)
+			continue;
+		location_filter_text(text, sizeof text, snapdiff_entry_group(e));
 		if (filter_match(&S->filter, text, strlen(text)))
 			S->rows[S->nrows++] = i;
 	}
