@@ -1,62 +1,70 @@
 /*
- * view_functions.c - per-function memory deltas from the agent's tracer.
+ * view_functions.c - who holds the memory, by function, from the sampled
+ * profiler (`profile` with key function, and `profile_tree`).
  *
- * F switches the tracer on and off in the target; while it runs the table
- * refreshes every second: calls, net change (allocated minus freed during the
- * call, callees included), the largest single-call change, gross bytes
- * allocated, mean per call, and where the function is. o sorts, / filters,
- * z zeroes the counts, R also measures RSS per call for the selected function
- * (costly: only for the few you pick), Enter shows its details.
+ * The table: per function its own live bytes (allocated in it directly),
+ * its total (in it or its callees), its allocation rate, and, while call
+ * counting is on (c), calls, live bytes retained per call and the largest
+ * call; o sorts by each of them, / filters. The call tree (v): from the
+ * entry points, Enter goes down into the callees of a function and
+ * Backspace goes back up, the header showing the path, so that one can walk
+ * from a framework's entry point down to the function that holds the memory
+ * (the tree reporter of memray, live). Both refresh every few seconds.
+ *
+ * Without the profiler (--no-profile, or none in this Python) the view says
+ * so in one line, with how to get it.
  */
 #include <curses.h>
 #include <inttypes.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/units.h"
 #include "base/monotime.h"
+#include "base/units.h"
 #include "base/xalloc.h"
 #include "ipc/client.h"
 #include "session/session.h"
 #include "tui/app.h"
+#include "tui/calltree.h"
 #include "tui/filter.h"
-#include "tui/listnav.h"
-#include "tui/location.h"
-#include "tui/prompt.h"
 #include "tui/keys.h"
+#include "tui/listnav.h"
+#include "tui/prompt.h"
 #include "tui/screen.h"
 #include "tui/view.h"
 
 #define FN_LIMIT 500
-#define FN_REFRESH 1.0
-#define FN_MAX_RSS 32
+#define FN_TREE_LIMIT 200
+#define FN_REFRESH 2.0
 
-static const char *const sort_keys[] = { "net", "gross", "max", "calls", "mean" };
-#define NSORT ((int)(sizeof sort_keys / sizeof sort_keys[0]))
+/* Column headers, and the sort each one is. */
+static const char *const sort_titles[MSG_PROFILE_SORT_COUNT] = {
+	"own", "total", "rate", "calls", "retained per call", "largest call",
+};
 
 struct fn_state {
-	struct msg_functions table; /* newest functions result (decoded) */
-	const struct msg_function **rows; /* rows that pass the filter, into table */
+	/* The table. */
+	struct msg_profile_functions table; /* newest reply (decoded) */
+	bool have_table;
+	const struct msg_profile_row **rows; /* rows that pass the filter, into table */
 	size_t nrows;
-	int sort;
+	enum msg_profile_sort sort;
 	struct listnav nav;
 	struct filter filter;
 	struct prompt prompt;
 	double next_refresh;
 	bool pending;
-	bool running;          /* as the agent last said */
-	bool detail;
-	char *rss[FN_MAX_RSS]; /* functions measured with RSS too */
-	int nrss;
 	char note[256];
+	/* The call tree. */
+	bool tree;
+	struct calltree path;
+	struct msg_profile_tree tdata;  /* newest reply for the current path */
+	bool have_tree;
+	struct listnav tnav;
+	double tree_refresh;
+	bool tree_pending;
 };
-
-static const char *or_dash(const char *s)
-{
-	return s ? s : "-";
-}
 
 static void rebuild_rows(struct fn_state *F)
 {
@@ -64,17 +72,20 @@ static void rebuild_rows(struct fn_state *F)
 	F->nrows = 0;
 	F->rows = xreallocarray(F->rows, F->table.nrows + 1, sizeof *F->rows);
 	for (size_t i = 0; i < F->table.nrows; i++) {
-		const struct msg_function *f = &F->table.rows[i];
-		snprintf(text, sizeof text, "%s\n%s:%d", f->name, f->file, f->line);
+		const struct msg_profile_row *f = &F->table.rows[i];
+		snprintf(text, sizeof text, "%s\n%s:%d", f->function, f->file, f->line);
 		if (filter_match(&F->filter, text, strlen(text)))
 			F->rows[F->nrows++] = f;
 	}
 }
 
-static void take_state(struct fn_state *F, const struct msg_functions *t)
+/* Call counting is on, as the newest figures say. */
+static bool counting_calls(const struct app *app, const struct fn_state *F)
 {
-	F->running = t->running;
-	snprintf(F->note, sizeof F->note, "%s", t->error ? t->error : "");
+	const struct msg_status *st = app_agent_status(app);
+	if (st && st->has_profile && st->profile.running)
+		return st->profile.calls;
+	return F->have_table && F->table.profile.calls;
 }
 
 static void on_table(void *ud, struct client_reply *r)
@@ -82,20 +93,25 @@ static void on_table(void *ud, struct client_reply *r)
 	struct app *app = ud;
 	struct fn_state *F = app_view_state(app, &view_functions);
 	char err[256];
-	struct msg_functions t;
+	struct msg_profile_functions t;
 	F->pending = false;
 	app->dirty = true;
 	if (!r->ok) {
 		snprintf(F->note, sizeof F->note, "%s", r->message);
 		return;
 	}
-	if (msg_decode_functions(r->result, &t, err, sizeof err) < 0) {
+	if (msg_decode_profile_functions(r->result, &t, err, sizeof err) < 0) {
 		snprintf(F->note, sizeof F->note, "the agent's function table is malformed: %.200s", err);
 		return;
 	}
-	msg_functions_done(&F->table);
+	if (t.sort != F->sort) { /* asked for before a re-sort */
+		msg_profile_functions_done(&t);
+		return;
+	}
+	F->note[0] = '\0';
+	msg_profile_functions_done(&F->table);
 	F->table = t;
-	take_state(F, &F->table);
+	F->have_table = true;
 	rebuild_rows(F);
 }
 
@@ -103,86 +119,178 @@ static void request_table(struct app *app)
 {
 	struct fn_state *F = app_view_state(app, &view_functions);
 	cJSON *args = cJSON_CreateObject();
+	cJSON_AddStringToObject(args, "key", "function");
 	cJSON_AddNumberToObject(args, "limit", FN_LIMIT);
-	cJSON_AddStringToObject(args, "sort", sort_keys[F->sort]);
-	F->pending = app_agent_request(app, PROTO_CMD_FUNCTIONS, args, on_table, app);
+	cJSON_AddStringToObject(args, "sort", msg_profile_sort_name(F->sort));
+	F->pending = app_agent_request(app, PROTO_CMD_PROFILE, args, on_table, app);
 	F->next_refresh = monotime_now() + FN_REFRESH;
 }
 
-static void on_switch(void *ud, struct client_reply *r)
+static void on_tree(void *ud, struct client_reply *r)
 {
 	struct app *app = ud;
 	struct fn_state *F = app_view_state(app, &view_functions);
 	char err[256];
-	struct msg_functions t;
+	struct msg_profile_tree t;
+	F->tree_pending = false;
+	app->dirty = true;
 	if (!r->ok) {
-		app_status(app, true, "function tracer: %s", r->message);
+		snprintf(F->note, sizeof F->note, "%s", r->message);
 		return;
 	}
-	if (msg_decode_functions(r->result, &t, err, sizeof err) < 0) {
-		app_status(app, true, "function tracer: a malformed reply: %s", err);
+	if (msg_decode_profile_tree(r->result, &t, err, sizeof err) < 0) {
+		snprintf(F->note, sizeof F->note, "the agent's call tree is malformed: %.200s", err);
 		return;
 	}
-	take_state(F, &t);
-	/* What the session switched on, it switches off when it leaves. */
-	session_note_functions(app->session, F->running);
-	if (F->running)
-		app_status(app, false, "function tracer on (%s%s)", or_dash(t.mode),
-			   t.native ? ", C extension" : ", pure-Python fallback: slower");
-	else
-		app_status(app, false, "function tracer off: every hook removed");
-	msg_functions_done(&t);
-	F->next_refresh = 0;
+	if (!calltree_matches(&F->path, &t)) { /* for a place left meanwhile */
+		msg_profile_tree_done(&t);
+		return;
+	}
+	F->note[0] = '\0';
+	msg_profile_tree_done(&F->tdata);
+	F->tdata = t;
+	F->have_tree = true;
+	/* Back up from a function: select it again. */
+	if (F->path.has_back) {
+		for (size_t i = 0; i < t.nrows; i++)
+			if (!t.rows[i].self && calltree_is(&F->path.back, t.rows[i].file, t.rows[i].function,
+							   t.rows[i].first_line))
+				F->tnav.sel = (int)i;
+		F->path.has_back = false;
+	}
 }
 
-static void start_tracer(struct app *app)
+static void request_tree(struct app *app)
 {
 	struct fn_state *F = app_view_state(app, &view_functions);
-	cJSON *args = cJSON_CreateObject();
-	cJSON *rss = cJSON_AddArrayToObject(args, "rss");
-	for (int i = 0; i < F->nrss; i++)
-		cJSON_AddItemToArray(rss, cJSON_CreateString(F->rss[i]));
-	app_agent_request(app, PROTO_CMD_FUNCTIONS_START, args, on_switch, app);
+	F->tree_pending = app_agent_request(app, PROTO_CMD_PROFILE_TREE, calltree_args(&F->path, FN_TREE_LIMIT),
+					    on_tree, app);
+	F->tree_refresh = monotime_now() + FN_REFRESH;
 }
 
 static void fn_update(struct app *app)
 {
 	struct fn_state *F = app_view_state(app, &view_functions);
-	if (!app_agent_ready(app) || F->pending || app->paused)
+	if (!app_agent_profiling(app) || app->paused)
 		return;
-	if (monotime_now() < F->next_refresh)
-		return;
-	/* Keep polling slowly while off, to notice a tracer started elsewhere. */
-	request_table(app);
-	if (!F->running)
-		F->next_refresh = monotime_now() + 5 * FN_REFRESH;
+	double now = monotime_now();
+	if (F->tree) {
+		if (!F->tree_pending && now >= F->tree_refresh)
+			request_tree(app);
+	} else if (!F->pending && now >= F->next_refresh) {
+		request_table(app);
+	}
 }
 
-static void draw_detail(const struct msg_function *f, int top, int rows, int cols)
+static void fmt_count(char *buf, size_t len, uint64_t v)
 {
-	char a[32], b[32], c[32];
-	int w = cols - 4, x = 2, y = top + 2, ymax = top + rows - 1;
-	for (int r = y; r < ymax; r++)
-		screen_fill(r, x, w, THEME_NORMAL);
-	screen_fill(y, x, w, THEME_TABLE_HEADER);
-	screen_textf(y++, x + 1, w - 2, THEME_TABLE_HEADER, "%s  (Esc closes)", f->name);
-	screen_textf(y++, x + 1, w - 2, THEME_NORMAL, "defined at %s:%d", f->file, f->line);
-	screen_textf(y++, x + 1, w - 2, THEME_NORMAL,
-		     "%" PRId64 " calls (%" PRId64 " outermost), net %s, largest call %s, gross %s", f->calls, f->outer,
-		     units_bytes_signed(a, sizeof a, (double)f->net), units_bytes_signed(b, sizeof b, (double)f->max),
-		     units_bytes(c, sizeof c, (double)f->gross));
-	if (f->has_rss)
-		screen_textf(y++, x + 1, w - 2, THEME_NORMAL, "RSS: net %s over %" PRId64 " calls, largest call %s",
-			     units_bytes_signed(a, sizeof a, (double)f->rss_net), f->rss_calls,
-			     units_bytes_signed(b, sizeof b, (double)f->rss_max));
-	y++;
-	screen_text(y++, x + 1, w - 2, THEME_TITLE, false, "by thread:");
-	for (size_t i = 0; i < f->nthreads && y < ymax; i++) {
-		const struct msg_function_thread *t = &f->threads[i];
-		screen_textf(y++, x + 3, w - 4, THEME_NORMAL, "%-24s %10" PRId64 " calls  net %s  gross %s", t->name,
-			     t->calls, units_bytes_signed(a, sizeof a, (double)t->net),
-			     units_bytes(b, sizeof b, (double)t->gross));
+	if (v < 1000000)
+		snprintf(buf, len, "%" PRIu64, v);
+	else if (v < 1000000000)
+		snprintf(buf, len, "%.1fM", (double)v / 1e6);
+	else
+		snprintf(buf, len, "%.1fG", (double)v / 1e9);
+}
+
+/* "Cache.load  /app/cache.py:14", the line where it holds most. */
+static void fmt_function(char *buf, size_t len, const char *function, const char *file, int line)
+{
+	if (line > 0)
+		snprintf(buf, len, "%s  %s:%d", function, file, line);
+	else
+		snprintf(buf, len, "%s  %s", function, file);
+}
+
+static void draw_table(struct app *app, struct fn_state *F, int y, int top, int rows, int cols)
+{
+	bool calls = counting_calls(app, F);
+	screen_textf(y++, 0, cols, THEME_HEADER_LABEL,
+		     "by function, sort %s (o)   calls %s (c)   filter %s (/)   v call tree   %zu of %zu functions",
+		     sort_titles[F->sort], calls ? "counted" : "not counted",
+		     filter_active(&F->filter) ? F->filter.text : "none", F->nrows,
+		     F->have_table ? F->table.functions : 0);
+	if (F->note[0])
+		screen_text(y++, 0, cols, THEME_WARNING, false, F->note);
+	screen_fill(y, 0, cols, THEME_TABLE_HEADER);
+	screen_textf(y++, 0, cols, THEME_TABLE_HEADER, "%10s %10s %10s %9s %10s %10s  %s", "OWN", "TOTAL", "RATE/s",
+		     "CALLS", "RET/CALL", "LARGEST", "FUNCTION (file:line)");
+	int list_rows = top + rows - y;
+	listnav_fit(&F->nav, (int)F->nrows, list_rows);
+	if (!F->have_table) {
+		screen_text(y, 2, cols - 4, THEME_DIM, false, "asking the agent...");
+		return;
 	}
+	for (int r = 0; r < list_rows && F->nav.top + r < (int)F->nrows; r++) {
+		int i = F->nav.top + r;
+		const struct msg_profile_row *f = F->rows[i];
+		bool sel = i == F->nav.sel;
+		enum theme_role role = sel ? THEME_SELECTION : THEME_NORMAL;
+		char own[32], tot[32], rate[32], n[32], ret[32], big[32], fn[2048];
+		units_bytes(own, sizeof own, (double)f->own_size);
+		units_bytes(tot, sizeof tot, (double)f->total_size);
+		units_bytes(rate, sizeof rate, (double)f->alloc_rate);
+		if (f->has_calls) {
+			fmt_count(n, sizeof n, f->calls);
+			units_bytes(ret, sizeof ret, (double)f->retained_per_call);
+			units_bytes(big, sizeof big, (double)f->largest_call);
+		} else {
+			snprintf(n, sizeof n, "-");
+			snprintf(ret, sizeof ret, "-");
+			snprintf(big, sizeof big, "-");
+		}
+		fmt_function(fn, sizeof fn, f->function, f->file, f->line >= 0 ? f->line : f->first_line);
+		if (sel)
+			screen_fill(y + r, 0, cols, THEME_SELECTION);
+		screen_textf(y + r, 0, cols, role, "%10s %10s %10s %9s %10s %10s  %s", own, tot, rate, n, ret, big, fn);
+	}
+	if (F->nrows == 0)
+		screen_text(y, 2, cols - 4, THEME_DIM, false,
+			    filter_active(&F->filter) ? "nothing matches the filter"
+						      : "no sampled allocations alive yet");
+}
+
+static void draw_tree(struct app *app, struct fn_state *F, int y, int top, int rows, int cols)
+{
+	char title[1024], tot[32];
+	(void)app;
+	calltree_title(&F->path, title, sizeof title, cols - 60 > 20 ? cols - 60 : 20);
+	screen_textf(y++, 0, cols, THEME_HEADER_LABEL, "call tree: %s   under it %s   Enter down, Backspace up, v table",
+		     title, F->have_tree ? units_bytes(tot, sizeof tot, (double)F->tdata.total_size) : "-");
+	if (F->note[0])
+		screen_text(y++, 0, cols, THEME_WARNING, false, F->note);
+	screen_fill(y, 0, cols, THEME_TABLE_HEADER);
+	screen_textf(y++, 0, cols, THEME_TABLE_HEADER, "%10s %10s %6s  %s", "TOTAL", "BLOCKS", "SHARE",
+		     F->path.depth ? "CALLEE (file:line)" : "ENTRY POINT (file:line)");
+	int n = F->have_tree ? (int)F->tdata.nrows : 0;
+	int list_rows = top + rows - y;
+	listnav_fit(&F->tnav, n, list_rows);
+	if (!F->have_tree) {
+		screen_text(y, 2, cols - 4, THEME_DIM, false, "asking the agent...");
+		return;
+	}
+	for (int r = 0; r < list_rows && F->tnav.top + r < n; r++) {
+		int i = F->tnav.top + r;
+		const struct msg_profile_node *nd = &F->tdata.rows[i];
+		bool sel = i == F->tnav.sel;
+		char size[32], blocks[32], share[16], fn[2048];
+		units_bytes(size, sizeof size, (double)nd->total_size);
+		fmt_count(blocks, sizeof blocks, nd->total_count);
+		if (F->tdata.total_size)
+			snprintf(share, sizeof share, "%.0f%%", 100.0 * (double)nd->total_size / (double)F->tdata.total_size);
+		else
+			snprintf(share, sizeof share, "-");
+		if (nd->self)
+			snprintf(fn, sizeof fn, "(in %s itself)", nd->function);
+		else
+			fmt_function(fn, sizeof fn, nd->function, nd->file, nd->first_line);
+		if (sel)
+			screen_fill(y + r, 0, cols, THEME_SELECTION);
+		screen_textf(y + r, 0, cols, sel ? THEME_SELECTION : nd->self ? THEME_DIM : THEME_NORMAL,
+			     "%10s %10s %6s  %s", size, blocks, share, fn);
+	}
+	if (n == 0)
+		screen_text(y, 2, cols - 4, THEME_DIM, false,
+			    F->path.depth ? "nothing alive under this function now" : "no sampled allocations alive yet");
 }
 
 static void fn_draw(struct app *app, int top, int rows, int cols)
@@ -192,80 +300,18 @@ static void fn_draw(struct app *app, int top, int rows, int cols)
 	int y = top;
 	app_agent_describe(app, head, sizeof head);
 	screen_text(y++, 0, cols, app_agent_ready(app) ? THEME_NORMAL : THEME_DIM, false, head);
-	if (!app_agent_ready(app)) {
-		screen_text(y + 1, 2, cols - 4, THEME_DIM, false, "Per-function memory needs the agent inside the process.");
+	if (!app_agent_profiling(app)) {
+		char why[768];
+		app_agent_profile_why(app, why, sizeof why);
+		screen_text(y + 1, 2, cols - 4, app_agent_ready(app) ? THEME_WARNING : THEME_DIM, false, why);
 		return;
 	}
-	const struct msg_functions *t = &F->table;
-	if (t->has_table && F->running)
-		screen_textf(y++, 0, cols, THEME_HEADER_LABEL,
-			     "tracer ON (F stops): %s, %s, counting %s, %.0fs   sort %s (o)   filter %s (/)   %zu functions",
-			     or_dash(t->mode), t->native ? "C extension" : "pure-Python fallback, slower",
-			     or_dash(t->accounting), t->elapsed, sort_keys[F->sort],
-			     filter_active(&F->filter) ? F->filter.text : "none", F->nrows);
+	if (F->tree)
+		draw_tree(app, F, y, top, rows, cols);
 	else
-		screen_textf(y++, 0, cols, THEME_WARNING,
-			     "tracer off: F starts it (it hooks every Python call: the C extension costs about x1.2-2)%s",
-			     t->has_table && F->nrows ? "; counts below are from the last run" : "");
-	if (F->note[0])
-		screen_text(y++, 0, cols, THEME_WARNING, false, F->note);
-	screen_fill(y, 0, cols, THEME_TABLE_HEADER);
-	screen_textf(y++, 0, cols, THEME_TABLE_HEADER, "%10s %11s %11s %11s %11s  %s", "CALLS", "NET", "MAX CALL",
-		     "GROSS", "MEAN", "FUNCTION / LOCATION");
-	int list_rows = top + rows - y;
-	listnav_fit(&F->nav, (int)F->nrows, list_rows);
-	for (int r = 0; r < list_rows && F->nav.top + r < (int)F->nrows; r++) {
-		int i = F->nav.top + r;
-		const struct msg_function *f = F->rows[i];
-		bool sel = i == F->nav.sel;
-		char a[32], b[32], c[32], d[32], loc[1200];
-		double net = (double)f->net;
-		if (sel)
-			screen_fill(y + r, 0, cols, THEME_SELECTION);
-		screen_textf(y + r, 0, 11, sel ? THEME_SELECTION : THEME_NORMAL, "%10" PRId64, f->calls);
-		screen_textf(y + r, 11, 12, sel ? THEME_SELECTION : net > 0 ? THEME_GROWTH : net < 0 ? THEME_SHRINK
-											: THEME_NORMAL,
-			     "%12s", units_bytes_signed(a, sizeof a, net));
-		screen_textf(y + r, 23, 36, sel ? THEME_SELECTION : THEME_NORMAL, "%12s%12s%12s",
-			     units_bytes_signed(b, sizeof b, (double)f->max), units_bytes(c, sizeof c, (double)f->gross),
-			     units_bytes_signed(d, sizeof d, (double)f->mean));
-		snprintf(loc, sizeof loc, "%s%s  %s:%d", f->name, f->has_rss ? " [RSS]" : "", f->file, f->line);
-		screen_text(y + r, 61, cols - 61, sel ? THEME_SELECTION : THEME_NORMAL, false, loc);
-	}
-	if (F->nrows == 0)
-		screen_text(y, 2, cols - 4, THEME_DIM, false,
-			    F->running ? "no Python calls seen yet" : "no data: press F to start the tracer");
-	if (F->detail && F->nrows)
-		draw_detail(F->rows[F->nav.sel], top, rows, cols);
+		draw_table(app, F, y, top, rows, cols);
 	if (F->prompt.active)
 		prompt_draw(&F->prompt);
-}
-
-static void toggle_rss(struct app *app)
-{
-	struct fn_state *F = app_view_state(app, &view_functions);
-	if (F->nrows == 0)
-		return;
-	const char *name = F->rows[F->nav.sel]->name;
-	for (int i = 0; i < F->nrss; i++) {
-		if (strcmp(F->rss[i], name) == 0) {
-			free(F->rss[i]);
-			F->rss[i] = F->rss[--F->nrss];
-			app_status(app, false, "RSS per call off for %s", name);
-			goto restart;
-		}
-	}
-	if (F->nrss == FN_MAX_RSS) {
-		app_status(app, true, "at most %d functions can have RSS measured", FN_MAX_RSS);
-		return;
-	}
-	F->rss[F->nrss++] = xstrdup(name);
-	app_status(app, false, "RSS per call on for %s (it costs a few microseconds per call)", name);
-restart:
-	if (F->running) {
-		app_agent_request(app, PROTO_CMD_FUNCTIONS_STOP, NULL, NULL, NULL);
-		start_tracer(app);
-	}
 }
 
 static int fn_key(struct app *app, int ch)
@@ -280,51 +326,52 @@ static int fn_key(struct app *app, int ch)
 		}
 		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
 	}
-	if (F->detail) {
-		if (ch == 27 || ch == '\r' || ch == '\n' || ch == KEY_ENTER || ch == 'q')
-			F->detail = false;
-		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+	if (F->tree) {
+		int n = F->have_tree ? (int)F->tdata.nrows : 0;
+		if (listnav_key(&F->tnav, ch, n, LINES / 2))
+			return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+		return VIEW_KEY_IGNORED;
 	}
 	if (listnav_key(&F->nav, ch, (int)F->nrows, LINES / 2))
 		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
 	return VIEW_KEY_IGNORED;
 }
 
-static int fn_switch(struct app *app, int ch)
-{
-	struct fn_state *F = app_view_state(app, &view_functions);
-	(void)ch;
-	if (F->running)
-		app_agent_request(app, PROTO_CMD_FUNCTIONS_STOP, NULL, on_switch, app);
-	else
-		start_tracer(app);
-	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
-}
-
 static int fn_sort(struct app *app, int ch)
 {
 	struct fn_state *F = app_view_state(app, &view_functions);
-	(void)app;
 	(void)ch;
-	F->sort = (F->sort + 1) % NSORT;
+	if (F->tree)
+		return VIEW_KEY_IGNORED;
+	F->sort = (enum msg_profile_sort)((F->sort + 1) % MSG_PROFILE_SORT_COUNT);
 	F->next_refresh = 0;
+	F->pending = false; /* the reply in flight is for the old order: dropped */
+	F->nav.sel = F->nav.top = 0;
+	if (F->sort >= MSG_PROFILE_SORT_CALLS && !counting_calls(app, F))
+		app_status(app, false, "sorted by %s: calls are not counted (c counts them)", sort_titles[F->sort]);
 	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
 }
 
-static int fn_zero(struct app *app, int ch)
+static int fn_calls(struct app *app, int ch)
 {
 	struct fn_state *F = app_view_state(app, &view_functions);
 	(void)ch;
-	app_agent_request(app, PROTO_CMD_FUNCTIONS_RESET, NULL, NULL, NULL);
-	F->next_refresh = 0;
-	app_status(app, false, "function counts zeroed");
-	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
-}
-
-static int fn_rss(struct app *app, int ch)
-{
-	(void)ch;
-	toggle_rss(app);
+	if (!app_agent_profiling(app)) {
+		char why[768];
+		app_agent_profile_why(app, why, sizeof why);
+		app_status(app, true, "%s", why);
+		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+	}
+	bool on = !counting_calls(app, F);
+	/* The profiler takes call counting only at its start: a restart, with
+	 * the same interval; its figures begin again. */
+	app_agent_profile_restart(app, on);
+	F->have_table = F->have_tree = false;
+	F->next_refresh = F->tree_refresh = 0;
+	F->pending = F->tree_pending = false;
+	snprintf(app->profile_note, sizeof app->profile_note, "%s",
+		 on ? "counting calls (a little per Python call): the profiler restarted, its figures begin now"
+		    : "calls no longer counted: the profiler restarted, its figures begin now");
 	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
 }
 
@@ -333,47 +380,105 @@ static int fn_filter(struct app *app, int ch)
 	struct fn_state *F = app_view_state(app, &view_functions);
 	(void)app;
 	(void)ch;
+	if (F->tree)
+		return VIEW_KEY_IGNORED;
 	prompt_open(&F->prompt, "filter (regex over name and file:line, Enter applies, empty clears): ",
 		    F->filter.text);
 	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
 }
 
-static int fn_detail(struct app *app, int ch)
+static int fn_tree(struct app *app, int ch)
 {
 	struct fn_state *F = app_view_state(app, &view_functions);
 	(void)app;
 	(void)ch;
-	F->detail = F->nrows > 0;
+	F->tree = !F->tree;
+	F->note[0] = '\0';
+	F->tree_refresh = F->next_refresh = 0;
 	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+}
+
+/* Enter in the tree: down into the selected callee. */
+static int fn_down(struct app *app, int ch)
+{
+	struct fn_state *F = app_view_state(app, &view_functions);
+	(void)ch;
+	if (!F->tree)
+		return VIEW_KEY_IGNORED;
+	if (!F->have_tree || F->tdata.nrows == 0)
+		return VIEW_KEY_HANDLED;
+	const struct msg_profile_node *nd = &F->tdata.rows[F->tnav.sel];
+	if (nd->self) {
+		app_status(app, false, "these bytes are allocated in %s itself: nothing below", nd->function);
+		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+	}
+	if (!calltree_push(&F->path, nd->file, nd->function, nd->first_line)) {
+		app_status(app, true, "the call tree goes %d functions deep at most", CALLTREE_MAX_DEPTH);
+		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+	}
+	F->have_tree = false;
+	F->tree_pending = false;
+	F->tree_refresh = 0;
+	F->tnav.sel = F->tnav.top = 0;
+	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+}
+
+/* Backspace or Left in the tree: back up to the caller. */
+static int fn_up(struct app *app, int ch)
+{
+	struct fn_state *F = app_view_state(app, &view_functions);
+	(void)ch;
+	if (!F->tree)
+		return VIEW_KEY_IGNORED;
+	if (!calltree_pop(&F->path)) {
+		app_status(app, false, "at the entry points already");
+		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+	}
+	F->have_tree = false;
+	F->tree_pending = false;
+	F->tree_refresh = 0;
+	F->tnav.sel = F->tnav.top = 0;
+	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+}
+
+static void fn_init(struct app *app)
+{
+	struct fn_state *F = app_view_state(app, &view_functions);
+	calltree_init(&F->path);
 }
 
 static void fn_done(struct app *app)
 {
 	struct fn_state *F = app_view_state(app, &view_functions);
-	(void)app;
-	msg_functions_done(&F->table);
+	msg_profile_functions_done(&F->table);
+	msg_profile_tree_done(&F->tdata);
+	calltree_done(&F->path);
 	free(F->rows);
 	F->rows = NULL;
-	for (int i = 0; i < F->nrss; i++)
-		free(F->rss[i]);
-	F->nrss = 0;
 	filter_done(&F->filter);
 }
 
 static const struct binding fn_keys[] = {
-	{ "F", "per-function tracer on / off (in the target)", NULL, fn_switch, { 'F' } },
-	{ "o", "sort by net / gross / largest call / calls / mean", NULL, fn_sort, { 'o' } },
+	{ "o", "sort by own / total / allocation rate / calls / retained per call / largest call", NULL, fn_sort,
+	  { 'o' } },
+	{ "c", "count calls per function on / off (restarts the profiler, same interval)", NULL, fn_calls, { 'c' } },
 	{ "/", "filter by function name or file with a regular expression", NULL, fn_filter, { '/' } },
-	{ "z", "zero the counts", NULL, fn_zero, { 'z' } },
-	{ "R", "also measure RSS per call for the selected function (costly)", NULL, fn_rss, { 'R' } },
-	{ "Enter", "details: location, RSS, per-thread split", NULL, fn_detail, { '\r', '\n', KEY_ENTER } },
-	{ "(columns)", "net = allocated minus freed during calls (callees included)", NULL, NULL, { 0 } },
+	{ "v", "call tree / table", NULL, fn_tree, { 'v' } },
+	{ "(tree) Enter Right", "down into the selected function's callees", NULL, fn_down,
+	  { '\r', '\n', KEY_ENTER, KEY_RIGHT } },
+	{ "(tree) Backspace Left", "back up to the caller", NULL, fn_up, { KEY_BACKSPACE, 127, 8, KEY_LEFT } },
+	{ "(columns)", "own = live bytes allocated in the function itself; total = in it or its callees", NULL,
+	  NULL, { 0 } },
+	{ "(columns)", "RATE/s = bytes allocated per second; CALLS, RET/CALL, LARGEST: \"-\" until c counts calls",
+	  NULL, NULL, { 0 } },
+	{ "P", "the sampled profiler on / off (from any view)", NULL, NULL, { 0 } },
 	{ NULL, NULL, NULL, NULL, { 0 } },
 };
 
 const struct view view_functions = {
 	.state_size = sizeof(struct fn_state),
 	.name = "Functions",
+	.init = fn_init,
 	.update = fn_update,
 	.draw = fn_draw,
 	.key = fn_key,
