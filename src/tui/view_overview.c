@@ -1,6 +1,7 @@
 /*
  * view_overview.c - the face of pmt-top: process header, the RSS graph over
- * time (with the traced heap beside it when known), and the memory breakdown.
+ * time (with the traced heap beside it when known), the memory breakdown,
+ * and what the sampled profiler costs the target.
  */
 #include <curses.h>
 #include <math.h>
@@ -157,6 +158,40 @@ static void draw_breakdown(struct app *app, int y, int rows, int cols)
 		screen_textf(y, x, cols - x, THEME_DIM, "  (%.0fs ago)", age);
 }
 
+/* The sampled profiler from the newest status push: its sampling, how much
+ * it keeps, and its own memory in the target (what it costs). */
+static void draw_profiler(struct app *app, int y, int cols)
+{
+	const struct msg_status *st = app_agent_status(app);
+	char a[32], b[32], src[64];
+	int x = 0;
+	screen_fill(y, 0, cols, THEME_NORMAL);
+	x += screen_text(y, x, cols - x, THEME_HEADER_LABEL, false, "profiler ");
+	if (!(st && st->has_profile && st->profile.running)) {
+		char why[768];
+		app_agent_profile_why(app, why, sizeof why);
+		screen_text(y, x, cols - x, THEME_DIM, false, app_agent_profiling(app) ? "on" : why);
+		return;
+	}
+	const struct msg_profile_status *p = &st->profile;
+	x += screen_text(y, x, cols - x, THEME_HEADER_VALUE, false,
+			 snapshot_source_text(src, sizeof src, SNAPSHOT_SOURCE_SAMPLED, p->interval));
+	x += screen_text(y, x, cols - x, THEME_HEADER_LABEL, false, "  samples ");
+	x += screen_textf(y, x, cols - x, THEME_HEADER_VALUE, "%llu", (unsigned long long)p->samples);
+	x += screen_text(y, x, cols - x, THEME_HEADER_LABEL, false, "  dropped ");
+	x += screen_textf(y, x, cols - x, p->dropped_samples ? THEME_WARNING : THEME_HEADER_VALUE, "%llu",
+			  (unsigned long long)p->dropped_samples);
+	x += screen_text(y, x, cols - x, THEME_HEADER_LABEL, false, "  its own memory ");
+	x += screen_text(y, x, cols - x, THEME_HEADER_VALUE, false, units_bytes(a, sizeof a, (double)p->memory));
+	x += screen_text(y, x, cols - x, THEME_HEADER_LABEL, false, "  live (estimate) ");
+	x += screen_text(y, x, cols - x, THEME_NORMAL, false, units_bytes(b, sizeof b, p->live_bytes));
+	if (p->calls)
+		x += screen_text(y, x, cols - x, THEME_DIM, false, "  counting calls");
+	if (p->lost_hooks)
+		screen_textf(y, x, cols - x, THEME_WARNING, "  hook lost %llu times (frees missed)",
+			     (unsigned long long)p->lost_hooks);
+}
+
 static void draw_time_axis(struct app *app, int y, int gx, int gw, double secs_per_col)
 {
 	char lab[32];
@@ -283,17 +318,22 @@ static void overview_draw(struct app *app, int top, int rows, int cols)
 	}
 	bool heap = app->heap_hist.len > 0 && !app->heap_hist.points[app->heap_hist.len - 1].gap;
 	int breakdown = rows >= 14 ? 2 : 1;
+	int prof = rows >= 16 && app->session ? 1 : 0;
 	int header = rows >= 12 ? 4 : 2;
 	draw_header(app, top, cols, header == 4);
 	draw_legend(app, top + header - 1, cols, heap);
-	int gh = rows - header - 1 - breakdown;
+	int gh = rows - header - 1 - breakdown - prof;
 	if (gh >= 1)
 		draw_graph(app, top + header, gh, cols, heap);
-	draw_breakdown(app, top + rows - breakdown, breakdown, cols);
+	draw_breakdown(app, top + rows - breakdown - prof, breakdown, cols);
+	if (prof)
+		draw_profiler(app, top + rows - 1, cols);
 }
 
 static const struct binding overview_keys[] = {
 	{ "(graph)", "RSS over time; the traced Python heap as a line when tracemalloc is on", NULL, NULL, { 0 } },
+	{ "(profiler)", "the sampled profiler: samples kept, dropped (a cap was hit), and its own memory in the "
+	  "target", NULL, NULL, { 0 } },
 	{ NULL, NULL, NULL, NULL, { 0 } },
 };
 
