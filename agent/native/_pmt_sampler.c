@@ -27,9 +27,9 @@
  * callbacks on 3.12+ or the C profile hook before; it keeps a per-thread
  * shadow stack in thread-local storage (fixed depth, nothing to free).
  *
- * Stacks are captured only with the GIL held (MEM and OBJ always; RAW when the
- * calling thread holds it): allocations made without the GIL are counted in
- * nogil_bytes, not sampled. Free-threaded builds are not supported.
+ * Stacks are captured only for the MEM and OBJ domains (GIL held, no other
+ * allocator's lock held): RAW allocations are counted in nogil_bytes, not
+ * attributed (pymalloc's large blocks are seen in the OBJ domain). Free-threaded builds are not supported.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -505,13 +505,6 @@ static uint32_t stack_intern(const struct frame *fr, int n, int truncated)
 /* ------------------------------------------------------------------------ */
 /* Sampling                                                                   */
 
-/* Does the calling thread hold the GIL? (RAW calls may come without it.) */
-static int holds_gil(void)
-{
-	PyThreadState *ts = tstate_unchecked();
-	return ts && ts == PyGILState_GetThisThreadState();
-}
-
 /* The countdown crossed zero (or belongs to an earlier run): decide, and
  * sample the block if it is due. me->inner is set by the caller. */
 static __attribute__((noinline)) void sample_slow(struct tl_state *me, void *p, size_t n, int raw)
@@ -528,7 +521,11 @@ static __attribute__((noinline)) void sample_slow(struct tl_state *me, void *p, 
 	if (me->ignore || !atomic_load_explicit(&g_on, memory_order_relaxed))
 		return;
 	double w = weight_of(n);
-	if (raw && !holds_gil()) {
+	/* RAW blocks are counted, never attributed: the caller may not hold the
+	 * GIL, or may be another allocator hook holding its own lock (tracemalloc
+	 * allocates its tables from the RAW allocator below it under its lock),
+	 * and capturing a stack can allocate (frame objects on 3.11+). */
+	if (raw) {
 		pthread_mutex_lock(&g_mu);
 		g_nogil_bytes += w;
 		pthread_mutex_unlock(&g_mu);
