@@ -156,25 +156,55 @@ struct tl_state {
 static _Thread_local struct tl_state tl TLS_MODEL;
 
 /* The call shadow stack is too big for static TLS: it is allocated on a
- * thread's first call event and freed by the key's destructor when the
- * thread exits, so a thread-per-request server holds one per live thread. */
+ * thread's first call event. Every one is on a list: stop() frees them all
+ * (a thread notices by its epoch and makes a new one if counting starts
+ * again), and the key's destructor frees a thread's own when it exits, so a
+ * thread-per-request server holds one per live thread at most. */
 struct call_frame {
 	uint32_t idx;			/* g_calls index + 1, 0 = not counted */
 	double sampled0;
 };
 struct tl_calls {
+	struct tl_calls *prev, *next;	/* on g_call_list */
+	pthread_t owner;
 	unsigned gen;
 	uint32_t sp;
 	struct call_frame stk[CALL_DEPTH];
 };
 static _Thread_local struct tl_calls *tlc TLS_MODEL;
+static _Thread_local unsigned tlc_epoch TLS_MODEL;
+static unsigned g_tlc_epoch = 1;	/* bumped when stop() frees the list (GIL) */
 static pthread_key_t g_calls_key;
-static atomic_long g_call_stacks;	/* live shadow stacks, shown in status */
+static pthread_mutex_t g_calls_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct tl_calls *g_call_list;	/* g_calls_mu */
+static long g_call_stacks;		/* g_calls_mu: live shadow stacks */
 
+/* Thread exit: free this thread's stack if stop() has not already. */
 static void tlc_destroy(void *p)
 {
-	free(p);
-	atomic_fetch_sub(&g_call_stacks, 1);
+	pthread_mutex_lock(&g_calls_mu);
+	for (struct tl_calls *c = g_call_list; c; c = c->next) {
+		if (c != p)
+			continue;
+		if (pthread_equal(c->owner, pthread_self())) {
+			if (c->prev)
+				c->prev->next = c->next;
+			else
+				g_call_list = c->next;
+			if (c->next)
+				c->next->prev = c->prev;
+			g_call_stacks--;
+			free(c);
+		}
+		break;
+	}
+	pthread_mutex_unlock(&g_calls_mu);
+}
+
+/* This thread's shadow stack, made if it has none in this epoch. GIL. */
+static inline struct tl_calls *tlc_get(void)
+{
+	return tlc_epoch == g_tlc_epoch ? tlc : NULL;
 }
 
 static __attribute__((noinline)) struct tl_calls *tlc_new(void)
@@ -186,9 +216,41 @@ static __attribute__((noinline)) struct tl_calls *tlc_new(void)
 		free(c);
 		return NULL;
 	}
-	atomic_fetch_add(&g_call_stacks, 1);
+	c->owner = pthread_self();
+	pthread_mutex_lock(&g_calls_mu);
+	c->next = g_call_list;
+	if (g_call_list)
+		g_call_list->prev = c;
+	g_call_list = c;
+	g_call_stacks++;
+	pthread_mutex_unlock(&g_calls_mu);
 	tlc = c;
+	tlc_epoch = g_tlc_epoch;
 	return c;
+}
+
+/* stop(): every thread's shadow stack goes (GIL held: no call event runs). */
+static void tlc_free_all(void)
+{
+	pthread_mutex_lock(&g_calls_mu);
+	struct tl_calls *c = g_call_list;
+	g_call_list = NULL;
+	g_call_stacks = 0;
+	g_tlc_epoch++;
+	pthread_mutex_unlock(&g_calls_mu);
+	while (c) {
+		struct tl_calls *next = c->next;
+		free(c);
+		c = next;
+	}
+}
+
+static long call_stacks_now(void)
+{
+	pthread_mutex_lock(&g_calls_mu);
+	long n = g_call_stacks;
+	pthread_mutex_unlock(&g_calls_mu);
+	return n;
 }
 
 static uint64_t rng_next(struct tl_state *me)
@@ -824,7 +886,7 @@ static inline void call_enter(PyObject *code, int start)
 	struct tl_state *me = &tl;
 	if (me->ignore)
 		return;
-	struct tl_calls *c = tlc;
+	struct tl_calls *c = tlc_get();
 	if (!c && !(c = tlc_new()))
 		return;
 	if (c->gen != g_calls_gen) {
@@ -852,7 +914,7 @@ static inline void call_leave(PyObject *code)
 {
 	if (!g_counting_calls)
 		return;
-	struct tl_calls *c = tlc;
+	struct tl_calls *c = tlc_get();
 	if (!c || c->gen != g_calls_gen || c->sp == 0)
 		return;	/* a frame entered before counting started */
 	c->sp--;
@@ -999,6 +1061,7 @@ static void calls_free_all(void)
 	g_calls_cap = g_ncalls = 0;
 	g_dropped_calls = 0;
 	g_calls_gen++;
+	tlc_free_all();
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1199,6 +1262,7 @@ static PyObject *sp_status(PyObject *self, PyObject *unused)
 		installed += g_hooks[d] && g_hooks[d]->installed;
 		on_top += g_hooks[d] && g_hooks[d]->installed && hook_on_top(g_hooks[d]);
 	}
+	long nstk = call_stacks_now();
 	/* copy under the lock, build after: building allocates */
 	pthread_mutex_lock(&g_mu);
 	double live = 0, blocks = 0;
@@ -1228,8 +1292,8 @@ static PyObject *sp_status(PyObject *self, PyObject *unused)
 		"calls", g_counting_calls ? Py_True : Py_False,
 		"functions_counted", (Py_ssize_t)g_ncalls,
 		"dropped_calls", (unsigned long long)g_dropped_calls,
-		"call_stacks", (long)atomic_load(&g_call_stacks),
-		"call_stack_bytes", (Py_ssize_t)(atomic_load(&g_call_stacks) * (long)sizeof(struct tl_calls)));
+		"call_stacks", nstk,
+		"call_stack_bytes", (Py_ssize_t)(nstk * (long)sizeof(struct tl_calls)));
 	return r;
 }
 
@@ -1399,6 +1463,7 @@ static void atfork_child(void)
 {
 	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
 	memcpy(&g_mu, &fresh, sizeof(fresh));
+	memcpy(&g_calls_mu, &fresh, sizeof(fresh));
 }
 
 PyMODINIT_FUNC PyInit__pmt_sampler(void);

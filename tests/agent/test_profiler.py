@@ -169,18 +169,34 @@ class Sampling(unittest.TestCase):
     def test_stop_gives_everything_back(self):
         t = Target(self)
         c = t.client()
-        c.ok("profile_start", interval=64)
-        t.call("import %s as s; s.build_heap()" % SCEN)
-        st = c.ok("status")["profile"]
+        c.ok("profile_start", interval=64, calls=True)
+        t.call("import %s as s; s.build_heap(); s.run_threads()" % SCEN)
+        t.call("import threading; _th = threading.Thread(target=s.keeper); _th.start()")
+        st = c.ok("profile", key="function", limit=1)["profile"]
         self.assertTrue(st["running"])
         self.assertGreater(st["samples"], 1000)
         self.assertGreater(st["memory"], 0)
+        self.assertGreaterEqual(st["call_stacks"], 1)   # the main thread's at least
         st = c.ok("profile_stop")
         self.assertFalse(st["running"])
-        self.assertEqual((st["memory"], st["samples"], st["stacks"], st["hooks_installed"]), (0, 0, 0, 0))
+        self.assertEqual((st["memory"], st["samples"], st["stacks"], st["hooks_installed"],
+                          st["call_stacks"], st["functions_counted"]), (0, 0, 0, 0, 0, 0))
+        t.call("_th.join()")
+        self.assertEqual(c.ok("status")["profile"]["memory"], 0)
         # the target goes on allocating and freeing normally
         t.call("s.HEAP.clear(); s.build_heap(); s.HEAP.clear()")
         self.assertTrue(t.alive())
+
+    def test_threads_that_end_give_back_their_call_stacks(self):
+        t = Target(self)
+        c = t.client()
+        c.ok("profile_start", calls=True)
+        t.call("import %s as s\nfor _ in range(30):\n    s.run_threads()" % SCEN)
+        full = c.ok("profile", key="function", limit=1)["profile"]
+        # 60 threads came and went; what is left is the main thread's
+        self.assertLessEqual(full["call_stacks"], 2, full)
+        self.assertGreater(full["functions_counted"], 0)
+        c.ok("profile_stop")
 
     def test_tracemalloc_stop_does_not_blind_the_profiler(self):
         t = Target(self)
