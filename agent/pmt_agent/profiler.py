@@ -283,6 +283,7 @@ def functions(limit=50, sort="own", prev=None, now=None):
     with _lock:
         calls = _native.calls() if _state["calls_mode"] else []
     fn = {}
+    own_lines = {}      # (function, line) -> own live bytes, to name its line
     for frames, lb, lk, ab, ak, _trunc in stacks:
         seen = set()
         for i, fr in enumerate(frames):
@@ -294,12 +295,18 @@ def functions(limit=50, sort="own", prev=None, now=None):
                 r[0] += lb
                 r[1] += lk
                 r[4] += ab
-                r[6] = fr[1]
+                own_lines[(k, fr[1])] = own_lines.get((k, fr[1]), 0.0) + lb
             if k not in seen:
                 seen.add(k)
                 r[2] += lb
                 r[3] += lk
                 r[5] += ab
+    best = {}
+    for (k, line), b in own_lines.items():
+        if k not in best or b > best[k][0] or (b == best[k][0] and line > best[k][1]):
+            best[k] = (b, line)
+    for k, (b, line) in best.items():
+        fn[k][6] = line
     cmap = {}
     for filename, name, first, ncalls, largest in calls:
         cmap[(filename, name, first)] = (ncalls, largest)

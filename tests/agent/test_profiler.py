@@ -57,6 +57,10 @@ class Ownership(unittest.TestCase):
         self.assertEqual(k["calls"], 5)
         self.assertTrue(close(k["total_size"], self.sizes["keep"], 0.02), (k, self.sizes))
         self.assertTrue(close(k["retained_per_call"], self.sizes["keep"] / 5, 0.02), k)
+        # its line is where it holds the most, not wherever it was seen last
+        with open(agenttest.os.path.join(agenttest.HERE, SCEN + ".py")) as f:
+            want = [i + 1 for i, l in enumerate(f) if "KEEP.append(" in l][0]
+        self.assertEqual(k["line"], want, k)
 
     def test_churn_retains_nothing_and_its_caller_is_not_negative(self):
         # locals die after the return event: the frees go to the owner
