@@ -14,22 +14,23 @@
  * mode: every block, weight = size.
  *
  * Ownership: a free is credited to the stack the block was allocated under,
- * whoever frees it and whenever. Frees look the pointer up in a counting
- * filter first (one relaxed load); only a possible hit takes the table lock.
+ * whoever frees it and whenever. A free first reads one bit of a bitmap
+ * keyed by address; only a possible hit takes the table lock.
  *
- * Per-thread state is a few words of thread-local storage, gone with the
- * thread. The sample table, the stack table and the filter are bounded
- * (max_samples, max_stacks): past a cap samples are dropped and counted.
- * stop() releases everything.
+ * Per-thread sampling state is a few words of thread-local storage, gone
+ * with the thread. The sample and stack tables are bounded (max_samples,
+ * max_stacks): past a cap samples are dropped and counted. stop() releases
+ * everything.
  *
  * Optional call counting (calls per code object, and the largest sampled
  * allocation total inside one outermost call) comes from sys.monitoring C
  * callbacks on 3.12+ or the C profile hook before; it keeps a per-thread
- * shadow stack in thread-local storage (fixed depth, nothing to free).
+ * shadow stack of fixed depth, freed when its thread exits or at stop().
  *
  * Stacks are captured only for the MEM and OBJ domains (GIL held, no other
  * allocator's lock held): RAW allocations are counted in nogil_bytes, not
- * attributed (pymalloc's large blocks are seen in the OBJ domain). Free-threaded builds are not supported.
+ * attributed (pymalloc's large blocks are seen in the OBJ domain).
+ * Free-threaded builds are not supported.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -125,7 +126,7 @@ static atomic_int g_filter_on;
 static uint64_t g_dropped_samples, g_dropped_stacks;
 static double g_dropped_bytes;
 static uint64_t g_total_samples;
-static double g_nogil_bytes;		/* RAW allocations made without the GIL */
+static double g_nogil_bytes;		/* RAW allocations: counted, not attributed */
 static size_t g_stack_bytes;		/* memory held by stack records */
 
 /* Call counting (GIL). */
