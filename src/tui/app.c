@@ -30,12 +30,14 @@
 #include "base/units.h"
 #include "base/xalloc.h"
 #include "tui/keys.h"
+#include "tui/prompt.h"
 #include "tui/screen.h"
 #include "tui/view.h"
 
 #define HISTORY_POINTS 16384
 #define REDRAW_MIN_GAP 0.066   /* at most ~15 frames a second */
 #define STATUS_SHOW_SECONDS 6.0
+#define STATUS_ROW_SECONDS 3.0 /* more time to read each extra row */
 
 
 static const int tm_frames[] = { 1, 5, 10, 25, 50, 100 };
@@ -341,31 +343,80 @@ static void draw_title(struct app *app)
 		screen_text(0, COLS - rw, rw, app->paused ? THEME_STATUS_ERROR : THEME_TAB, false, right);
 }
 
-static void draw_status(struct app *app)
+/* Whether the newest message still shows: an error until another message
+ * replaces it, anything else for a few seconds, more per extra row. */
+static bool status_showing(const struct app *app, int rows_needed)
 {
-	int y = LINES - 1;
-	double now = monotime_now();
-	if (app->tm_prompt) {
-		char line[256];
-		int x = snprintf(line, sizeof line, "start tracemalloc with how many frames?");
-		for (size_t i = 0; i < sizeof tm_frames / sizeof tm_frames[0]; i++)
-			x += snprintf(line + x, sizeof line - (size_t)x, (int)i == app->tm_nframe ? " [%d]" : " %d",
-				      tm_frames[i]);
-		snprintf(line + x, sizeof line - (size_t)x, "   (arrows choose, Enter starts, Esc cancels)");
-		screen_fill(y, 0, COLS, THEME_STATUS);
-		screen_text(y, 1, COLS - 1, THEME_STATUS, false, line);
-		return;
+	const struct msglog_entry *e = msglog_last(&app->msgs);
+	if (e == NULL || e->text[0] == '\0')
+		return false;
+	double shown = STATUS_SHOW_SECONDS + STATUS_ROW_SECONDS * (rows_needed > 1 ? rows_needed - 1 : 0);
+	return app->status_error || monotime_now() - app->status_t < shown;
+}
+
+/* The frame-count chooser's line. */
+static void tm_prompt_line(const struct app *app, char *line, size_t len)
+{
+	int x = snprintf(line, len, "start tracemalloc with how many frames?");
+	for (size_t i = 0; i < sizeof tm_frames / sizeof tm_frames[0]; i++)
+		x += snprintf(line + x, len - (size_t)x, (int)i == app->tm_nframe ? " [%d]" : " %d", tm_frames[i]);
+	snprintf(line + x, len - (size_t)x, "   (arrows choose, Enter starts, Esc cancels)");
+}
+
+/*
+ * The bottom of the screen: the status message, whole (wrapped over up to a
+ * third of the screen; beyond that its start and a marker that M shows all
+ * of it), else the key hints; under it the prompt when one is open (the
+ * view's or the frame-count chooser). Returns the rows it took.
+ */
+static int draw_status(struct app *app)
+{
+	const struct prompt *prompt = views[app->view]->prompt ? views[app->view]->prompt(app) : NULL;
+	int w = COLS - 2, max_rows = LINES / 3 > 1 ? LINES / 3 : 1;
+	char tm_line[256];
+	int prompt_rows = 0;
+	if (app->msgpanel.open) {
+		/* Its own keys instead: the messages are all in the panel. */
+		screen_fill(LINES - 1, 0, COLS, THEME_STATUS);
+		screen_text(LINES - 1, 1, COLS - 1, THEME_STATUS, false,
+			    "messages: Up/Down PgUp/PgDn Home/End scroll  Esc closes");
+		return 1;
 	}
-	if (app->status[0] && (now - app->status_t < STATUS_SHOW_SECONDS || app->status_error)) {
-		screen_fill(y, 0, COLS, app->status_error ? THEME_STATUS_ERROR : THEME_STATUS);
-		screen_text(y, 1, COLS - 1, app->status_error ? THEME_STATUS_ERROR : THEME_STATUS, false,
-			    app->status);
-		return;
+	if (prompt) {
+		prompt_draw(prompt);
+		prompt_rows = 1;
+	} else if (app->tm_prompt) {
+		tm_prompt_line(app, tm_line, sizeof tm_line);
+		prompt_rows = screen_wrap_rows(w, tm_line);
+		prompt_rows = prompt_rows < 1 ? 1 : prompt_rows > 3 ? 3 : prompt_rows;
+		for (int r = 0; r < prompt_rows; r++)
+			screen_fill(LINES - prompt_rows + r, 0, COLS, THEME_STATUS);
+		screen_wrap(LINES - prompt_rows, 1, w, prompt_rows, THEME_STATUS, tm_line, "...");
 	}
-	screen_fill(y, 0, COLS, THEME_STATUS);
-	char hints[256];
-	binding_hints(app_keys, hints, sizeof hints);
-	screen_text(y, 1, COLS - 1, THEME_STATUS, false, hints);
+	max_rows -= prompt_rows;
+	if (max_rows < 1)
+		max_rows = 1;
+
+	const struct msglog_entry *e = msglog_last(&app->msgs);
+	char *text = e ? msglog_text(e) : NULL;
+	int need = text ? screen_wrap_rows(w, text) : 0, rows = 0;
+	if (text && status_showing(app, need)) {
+		enum theme_role role = app->status_error ? THEME_STATUS_ERROR : THEME_STATUS;
+		rows = need < max_rows ? need : max_rows;
+		int y = LINES - prompt_rows - rows;
+		for (int r = 0; r < rows; r++)
+			screen_fill(y + r, 0, COLS, role);
+		screen_wrap(y, 1, w, rows, role, text, app->utf8 ? "\xe2\x80\xa6 (M: all of it)" : "... (M: all of it)");
+	} else if (prompt_rows == 0) {
+		char hints[512];
+		/* Whole hints only: as many as the row holds. */
+		binding_hints(app_keys, hints, COLS < (int)sizeof hints ? (size_t)COLS : sizeof hints);
+		screen_fill(LINES - 1, 0, COLS, THEME_STATUS);
+		screen_text(LINES - 1, 1, COLS - 1, THEME_STATUS, false, hints);
+		rows = 1;
+	}
+	free(text);
+	return rows + prompt_rows;
 }
 
 static void draw(struct app *app)
@@ -375,8 +426,14 @@ static void draw(struct app *app)
 		screen_text(0, 0, COLS, THEME_WARNING, false, "terminal too small (need 40x10)");
 	} else {
 		draw_title(app);
-		draw_status(app); /* first: a view's prompt may take its place */
-		views[app->view]->draw(app, 1, LINES - 2, COLS);
+		int bottom = draw_status(app);
+		views[app->view]->draw(app, 1, LINES - 1 - bottom, COLS);
+		if (app->msgpanel.open) {
+			char agent[1024];
+			app_agent_describe(app, agent, sizeof agent);
+			msgpanel_draw(&app->msgpanel, &app->msgs, app->pid > 0 ? agent : NULL, 1, LINES - 1 - bottom,
+				      COLS);
+		}
 		if (app->help)
 			view_help_draw(app, app_keys);
 	}
@@ -496,6 +553,7 @@ static int key_help(struct app *app, int ch)
 {
 	(void)ch;
 	app->help = true;
+	app->help_scroll = 0;
 	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
 }
 
@@ -584,6 +642,13 @@ static int key_profiler(struct app *app, int ch)
 	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
 }
 
+static int key_messages(struct app *app, int ch)
+{
+	(void)ch;
+	msgpanel_open(&app->msgpanel);
+	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+}
+
 static int key_snapshot(struct app *app, int ch)
 {
 	(void)ch;
@@ -594,7 +659,8 @@ static int key_snapshot(struct app *app, int ch)
 /* The keys of every view. */
 const struct binding app_keys[] = {
 	{ "q F10", "quit", "q quit", key_quit, { 'q', KEY_F(10) } },
-	{ "? F1", "this help (any key closes it)", "? help", key_help, { '?', KEY_F(1) } },
+	{ "? F1", "this help (arrows scroll it when it is taller than the screen; any other key closes it)",
+	  "? help", key_help, { '?', KEY_F(1) } },
 	{ "Tab S-Tab", "next / previous view", "Tab views", key_next_view, { '\t', KEY_BTAB } },
 	{ "1-9", "go to view N", NULL, key_view_n, { '1', '2', '3', '4', '5', '6', '7', '8', '9' } },
 	{ "p", "pause / resume the display (sampling goes on)", "p pause", key_pause, { 'p' } },
@@ -607,6 +673,8 @@ const struct binding app_keys[] = {
 	  { 'P' } },
 	{ "s", "take a snapshot from the Top view's source (kept in pmt-top; see the Snapshots view)", NULL,
 	  key_snapshot, { 's' } },
+	{ "M", "the messages of the status line, each whole, newest last (arrows scroll, Esc closes)",
+	  "M messages", key_messages, { 'M' } },
 	{ NULL, NULL, NULL, NULL, { 0 } },
 };
 
@@ -620,13 +688,41 @@ static bool global_key(struct app *app, int ch)
 	return true;
 }
 
+/* Scrolls the help overlay when it is taller than the screen: true when CH
+ * was a scrolling key (or a resize). */
+static bool help_scroll_key(struct app *app, int ch)
+{
+	int page = LINES / 2, s = app->help_scroll;
+	switch (ch) {
+	case KEY_RESIZE: return true;
+	case KEY_UP: case 'k': s--; break;
+	case KEY_DOWN: case 'j': s++; break;
+	case KEY_PPAGE: s -= page; break;
+	case KEY_NPAGE: case ' ': s += page; break;
+	case KEY_HOME: s = 0; break;
+	case KEY_END: s = app->help_scroll_max; break;
+	default: return false;
+	}
+	if (app->help_scroll_max == 0)
+		return false; /* it all shows: any key closes */
+	app->help_scroll = s < 0 ? 0 : s > app->help_scroll_max ? app->help_scroll_max : s;
+	return true;
+}
+
 /* Handle one key. Returns false to quit. */
 static bool handle_key(struct app *app, int ch)
 {
 	if (app->help) {
-		app->help = false;
 		app->dirty = true;
+		if (help_scroll_key(app, ch))
+			return true;
+		app->help = false;
 		return ch != KEY_F(10);
+	}
+	if (app->msgpanel.open && ch != KEY_F(10)) {
+		msgpanel_key(&app->msgpanel, ch);
+		app->dirty = true;
+		return true;
 	}
 	if (app->tm_prompt)
 		return tm_prompt_key(app, ch);
@@ -696,6 +792,7 @@ static void app_free(struct app *app)
 	history_done(&app->hist);
 	history_done(&app->heap_hist);
 	theme_list_free(app->theme_names, app->ntheme);
+	msglog_done(&app->msgs);
 }
 
 /* The argv of `pmt-top demo`: the bundled workload under python3. */
@@ -721,6 +818,7 @@ int app_run(const struct cli_opts *opts)
 	app->pid = opts->pid;
 	app->interval = opts->interval;
 	history_init(&app->hist, HISTORY_POINTS);
+	msglog_init(&app->msgs);
 	app->view_state = xcalloc((size_t)views_count, sizeof *app->view_state);
 	for (int i = 0; i < views_count; i++)
 		if (views[i]->state_size)

@@ -23,6 +23,8 @@
 #include "proc/proc_sampler.h"
 #include "snapshot/snapshot.h"
 #include "tui/graph.h"
+#include "tui/msglog.h"
+#include "tui/msgpanel.h"
 #include "tui/theme.h"
 
 struct session;
@@ -88,12 +90,17 @@ struct app {
 	int view;             /* index into views[] */
 	void **view_state;    /* per view (views[] order): its state_size bytes */
 	bool help;            /* help overlay shown */
+	int help_scroll;      /* its rows scrolled away at the top */
+	int help_scroll_max;  /* as far as the last draw could scroll */
 	struct theme theme;
 	char **theme_names;
 	size_t ntheme, theme_idx;
-	char status[256];
+	/* The status line: the newest message of msgs, shown whole (wrapped
+	 * over more rows when needed); every message stays in msgs. */
+	struct msglog msgs;
 	bool status_error;
 	double status_t;
+	struct msgpanel msgpanel;  /* M: the messages, whole, over any view */
 	bool dirty;           /* redraw as soon as allowed (keys, replies) */
 	bool data_dirty;      /* new samples: redraw at the next frame tick */
 };
@@ -144,7 +151,8 @@ void app_snapshot_add(struct app *app, struct snapshot *snap, double mono_t, con
 struct view;
 void *app_view_state(const struct app *app, const struct view *v);
 
-/* Show a message in the status line (error: in the error style). */
+/* Show a message in the status line (error: in the error style), whole:
+ * it wraps over more rows when it is long, and stays in the message log. */
 void app_status(struct app *app, bool error, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 

@@ -5,17 +5,32 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
 
 #include "base/monotime.h"
+#include "base/xalloc.h"
 #include "tui/app.h"
 #include "tui/view.h"
 
 void app_status(struct app *app, bool error, const char *fmt, ...)
 {
+	char small[512], *text = small;
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(app->status, sizeof app->status, fmt, ap);
+	int n = vsnprintf(small, sizeof small, fmt, ap);
 	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof small) { /* all of it: the status line wraps */
+		text = xmalloc((size_t)n + 1);
+		va_start(ap, fmt);
+		vsnprintf(text, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+	}
+	msglog_add(&app->msgs, error, text, time(NULL));
+	if (text != small)
+		free(text);
 	app->status_error = error;
 	app->status_t = monotime_now();
 	app->dirty = true;

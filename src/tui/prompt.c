@@ -55,7 +55,22 @@ void prompt_draw(const struct prompt *p)
 {
 	int y = LINES - 1;
 	screen_fill(y, 0, COLS, THEME_STATUS);
-	int x = screen_text(y, 0, COLS, THEME_STATUS, false, p->label);
-	x += screen_text(y, x, COLS - x, THEME_STATUS, false, p->buf);
+	int lw = screen_text_cells(p->label), bw = screen_text_cells(p->buf);
+	if (lw + bw + 1 <= COLS) {
+		int x = screen_text(y, 0, COLS, THEME_STATUS, false, p->label);
+		x += screen_text(y, x, COLS - x, THEME_STATUS, false, p->buf);
+		screen_text(y, x, COLS - x, THEME_SELECTION, false, " ");
+		return;
+	}
+	/* Too long for the line: the typing goes on at the right edge. */
+	int x = screen_text(y, 0, lw < COLS / 2 ? lw : COLS / 2, THEME_STATUS, false, p->label);
+	x += screen_text(y, x, 1, THEME_STATUS, false, "<");
+	const char *tail = p->buf;
+	while (*tail && screen_text_cells(tail) > COLS - x - 1) {
+		tail++;
+		while (((unsigned char)*tail & 0xC0) == 0x80)
+			tail++;
+	}
+	x += screen_text(y, x, COLS - x - 1, THEME_STATUS, false, tail);
 	screen_text(y, x, COLS - x, THEME_SELECTION, false, " ");
 }

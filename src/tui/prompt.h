@@ -16,7 +16,7 @@ enum prompt_result {
 
 struct prompt {
 	bool active;
-	char label[48];
+	char label[160];
 	char buf[256];
 	size_t len;
 };
@@ -28,7 +28,9 @@ void prompt_open(struct prompt *p, const char *label, const char *initial);
  * through byte by byte), Backspace deletes a character, ^U clears. */
 enum prompt_result prompt_key(struct prompt *p, int ch);
 
-/* Draw on the last screen line. */
+/* Draw on the last screen line: the label, then what is typed; when both do
+ * not fit, the end of what is typed after a '<' (the label cut to half the
+ * line at most). */
 void prompt_draw(const struct prompt *p);
 
 #endif

@@ -5,6 +5,7 @@
 
 #include "base/xalloc.h"
 #include "base/strsafe.h"
+#include "tui/textwrap.h"
 
 #include <curses.h>
 #include <langinfo.h>
@@ -243,7 +244,64 @@ int screen_attr(enum theme_role role)
 	return role_attr[role];
 }
 
+int screen_cp_width(uint32_t cp)
+{
+	int cw;
+	if (cp < 0x80 || !strsafe_cp_ok(cp) || !utf8_locale || (cw = wcwidth((wchar_t)cp)) < 1 || cw > 2)
+		return 1;
+	return cw;
+}
+
+/* Rows kept of one wrapped text: more than a screen has. */
+#define WRAP_ROWS_MAX 512
+
+int screen_wrap_rows(int w, const char *text)
+{
+	size_t n = textwrap(text, w, screen_cp_width, NULL, 0);
+	return n > WRAP_ROWS_MAX ? WRAP_ROWS_MAX : (int)n;
+}
+
+int screen_text_cells(const char *text)
+{
+	int w = 0;
+	for (size_t left = strlen(text), n; left > 0; text += n, left -= n)
+		w += screen_cp_width(strsafe_decode(text, left, &n));
+	return w;
+}
+
+int screen_wrap(int y, int x, int w, int maxrows, enum theme_role role, const char *text, const char *more)
+{
+	if (maxrows <= 0 || w <= 0)
+		return 0;
+	if (maxrows > WRAP_ROWS_MAX)
+		maxrows = WRAP_ROWS_MAX;
+	struct textwrap_row *rows = xcalloc((size_t)maxrows, sizeof *rows);
+	size_t need = textwrap(text, w, screen_cp_width, rows, (size_t)maxrows);
+	int drawn = need < (size_t)maxrows ? (int)need : maxrows;
+	for (int i = 0; i < drawn; i++) {
+		if (i < maxrows - 1 || need <= (size_t)maxrows) {
+			screen_textn(y + i, x, w, role, false, text + rows[i].start, rows[i].len);
+			continue;
+		}
+		/* The last row of a text that needs more: what fits before the
+		 * marker, broken at a space too, then the marker. */
+		const char *rest = text + rows[i].start;
+		int mw = screen_text_cells(more), used = 0;
+		struct textwrap_row r;
+		if (w - mw - 1 > 0 && textwrap(rest, w - mw - 1, screen_cp_width, &r, 1) > 0)
+			used = screen_textn(y + i, x, w - mw - 1, role, false, rest + r.start, r.len) + 1;
+		screen_text(y + i, x + used, w - used, role, false, more);
+	}
+	free(rows);
+	return drawn;
+}
+
 int screen_text(int y, int x, int w, enum theme_role role, bool pad, const char *text)
+{
+	return screen_textn(y, x, w, role, pad, text, strlen(text));
+}
+
+int screen_textn(int y, int x, int w, enum theme_role role, bool pad, const char *text, size_t len)
 {
 	if (w <= 0 || y < 0 || y >= frame_rows || x >= frame_cols || x < 0)
 		return 0;
@@ -251,7 +309,7 @@ int screen_text(int y, int x, int w, enum theme_role role, bool pad, const char 
 		w = frame_cols - x;
 	int used = 0;
 	const char *p = text;
-	size_t left = strlen(text);
+	size_t left = len;
 	while (left > 0 && used < w) {
 		unsigned char b = (unsigned char)*p;
 		if (b >= 0x20 && b < 0x7f) { /* most text is ASCII */

@@ -11,6 +11,8 @@
 
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "tui/theme.h"
 
@@ -46,9 +48,30 @@ int screen_attr(enum theme_role role);
  * show, is drawn as '?': this is where all text reaches the terminal. */
 int screen_text(int y, int x, int w, enum theme_role role, bool pad, const char *text);
 
+/* screen_text of the LEN bytes at TEXT (no NUL needed). */
+int screen_textn(int y, int x, int w, enum theme_role role, bool pad, const char *text, size_t len);
+
 /* printf-style variant of screen_text. */
 int screen_textf(int y, int x, int w, enum theme_role role, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
+
+/* The cells code point CP takes when screen_text draws it (1 or 2; what it
+ * draws as '?' takes 1): the measure for textwrap. */
+int screen_cp_width(uint32_t cp);
+
+/* The cells TEXT takes on one row. */
+int screen_text_cells(const char *text);
+
+/* The rows TEXT needs when wrapped at spaces into rows of W cells. */
+int screen_wrap_rows(int w, const char *text);
+
+/*
+ * Draw TEXT wrapped at spaces (textwrap.h) into rows of W cells from (y, x),
+ * using at most MAXROWS rows. When it needs more, the last row shows as much
+ * as fits before MORE (a marker such as "... (M: the whole message)"), so a
+ * cut never goes unnoticed. Rows are not padded. Returns the rows drawn.
+ */
+int screen_wrap(int y, int x, int w, int maxrows, enum theme_role role, const char *text, const char *more);
 
 /* Fill a row segment with spaces in a role's style. */
 void screen_fill(int y, int x, int w, enum theme_role role);

@@ -102,7 +102,7 @@ void tbpanel_draw(const struct tbpanel *p, int top, int rows, int cols)
 		return;
 	}
 	if (p->note[0])
-		screen_text(row++, x + 1, w - 2, THEME_WARNING, false, p->note);
+		row += screen_wrap(row, x + 1, w - 2, 3, THEME_WARNING, p->note, "...");
 	for (size_t k = 0; k < p->n && row < ymax; k++) {
 		const struct snapshot_group *g = &p->snap->groups[p->match[k]];
 		char sz[32];

@@ -13,6 +13,7 @@
 #include "tui/keys.h"
 
 struct app;
+struct prompt;
 
 /* Results of view->key, as flags. */
 enum {
@@ -33,6 +34,10 @@ struct view {
 	 * called first; VIEW_KEY_IGNORED passes the key on to the table. May be
 	 * NULL. */
 	int (*key)(struct app *app, int ch);
+	/* The view's prompt while one is open, else NULL (may be NULL): the
+	 * app draws it on the last row, under the status message, so that a
+	 * message and a prompt never cover each other. */
+	const struct prompt *(*prompt)(struct app *app);
 	/* The view's bindings (keys.h): dispatch, help overlay and man page. */
 	const struct binding *keys;
 	/* Bytes of the view's own state, zeroed, kept by the app for it (see

@@ -210,7 +210,7 @@ static void draw_table(struct app *app, struct fn_state *F, int y, int top, int 
 		     filter_active(&F->filter) ? F->filter.text : "none", F->nrows,
 		     F->have_table ? F->table.functions : 0);
 	if (F->note[0])
-		screen_text(y++, 0, cols, THEME_WARNING, false, F->note);
+		y += screen_wrap(y, 0, cols, 3, THEME_WARNING, F->note, "...");
 	screen_fill(y, 0, cols, THEME_TABLE_HEADER);
 	screen_textf(y++, 0, cols, THEME_TABLE_HEADER, "%10s %10s %10s %9s %10s %10s  %s", "OWN", "TOTAL", "RATE/s",
 		     "CALLS", "RET/CALL", "LARGEST", "FUNCTION (file:line)");
@@ -257,7 +257,7 @@ static void draw_tree(struct app *app, struct fn_state *F, int y, int top, int r
 	screen_textf(y++, 0, cols, THEME_HEADER_LABEL, "call tree: %s   under it %s   Enter down, Backspace up, v table",
 		     title, F->have_tree ? units_bytes(tot, sizeof tot, (double)F->tdata.total_size) : "-");
 	if (F->note[0])
-		screen_text(y++, 0, cols, THEME_WARNING, false, F->note);
+		y += screen_wrap(y, 0, cols, 3, THEME_WARNING, F->note, "...");
 	screen_fill(y, 0, cols, THEME_TABLE_HEADER);
 	screen_textf(y++, 0, cols, THEME_TABLE_HEADER, "%10s %10s %6s  %s", "TOTAL", "BLOCKS", "SHARE",
 		     F->path.depth ? "CALLEE (file:line)" : "ENTRY POINT (file:line)");
@@ -299,19 +299,18 @@ static void fn_draw(struct app *app, int top, int rows, int cols)
 	char head[1024];
 	int y = top;
 	app_agent_describe(app, head, sizeof head);
-	screen_text(y++, 0, cols, app_agent_ready(app) ? THEME_NORMAL : THEME_DIM, false, head);
+	y += screen_wrap(y, 0, cols, 3, app_agent_ready(app) ? THEME_NORMAL : THEME_DIM, head, "... (M)");
 	if (!app_agent_profiling(app)) {
 		char why[768];
 		app_agent_profile_why(app, why, sizeof why);
-		screen_text(y + 1, 2, cols - 4, app_agent_ready(app) ? THEME_WARNING : THEME_DIM, false, why);
+		screen_wrap(y + 1, 2, cols - 4, top + rows - y - 1, app_agent_ready(app) ? THEME_WARNING : THEME_DIM,
+			    why, "...");
 		return;
 	}
 	if (F->tree)
 		draw_tree(app, F, y, top, rows, cols);
 	else
 		draw_table(app, F, y, top, rows, cols);
-	if (F->prompt.active)
-		prompt_draw(&F->prompt);
 }
 
 static int fn_key(struct app *app, int ch)
@@ -475,6 +474,13 @@ static const struct binding fn_keys[] = {
 	{ NULL, NULL, NULL, NULL, { 0 } },
 };
 
+/* The filter or name prompt, while open (the app draws it). */
+static const struct prompt *fn_prompt(struct app *app)
+{
+	struct fn_state *F = app_view_state(app, &view_functions);
+	return F->prompt.active ? &F->prompt : NULL;
+}
+
 const struct view view_functions = {
 	.state_size = sizeof(struct fn_state),
 	.name = "Functions",
@@ -483,5 +489,6 @@ const struct view view_functions = {
 	.draw = fn_draw,
 	.key = fn_key,
 	.done = fn_done,
+	.prompt = fn_prompt,
 	.keys = fn_keys,
 };

@@ -3,7 +3,8 @@
  *
  * The child writes into a log file (the TUI owns the terminal); this view reads
  * the file's last screenful on each draw, from its end, so a huge log costs no
- * more than a small one.
+ * more than a small one. Below it, pmt-top's own messages, each whole (the
+ * status line shows only the newest, for a while).
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -15,19 +16,42 @@
 #include "base/xalloc.h"
 #include "tui/app.h"
 #include "tui/keys.h"
+#include "tui/msgpanel.h"
 #include "tui/screen.h"
 #include "tui/view.h"
 
 #define LOG_TAIL_BYTES (256 * 1024)
 
+/* pmt-top's own messages, whole, in rows [top, top + rows): a header, then
+ * the newest that fit. */
+static void draw_messages(struct app *app, int top, int rows, int cols)
+{
+	screen_fill(top, 0, cols, THEME_TABLE_HEADER);
+	screen_text(top, 1, cols - 2, THEME_TABLE_HEADER, false, "pmt-top's messages, newest last (M: all of them)");
+	if (msglog_count(&app->msgs) == 0)
+		screen_text(top + 1, 1, cols - 2, THEME_DIM, false, "(none yet)");
+	else
+		msgpanel_draw_list(&app->msgs, top + 1, rows - 1, 1, cols - 2, 0);
+}
+
 static void log_draw(struct app *app, int top, int rows, int cols)
 {
 	if (app->log_path[0] == '\0') {
-		screen_text(top + 1, 1, cols - 2, THEME_DIM, false,
-			    "No program output here: pmt-top did not start this process.");
-		screen_text(top + 2, 1, cols - 2, THEME_DIM, false,
-			    "Under `pmt-top run -- CMD` or `pmt-top demo` its output shows in this view.");
+		int n = screen_wrap(top, 1, cols - 2, 3, THEME_DIM,
+				    "No program output here: pmt-top did not start this process "
+				    "(under `pmt-top run -- CMD` or `pmt-top demo` it shows here).", "...");
+		draw_messages(app, top + n + 1, rows - n - 1, cols);
 		return;
+	}
+	/* The messages below the output, in up to a third of the view. */
+	int mrows = msgpanel_list_rows(&app->msgs, cols - 2) + 1;
+	if (mrows < 2)
+		mrows = 2;
+	if (mrows > rows / 3)
+		mrows = rows / 3;
+	if (mrows >= 2) {
+		draw_messages(app, top + rows - mrows, mrows, cols);
+		rows -= mrows;
 	}
 	screen_fill(top, 0, cols, THEME_TABLE_HEADER);
 	screen_textf(top, 1, cols - 2, THEME_TABLE_HEADER, "output of pid %d: %s", (int)app->pid, app->log_path);
@@ -77,7 +101,8 @@ static void log_draw(struct app *app, int top, int rows, int cols)
 }
 
 static const struct binding log_keys[] = {
-	{ "(view)", "the last lines the program wrote (stdout and stderr)", NULL, NULL, { 0 } },
+	{ "(view)", "the last lines the program wrote (stdout and stderr), under pmt-top run or demo; below them "
+	  "pmt-top's own messages, whole (M shows all of them)", NULL, NULL, { 0 } },
 	{ NULL, NULL, NULL, NULL, { 0 } },
 };
 

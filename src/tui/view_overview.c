@@ -46,11 +46,12 @@ static int row_of(double v, const struct graph_axis *ax, int h, int per_cell)
 	return h - 1 - (level - 1) / per_cell;
 }
 
-static void draw_header(struct app *app, int y, int cols, bool details)
+static void draw_header(struct app *app, int y, int cols, int arows)
 {
 	char a[64], b[64];
 	int x = 0;
-	for (int r = 0; r < (details ? 3 : 1); r++)
+	bool details = arows > 0;
+	for (int r = 0; r < (details ? 2 : 1); r++)
 		screen_fill(y + r, 0, cols, THEME_NORMAL);
 	x += screen_text(y, x, cols - x, THEME_HEADER_LABEL, false, "PID ");
 	x += screen_textf(y, x, cols - x, THEME_HEADER_VALUE, "%d", (int)app->pid);
@@ -79,8 +80,20 @@ static void draw_header(struct app *app, int y, int cols, bool details)
 
 	char agent[1024];
 	app_agent_describe(app, agent, sizeof agent);
-	screen_text(y + 1, 0, cols, app_agent_ready(app) ? THEME_NORMAL : THEME_DIM,
-		    false, agent);
+	for (int r = 0; r < arows; r++)
+		screen_fill(y + 1 + r, 0, cols, THEME_NORMAL);
+	screen_wrap(y + 1, 0, cols, arows, app_agent_ready(app) ? THEME_NORMAL : THEME_DIM, agent,
+		    app->utf8 ? "\xe2\x80\xa6 (M)" : "... (M)");
+}
+
+/* Rows the agent line takes: a failure to attach says why and what to do,
+ * often more than one row holds; up to three. */
+static int agent_rows(const struct app *app, int cols)
+{
+	char agent[1024];
+	app_agent_describe(app, agent, sizeof agent);
+	int n = screen_wrap_rows(cols, agent);
+	return n < 1 ? 1 : n > 3 ? 3 : n;
 }
 
 static void draw_legend(struct app *app, int y, int cols, bool heap)
@@ -319,8 +332,9 @@ static void overview_draw(struct app *app, int top, int rows, int cols)
 	bool heap = app->heap_hist.len > 0 && !app->heap_hist.points[app->heap_hist.len - 1].gap;
 	int breakdown = rows >= 14 ? 2 : 1;
 	int prof = rows >= 16 && app->session ? 1 : 0;
-	int header = rows >= 12 ? 4 : 2;
-	draw_header(app, top, cols, header == 4);
+	int arows = rows >= 12 ? agent_rows(app, cols) : 0;
+	int header = arows ? 3 + arows : 2;
+	draw_header(app, top, cols, arows);
 	draw_legend(app, top + header - 1, cols, heap);
 	int gh = rows - header - 1 - breakdown - prof;
 	if (gh >= 1)

@@ -182,8 +182,8 @@ static void draw_list(struct app *app, int top, int rows, int cols)
 			     s->label, app->snaps[i].origin);
 	}
 	if (app->nsnaps == 0)
-		screen_text(y + 1, 2, cols - 4, THEME_DIM, false,
-			    "No snapshots yet: press s (anywhere) to take one, then another later, and diff them.");
+		screen_wrap(y + 1, 2, cols - 4, top + rows - y - 1, THEME_DIM,
+			    "No snapshots yet: press s (anywhere) to take one, then another later, and diff them.", "...");
 }
 
 static void draw_diff(struct app *app, int top, int rows, int cols)
@@ -199,14 +199,15 @@ static void draw_diff(struct app *app, int top, int rows, int cols)
 		     b->label, units_bytes(c1, sizeof c1, (double)a->total_size),
 		     units_bytes(c2, sizeof c2, (double)b->total_size),
 		     units_bytes_signed(d, sizeof d, (double)S->diff->total_size_diff));
-	char warn[256], src[64];
-	if (snapshot_same_source(a, b))
+	char warn[256], src[64], line[300];
+	if (snapshot_same_source(a, b)) {
 		screen_textf(y++, 0, cols, THEME_HEADER_LABEL, "source: %s%s",
 			     snapshot_source_text(src, sizeof src, a->source, a->interval),
 			     a->source == SNAPSHOT_SOURCE_SAMPLED ? " (sizes are estimates)" : "");
-	else
-		screen_textf(y++, 0, cols, THEME_WARNING, "warning: %s",
-			     snapdiff_source_warning(S->diff, warn, sizeof warn));
+	} else {
+		snprintf(line, sizeof line, "warning: %s", snapdiff_source_warning(S->diff, warn, sizeof warn));
+		y += screen_wrap(y, 0, cols, 3, THEME_WARNING, line, "...");
+	}
 	screen_textf(y++, 0, cols, THEME_HEADER_LABEL,
 		     "by %s (g)   sorted by %s (o)   filter %s (/)   %zu new, %zu gone, %zu changed   Esc back",
 		     snapshot_key_name(S->key), order_names[S->order],
@@ -254,8 +255,6 @@ static void snaps_draw(struct app *app, int top, int rows, int cols)
 		draw_diff(app, top, rows, cols);
 	else
 		draw_list(app, top, rows, cols);
-	if (S->prompt.active)
-		prompt_draw(&S->prompt);
 }
 
 static void default_path(struct app *app, const struct snapshot *s, char *buf, size_t len)
@@ -548,6 +547,13 @@ static void snaps_init(struct app *app)
 	S->base = -1;
 }
 
+/* The filter or name prompt, while open (the app draws it). */
+static const struct prompt *snaps_prompt(struct app *app)
+{
+	struct snaps_state *S = app_view_state(app, &view_snapshots);
+	return S->prompt.active ? &S->prompt : NULL;
+}
+
 const struct view view_snapshots = {
 	.state_size = sizeof(struct snaps_state),
 	.name = "Snapshots",
@@ -556,5 +562,6 @@ const struct view view_snapshots = {
 	.draw = snaps_draw,
 	.key = snaps_key,
 	.done = snaps_done,
+	.prompt = snaps_prompt,
 	.keys = snaps_keys,
 };

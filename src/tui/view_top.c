@@ -249,7 +249,7 @@ static void top_draw(struct app *app, int top, int rows, int cols)
 	int y = top;
 	follow_source(app, T);
 	app_agent_describe(app, head, sizeof head);
-	screen_text(y++, 0, cols, app_agent_ready(app) ? THEME_NORMAL : THEME_DIM, false, head);
+	y += screen_wrap(y, 0, cols, 3, app_agent_ready(app) ? THEME_NORMAL : THEME_DIM, head, "... (M)");
 	source_text(app, T, src, sizeof src);
 	screen_textf(y++, 0, cols, THEME_HEADER_LABEL,
 		     "source %s (m)   group by %s (g)   sort by %s (o)   filter %s (/)   %zu of %zu groups", src,
@@ -258,24 +258,27 @@ static void top_draw(struct app *app, int top, int rows, int cols)
 		     T->nrows, T->cur ? T->cur->ngroups : 0);
 
 	if (!app_agent_ready(app)) {
-		screen_text(y + 1, 2, cols - 4, THEME_DIM, false,
-			    "Top allocations need the agent inside the process.");
+		screen_wrap(y + 1, 2, cols - 4, top + rows - y - 1, THEME_DIM,
+			    "Top allocations need the agent inside the process.", "...");
 		return;
 	}
 	if (T->source == SNAPSHOT_SOURCE_SAMPLED && !app_agent_profiling(app)) {
-		char why[768];
+		char why[768], line[900];
 		app_agent_profile_why(app, why, sizeof why);
-		screen_textf(y + 1, 2, cols - 4, THEME_WARNING, "%s; m measures with tracemalloc instead", why);
+		snprintf(line, sizeof line, "%s; m measures with tracemalloc instead", why);
+		screen_wrap(y + 1, 2, cols - 4, top + rows - y - 1, THEME_WARNING, line, "...");
 		return;
 	}
 	if (T->source == SNAPSHOT_SOURCE_TRACEMALLOC && !app_agent_tracing(app)) {
-		screen_textf(y + 1, 2, cols - 4, THEME_WARNING,
-			     "tracemalloc is off. Press T to start it: only allocations made from then on are traced%s",
-			     app_agent_profiling(app) ? " (or m: the sampled profiler runs)." : ".");
+		char line[256];
+		snprintf(line, sizeof line,
+			 "tracemalloc is off. Press T to start it: only allocations made from then on are traced%s",
+			 app_agent_profiling(app) ? " (or m: the sampled profiler runs)." : ".");
+		screen_wrap(y + 1, 2, cols - 4, top + rows - y - 1, THEME_WARNING, line, "...");
 		return;
 	}
 	if (T->note[0])
-		screen_text(y++, 0, cols, THEME_WARNING, false, T->note);
+		y += screen_wrap(y, 0, cols, 3, THEME_WARNING, T->note, "...");
 
 	/* Columns: size count avg change | location | line. */
 	int loc_w = (cols - 44) * 45 / 100;
@@ -336,8 +339,6 @@ static void top_draw(struct app *app, int top, int rows, int cols)
 		screen_text(y, 2, cols - 4, THEME_DIM, false, why);
 	}
 	tbpanel_draw(&T->tb, top, rows, cols);
-	if (T->prompt.active)
-		prompt_draw(&T->prompt);
 }
 
 static void on_tracebacks(void *ud, struct client_reply *r)
@@ -507,6 +508,13 @@ static const struct binding top_keys[] = {
 	{ NULL, NULL, NULL, NULL, { 0 } },
 };
 
+/* The filter or name prompt, while open (the app draws it). */
+static const struct prompt *top_prompt(struct app *app)
+{
+	struct top_state *T = app_view_state(app, &view_top);
+	return T->prompt.active ? &T->prompt : NULL;
+}
+
 const struct view view_top = {
 	.state_size = sizeof(struct top_state),
 	.name = "Top",
@@ -514,5 +522,6 @@ const struct view view_top = {
 	.draw = top_draw,
 	.key = top_key,
 	.done = top_done,
+	.prompt = top_prompt,
 	.keys = top_keys,
 };
