@@ -16,7 +16,8 @@ build=${BUILD_DIR:-$here/build}
 jobs=$(nproc 2>/dev/null || echo 2)
 
 packages=(build-essential cmake pkg-config libncurses-dev libcjson-dev libpcre2-dev
-          libcmocka-dev python3 python3-dev tmux gdb util-linux procps patchelf groff-base)
+          libcmocka-dev python3 python3-dev tmux gdb util-linux procps patchelf groff-base
+          uwsgi-core uwsgi-plugin-python3 python3.11-dbg)
 
 say() { printf 'pmt.sh: %s\n' "$*" >&2; }
 
