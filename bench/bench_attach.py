@@ -13,9 +13,11 @@ pmt-inject-driver and measures:
               bootstrap itself: importing and starting the agent)
 
 The direct method only accepts a main thread blocked in a system call, so its
-target parks the main thread in time.sleep while a worker thread is busy.
+target parks the main thread in time.sleep while a worker thread is busy;
+"auto-parked" is the default method on that same target (what a worker
+whose main thread waits in accept/select/queue.get gets).
 
-Targets: answer < 1000 ms, stopped < 500 ms.
+Targets: answer < 1000 ms (auto-parked: < 2000 ms), stopped < 500 ms.
 
 Usage: bench/bench_attach.py [--driver PATH] [--agent DIR] [--reps N]
                              [--python PATH ...] [--methods m1,m2]
@@ -174,7 +176,7 @@ def hello(path, deadline):
 def one_run(args, py, method, rundir, tmp):
     script = os.path.join(tmp, "busy.py")
     with open(script, "w") as f:
-        f.write(PARKED if method == "direct" else TARGET)
+        f.write(PARKED if method in ("direct", "auto-parked") else TARGET)
     env = dict(os.environ, PMT_TOP_RUNTIME_DIR=rundir)
     p = subprocess.Popen([py, script, "3.0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
     try:
@@ -184,7 +186,8 @@ def one_run(args, py, method, rundir, tmp):
         w = StopWatcher(p.pid)
         w.start()
         t0 = time.monotonic()
-        d = subprocess.Popen([args.driver, "inject", "--method", method, "--agent", args.agent, str(p.pid)],
+        how = "auto" if method == "auto-parked" else method
+        d = subprocess.Popen([args.driver, "inject", "--method", how, "--agent", args.agent, str(p.pid)],
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         t_ans = hello(os.path.join(rundir, "%d.sock" % p.pid), t0 + 10)
         out = d.communicate(timeout=30)[0].decode(errors="replace")
@@ -235,9 +238,9 @@ def main():
     try:
         for label, py in pys:
             ver = version_of(py)
-            methods = ["gdb", "direct"]
+            methods = ["gdb", "direct", "auto-parked"]
             if ver == "3.14":
-                methods = ["pep768", "remote-exec", "gdb", "direct"]
+                methods = ["pep768", "remote-exec", "gdb", "direct", "auto-parked"]
             if args.methods:
                 methods = [m for m in args.methods.split(",") if m in methods]
             for m in methods:
@@ -255,8 +258,10 @@ def main():
                       flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    bad = [r for r in rows if r[3] is None or r[3][0]["answer_ms"] >= 1000 or r[3][0]["stopped_ms"] >= 500]
-    print("targets: answer < 1000 ms, stopped < 500 ms (medians): %d of %d configurations meet both"
+    bad = [r for r in rows if r[3] is None or r[3][0]["stopped_ms"] >= 500 or
+           r[3][0]["answer_ms"] >= (2000 if r[2] == "auto-parked" else 1000)]
+    print("targets: answer < 1000 ms (auto-parked < 2000 ms), stopped < 500 ms (medians): "
+          "%d of %d configurations meet both"
           % (len(rows) - len(bad), len(rows)))
     for r in bad:
         print("  over target: %s %s %s" % (r[0], r[1], r[2]))

@@ -42,8 +42,6 @@ static const char *const method_names[] = {
 	[INJECT_DIRECT] = "direct",
 };
 
-static const char waiting_msg[] =
-	"main thread is in a system call; the agent will start when it returns (or use --inject-method direct)";
 
 struct inject {
 	pid_t pid;
@@ -67,6 +65,13 @@ struct inject {
 	double syscall_since;      /* main thread seen in a system call since, 0 if not */
 	int use_gdb;
 	struct inject_gdb gdb;
+	enum inject_gdb_mode gdb_mode;
+	char gdb_prog[PATH_MAX];    /* gdb's path, when have_gdb */
+	bool have_gdb;
+	enum inject_way way;
+	bool automatic;            /* the method was chosen here (INJECT_AUTO) */
+	bool escalated;            /* the one change of way after WAITING was made */
+	struct pyproc_syscall parked; /* where the main thread is parked; nr -1 if it is not */
 	int use_child;
 	struct inject_child child;
 	double deadline_extended;
@@ -80,6 +85,17 @@ int inject_method_from_name(const char *name)
 		if (strcmp(name, method_names[i]) == 0)
 			return (int)i;
 	return -1;
+}
+
+const char *inject_way_name(enum inject_way w)
+{
+	static const char *const names[] = {
+		[INJECT_WAY_QUEUED] = "queued",
+		[INJECT_WAY_OTHER_THREAD] = "other-thread",
+		[INJECT_WAY_PARKED] = "parked",
+		[INJECT_WAY_DIRECT] = "direct",
+	};
+	return (unsigned)w < sizeof names / sizeof names[0] ? names[w] : "queued";
 }
 
 const char *inject_method_name(enum inject_method m)
@@ -460,7 +476,7 @@ static int make_files(struct inject *ij, const char *agent_dir, const char *nati
  * a fresh namespace, swallowing everything (even a missing file). */
 static void gdb_snippet(const struct inject *ij, char *buf, size_t buflen)
 {
-	if (ij->method == INJECT_DIRECT) {
+	if (ij->gdb_mode != INJECT_GDB_PENDING) {
 		/* Direct runs inside gdb's call, where a gdb killed with SIGKILL
 		 * would kill the target: hand the bootstrap to a new thread, so
 		 * that the call lasts a thread start, not the agent's import. */
@@ -524,21 +540,90 @@ static int start_remote_exec(struct inject *ij, char *err, size_t errlen)
 }
 
 /*
- * True when the main thread stays in a system call over a few samples: the
- * only situation where running Python on it from gdb (INJECT_DIRECT) is
- * reasonable, since it then sits in a blocking call with the GIL released.
+ * True when the main thread stays in the same system call over a few
+ * samples (20 ms): parked in a blocking call, not passing through one. SC
+ * gets where (nr -1 when it is not parked).
  */
-static int main_thread_parked(pid_t pid)
+static int main_thread_parked(pid_t pid, struct pyproc_syscall *sc)
 {
+	long nr = -1;
 	for (int i = 0; i < 5; i++) {
 		if (i) {
 			struct timespec ts = {0, 5 * 1000 * 1000};
 			nanosleep(&ts, NULL);
 		}
-		if (pyproc_main_thread(pid, NULL) != PYPROC_THREAD_SYSCALL)
+		if (pyproc_thread(pid, pid, sc) != PYPROC_THREAD_SYSCALL || sc->nr < 0 || (i && sc->nr != nr)) {
+			sc->nr = -1;
 			return 0;
+		}
+		nr = sc->nr;
 	}
 	return 1;
+}
+
+/* 3.14+: a Python thread other than the main one that is running now (it
+ * will reach an eval-breaker check soon), or 0. */
+static pid_t running_python_thread(const struct inject *ij)
+{
+	pid_t tids[64];
+	int n = inject_pep768_threads(&ij->pep, tids, 64);
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < n; i++) {
+			if (tids[i] == ij->probe.proc.nspid || tids[i] == ij->pid)
+				continue;
+			/* Native ids are the target's; in another pid namespace they
+			 * do not name our /proc entries: then only the main thread
+			 * is usable. */
+			if (ij->probe.proc.nspid != ij->pid)
+				return 0;
+			if (pyproc_thread(ij->pid, tids[i], NULL) == PYPROC_THREAD_RUNNING)
+				return tids[i];
+		}
+		struct timespec ts = {0, 3 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	return 0;
+}
+
+/* One sentence on where the main thread is parked, for messages. */
+static const char *parked_in(const struct inject *ij, char *buf, size_t len)
+{
+	char nb[48];
+	snprintf(buf, len, "%s", pyproc_syscall_name(ij->parked.nr, nb, sizeof nb));
+	return buf;
+}
+
+/*
+ * INJECT_AUTO for a main thread that is parked (see inject.h): the way in,
+ * as METHOD, GDB_MODE and, on 3.14+, the thread the request goes to.
+ * Returns 0, or -1 with ERR when no way suits (gdb missing where needed).
+ */
+static int choose_parked_way(struct inject *ij, char *err, size_t errlen)
+{
+	const struct pyproc_info *pi = &ij->probe.proc;
+	if (pyproc_waits_for_runtime(pi, &ij->parked)) {
+		/* It waits for the GIL: it will have it within a switch interval
+		 * or two, unless a C call elsewhere keeps it; queue as usual. */
+		ij->parked.nr = -1;
+		return 0;
+	}
+	if (pi->minor >= 14) {
+		pid_t tid = running_python_thread(ij);
+		if (tid && inject_pep768_retarget(&ij->pep, tid) == 0) {
+			ij->method = INJECT_PEP768;
+			ij->way = INJECT_WAY_OTHER_THREAD;
+			return 0;
+		}
+	}
+	if (!ij->have_gdb) {
+		/* Nothing else can enter now; queue, and say why it waits. */
+		return 0;
+	}
+	(void)err, (void)errlen;
+	ij->method = INJECT_GDB;
+	ij->gdb_mode = INJECT_GDB_ENTER;
+	ij->way = INJECT_WAY_PARKED;
+	return 0;
 }
 
 /* Checks the target and resolves AUTO. Fills ERR and returns -1 on refusal. */
@@ -567,7 +652,11 @@ static int check_target(struct inject *ij, const struct inject_req *req, char *e
 		pyproc_perm_error(pi->pid, "attaching to", err, errlen);
 		return -1;
 	}
-	ij->method = req->method == INJECT_AUTO ? ij->probe.auto_method : req->method;
+	ij->automatic = req->method == INJECT_AUTO;
+	ij->method = ij->automatic ? ij->probe.auto_method : req->method;
+	ij->gdb_mode = ij->method == INJECT_DIRECT ? INJECT_GDB_DIRECT : INJECT_GDB_PENDING;
+	ij->way = ij->method == INJECT_DIRECT ? INJECT_WAY_DIRECT : INJECT_WAY_QUEUED;
+	ij->parked.nr = -1;
 	int is314 = pi->minor >= 14;
 	if (is314) {
 		if (inject_pep768_open(pi, &ij->pep, err, errlen) != 0)
@@ -578,6 +667,10 @@ static int check_target(struct inject *ij, const struct inject_req *req, char *e
 			return -1;
 		}
 	}
+	ij->have_gdb = find_program(req->gdb ? req->gdb : "gdb", ij->gdb_prog, sizeof ij->gdb_prog) == 0;
+	if (ij->automatic && main_thread_parked(pi->pid, &ij->parked) &&
+	    choose_parked_way(ij, err, errlen) != 0)
+		return -1;
 	switch (ij->method) {
 	case INJECT_PEP768:
 	case INJECT_REMOTE_EXEC:
@@ -604,16 +697,15 @@ static int check_target(struct inject *ij, const struct inject_req *req, char *e
 		break;
 	case INJECT_GDB:
 	case INJECT_DIRECT: {
-		if (ij->method == INJECT_DIRECT && !main_thread_parked(pi->pid)) {
+		struct pyproc_syscall sc;
+		if (ij->method == INJECT_DIRECT && !main_thread_parked(pi->pid, &sc)) {
 			snprintf(err, errlen,
 				 "the direct method runs only while the main thread of process %d is blocked in a "
 				 "system call, and it is running Python now; use --inject-method %s",
 				 (int)pi->pid, is314 ? "pep768" : "gdb");
 			return -1;
 		}
-		char path[PATH_MAX];
-		const char *gdb = req->gdb ? req->gdb : "gdb";
-		if (find_program(gdb, path, sizeof path) != 0) {
+		if (!ij->have_gdb) {
 			snprintf(err, errlen,
 				 "gdb is not installed (needed to attach to Python %d.%d with the %s method): run "
 				 "`apt-get install gdb`, or start the agent in the application with "
@@ -628,6 +720,50 @@ static int check_target(struct inject *ij, const struct inject_req *req, char *e
 		return -1;
 	}
 	return 0;
+}
+
+/* Sends the request the chosen way: writes it (PEP 768) or starts the
+ * helper process (gdb, remote-exec). */
+static int start_way(struct inject *ij, char *err, size_t errlen)
+{
+	switch (ij->method) {
+	case INJECT_PEP768:
+		if (inject_pep768_request(&ij->pep, ij->boot_t, err, errlen) != 0)
+			return -1;
+		ij->pep_requested = 1;
+		ij->delivered = 1;
+		ij->t_delivered = monotime_ms();
+		if (ij->way == INJECT_WAY_OTHER_THREAD)
+			snprintf(ij->msg, sizeof ij->msg,
+				 "asked thread %d of process %d to run the agent bootstrap (PEP 768; the main thread "
+				 "is blocked)", (int)ij->pep.tid, (int)ij->pid);
+		else
+			snprintf(ij->msg, sizeof ij->msg, "asked process %d to run the agent bootstrap (PEP 768)",
+				 (int)ij->pid);
+		return 0;
+	case INJECT_REMOTE_EXEC:
+		if (start_remote_exec(ij, err, errlen) != 0)
+			return -1;
+		snprintf(ij->msg, sizeof ij->msg, "running sys.remote_exec on process %d", (int)ij->pid);
+		return 0;
+	case INJECT_GDB:
+	case INJECT_DIRECT: {
+		char snippet[PATH_MAX * 5];
+		gdb_snippet(ij, snippet, sizeof snippet);
+		struct inject_gdb_addrs addrs;
+		int have = inject_gdb_resolve(&ij->probe.proc, &addrs) == 0;
+		if (inject_gdb_start(&ij->gdb, ij->gdb_prog, ij->pid, ij->gdb_mode, (uint64_t)ij->parked.pc, snippet,
+				     have ? &addrs : NULL, err, errlen) != 0)
+			return -1;
+		ij->use_gdb = 1;
+		ij->delivered = 0;
+		snprintf(ij->msg, sizeof ij->msg, "attaching to process %d with gdb", (int)ij->pid);
+		return 0;
+	}
+	default:
+		snprintf(err, errlen, "unknown injection method %d", (int)ij->method);
+		return -1;
+	}
 }
 
 struct inject *inject_start(const struct inject_req *req, char *err, size_t errlen)
@@ -648,36 +784,8 @@ struct inject *inject_start(const struct inject_req *req, char *err, size_t errl
 	}
 	if (make_files(ij, req->agent_dir, req->native_dir, err, errlen) != 0)
 		goto fail;
-	switch (ij->method) {
-	case INJECT_PEP768:
-		if (inject_pep768_request(&ij->pep, ij->boot_t, err, errlen) != 0)
-			goto fail;
-		ij->pep_requested = 1;
-		ij->delivered = 1;
-		ij->t_delivered = monotime_ms();
-		snprintf(ij->msg, sizeof ij->msg, "asked process %d to run the agent bootstrap (PEP 768)", (int)ij->pid);
-		break;
-	case INJECT_REMOTE_EXEC:
-		if (start_remote_exec(ij, err, errlen) != 0)
-			goto fail;
-		snprintf(ij->msg, sizeof ij->msg, "running sys.remote_exec on process %d", (int)ij->pid);
-		break;
-	case INJECT_GDB:
-	case INJECT_DIRECT: {
-		char snippet[PATH_MAX * 5];
-		gdb_snippet(ij, snippet, sizeof snippet);
-		struct inject_gdb_addrs addrs;
-		int have = inject_gdb_resolve(&ij->probe.proc, &addrs) == 0;
-		if (inject_gdb_start(&ij->gdb, req->gdb ? req->gdb : "gdb", ij->pid, ij->method == INJECT_DIRECT,
-				     snippet, have ? &addrs : NULL, err, errlen) != 0)
-			goto fail;
-		ij->use_gdb = 1;
-		snprintf(ij->msg, sizeof ij->msg, "attaching to process %d with gdb", (int)ij->pid);
-		break;
-	}
-	default:
-		break;
-	}
+	if (start_way(ij, err, errlen) != 0)
+		goto fail;
 	return ij;
 fail:
 	inject_free(ij);
@@ -708,6 +816,40 @@ static int read_status(const struct inject *ij, char *msg, size_t msglen)
 	const char *text = strncmp(line, "error: ", 7) == 0 ? line + 7 : line;
 	snprintf(msg, msglen, "%.*s", (int)(msglen ? msglen - 1 : 0), text);
 	return -1;
+}
+
+/*
+ * Once per injection (INJECT_AUTO), when the request waits on a thread
+ * parked in a system call: takes the way a parked main thread gets (see
+ * choose_parked_way). Returns 1 when a new request went out, 0 when nothing
+ * better can be done (keep waiting), -1 with WHY when nothing can enter.
+ */
+static int change_way(struct inject *ij, char *why, size_t whylen)
+{
+	ij->escalated = true;
+	if (!main_thread_parked(ij->pid, &ij->parked) || pyproc_waits_for_runtime(&ij->probe.proc, &ij->parked))
+		return 0;
+	enum inject_way was = ij->way;
+	if (ij->pep_requested) {
+		inject_pep768_cancel(&ij->pep);
+		ij->pep_requested = 0;
+	}
+	ij->use_gdb = 0;
+	ij->gdb_mode = INJECT_GDB_PENDING;
+	if (choose_parked_way(ij, why, whylen) != 0)
+		return -1;
+	if (ij->way == was || ij->way == INJECT_WAY_QUEUED) {
+		char where[48];
+		snprintf(why, whylen,
+			 "the main thread of process %d is blocked in %s and no other thread runs Python, so the "
+			 "agent cannot start until it returns%s",
+			 (int)ij->pid, parked_in(ij, where, sizeof where),
+			 ij->have_gdb ? "" : " (with gdb installed pmt-top could enter it: apt-get install gdb)");
+		return -1;
+	}
+	if (start_way(ij, why, whylen) != 0)
+		return -1;
+	return 1;
 }
 
 static enum inject_state finish(struct inject *ij, enum inject_state st, char *status, size_t statuslen)
@@ -743,8 +885,18 @@ enum inject_state inject_poll(struct inject *ij, char *status, size_t statuslen)
 	if (st != 0) {
 		ij->t_boot = now;
 		if (st > 0) {
-			snprintf(ij->msg, sizeof ij->msg, "the agent bootstrap ran in process %d; waiting for the agent",
-				 (int)ij->pid);
+			char how[160], where[48];
+			if (ij->way == INJECT_WAY_PARKED || ij->way == INJECT_WAY_DIRECT)
+				snprintf(how, sizeof how, " (with gdb, on its main thread, blocked in %s with the GIL released)",
+					 parked_in(ij, where, sizeof where));
+			else if (ij->way == INJECT_WAY_OTHER_THREAD)
+				snprintf(how, sizeof how, " (PEP 768, through thread %d: the main thread is blocked in %s)",
+					 (int)ij->pep.tid, parked_in(ij, where, sizeof where));
+			else
+				snprintf(how, sizeof how, " (%s, at its main thread's next safe point)",
+					 ij->method == INJECT_PEP768 ? "PEP 768" : inject_method_name(ij->method));
+			snprintf(ij->msg, sizeof ij->msg, "the agent bootstrap ran in process %d%s; waiting for the agent",
+				 (int)ij->pid, how);
 			return finish(ij, INJECT_DONE, status, statuslen);
 		}
 		snprintf(ij->msg, sizeof ij->msg,
@@ -770,11 +922,29 @@ enum inject_state inject_poll(struct inject *ij, char *status, size_t statuslen)
 			ij->delivered = 1;
 			ij->t_delivered = now;
 			inject_gdb_done(&ij->gdb);
-			/* DIRECT ran the bootstrap synchronously: its status file exists now. */
+			char where[48];
+			if (ij->gdb.way == INJECT_GDB_WAY_HELD) {
+				snprintf(ij->msg, sizeof ij->msg,
+					 "the main thread of process %d waits in %s while holding the GIL, so no Python "
+					 "code can run in the process until that call returns (a C extension that keeps "
+					 "the GIL, or uWSGI without --enable-threads); nothing was changed in it",
+					 (int)ij->pid, parked_in(ij, where, sizeof where));
+				return finish(ij, INJECT_FAILED, status, statuslen);
+			}
+			if (ij->gdb.way == INJECT_GDB_WAY_PENDING)
+				ij->way = INJECT_WAY_QUEUED; /* it had moved on by the time gdb stopped it */
+			/* Run on the main thread, the bootstrap starts a thread of its
+			 * own: its status file comes soon, not necessarily yet. */
 			if (read_status(ij, why, sizeof why) != 0)
 				return inject_poll(ij, status, statuslen);
-			snprintf(ij->msg, sizeof ij->msg,
-				 "queued the agent bootstrap in process %d; waiting for its main thread", (int)ij->pid);
+			if (ij->way == INJECT_WAY_PARKED || ij->way == INJECT_WAY_DIRECT)
+				snprintf(ij->msg, sizeof ij->msg,
+					 "started the agent bootstrap in process %d on its main thread, blocked in %s",
+					 (int)ij->pid, parked_in(ij, where, sizeof where));
+			else
+				snprintf(ij->msg, sizeof ij->msg,
+					 "queued the agent bootstrap in process %d; waiting for its main thread",
+					 (int)ij->pid);
 		} else if (inject_gdb_attached(&ij->gdb)) {
 			snprintf(ij->msg, sizeof ij->msg, "gdb attached to process %d; queueing the bootstrap",
 				 (int)ij->pid);
@@ -807,6 +977,8 @@ enum inject_state inject_poll(struct inject *ij, char *status, size_t statuslen)
 		snprintf(ij->msg, sizeof ij->msg, "process %d exited before the agent started", (int)ij->pid);
 		return finish(ij, INJECT_FAILED, status, statuslen);
 	}
+	if (ij->way == INJECT_WAY_OTHER_THREAD)
+		mt = pyproc_thread(ij->pid, ij->pep.tid, NULL); /* the thread that has the request */
 	/* Waiting means the main thread stayed in a system call, not that one
 	 * sample caught it there (a thread waiting for the GIL also is). */
 	if (mt != PYPROC_THREAD_SYSCALL)
@@ -819,10 +991,27 @@ enum inject_state inject_poll(struct inject *ij, char *status, size_t statuslen)
 		if (pending == 0) {
 			ij->picked_up = 1;
 			snprintf(ij->msg, sizeof ij->msg, "process %d is running the agent bootstrap", (int)ij->pid);
+		} else if (ij->way == INJECT_WAY_PARKED || ij->way == INJECT_WAY_DIRECT) {
+			/* Started on its own thread: the main one may stay parked. */
 		} else if (now - ij->t_delivered >= WAITING_AFTER_MS && ij->syscall_since > 0 &&
 			   now - ij->syscall_since >= WAITING_AFTER_MS) {
+			if (ij->automatic && !ij->escalated) {
+				int r = change_way(ij, why, sizeof why);
+				if (r < 0) {
+					snprintf(ij->msg, sizeof ij->msg, "%s", why);
+					return finish(ij, INJECT_FAILED, status, statuslen);
+				}
+				if (r > 0) {
+					ij->syscall_since = 0;
+					ij->state = INJECT_RUNNING;
+					snprintf(status, statuslen, "%s", ij->msg);
+					return INJECT_RUNNING;
+				}
+			}
 			state = INJECT_WAITING;
-			snprintf(ij->msg, sizeof ij->msg, "%s", waiting_msg);
+			snprintf(ij->msg, sizeof ij->msg,
+				 "the %s thread of process %d is in a system call; the agent will start when it returns",
+				 ij->way == INJECT_WAY_OTHER_THREAD ? "chosen" : "main", (int)ij->pid);
 		} else if (ij->method == INJECT_PEP768) {
 			snprintf(ij->msg, sizeof ij->msg,
 				 "asked process %d to run the agent bootstrap; waiting for its main thread", (int)ij->pid);
@@ -837,9 +1026,10 @@ enum inject_state inject_poll(struct inject *ij, char *status, size_t statuslen)
 			double secs = (now - ij->t0) / 1000;
 			if (state == INJECT_WAITING)
 				snprintf(ij->msg, sizeof ij->msg,
-					 "timed out after %.1f s: the main thread of process %d stayed in a system call "
-					 "(retry when it is busy, or use --inject-method direct)",
-					 secs, (int)ij->pid);
+					 "timed out after %.1f s: the %s thread of process %d stayed in a system call%s",
+					 secs, ij->way == INJECT_WAY_OTHER_THREAD ? "chosen" : "main", (int)ij->pid,
+					 ij->automatic ? "" : " (the default method would have entered it: leave out "
+							     "--inject-method)");
 			else if (ij->use_gdb && !ij->delivered && !ij->gdb.t_attached)
 				snprintf(ij->msg, sizeof ij->msg,
 					 "timed out after %.1f s: gdb did not finish attaching to process %d "
@@ -857,7 +1047,7 @@ enum inject_state inject_poll(struct inject *ij, char *status, size_t statuslen)
 			else
 				snprintf(ij->msg, sizeof ij->msg,
 					 "timed out after %.1f s waiting for process %d to run the agent bootstrap "
-					 "(its main thread never reached a safe point; try --inject-method direct)",
+					 "(its main thread never reached a safe point: is it in a long C call?)",
 					 secs, (int)ij->pid);
 			stop_children(ij);
 			return finish(ij, INJECT_FAILED, status, statuslen);
@@ -883,6 +1073,7 @@ void inject_get_stats(const struct inject *ij, struct inject_stats *st)
 {
 	double now = monotime_ms();
 	st->method = ij->method;
+	st->way = ij->way;
 	st->elapsed_ms = now - ij->t0;
 	st->child_ms = -1;
 	st->attached_ms = -1;

@@ -29,7 +29,16 @@
  *    thread parked in a system call for long (sleep, accept, select) with the
  *    GIL released; refused when the main thread is running, never chosen
  *    automatically.
- *  - INJECT_AUTO: PEP768 on 3.14+, GDB on 3.8-3.13.
+ *  - INJECT_AUTO: PEP768 on 3.14+, GDB on 3.8-3.13, and what suits a main
+ *    thread parked in a system call (a worker that waits in select, accept,
+ *    queue.get or sleep while other threads work): on 3.14+ the request goes
+ *    to a thread that runs Python (PEP 768 lets any thread take it); else,
+ *    with gdb, the bootstrap runs on the main thread itself once gdb has
+ *    checked, stopped, that it is still in that call and does not hold the
+ *    GIL (INJECT_GDB_ENTER in inject_gdb.h). A main thread that holds the GIL
+ *    while it waits cannot be entered safely: refused at once, with why.
+ *    A main thread that parks only after the request was queued gets the
+ *    same treatment once (after WAITING_AFTER_MS).
  * A target that opted out of remote debugging (3.14: PYTHON_DISABLE_REMOTE_DEBUG,
  * -X disable-remote-debug) is refused by every method.
  *
@@ -118,8 +127,20 @@ enum inject_state inject_poll(struct inject *ij, char *status, size_t statuslen)
  * runs, or -1. It changes over time: ask again after each inject_poll. */
 int inject_fd(const struct inject *ij);
 
+/* How the bootstrap got in (or is meant to). */
+enum inject_way {
+	INJECT_WAY_QUEUED,       /* queued for the main thread's next safe point */
+	INJECT_WAY_OTHER_THREAD, /* 3.14+: queued for another thread that runs Python */
+	INJECT_WAY_PARKED,       /* run on the parked main thread, its GIL released */
+	INJECT_WAY_DIRECT,       /* --inject-method direct */
+};
+
+/* "queued", "other-thread", "parked", "direct". */
+const char *inject_way_name(enum inject_way w);
+
 struct inject_stats {
 	enum inject_method method;  /* the method actually used */
+	enum inject_way way;
 	double elapsed_ms;          /* since inject_start */
 	double child_ms;            /* lifetime of gdb / the helper, -1 if none */
 	double attached_ms;         /* gdb: first command after attach -> detached, -1 if n/a */

@@ -23,6 +23,7 @@
 #define MARK_RC "PMT-RC "
 #define MARK_DETACHED "PMT-DETACHED"
 #define MARK_MMAP_FAIL "PMT-MMAP-FAILED"
+#define MARK_WAY "PMT-WAY "
 
 static void emit_call(FILE *f, const char *assign)
 {
@@ -45,8 +46,8 @@ static void fn(char *buf, size_t len, const char *type, uint64_t addr, const cha
  * user could write would let that user run anything as root).
  * Returns the descriptor (close-on-exec), or -1 with a sentence in ERR.
  */
-static int write_script(int direct, const char *snippet, const struct inject_gdb_addrs *a, char *err,
-			size_t errlen)
+static int write_script(enum inject_gdb_mode mode, uint64_t expect_pc, const char *snippet,
+			const struct inject_gdb_addrs *a, char *err, size_t errlen)
 {
 	static const struct inject_gdb_addrs none;
 	if (!a)
@@ -62,18 +63,28 @@ static int write_script(int direct, const char *snippet, const struct inject_gdb
 			close(fd);
 		return -1;
 	}
-	char f_mmap[128], f_apc[128], f_run[128], f_ens[128], f_rel[128], line[1024];
+	char f_mmap[128], f_apc[128], f_run[128], f_ens[128], f_rel[128], f_chk[128], line[1024];
 	fn(f_mmap, sizeof f_mmap, "void *(*)(void *, unsigned long, int, int, int, long)", a->mmap, "mmap");
 	fn(f_apc, sizeof f_apc, "int (*)(int (*)(void *), void *)", a->add_pending_call, "Py_AddPendingCall");
 	fn(f_run, sizeof f_run, "int (*)(const char *)", a->run_simple_string, "PyRun_SimpleString");
 	fn(f_ens, sizeof f_ens, "int (*)(void)", a->gil_ensure, "PyGILState_Ensure");
 	fn(f_rel, sizeof f_rel, "void (*)(int)", a->gil_release, "PyGILState_Release");
+	fn(f_chk, sizeof f_chk, "int (*)(void)", a->gil_check, "PyGILState_Check");
 	fputs("set pagination off\nset confirm off\nset width 0\nset height 0\n"
 	      "set unwindonsignal on\nset print thread-events off\n"
 	      "echo " MARK_ATTACHED "\\n\n",
 	      f);
 	/* gdb numbers the thread whose id is the pid (the main thread) 1. */
 	fputs("thread 1\n", f);
+	/* $pmt_way: 1 pending call, 2 run here, 3 leave it alone (see the header). */
+	fprintf(f, "set $pmt_way = %d\nset $pmt_rc = 0\n", mode == INJECT_GDB_DIRECT ? 2 : 1);
+	if (mode == INJECT_GDB_ENTER) {
+		fprintf(f, "if (unsigned long)$pc == 0x%llx\n", (unsigned long long)expect_pc);
+		snprintf(line, sizeof line, "set $pmt_held = (int)%s()", f_chk);
+		emit_call(f, line);
+		fputs("  if $pmt_held == 0\n    set $pmt_way = 2\n  else\n    set $pmt_way = 3\n  end\nend\n", f);
+	}
+	fputs("if $pmt_way != 3\n", f);
 	snprintf(line, sizeof line, "set $pmt_page = (unsigned long)%s((void *)0, 4096, 3, 0x22, -1, 0)", f_mmap);
 	emit_call(f, line);
 	fputs("if $pmt_page == 0 || $pmt_page == 0xffffffffffffffff\n"
@@ -86,19 +97,19 @@ static int write_script(int direct, const char *snippet, const struct inject_gdb
 			w |= (unsigned long long)(unsigned char)snippet[off + k] << (8 * k);
 		fprintf(f, "set *(unsigned long *)($pmt_page + %zu) = 0x%llx\n", off, w);
 	}
-	if (direct) {
-		snprintf(line, sizeof line, "set $pmt_gil = (int)%s()", f_ens);
-		emit_call(f, line);
-		snprintf(line, sizeof line, "set $pmt_rc = (int)%s((const char *)$pmt_page)", f_run);
-		emit_call(f, line);
-		snprintf(line, sizeof line, "call (void)%s((int)$pmt_gil)", f_rel);
-		emit_call(f, line);
-	} else {
-		snprintf(line, sizeof line, "set $pmt_rc = (int)%s((int (*)(void *))%s, (void *)$pmt_page)", f_apc,
-			 f_run);
-		emit_call(f, line);
-	}
-	fputs("printf \"" MARK_RC "%d\\n\", $pmt_rc\n"
+	fputs("end\nif $pmt_way == 2\n", f);
+	snprintf(line, sizeof line, "set $pmt_gil = (int)%s()", f_ens);
+	emit_call(f, line);
+	snprintf(line, sizeof line, "set $pmt_rc = (int)%s((const char *)$pmt_page)", f_run);
+	emit_call(f, line);
+	snprintf(line, sizeof line, "call (void)%s((int)$pmt_gil)", f_rel);
+	emit_call(f, line);
+	fputs("  echo " MARK_WAY "direct\\n\nend\nif $pmt_way == 1\n", f);
+	snprintf(line, sizeof line, "set $pmt_rc = (int)%s((int (*)(void *))%s, (void *)$pmt_page)", f_apc, f_run);
+	emit_call(f, line);
+	fputs("  echo " MARK_WAY "pending\\n\nend\n"
+	      "if $pmt_way == 3\n  echo " MARK_WAY "held\\n\nend\n"
+	      "printf \"" MARK_RC "%d\\n\", $pmt_rc\n"
 	      "detach\n"
 	      "echo " MARK_DETACHED "\\n\n"
 	      "quit 0\n",
@@ -124,10 +135,11 @@ int inject_gdb_resolve(const struct pyproc_info *pi, struct inject_gdb_addrs *a)
 	if (!es)
 		return -1;
 	static const char *const names[] = {"Py_AddPendingCall", "PyRun_SimpleString", "PyGILState_Ensure",
-					    "PyGILState_Release"};
-	uint64_t *slots[] = {&a->add_pending_call, &a->run_simple_string, &a->gil_ensure, &a->gil_release};
+					    "PyGILState_Release", "PyGILState_Check"};
+	uint64_t *slots[] = {&a->add_pending_call, &a->run_simple_string, &a->gil_ensure, &a->gil_release,
+			     &a->gil_check};
 	int ok = 1;
-	for (size_t i = 0; i < 4; i++) {
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
 		uint64_t v;
 		if (elf_sym_lookup(es, names[i], &v, NULL) != 0 || v == 0)
 			ok = 0;
@@ -150,18 +162,19 @@ int inject_gdb_resolve(const struct pyproc_info *pi, struct inject_gdb_addrs *a)
 	return ok ? 0 : -1;
 }
 
-int inject_gdb_start(struct inject_gdb *g, const char *gdb, pid_t pid, int direct, const char *snippet,
-		     const struct inject_gdb_addrs *addrs, char *err, size_t errlen)
+int inject_gdb_start(struct inject_gdb *g, const char *gdb, pid_t pid, enum inject_gdb_mode mode,
+		     uint64_t expect_pc, const char *snippet, const struct inject_gdb_addrs *addrs, char *err,
+		     size_t errlen)
 {
 	memset(g, 0, sizeof *g);
 	g->child.fd = -1;
 	g->pid = pid;
-	g->direct = direct;
+	g->mode = mode;
 	if (strlen(snippet) >= 4000) {
 		snprintf(err, errlen, "the bootstrap loader is too long for one page");
 		return -1;
 	}
-	int script = write_script(direct, snippet, addrs, err, errlen);
+	int script = write_script(mode, expect_pc, snippet, addrs, err, errlen);
 	if (script < 0)
 		return -1;
 	char pidbuf[32], exe[64], cmd[64];
@@ -321,8 +334,14 @@ int inject_gdb_poll(struct inject_gdb *g, char *err, size_t errlen)
 	if (g->t_attached && !g->t_detached)
 		g->t_detached = g->child.t_end;
 	if (g->rc_seen && last_line(g->child.out, MARK_DETACHED)) {
+		const char *way = last_line(g->child.out, MARK_WAY);
+		way = way ? way + strlen(MARK_WAY) : "";
+		g->way = strncmp(way, "direct", 6) == 0	 ? INJECT_GDB_WAY_DIRECT :
+			 strncmp(way, "pending", 7) == 0 ? INJECT_GDB_WAY_PENDING :
+			 strncmp(way, "held", 4) == 0	 ? INJECT_GDB_WAY_HELD :
+							   INJECT_GDB_WAY_NONE;
 		if (g->rc != 0) {
-			if (g->direct)
+			if (g->way == INJECT_GDB_WAY_DIRECT)
 				snprintf(err, errlen,
 					 "the bootstrap raised inside process %d (PyRun_SimpleString returned %d); "
 					 "see the target's stderr",

@@ -7,7 +7,15 @@
  *  - queues it: Py_AddPendingCall(PyRun_SimpleString, page), so the main
  *    thread runs it at its next safe point with the GIL held (INJECT_GDB), or
  *  - runs it at once on the main thread: PyGILState_Ensure,
- *    PyRun_SimpleString, PyGILState_Release (INJECT_DIRECT),
+ *    PyRun_SimpleString, PyGILState_Release (INJECT_DIRECT), or
+ *  - decides once attached (INJECT_GDB_ENTER, what the automatic method uses
+ *    on a main thread parked in a system call): if the main thread is still
+ *    stopped in the system call pmt-top saw (its pc is the one /proc gave)
+ *    and PyGILState_Check() says it does not hold the GIL, it is in a
+ *    blocking call that released the GIL, where Python state is consistent,
+ *    so the snippet runs there as in DIRECT; if it holds the GIL, nothing is
+ *    done (no Python code can run until that call returns); if it moved on,
+ *    the snippet is queued as in the first case,
  * and detaches. `set unwindonsignal on` undoes a call that faults, and no
  * breakpoint is ever inserted. The output carries markers so the caller
  * knows the phase: gdb must not be killed during a call inside the target
@@ -34,12 +42,28 @@ struct inject_gdb_addrs {
 	uint64_t run_simple_string;
 	uint64_t gil_ensure;
 	uint64_t gil_release;
+	uint64_t gil_check;
+};
+
+enum inject_gdb_mode {
+	INJECT_GDB_PENDING, /* queue with Py_AddPendingCall */
+	INJECT_GDB_DIRECT,  /* run on the main thread where it stopped */
+	INJECT_GDB_ENTER,   /* decide when attached (see above) */
+};
+
+/* What gdb did (its "PMT-WAY" line). */
+enum inject_gdb_way {
+	INJECT_GDB_WAY_NONE,
+	INJECT_GDB_WAY_PENDING, /* queued */
+	INJECT_GDB_WAY_DIRECT,  /* ran it on the main thread */
+	INJECT_GDB_WAY_HELD,    /* the main thread holds the GIL in its system call: nothing done */
 };
 
 struct inject_gdb {
 	struct inject_child child;
 	pid_t pid;
-	int direct;
+	enum inject_gdb_mode mode;
+	enum inject_gdb_way way;
 	double t_attached, t_detached; /* monotonic ms, 0 until seen */
 	int rc_seen, rc;               /* the call's return value */
 	int stop_sent;                 /* we asked gdb to stop */
@@ -50,10 +74,12 @@ struct inject_gdb {
  * sealed memory file and starts GDB (program name or path) on PID, with the
  * signals that would kill it inside a call blocked (see inject_child_opts). ADDRS, when not
  * NULL, gives every function's address (see above); otherwise gdb resolves
- * the names from the target's symbols. Returns 0, or -1 with a sentence in
- * ERR (gdb missing: "apt-get install gdb").
+ * the names from the target's symbols. EXPECT_PC (ENTER only) is where
+ * /proc said the main thread waits in its system call. Returns 0, or -1 with
+ * a sentence in ERR (gdb missing: "apt-get install gdb").
  */
-int inject_gdb_start(struct inject_gdb *g, const char *gdb, pid_t pid, int direct, const char *snippet,
+int inject_gdb_start(struct inject_gdb *g, const char *gdb, pid_t pid, enum inject_gdb_mode mode,
+		     uint64_t expect_pc, const char *snippet,
 		     const struct inject_gdb_addrs *addrs, char *err, size_t errlen);
 
 /*

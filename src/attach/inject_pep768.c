@@ -22,8 +22,11 @@ enum {
 	T314_RUNTIME_SIZE = 24,
 	T314_INTERPRETERS_HEAD = 40,
 	T314_INTERP_SIZE = 48,
+	T314_THREADS_HEAD = 72,
 	T314_THREADS_MAIN = 80,
 	T314_TSTATE_SIZE = 176,
+	T314_TSTATE_NEXT = 192,
+	T314_NATIVE_THREAD_ID = 224,
 	T314_EVAL_BREAKER = 712,
 	T314_REMOTE_SUPPORT = 720,
 	T314_REMOTE_ENABLED = 728,
@@ -119,6 +122,20 @@ int inject_pep768_open(const struct pyproc_info *pi, struct inject_pep768 *st, c
 	st->remote_debug = enabled == 1;
 	if (pyproc_read(pi->pid, st->interp + tmain, &st->tstate, 8) != 0)
 		return read_err(pi, "interpreter state", err, errlen);
+	uint64_t thead = field(t, T314_THREADS_HEAD), tnext = field(t, T314_TSTATE_NEXT);
+	uint64_t tnid = field(t, T314_NATIVE_THREAD_ID);
+	if (thead + 8 > interp_size || tnext + 8 > ts_size || tnid + 8 > ts_size) {
+		snprintf(err, errlen, "process %d: the 3.14 debug offsets table is inconsistent (thread list); "
+			 "not writing anything", (int)pi->pid);
+		return -1;
+	}
+	st->off_threads_head = thead;
+	st->off_next = tnext;
+	st->off_native_id = tnid;
+	st->off_eb = eb;
+	st->off_sup = sup;
+	st->off_pend = pend;
+	st->off_path = path;
 	st->eval_breaker_addr = st->tstate + eb;
 	st->pending_addr = st->tstate + sup + pend;
 	st->path_addr = st->tstate + sup + path;
@@ -177,4 +194,70 @@ void inject_pep768_cancel(const struct inject_pep768 *st)
 	int32_t zero = 0;
 	if (inject_pep768_pending(st) == 1)
 		(void)pyproc_write(st->pid, st->pending_addr, &zero, sizeof zero);
+}
+
+/* Walks the interpreter's thread list; calls FN on each until it returns
+ * non-zero. Bounded, since the list is read from a live process. */
+static int walk_threads(const struct inject_pep768 *st, int (*fn)(uint64_t ts, pid_t tid, void *ud), void *ud)
+{
+	uint64_t ts;
+	if (pyproc_read(st->pid, st->interp + st->off_threads_head, &ts, 8) != 0)
+		return -1;
+	for (int n = 0; ts && n < 4096; n++) {
+		uint64_t tid, next;
+		if (pyproc_read(st->pid, ts + st->off_native_id, &tid, 8) != 0 ||
+		    pyproc_read(st->pid, ts + st->off_next, &next, 8) != 0)
+			return -1;
+		if (fn(ts, (pid_t)tid, ud))
+			return 1;
+		ts = next;
+	}
+	return 0;
+}
+
+struct tid_list {
+	pid_t *tids;
+	int n, max;
+};
+
+static int add_tid(uint64_t ts, pid_t tid, void *ud)
+{
+	(void)ts;
+	struct tid_list *l = ud;
+	if (l->n < l->max && tid > 0)
+		l->tids[l->n++] = tid;
+	return l->n >= l->max;
+}
+
+int inject_pep768_threads(const struct inject_pep768 *st, pid_t *tids, int max)
+{
+	struct tid_list l = { tids, 0, max };
+	return walk_threads(st, add_tid, &l) < 0 ? -1 : l.n;
+}
+
+struct tid_find {
+	pid_t tid;
+	uint64_t ts;
+};
+
+static int match_tid(uint64_t ts, pid_t tid, void *ud)
+{
+	struct tid_find *f = ud;
+	if (tid != f->tid)
+		return 0;
+	f->ts = ts;
+	return 1;
+}
+
+int inject_pep768_retarget(struct inject_pep768 *st, pid_t tid)
+{
+	struct tid_find f = { tid, 0 };
+	if (walk_threads(st, match_tid, &f) != 1)
+		return -1;
+	st->tid = tid;
+	st->tstate = f.ts;
+	st->eval_breaker_addr = f.ts + st->off_eb;
+	st->pending_addr = f.ts + st->off_sup + st->off_pend;
+	st->path_addr = f.ts + st->off_sup + st->off_path;
+	return 0;
 }

@@ -28,6 +28,9 @@ struct inject_pep768 {
 	uint64_t path_addr;        /* debugger_script_path buffer */
 	uint64_t path_size;        /* its size including the NUL (512) */
 	uint64_t eval_breaker_addr;/* tstate->eval_breaker (uintptr_t) */
+	pid_t tid;                 /* the thread the request is for (0: the main one) */
+	/* Offsets kept to walk the thread list (see inject_pep768_retarget). */
+	uint64_t off_threads_head, off_next, off_native_id, off_eb, off_sup, off_pend, off_path;
 };
 
 /*
@@ -41,11 +44,27 @@ int inject_pep768_open(const struct pyproc_info *pi, struct inject_pep768 *st, c
 
 /*
  * Asks the target to run the file SCRIPT_PATH (a path in the target's mount
- * namespace) at its main thread's next eval-breaker check. Refuses, without
+ * namespace) at the chosen thread's (by default the main thread's) next
+ * eval-breaker check. Refuses, without
  * writing, when remote debugging is disabled or the path is too long.
  * Returns 0, or -1 with a sentence in ERR.
  */
 int inject_pep768_request(struct inject_pep768 *st, const char *script_path, char *err, size_t errlen);
+
+/*
+ * Native thread ids of the target's Python threads (at most MAX, newest
+ * first, as the interpreter lists them). Returns how many, or -1 when the
+ * list cannot be read.
+ */
+int inject_pep768_threads(const struct inject_pep768 *st, pid_t *tids, int max);
+
+/*
+ * Points the next request at the Python thread whose native id is TID: any
+ * thread runs a pending request at its own next eval-breaker check, so a
+ * thread that runs Python takes it while the main one is parked in a system
+ * call. Returns 0, or -1 when no thread state has that id.
+ */
+int inject_pep768_retarget(struct inject_pep768 *st, pid_t tid);
 
 /* 1 while a request is pending (the target has not picked it up), 0 once it
  * has, -1 when the flag cannot be read (process gone). */

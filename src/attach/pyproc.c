@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -189,6 +190,12 @@ static void inspect_image(pid_t pid, struct pyproc_info *pi)
 			pi->version_source = "Py_Version";
 		}
 	}
+	if (elf_sym_lookup(es, "_PyRuntime", &val, &size) == 0 && val && size) {
+		pi->runtime_lo = val + pi->image_bias;
+		pi->runtime_hi = pi->runtime_lo + size;
+	}
+	pi->debug_build = elf_sym_lookup(es, "_Py_NegativeRefcount", &val, NULL) == 0 ||
+			  elf_sym_lookup(es, "_Py_RefTotal", &val, NULL) == 0;
 	if (!pi->is_python && (elf_sym_lookup(es, "Py_Initialize", &val, NULL) == 0 ||
 			       elf_sym_lookup(es, "PyRun_SimpleString", &val, NULL) == 0 ||
 			       pi->has_debug_offsets))
@@ -364,12 +371,12 @@ int pyproc_check_supported(const struct pyproc_info *pi, char *err, size_t errle
 	return 0;
 }
 
-enum pyproc_thread_state pyproc_main_thread(pid_t pid, long *syscall_nr)
+enum pyproc_thread_state pyproc_thread(pid_t pid, pid_t tid, struct pyproc_syscall *sc)
 {
-	char path[64], buf[256];
-	if (syscall_nr)
-		*syscall_nr = -1;
-	snprintf(path, sizeof path, "/proc/%d/task/%d/stat", (int)pid, (int)pid);
+	char path[80], buf[256];
+	if (sc)
+		*sc = (struct pyproc_syscall){ .nr = -1 };
+	snprintf(path, sizeof path, "/proc/%d/task/%d/stat", (int)pid, (int)tid);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? PYPROC_THREAD_GONE : PYPROC_THREAD_UNKNOWN;
@@ -386,7 +393,7 @@ enum pyproc_thread_state pyproc_main_thread(pid_t pid, long *syscall_nr)
 		return PYPROC_THREAD_STOPPED;
 	if (st == 'R')
 		return PYPROC_THREAD_RUNNING;
-	snprintf(path, sizeof path, "/proc/%d/task/%d/syscall", (int)pid, (int)pid);
+	snprintf(path, sizeof path, "/proc/%d/task/%d/syscall", (int)pid, (int)tid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd >= 0) {
 		n = read(fd, buf, sizeof buf - 1);
@@ -395,14 +402,78 @@ enum pyproc_thread_state pyproc_main_thread(pid_t pid, long *syscall_nr)
 			buf[n] = '\0';
 			if (strncmp(buf, "running", 7) == 0)
 				return PYPROC_THREAD_RUNNING;
-			long nr = strtol(buf, NULL, 10);
-			if (nr >= 0) {
-				if (syscall_nr)
-					*syscall_nr = nr;
+			/* "NR ARG1 ... ARG6 SP PC", the numbers after NR in hex. */
+			char *p = buf, *end;
+			long nr = strtol(p, &end, 10);
+			if (end != p && nr >= 0) {
+				unsigned long long v[8];
+				int k = 0;
+				for (p = end; k < 8; k++, p = end) {
+					v[k] = strtoull(p, &end, 16);
+					if (end == p)
+						break;
+				}
+				if (sc) {
+					sc->nr = nr;
+					sc->arg0 = k >= 1 ? v[0] : 0;
+					sc->pc = k == 8 ? v[7] : 0;
+				}
 				return PYPROC_THREAD_SYSCALL;
 			}
 		}
 	}
 	/* Sleeping ('S'/'D') without a readable syscall: a blocking call all the same. */
 	return (st == 'S' || st == 'D') ? PYPROC_THREAD_SYSCALL : PYPROC_THREAD_UNKNOWN;
+}
+
+enum pyproc_thread_state pyproc_main_thread(pid_t pid, long *syscall_nr)
+{
+	struct pyproc_syscall sc;
+	enum pyproc_thread_state st = pyproc_thread(pid, pid, &sc);
+	if (syscall_nr)
+		*syscall_nr = sc.nr;
+	return st;
+}
+
+const char *pyproc_syscall_name(long nr, char *buf, size_t len)
+{
+	static const struct {
+		long nr;
+		const char *name;
+	} names[] = {
+#define N(x) { SYS_##x, #x }
+		N(read), N(write), N(futex), N(wait4), N(waitid), N(connect), N(sendto), N(recvfrom),
+		N(sendmsg), N(recvmsg), N(accept4), N(clock_nanosleep), N(nanosleep), N(ppoll),
+		N(pselect6), N(epoll_pwait), N(rt_sigtimedwait), N(rt_sigsuspend), N(flock), N(fcntl),
+		N(openat), N(readv), N(writev), N(pread64), N(pwrite64),
+#ifdef SYS_select
+		N(select),
+#endif
+#ifdef SYS_poll
+		N(poll),
+#endif
+#ifdef SYS_accept
+		N(accept),
+#endif
+#ifdef SYS_epoll_wait
+		N(epoll_wait),
+#endif
+#ifdef SYS_pause
+		N(pause),
+#endif
+#ifdef SYS_epoll_pwait2
+		N(epoll_pwait2),
+#endif
+#undef N
+	};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (names[i].nr == nr)
+			return names[i].name;
+	snprintf(buf, len, "system call %ld", nr);
+	return buf;
+}
+
+int pyproc_waits_for_runtime(const struct pyproc_info *pi, const struct pyproc_syscall *sc)
+{
+	return sc->nr == SYS_futex && pi->runtime_lo && sc->arg0 >= pi->runtime_lo && sc->arg0 < pi->runtime_hi;
 }

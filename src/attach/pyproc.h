@@ -44,6 +44,9 @@ struct pyproc_info {
 	uint64_t image_start; /* start of the image's first mapping (a readable address) */
 	uint64_t runtime_addr; /* address of _PyRuntime (.PyRuntime section), 0 if none */
 	int has_debug_offsets; /* the "xdebugpy" cookie was found at runtime_addr */
+	uint64_t runtime_lo, runtime_hi; /* the _PyRuntime object [lo, hi) (its GIL and runtime
+	                                  * locks live there), 0 when unknown */
+	int debug_build;       /* a --with-pydebug build (_Py_RefTotal / _Py_NegativeRefcount) */
 	int static_exe;        /* interpreter linked into the executable */
 };
 
@@ -91,12 +94,30 @@ enum pyproc_thread_state {
 	PYPROC_THREAD_GONE,    /* the process has exited */
 };
 
+/* Where a thread blocked in a system call is: from /proc/PID/task/TID/syscall. */
+struct pyproc_syscall {
+	long nr;       /* the system call's number, -1 when not in one */
+	uint64_t arg0; /* its first argument (a futex's address) */
+	uint64_t pc;   /* the user-space instruction it returns to */
+};
+
 /*
- * State of the target's main thread, from /proc/PID/task/PID/syscall (falling
- * back to stat). When SYSCALL_NR is not NULL it receives the syscall number
- * (or -1). Cheap (a few µs); safe from any thread.
+ * State of thread TID of process PID, from /proc/PID/task/TID/syscall (falling
+ * back to stat). When SC is not NULL it receives where the thread is blocked
+ * (nr -1 when it is not). Cheap (a few µs); safe from any thread.
  */
+enum pyproc_thread_state pyproc_thread(pid_t pid, pid_t tid, struct pyproc_syscall *sc);
+
+/* The same for the main thread; SYSCALL_NR (if not NULL) gets the number or -1. */
 enum pyproc_thread_state pyproc_main_thread(pid_t pid, long *syscall_nr);
+
+/* The name of system call NR for messages ("clock_nanosleep"), or "system call N"
+ * in BUF when it has none here. */
+const char *pyproc_syscall_name(long nr, char *buf, size_t len);
+
+/* True when SC is a futex wait on a lock inside _PyRuntime: the thread waits
+ * for the GIL (or another runtime lock), not in a call that released it. */
+int pyproc_waits_for_runtime(const struct pyproc_info *pi, const struct pyproc_syscall *sc);
 
 /*
  * Builds the permission error sentence for PID into ERR ("permission denied

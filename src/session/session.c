@@ -437,8 +437,9 @@ static void poll_inject(struct session *s)
 	enum inject_state st = inject_poll(s->inject, status, sizeof status);
 	if (s->agent == SESSION_AGENT_ATTACHING) {
 		set_note(s, "%s", status);
-		/* The user hears of changes of state, not of every tick. */
-		if (st != s->inject_last && st != INJECT_DONE)
+		/* The user hears of changes of state, not of every tick; DONE
+		 * says which way the agent went in. */
+		if (st != s->inject_last)
 			say(s, st == INJECT_FAILED ? SESSION_MSG_ERROR :
 			       st == INJECT_WAITING ? SESSION_MSG_WAITING : SESSION_MSG_INFO, "%s", status);
 	}

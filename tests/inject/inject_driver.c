@@ -144,8 +144,9 @@ int main(int argc, char **argv)
 	}
 	struct inject_stats s;
 	inject_get_stats(ij, &s);
-	printf("stats method=%s elapsed_ms=%.1f child_ms=%.1f attached_ms=%.1f bootstrap_ms=%.1f\n",
-	       inject_method_name(s.method), s.elapsed_ms, s.child_ms, s.attached_ms, s.bootstrap_ms);
+	printf("stats method=%s way=%s elapsed_ms=%.1f child_ms=%.1f attached_ms=%.1f bootstrap_ms=%.1f\n",
+	       inject_method_name(s.method), inject_way_name(s.way), s.elapsed_ms, s.child_ms, s.attached_ms,
+	       s.bootstrap_ms);
 	printf("result %s: %s\n", state_name(st), status);
 	inject_free(ij);
 	return st == INJECT_DONE ? 0 : 1;

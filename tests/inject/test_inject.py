@@ -11,8 +11,11 @@ sleeps, a CPU-bound loop, several allocating threads, a main thread asleep),
 injects the agent with pmt-inject-driver and checks that the agent's socket
 answers `hello` with the target's pid, that a second injection reuses the
 running agent, that a sleeping main thread is reported as waiting and that
-the direct method gets through, and that every target finishes its own job
-and exits 0. With --namespaces (root): targets in a private mount namespace
+the direct method gets through, that a main thread blocked in sleep,
+queue.get, select or accept (with a busy worker thread, or with every thread
+parked) is entered by the default method and its call still returns, that
+one blocked while holding the GIL is refused at once with the reason, and
+that every target finishes its own job and exits 0. With --namespaces (root): targets in a private mount namespace
 (own /tmp), in a pid namespace, and running as another user. With --refusals: the clear refusals (non-Python process, Python
 3.7, no such pid, 3.14 with remote debugging disabled, gdb missing).
 
@@ -82,6 +85,49 @@ TARGETS = {
         "print('finished', flush=True)\n"
     ),
 }
+
+# A worker whose main thread waits (argv[2]: sleep, queue, select, accept,
+# held, all) while another thread does the work, as in real services. The
+# wait ends after argv[1] seconds (a timer thread feeds it); the target then
+# prints what its blocked call returned and exits 0.
+BLOCKED = (
+    "import ctypes, os, queue, select, socket, sys, threading, time\n"
+    "secs, mode = float(sys.argv[1]), sys.argv[2]\n"
+    "done = threading.Event()\n"
+    "def worker():\n"
+    "    n = 0\n"
+    "    while not done.is_set():\n"
+    "        n += sum(i * i for i in range(2000))\n"
+    "if mode != 'all':\n"
+    "    threading.Thread(target=worker, daemon=True).start()\n"
+    "else:\n"
+    "    threading.Thread(target=done.wait, daemon=True).start()\n"
+    "print('ready', flush=True)\n"
+    "if mode in ('sleep', 'all'):\n"
+    "    time.sleep(secs)\n"
+    "    got = 'slept'\n"
+    "elif mode == 'queue':\n"
+    "    q = queue.Queue()\n"
+    "    threading.Timer(secs, q.put, ('item',)).start()\n"
+    "    got = q.get()\n"
+    "elif mode == 'select':\n"
+    "    r, w = os.pipe()\n"
+    "    threading.Timer(secs, os.write, (w, b'x')).start()\n"
+    "    got = 'readable %d' % len(select.select([r], [], [])[0])\n"
+    "elif mode == 'accept':\n"
+    "    srv = socket.socket()\n"
+    "    srv.bind(('127.0.0.1', 0))\n"
+    "    srv.listen()\n"
+    "    port = srv.getsockname()[1]\n"
+    "    threading.Timer(secs, lambda: socket.create_connection(('127.0.0.1', port)).close()).start()\n"
+    "    conn, _ = srv.accept()\n"
+    "    got = 'accepted'\n"
+    "elif mode == 'held':\n"
+    "    ctypes.PyDLL(None).sleep(int(secs))  # a C call that keeps the GIL while it waits\n"
+    "    got = 'slept holding the GIL'\n"
+    "done.set()\n"
+    "print('returned: %s' % got, flush=True)\n"
+)
 
 
 class Failure(Exception):
@@ -235,19 +281,79 @@ def run_interpreter(env, python):
     for kind, p in targets.items():
         env.finish(p, "%s %s target" % (ver, kind))
 
-    # A main thread asleep in a system call: waiting, then the direct method.
-    p = env.target(python, "sleeper", 8)
+    run_blocked(env, python, ver)
+
+
+def blocked_target(env, python, mode, secs):
+    path = os.path.join(env.tmp, "target_blocked.py")
+    with open(path, "w") as f:
+        f.write(BLOCKED)
+    envv = dict(os.environ, PMT_TOP_RUNTIME_DIR=env.rundir)
+    envv.pop("PYTHONPATH", None)
+    p = subprocess.Popen([python, path, str(secs), mode], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=envv)
+    env.procs.append(p)
+    if p.stdout.readline().strip() != b"ready":
+        raise Failure("blocked target (%s) on %s did not start: %s" % (mode, python, p.stderr.read(2000)))
+    # Let the main thread reach its blocking call.
+    for _ in range(200):
+        try:
+            with open("/proc/%d/syscall" % p.pid) as f:
+                if not f.read().startswith("running"):
+                    break
+        except OSError:
+            break
+        time.sleep(0.01)
+    return p
+
+
+def stat_of(out, key):
+    for word in out.split():
+        if word.startswith(key + "="):
+            return word[len(key) + 1:]
+    return None
+
+
+def run_blocked(env, python, ver):
+    """Main thread parked in a blocking call: the default method gets in, and the call still returns."""
+    minor = int(ver.split(".")[1])
+    expect_way = "other-thread" if minor >= 14 else "parked"
+    for mode in ("sleep", "queue", "select", "accept", "all", "held"):
+        p = blocked_target(env, python, mode, 8)
+        rc, out, took = env.inject(p.pid)
+        way = stat_of(out, "way")
+        if mode == "held":
+            env.check(rc == 1 and "while holding the GIL" in out and p.poll() is None,
+                      "%s main thread held the GIL in sleep(): refused with why while it still waits (%.2f s)" % (
+                          ver, took))
+            env.check(env.hello(p.pid, timeout=0.5) is None, "%s held: no agent was started" % ver)
+        else:
+            want = "parked" if mode == "all" else expect_way
+            env.check(rc == 0 and "result DONE" in out and way == want,
+                      "%s main thread blocked in %s: default inject reports DONE, way %s, in %.2f s (%s)" % (
+                          ver, mode, way, took, stat_of(out, "elapsed_ms")))
+            if rc != 0:
+                print("    " + out.replace("\n", "\n    "))
+            h = env.hello(p.pid)
+            env.check(h is not None and h.get("pid") == p.pid, "%s %s: the agent answers" % (ver, mode))
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+        tail = p.stdout.read().decode(errors="replace")
+        env.check(p.returncode == 0 and "returned: " in tail,
+                  "%s %s: the blocked call returned normally and the target exited 0 (%s)" % (
+                      ver, mode, tail.strip() or p.stderr.read()[-500:]))
+
+    # An expert's explicit method waits, and says so, instead of choosing another way.
+    p = env.target(python, "sleeper", 6)
     time.sleep(0.2)
-    rc, out, took = env.inject(p.pid, timeout_ms=3000)
-    env.check("state WAITING: main thread is in a system call" in out,
-              "%s sleeper: the waiting state is reported" % ver)
-    env.check(rc == 1 and "stayed in a system call" in out,
-              "%s sleeper: the injection times out with the reason and a remedy" % ver)
+    method = "pep768" if minor >= 14 else "gdb"
+    rc, out, took = env.inject(p.pid, method=method, timeout_ms=2000)
+    env.check("state WAITING: the main thread of process" in out and rc == 1 and "leave out --inject-method" in out,
+              "%s sleeper with --inject-method %s: waits, then times out naming the default" % (ver, method))
     rc, out, took = env.inject(p.pid, method="direct")
     env.check(rc == 0 and "result DONE" in out,
               "%s sleeper: --inject-method direct reports DONE in %.2f s" % (ver, took))
-    if rc != 0:
-        print("    " + out.replace("\n", "\n    "))
     h = env.hello(p.pid)
     env.check(h is not None and h.get("pid") == p.pid, "%s sleeper: the agent answers after direct" % ver)
     env.finish(p, "%s sleeper target" % ver)
