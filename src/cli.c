@@ -32,7 +32,7 @@ static const char help_text[] =
 "      --socket PATH      the agent's socket, when it is not in the usual place\n"
 "      --key K            grouping: lineno (default), filename or traceback;\n"
 "                         profile: function (default), lineno, traceback or filename\n"
-"      --top N            how many entries to print (default 20)\n"
+"      --top N            how many entries to print (default 20; snapshot, diff: 0 for all)\n"
 "      --limit N          profile: how many rows to print (default 20)\n"
 "  -o, --output FILE      snapshot: write the whole snapshot to FILE (JSON)\n"
 "      --json             print JSON instead of a table\n"
@@ -297,7 +297,9 @@ int cli_parse(int argc, char *const argv[], struct cli_opts *o, char *err, size_
 			}
 			o->key = val;
 		} else if (strcmp(lname, "--top") == 0) {
-			if (parse_int(lname, val, 1, 1000000, &o->top, err, errlen) < 0)
+			/* snapshot and diff print every group with 0 (docs/snapshots.md). */
+			int lo = o->mode == CLI_SNAPSHOT || o->mode == CLI_DIFF ? 0 : 1;
+			if (parse_int(lname, val, lo, 1000000, &o->top, err, errlen) < 0)
 				return -1;
 		} else if (strcmp(lname, "--limit") == 0) {
 			/* The agent's limit for a profile reply. */

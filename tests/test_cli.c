@@ -74,7 +74,12 @@ static void test_subcommands(void **state)
 	assert_string_equal(o.output, "x.json");
 	assert_true(o.json);
 	expect_err(PARSE(&o, err, "snapshot", "77", "--key", "line"), err, "--key: expected lineno, filename or traceback");
-	expect_err(PARSE(&o, err, "snapshot", "77", "--top", "0"), err, "--top: expected a whole number from 1");
+	assert_int_equal(PARSE(&o, err, "snapshot", "77", "--top", "0"), 0); /* every group */
+	assert_int_equal(o.top, 0);
+	assert_int_equal(PARSE(&o, err, "diff", "a.json", "b.json", "--top", "0"), 0);
+	assert_int_equal(o.top, 0);
+	expect_err(PARSE(&o, err, "snapshot", "77", "--top", "-1"), err, "--top: expected a whole number from 0");
+	expect_err(PARSE(&o, err, "functions", "77", "--top", "0"), err, "--top: expected a whole number from 1");
 
 	assert_int_equal(PARSE(&o, err, "diff", "a.json", "b.json", "--top", "3"), 0);
 	assert_int_equal(o.mode, CLI_DIFF);
