@@ -17,10 +17,12 @@ static const char help_text[] =
 "usage: pmt-top PID                       watch a running process (attach; inject the agent if needed)\n"
 "       pmt-top run [OPTS] -- CMD ...     start CMD with the agent preloaded and watch it\n"
 "       pmt-top demo                      run the bundled demo workload and watch it\n"
-"       pmt-top snapshot PID [--key K] [--top N] [-o FILE] [--json]\n"
+"       pmt-top snapshot PID [--key K] [--top N] [-o FILE] [--json] [--start-tracing[=N]] [--wait S]\n"
 "       pmt-top diff OLD.json NEW.json [--key K] [--top N] [--json]\n"
 "       pmt-top functions PID [--duration S] [--top N] [--json]\n"
 "       pmt-top profile PID [--duration S] [--key K] [--limit N] [--interval BYTES] [--calls] [--json]\n"
+"       pmt-top trace PID start [--frames N] | stop | status [--json]\n"
+"                                         tracemalloc on (it stays on), off, or how it is\n"
 "\n"
 "options:\n"
 "  -i, --interval S       sampling interval in seconds, 0.05 to 60 (default 0.5);\n"
@@ -36,6 +38,10 @@ static const char help_text[] =
 "      --limit N          profile: how many rows to print (default 20)\n"
 "  -o, --output FILE      snapshot: write the whole snapshot to FILE (JSON)\n"
 "      --json             print JSON instead of a table\n"
+"      --start-tracing[=N] snapshot: when tracemalloc is off, start it with N frames (default 1)\n"
+"                         first; only allocations from then on are seen, and it stays on\n"
+"      --wait S           snapshot: wait S seconds first (Ctrl-C ends the wait and still writes)\n"
+"      --frames N         trace start: frames kept per allocation, 1 to 100 (default 1)\n"
 "      --duration S       functions, profile: how long to watch (default 5)\n"
 "      --calls            profile: also count calls (CALLS, RET/CALL, LARGEST)\n"
 "      --no-profile       do not start the sampled allocation profiler on attach\n"
@@ -45,6 +51,13 @@ static const char help_text[] =
 "      --load FILE...     open saved snapshots in the Snapshots view\n"
 "  -h, --help             this help\n"
 "  -V, --version          the version\n"
+"\n"
+"what stays switched on in a target that goes on running:\n"
+"  the agent, once loaded, stays (idle) so that the next command connects at once;\n"
+"  PID, snapshot, functions, profile: nothing they switched on (the sampled profiler,\n"
+"    the function tracer, tracemalloc); what was on before they came stays on;\n"
+"  snapshot --start-tracing, trace start: tracemalloc, until `pmt-top trace PID stop`.\n"
+"  When pmt-top cannot switch something off, it says what is left on and how.\n"
 "\n"
 "keys: ? or F1 in the program lists them all; q or F10 quits.\n"
 "\n"
@@ -140,10 +153,60 @@ static bool one_of(const char *s, const char *const *set)
 enum {
 	OK_WATCH = 1 << CLI_WATCH, OK_RUN = 1 << CLI_RUN, OK_DEMO = 1 << CLI_DEMO,
 	OK_SNAP = 1 << CLI_SNAPSHOT, OK_DIFF = 1 << CLI_DIFF, OK_FUNC = 1 << CLI_FUNCTIONS,
-	OK_PROF = 1 << CLI_PROFILE,
+	OK_PROF = 1 << CLI_PROFILE, OK_TRACE = 1 << CLI_TRACE,
 	OK_TUI = OK_WATCH | OK_RUN | OK_DEMO,
-	OK_ATTACH = OK_WATCH | OK_SNAP | OK_FUNC | OK_PROF,
+	OK_ATTACH = OK_WATCH | OK_SNAP | OK_FUNC | OK_PROF | OK_TRACE,
 };
+
+/* The action word of `pmt-top trace`, or -1. */
+static int trace_action(const char *s)
+{
+	static const struct { const char *name; enum cli_trace_action action; } actions[] = {
+		{ "start", CLI_TRACE_START }, { "stop", CLI_TRACE_STOP }, { "status", CLI_TRACE_STATUS },
+	};
+	for (size_t k = 0; k < sizeof actions / sizeof actions[0]; k++)
+		if (strcmp(s, actions[k].name) == 0)
+			return (int)actions[k].action;
+	return -1;
+}
+
+/*
+ * `pmt-top trace PID ACTION` (ACTION PID is understood too) and the options
+ * that only some actions take.
+ */
+static int finish_trace(struct cli_opts *o, const char *const pos[2], int npos, char *err,
+			size_t errlen)
+{
+	int a0 = npos > 0 ? trace_action(pos[0]) : -1, a1 = npos > 1 ? trace_action(pos[1]) : -1;
+	const char *pid;
+
+	if (npos == 2 && (a0 >= 0 || a1 >= 0)) {
+		pid = a1 >= 0 ? pos[0] : pos[1];
+		o->trace_action = (enum cli_trace_action)(a1 >= 0 ? a1 : a0);
+	} else if (npos == 2) {
+		const char *bad = parse_pid(pos[0], &o->pid, err, errlen) == 0 ? pos[1] : pos[0];
+		snprintf(err, errlen, "trace: unknown action \"%s\" (expected start, stop or status)", bad);
+		return -1;
+	} else if (npos == 1 && a0 < 0) {
+		if (parse_pid(pos[0], &o->pid, err, errlen) == 0)
+			snprintf(err, errlen, "trace needs an action after the PID: start, stop or status");
+		return -1;
+	} else {
+		snprintf(err, errlen, "which process? `pmt-top trace PID start|stop|status`");
+		return -1;
+	}
+	if (parse_pid(pid, &o->pid, err, errlen) < 0)
+		return -1;
+	if (o->frames && o->trace_action != CLI_TRACE_START) {
+		snprintf(err, errlen, "--frames is only for `pmt-top trace PID start`");
+		return -1;
+	}
+	if (o->json && o->trace_action != CLI_TRACE_STATUS) {
+		snprintf(err, errlen, "--json is only for `pmt-top trace PID status`");
+		return -1;
+	}
+	return 0;
+}
 
 int cli_parse(int argc, char *const argv[], struct cli_opts *o, char *err, size_t errlen)
 {
@@ -174,6 +237,8 @@ int cli_parse(int argc, char *const argv[], struct cli_opts *o, char *err, size_
 			o->mode = CLI_FUNCTIONS, i++;
 		else if (strcmp(cmd, "profile") == 0)
 			o->mode = CLI_PROFILE, i++;
+		else if (strcmp(cmd, "trace") == 0)
+			o->mode = CLI_TRACE, i++;
 	}
 
 	for (; i < argc; i++) {
@@ -213,26 +278,30 @@ int cli_parse(int argc, char *const argv[], struct cli_opts *o, char *err, size_
 			snprintf(name, sizeof name, "%s", a);
 		}
 
-		struct { const char *s, *l; bool arg; unsigned ok; } table[] = {
-			{ "-h", "--help", false, ~0u },
-			{ "-V", "--version", false, ~0u },
-			{ "-i", "--interval", true, OK_TUI | OK_PROF },
-			{ NULL, "--theme", true, OK_TUI },
-			{ NULL, "--ascii", false, OK_TUI },
-			{ NULL, "--no-inject", false, OK_ATTACH },
-			{ NULL, "--inject-method", true, OK_ATTACH },
-			{ NULL, "--socket", true, OK_ATTACH },
-			{ NULL, "--key", true, OK_SNAP | OK_DIFF | OK_PROF },
-			{ NULL, "--top", true, OK_SNAP | OK_DIFF | OK_FUNC },
-			{ NULL, "--limit", true, OK_PROF },
-			{ "-o", "--output", true, OK_SNAP },
-			{ NULL, "--json", false, OK_SNAP | OK_DIFF | OK_FUNC | OK_PROF },
-			{ NULL, "--duration", true, OK_FUNC | OK_PROF },
-			{ NULL, "--calls", false, OK_PROF },
-			{ NULL, "--no-profile", false, OK_TUI | OK_PROF },
-			{ NULL, "--trace", true, OK_RUN | OK_DEMO },
-			{ NULL, "--log", true, OK_RUN | OK_DEMO },
-			{ NULL, "--load", false, OK_TUI },
+		/* arg: 0 none, 1 required, 2 optional (only as --name=value). */
+		struct { const char *s, *l; int arg; unsigned ok; } table[] = {
+			{ "-h", "--help", 0, ~0u },
+			{ "-V", "--version", 0, ~0u },
+			{ "-i", "--interval", 1, OK_TUI | OK_PROF },
+			{ NULL, "--theme", 1, OK_TUI },
+			{ NULL, "--ascii", 0, OK_TUI },
+			{ NULL, "--no-inject", 0, OK_ATTACH },
+			{ NULL, "--inject-method", 1, OK_ATTACH },
+			{ NULL, "--socket", 1, OK_ATTACH },
+			{ NULL, "--key", 1, OK_SNAP | OK_DIFF | OK_PROF },
+			{ NULL, "--top", 1, OK_SNAP | OK_DIFF | OK_FUNC },
+			{ NULL, "--limit", 1, OK_PROF },
+			{ "-o", "--output", 1, OK_SNAP },
+			{ NULL, "--json", 0, OK_SNAP | OK_DIFF | OK_FUNC | OK_PROF | OK_TRACE },
+			{ NULL, "--duration", 1, OK_FUNC | OK_PROF },
+			{ NULL, "--calls", 0, OK_PROF },
+			{ NULL, "--no-profile", 0, OK_TUI | OK_PROF },
+			{ NULL, "--trace", 1, OK_RUN | OK_DEMO },
+			{ NULL, "--log", 1, OK_RUN | OK_DEMO },
+			{ NULL, "--load", 0, OK_TUI },
+			{ NULL, "--start-tracing", 2, OK_SNAP },
+			{ NULL, "--wait", 1, OK_SNAP },
+			{ NULL, "--frames", 1, OK_TRACE },
 		};
 		size_t k;
 		for (k = 0; k < sizeof table / sizeof table[0]; k++)
@@ -244,16 +313,25 @@ int cli_parse(int argc, char *const argv[], struct cli_opts *o, char *err, size_
 		}
 		const char *lname = table[k].l;
 		if (!(table[k].ok & (1u << o->mode))) {
-			snprintf(err, errlen, "%s does not apply here (see pmt-top --help)", lname);
+			if (strcmp(lname, "--start-tracing") == 0)
+				snprintf(err, errlen, "--start-tracing is only for `pmt-top snapshot PID` (tracing "
+					 "on its own: `pmt-top trace PID start`)");
+			else if (strcmp(lname, "--wait") == 0)
+				snprintf(err, errlen, "--wait is only for `pmt-top snapshot PID`");
+			else if (strcmp(lname, "--frames") == 0)
+				snprintf(err, errlen, "--frames is only for `pmt-top trace PID start` "
+					 "(snapshot: --start-tracing=N)");
+			else
+				snprintf(err, errlen, "%s does not apply here (see pmt-top --help)", lname);
 			return -1;
 		}
-		if (table[k].arg && val == NULL) {
+		if (table[k].arg == 1 && val == NULL) {
 			if (i + 1 >= argc) {
 				snprintf(err, errlen, "%s needs a value", lname);
 				return -1;
 			}
 			val = argv[++i];
-		} else if (!table[k].arg && val != NULL) {
+		} else if (table[k].arg == 0 && val != NULL) {
 			snprintf(err, errlen, "%s takes no value", lname);
 			return -1;
 		}
@@ -321,6 +399,16 @@ int cli_parse(int argc, char *const argv[], struct cli_opts *o, char *err, size_
 				return -1;
 		} else if (strcmp(lname, "--log") == 0) {
 			o->log = val;
+		} else if (strcmp(lname, "--start-tracing") == 0) {
+			o->start_tracing = CLI_TRACE_FRAMES_DEFAULT;
+			if (val && parse_int(lname, val, 1, 100, &o->start_tracing, err, errlen) < 0)
+				return -1;
+		} else if (strcmp(lname, "--wait") == 0) {
+			if (parse_double(lname, val, 0, 86400, &o->wait, err, errlen) < 0)
+				return -1;
+		} else if (strcmp(lname, "--frames") == 0) {
+			if (parse_int(lname, val, 1, 100, &o->frames, err, errlen) < 0)
+				return -1;
 		} else if (strcmp(lname, "--load") == 0) {
 			/* Every following non-option argument is a file to load. */
 			int first = i + 1, j = first;
@@ -337,11 +425,19 @@ int cli_parse(int argc, char *const argv[], struct cli_opts *o, char *err, size_
 	}
 
 	switch (o->mode) {
+	case CLI_TRACE:
+		return finish_trace(o, pos, npos, err, errlen);
+	case CLI_SNAPSHOT:
+		if (npos == 2 && o->start_tracing && parse_pid(pos[1], &(pid_t){ 0 }, err, errlen) == 0) {
+			snprintf(err, errlen, "give the frames as --start-tracing=%s (one argument), not as a "
+				 "second number", pos[1]);
+			return -1;
+		}
+		/* fall through */
 	case CLI_WATCH:
-		if (npos == 0 && o->nload > 0)
+		if (o->mode == CLI_WATCH && npos == 0 && o->nload > 0)
 			return 0; /* only saved snapshots to look at */
 		/* fall through */
-	case CLI_SNAPSHOT:
 	case CLI_FUNCTIONS:
 	case CLI_PROFILE:
 		if (npos != 1) {

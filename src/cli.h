@@ -30,9 +30,21 @@ enum cli_mode {
 	CLI_DIFF,      /* pmt-top diff OLD NEW */
 	CLI_FUNCTIONS, /* pmt-top functions PID */
 	CLI_PROFILE,   /* pmt-top profile PID */
+	CLI_TRACE,     /* pmt-top trace PID start|stop|status */
 	CLI_HELP,
 	CLI_VERSION,
 };
+
+/* What `pmt-top trace PID ACTION` does. */
+enum cli_trace_action {
+	CLI_TRACE_START,
+	CLI_TRACE_STOP,
+	CLI_TRACE_STATUS,
+};
+
+/* Frames for tracemalloc when started headless without a count: what the
+ * interactive T chooser starts with (its first choice). */
+#define CLI_TRACE_FRAMES_DEFAULT 1
 
 struct cli_opts {
 	enum cli_mode mode;
@@ -52,6 +64,10 @@ struct cli_opts {
 	uint64_t profile_interval;/* profile --interval BYTES; 0 = the agent's default */
 	bool calls;               /* profile --calls: count calls per function */
 	int trace;                /* --trace N: start tracemalloc with N frames (run/demo) */
+	enum cli_trace_action trace_action; /* trace: start, stop or status */
+	int frames;               /* trace start --frames N (1-100); 0 = CLI_TRACE_FRAMES_DEFAULT */
+	int start_tracing;        /* snapshot --start-tracing[=N]: N frames (1-100); 0 = not asked */
+	double wait;              /* snapshot --wait S: seconds to wait before taking it */
 	const char *log;          /* --log FILE (run/demo: child's output) */
 	char *const *argv;        /* run: the command */
 	int argc;

@@ -1,6 +1,7 @@
 /*
- * headless.c - `pmt-top snapshot`, `diff`, `functions` and `profile`: attach
- * (loading the agent when needed), ask, print a table or JSON, exit.
+ * headless.c - `pmt-top snapshot`, `diff`, `functions`, `profile` and
+ * `trace`: attach (loading the agent when needed), ask, print a table or
+ * JSON, exit.
  */
 #include "headless.h"
 
@@ -92,6 +93,234 @@ static struct session *attach(const struct cli_opts *o, bool profile, int *rc)
 	return NULL;
 }
 
+/* Polls the session for up to SECONDS; ^C (or SIGTERM) ends it early.
+ * Returns false when the agent went away meanwhile. */
+static bool watch_for(struct session *c, double seconds)
+{
+	double end = monotime_now() + seconds;
+	while (!interrupted && monotime_now() < end && session_agent(c) == SESSION_AGENT_READY) {
+		struct pollfd pfd;
+		session_pollfd(c, &pfd);
+		int ms = (int)((end - monotime_now()) * 1000) + 1;
+		if (poll(&pfd, 1, ms > 200 ? 200 : ms) > 0)
+			session_handle(c, pfd.revents);
+	}
+	return session_agent(c) == SESSION_AGENT_READY;
+}
+
+/* The raw reply as JSON, with what a terminal would act on escaped. */
+static void print_json(const cJSON *result)
+{
+	char *text = cJSON_PrintUnformatted(result);
+	if (text == NULL)
+		xalloc_die(0);
+	strsafe_fputs_json(text, stdout);
+	putchar('\n');
+	free(text);
+}
+
+/* "1 sample per 4 KiB" or "every allocation". */
+static const char *interval_words(char *buf, size_t len, uint64_t interval)
+{
+	char b[32];
+	if (interval <= 1)
+		snprintf(buf, len, "every allocation");
+	else if (interval % 1024 == 0 && interval < ((uint64_t)1 << 20))
+		snprintf(buf, len, "1 sample per %" PRIu64 " KiB", interval / 1024);
+	else if (interval % ((uint64_t)1 << 20) == 0)
+		snprintf(buf, len, "1 sample per %" PRIu64 " MiB", interval >> 20);
+	else
+		snprintf(buf, len, "1 sample per %s", units_bytes(b, sizeof b, (double)interval));
+	return buf;
+}
+
+/* ---- tracemalloc control (snapshot --start-tracing, trace) ---- */
+
+/* A snapshot of a process that does not trace: how to get one. */
+static int not_tracing(pid_t pid)
+{
+	return fail(CLI_EXIT_FAILURE, "tracemalloc is not tracing in pid %d: add --start-tracing (it then stays "
+		    "on) or run `pmt-top trace %d start` first", (int)pid, (int)pid);
+}
+
+/* Asks the agent how things are now; NULL after printing why (*RC set).
+ * *RAW (if not NULL) gets the reply, owned by the caller. */
+static const struct msg_status *read_status(struct session *c, pid_t pid, cJSON **raw, int *rc)
+{
+	char err[512];
+	cJSON *result = NULL;
+	if (session_call(c, PROTO_CMD_STATUS, NULL, CALL_TIMEOUT_MS, &result, err, sizeof err) < 0 ||
+	    session_take_status(c, result, err, sizeof err) < 0) {
+		cJSON_Delete(result);
+		*rc = fail(CLI_EXIT_FAILURE, "cannot read the status of pid %d: %s", (int)pid, err);
+		return NULL;
+	}
+	if (raw)
+		*raw = result;
+	else
+		cJSON_Delete(result);
+	return session_status(c, NULL);
+}
+
+/* tracemalloc_start with NFRAME; 0, or -1 after printing why (*RC set). */
+static int start_tracing(struct session *c, pid_t pid, int nframe, int *rc)
+{
+	char err[512];
+	cJSON *result = NULL;
+	cJSON *args = cJSON_CreateObject();
+	cJSON_AddNumberToObject(args, "nframe", nframe);
+	if (session_call(c, PROTO_CMD_TRACEMALLOC_START, args, CALL_TIMEOUT_MS, &result, err, sizeof err) < 0) {
+		*rc = fail(CLI_EXIT_FAILURE, "cannot start tracemalloc in pid %d: %s", (int)pid, err);
+		return -1;
+	}
+	/* It runs whatever the reply looks like: say so, and how to stop it. */
+	if (session_take_status(c, result, err, sizeof err) < 0)
+		strsafe_eprintf("pmt-top: warning: the agent's reply to tracemalloc_start is malformed (%s); "
+				"`pmt-top trace %d status` tells whether tracemalloc runs", err, (int)pid);
+	cJSON_Delete(result);
+	return 0;
+}
+
+static const char *frames_word(int n)
+{
+	return n == 1 ? "frame" : "frames";
+}
+
+/* "started by pmt-top's agent" or "started by the program itself". */
+static const char *started_by(const struct msg_status *st)
+{
+	return st->started_by_agent ? "started by pmt-top's agent" : "started by the program itself";
+}
+
+static int trace_start(struct session *c, const struct cli_opts *o, const struct msg_status *st)
+{
+	int rc = CLI_EXIT_OK;
+	int want = o->frames ? o->frames : CLI_TRACE_FRAMES_DEFAULT;
+	if (st->tracing) {
+		int have = st->nframe;
+		printf("tracemalloc was already on in pid %d with %d %s (%s)%s; it stays on until "
+		       "`pmt-top trace %d stop`\n", (int)o->pid, have, frames_word(have), started_by(st),
+		       o->frames && o->frames != have ? ", not the frames asked for: stop it first to change them" : "",
+		       (int)o->pid);
+		return CLI_EXIT_OK;
+	}
+	if (start_tracing(c, o->pid, want, &rc) < 0)
+		return rc;
+	printf("tracemalloc on in pid %d with %d %s: only allocations from now on are seen; it stays on "
+	       "until `pmt-top trace %d stop`\n", (int)o->pid, want, frames_word(want), (int)o->pid);
+	return CLI_EXIT_OK;
+}
+
+static int trace_stop(struct session *c, const struct cli_opts *o, const struct msg_status *st)
+{
+	char err[512];
+	cJSON *result = NULL;
+	if (!st->tracing) {
+		printf("tracemalloc was not on in pid %d: nothing to stop\n", (int)o->pid);
+		return CLI_EXIT_OK;
+	}
+	int had = st->nframe;
+	const char *who = started_by(st);
+	if (session_call(c, PROTO_CMD_TRACEMALLOC_STOP, NULL, CALL_TIMEOUT_MS, &result, err, sizeof err) < 0)
+		return fail(CLI_EXIT_FAILURE, "cannot stop tracemalloc in pid %d, so it is still on: %s",
+			    (int)o->pid, err);
+	session_take_status(c, result, err, sizeof err);
+	cJSON_Delete(result);
+	printf("tracemalloc off in pid %d (it was on, with %d %s, %s)\n", (int)o->pid, had, frames_word(had),
+	       who);
+	return CLI_EXIT_OK;
+}
+
+static void trace_status(const struct cli_opts *o, const struct msg_status *st, cJSON *raw)
+{
+	char cur[32], peak[32], mem[32], iv[64];
+	if (o->json) {
+		cJSON_AddNumberToObject(raw, "pid", (double)o->pid);
+		print_json(raw);
+		return;
+	}
+	if (st->tracing)
+		printf("tracemalloc in pid %d: on, %d %s, %s; traced %s (peak %s), its own memory %s\n",
+		       (int)o->pid, st->nframe, frames_word(st->nframe), started_by(st),
+		       units_bytes(cur, sizeof cur, (double)st->traced_current),
+		       units_bytes(peak, sizeof peak, (double)st->traced_peak),
+		       units_bytes(mem, sizeof mem, (double)st->tracemalloc_memory));
+	else
+		printf("tracemalloc in pid %d: off\n", (int)o->pid);
+	if (!st->has_profile)
+		printf("sampled profiler in pid %d: not available in this agent\n", (int)o->pid);
+	else if (st->profile.running)
+		printf("sampled profiler in pid %d: on, %s, its own memory %s%s\n", (int)o->pid,
+		       interval_words(iv, sizeof iv, st->profile.interval),
+		       units_bytes(mem, sizeof mem, (double)st->profile.memory),
+		       st->profile.calls ? ", counting calls" : "");
+	else
+		printf("sampled profiler in pid %d: off\n", (int)o->pid);
+}
+
+int headless_trace(const struct cli_opts *o)
+{
+	int rc = CLI_EXIT_OK;
+	cJSON *raw = NULL;
+	struct session *c = attach(o, false, &rc);
+	if (c == NULL)
+		return rc;
+	const struct msg_status *st = read_status(c, o->pid, &raw, &rc);
+	if (st != NULL) {
+		switch (o->trace_action) {
+		case CLI_TRACE_START:
+			rc = trace_start(c, o, st);
+			break;
+		case CLI_TRACE_STOP:
+			rc = trace_stop(c, o, st);
+			break;
+		case CLI_TRACE_STATUS:
+			trace_status(o, st, raw);
+			break;
+		}
+	}
+	if (rc == CLI_EXIT_OK && (fflush(stdout) != 0 || ferror(stdout)))
+		rc = fail(CLI_EXIT_FAILURE, "cannot write the output: %s", strerror(errno));
+	cJSON_Delete(raw);
+	session_free(c);
+	return rc;
+}
+
+/* ---- snapshot ---- */
+
+/*
+ * --start-tracing and --wait: tracemalloc on (started when it is off and
+ * asked to: it stays on, said on stderr), then the wait (^C ends it). 0, or
+ * -1 after printing why (*RC set).
+ */
+static int snapshot_prepare(struct session *c, const struct cli_opts *o, int *rc)
+{
+	const struct msg_status *st = read_status(c, o->pid, NULL, rc);
+	if (st == NULL)
+		return -1;
+	if (!st->tracing && !o->start_tracing) {
+		*rc = not_tracing(o->pid);
+		return -1;
+	}
+	if (!st->tracing) {
+		int n = o->start_tracing;
+		if (start_tracing(c, o->pid, n, rc) < 0)
+			return -1;
+		strsafe_eprintf("pmt-top: tracemalloc was off in pid %d: started it with %d %s, so this snapshot "
+				"sees only allocations made from now on; it stays on until `pmt-top trace %d stop`",
+				(int)o->pid, n, frames_word(n), (int)o->pid);
+	} else if (o->start_tracing && st->nframe != o->start_tracing) {
+		strsafe_eprintf("pmt-top: tracemalloc was already on in pid %d with %d %s: used as it is",
+				(int)o->pid, st->nframe, frames_word(st->nframe));
+	}
+	if (o->wait > 0 && !watch_for(c, o->wait)) {
+		*rc = fail(CLI_EXIT_FAILURE, "lost the agent in pid %d while waiting: %s", (int)o->pid,
+			   session_note(c));
+		return -1;
+	}
+	return 0;
+}
+
 int headless_snapshot(const struct cli_opts *o)
 {
 	char err[512];
@@ -99,13 +328,19 @@ int headless_snapshot(const struct cli_opts *o)
 	struct session *c = attach(o, false, &rc);
 	if (c == NULL)
 		return rc;
+	/* ^C ends the wait; the snapshot is still taken and written. */
+	struct sigaction sa = { 0 }, old_int, old_term;
+	sa.sa_handler = on_interrupt;
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	if ((o->start_tracing || o->wait > 0) && snapshot_prepare(c, o, &rc) < 0)
+		goto done;
 	cJSON *args = cJSON_CreateObject();
 	cJSON_AddStringToObject(args, "key", o->key ? o->key : "lineno");
 	cJSON *result = NULL;
 	if (session_call(c, PROTO_CMD_SNAPSHOT, args, CALL_TIMEOUT_MS, &result, err, sizeof err) < 0) {
 		if (session_last_error_code(c) == PROTO_ERR_NOT_TRACING)
-			rc = fail(CLI_EXIT_FAILURE, "tracemalloc is not tracing in pid %d: start it from the "
-				  "interactive view (T), with `pmt-top run --trace N`, or in the program", (int)o->pid);
+			rc = not_tracing(o->pid);
 		else
 			rc = fail(CLI_EXIT_FAILURE, "snapshot of pid %d failed: %s", (int)o->pid, err);
 		goto done;
@@ -132,6 +367,8 @@ int headless_snapshot(const struct cli_opts *o)
 			rc = fail(CLI_EXIT_FAILURE, "cannot write the output: %s", strerror(errno));
 	snapshot_free(s);
 done:
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
 	session_free(c);
 	return rc;
 }
@@ -277,47 +514,6 @@ done:
 }
 
 /* ---- profile ---- */
-
-/* Polls the session for up to SECONDS; ^C (or SIGTERM) ends it early.
- * Returns false when the agent went away meanwhile. */
-static bool watch_for(struct session *c, double seconds)
-{
-	double end = monotime_now() + seconds;
-	while (!interrupted && monotime_now() < end && session_agent(c) == SESSION_AGENT_READY) {
-		struct pollfd pfd;
-		session_pollfd(c, &pfd);
-		int ms = (int)((end - monotime_now()) * 1000) + 1;
-		if (poll(&pfd, 1, ms > 200 ? 200 : ms) > 0)
-			session_handle(c, pfd.revents);
-	}
-	return session_agent(c) == SESSION_AGENT_READY;
-}
-
-/* The raw reply as JSON, with what a terminal would act on escaped. */
-static void print_json(const cJSON *result)
-{
-	char *text = cJSON_PrintUnformatted(result);
-	if (text == NULL)
-		xalloc_die(0);
-	strsafe_fputs_json(text, stdout);
-	putchar('\n');
-	free(text);
-}
-
-/* "1 sample per 4 KiB" or "every allocation". */
-static const char *interval_words(char *buf, size_t len, uint64_t interval)
-{
-	char b[32];
-	if (interval <= 1)
-		snprintf(buf, len, "every allocation");
-	else if (interval % 1024 == 0 && interval < ((uint64_t)1 << 20))
-		snprintf(buf, len, "1 sample per %" PRIu64 " KiB", interval / 1024);
-	else if (interval % ((uint64_t)1 << 20) == 0)
-		snprintf(buf, len, "1 sample per %" PRIu64 " MiB", interval >> 20);
-	else
-		snprintf(buf, len, "1 sample per %s", units_bytes(b, sizeof b, (double)interval));
-	return buf;
-}
 
 /* A count or a size that is only known with call counting: "-" otherwise. */
 static const char *maybe_bytes(char *buf, size_t len, bool known, uint64_t v)

@@ -1,6 +1,6 @@
 /*
  * headless.h - the subcommands that print and exit: snapshot, diff, functions,
- * profile.
+ * profile, trace.
  *
  * Each returns a process exit code (cli.h) and prints a one-line reason on
  * stderr when it fails.
@@ -10,11 +10,16 @@
 
 #include "cli.h"
 
+/* `pmt-top snapshot PID`; with --start-tracing it first starts tracemalloc
+ * when it is off, and leaves it on (said on stderr). */
 int headless_snapshot(const struct cli_opts *opts);
 int headless_diff(const struct cli_opts *opts);
 int headless_functions(const struct cli_opts *opts);
 /* `pmt-top profile PID`: the sampled profiler for --duration seconds, or
  * tracemalloc when the agent has no profiler (said in one line on stderr). */
 int headless_profile(const struct cli_opts *opts);
+/* `pmt-top trace PID start|stop|status`: tracemalloc on (left on: that is
+ * the point), off, or how it is. Starts no sampled profiler. */
+int headless_trace(const struct cli_opts *opts);
 
 #endif

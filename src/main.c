@@ -36,6 +36,8 @@ int main(int argc, char *argv[])
 		return headless_functions(&opts);
 	case CLI_PROFILE:
 		return headless_profile(&opts);
+	case CLI_TRACE:
+		return headless_trace(&opts);
 	}
 	return CLI_EXIT_FAILURE;
 }

@@ -168,12 +168,98 @@ static void test_subcommands(void **state)
 	assert_non_null(strstr(cli_help(), "exit status"));
 }
 
+static void test_trace(void **state)
+{
+	(void)state;
+	struct cli_opts o;
+	char err[256];
+	assert_int_equal(PARSE(&o, err, "trace", "42", "start"), 0);
+	assert_int_equal(o.mode, CLI_TRACE);
+	assert_int_equal(o.pid, 42);
+	assert_int_equal(o.trace_action, CLI_TRACE_START);
+	assert_int_equal(o.frames, 0); /* CLI_TRACE_FRAMES_DEFAULT */
+	assert_int_equal(PARSE(&o, err, "trace", "42", "start", "--frames", "25", "--no-inject"), 0);
+	assert_int_equal(o.frames, 25);
+	assert_true(o.no_inject);
+	assert_int_equal(PARSE(&o, err, "trace", "--frames=100", "42", "start"), 0);
+	assert_int_equal(o.frames, 100);
+	assert_int_equal(PARSE(&o, err, "trace", "stop", "42"), 0); /* the other order too */
+	assert_int_equal(o.trace_action, CLI_TRACE_STOP);
+	assert_int_equal(o.pid, 42);
+	assert_int_equal(PARSE(&o, err, "trace", "42", "status", "--json", "--socket", "/x.sock"), 0);
+	assert_int_equal(o.trace_action, CLI_TRACE_STATUS);
+	assert_true(o.json);
+	assert_string_equal(o.socket, "/x.sock");
+
+	expect_err(PARSE(&o, err, "trace"), err, "which process? `pmt-top trace PID start|stop|status`");
+	expect_err(PARSE(&o, err, "trace", "start"), err, "which process?");
+	expect_err(PARSE(&o, err, "trace", "42"), err, "trace needs an action after the PID: start, stop or status");
+	expect_err(PARSE(&o, err, "trace", "42", "begin"), err, "trace: unknown action \"begin\"");
+	expect_err(PARSE(&o, err, "trace", "begin", "42"), err, "trace: unknown action \"begin\"");
+	expect_err(PARSE(&o, err, "trace", "x", "start"), err, "\"x\" is not a process id");
+	expect_err(PARSE(&o, err, "trace", "42", "start", "stop"), err, "unexpected argument \"stop\"");
+	expect_err(PARSE(&o, err, "trace", "42", "start", "--frames", "0"), err,
+		   "--frames: expected a whole number from 1 to 100, got \"0\"");
+	expect_err(PARSE(&o, err, "trace", "42", "start", "--frames", "101"), err, "from 1 to 100");
+	expect_err(PARSE(&o, err, "trace", "42", "start", "--frames"), err, "--frames needs a value");
+	expect_err(PARSE(&o, err, "trace", "42", "stop", "--frames", "5"), err,
+		   "--frames is only for `pmt-top trace PID start`");
+	expect_err(PARSE(&o, err, "trace", "42", "start", "--json"), err,
+		   "--json is only for `pmt-top trace PID status`");
+	expect_err(PARSE(&o, err, "trace", "42", "start", "--start-tracing"), err,
+		   "--start-tracing is only for `pmt-top snapshot PID`");
+	expect_err(PARSE(&o, err, "trace", "42", "status", "--wait", "1"), err, "--wait is only for `pmt-top snapshot PID`");
+	expect_err(PARSE(&o, err, "trace", "42", "start", "--top", "3"), err, "--top does not apply here");
+	expect_err(PARSE(&o, err, "snapshot", "42", "--frames", "3"), err,
+		   "--frames is only for `pmt-top trace PID start` (snapshot: --start-tracing=N)");
+}
+
+static void test_snapshot_start_tracing(void **state)
+{
+	(void)state;
+	struct cli_opts o;
+	char err[256];
+	assert_int_equal(PARSE(&o, err, "snapshot", "42"), 0);
+	assert_int_equal(o.start_tracing, 0);
+	assert_true(o.wait == 0);
+	assert_int_equal(PARSE(&o, err, "snapshot", "42", "--start-tracing"), 0);
+	assert_int_equal(o.start_tracing, CLI_TRACE_FRAMES_DEFAULT);
+	assert_int_equal(PARSE(&o, err, "snapshot", "42", "--start-tracing=10", "--wait", "2.5", "--json"), 0);
+	assert_int_equal(o.start_tracing, 10);
+	assert_true(o.wait == 2.5);
+	assert_int_equal(PARSE(&o, err, "snapshot", "--wait=0", "42"), 0);
+	assert_true(o.wait == 0);
+
+	expect_err(PARSE(&o, err, "snapshot", "42", "--start-tracing=0"), err,
+		   "--start-tracing: expected a whole number from 1 to 100, got \"0\"");
+	expect_err(PARSE(&o, err, "snapshot", "42", "--start-tracing=101"), err, "from 1 to 100");
+	expect_err(PARSE(&o, err, "snapshot", "42", "--start-tracing="), err, "--start-tracing: expected");
+	expect_err(PARSE(&o, err, "snapshot", "42", "--start-tracing", "5"), err,
+		   "give the frames as --start-tracing=5 (one argument)");
+	expect_err(PARSE(&o, err, "snapshot", "42", "--wait", "-1"), err,
+		   "--wait: expected seconds from 0 to 86400, got \"-1\"");
+	expect_err(PARSE(&o, err, "snapshot", "42", "--wait", "soon"), err, "--wait: expected seconds");
+	expect_err(PARSE(&o, err, "snapshot", "42", "--wait"), err, "--wait needs a value");
+	/* Only snapshot takes them. */
+	expect_err(PARSE(&o, err, "42", "--start-tracing"), err, "--start-tracing is only for `pmt-top snapshot PID`");
+	expect_err(PARSE(&o, err, "profile", "42", "--start-tracing=3"), err, "--start-tracing is only for");
+	expect_err(PARSE(&o, err, "functions", "42", "--start-tracing"), err, "--start-tracing is only for");
+	expect_err(PARSE(&o, err, "run", "--start-tracing", "--", "python3"), err, "--start-tracing is only for");
+	expect_err(PARSE(&o, err, "diff", "a.json", "b.json", "--wait", "1"), err, "--wait is only for");
+	/* The help says what each command leaves on. */
+	assert_non_null(strstr(cli_help(), "pmt-top trace PID start [--frames N] | stop | status [--json]"));
+	assert_non_null(strstr(cli_help(), "what stays switched on"));
+	assert_non_null(strstr(cli_help(), "until `pmt-top trace PID stop`"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_watch),
 		cmocka_unit_test(test_bad_input),
 		cmocka_unit_test(test_subcommands),
+		cmocka_unit_test(test_trace),
+		cmocka_unit_test(test_snapshot_start_tracing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
