@@ -34,6 +34,17 @@
 #define DEFAULT_ATTACH_MS 15000
 #define HANDSHAKE_MS 5000
 #define WAIT_EXTRA_S 10.0     /* session_wait_ready: after the load's deadline */
+#define LEAVE_S 15.0          /* switching off on leaving, whole (see "leaving" below) */
+#define LEAVE_SAY_WAIT_S 1.0  /* ... and when it is worth saying that we wait */
+
+/* A front end's request, followed so that leaving knows what is in flight. */
+struct tracked {
+	struct session *s;
+	enum proto_cmd cmd;
+	client_reply_fn cb;
+	void *ud;
+	struct tracked *prev, *next;
+};
 
 struct session {
 	struct session_opts o;
@@ -59,6 +70,14 @@ struct session {
 	double status_t;
 
 	bool functions_on;    /* this session switched the function tracer on */
+	bool tm_ours;         /* tracemalloc runs because this session started it */
+
+	/* Requests of the front end not answered yet on this connection: a
+	 * stop queued behind one of them waits for it (see leaving). */
+	struct tracked *tracked;
+	int inflight;
+	int starts_inflight;  /* ... of them tracemalloc_start, profile_start, functions_start */
+	bool call_abandoned;  /* a session_call timed out: its reply is still to come */
 
 	enum session_profile profile;
 	bool profile_ours;    /* this session started the running profiler */
@@ -325,6 +344,7 @@ static void on_state(void *ud, enum client_state state, const char *message)
 		profile_autostart(s);
 	} else if (state == CLIENT_CLOSED) {
 		bool was_ready = s->agent == SESSION_AGENT_READY;
+		s->call_abandoned = false;
 		s->have_status = false;
 		s->have_profile_status = false;
 		s->profile_ours = false;
@@ -369,6 +389,11 @@ void session_free(struct session *s)
 	if (!s)
 		return;
 	client_free(s->client);
+	while (s->tracked) { /* their callbacks were never called */
+		struct tracked *t = s->tracked;
+		s->tracked = t->next;
+		free(t);
+	}
 	inject_free(s->inject);
 	free(s->socket);
 	free(s->inject_method);
@@ -548,6 +573,8 @@ int session_take_status(struct session *s, const cJSON *result, char *err, size_
 	s->status = st;
 	s->have_status = true;
 	s->status_t = now_s();
+	if (!st.tracing)
+		s->tm_ours = false; /* whoever stopped it, it is not ours to stop any more */
 	changed(s, SESSION_CHANGED_STATUS);
 	profile_check_push(s);
 	return 0;
@@ -627,6 +654,52 @@ void session_describe(const struct session *s, char *buf, size_t len)
 	}
 }
 
+static bool is_start(enum proto_cmd cmd)
+{
+	return cmd == PROTO_CMD_TRACEMALLOC_START || cmd == PROTO_CMD_PROFILE_START ||
+	       cmd == PROTO_CMD_FUNCTIONS_START;
+}
+
+/*
+ * A reply of ours to tracemalloc_start or _stop: whether the tracing that
+ * runs is this session's to stop when it leaves. It is when our start found
+ * it off: the status we had said so (the agent answers a request before it
+ * pushes again, so every status that came before the reply is older).
+ */
+static void note_tracemalloc(struct session *s, enum proto_cmd cmd, const cJSON *result)
+{
+	if (cmd == PROTO_CMD_TRACEMALLOC_STOP) {
+		s->tm_ours = false;
+	} else if (cmd == PROTO_CMD_TRACEMALLOC_START && (!s->have_status || !s->status.tracing) &&
+		   cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(result, "tracing")) &&
+		   cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(result, "started_by_agent"))) {
+		s->tm_ours = true;
+	}
+}
+
+static void on_tracked(void *ud, struct client_reply *r)
+{
+	struct tracked *t = ud;
+	struct session *s = t->s;
+	client_reply_fn cb = t->cb;
+	void *cb_ud = t->ud;
+
+	if (t->prev)
+		t->prev->next = t->next;
+	else
+		s->tracked = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+	s->inflight--;
+	if (is_start(t->cmd))
+		s->starts_inflight--;
+	if (r->ok)
+		note_tracemalloc(s, t->cmd, r->result);
+	free(t);
+	if (cb)
+		cb(cb_ud, r);
+}
+
 int64_t session_request(struct session *s, enum proto_cmd cmd, cJSON *args, client_reply_fn cb, void *ud,
 			char *err, size_t errlen)
 {
@@ -636,21 +709,50 @@ int64_t session_request(struct session *s, enum proto_cmd cmd, cJSON *args, clie
 			errfmt(err, errlen, "no agent in pid %d: %s", (int)s->o.pid, s->note);
 		return -1;
 	}
-	int64_t id = client_request(s->client, cmd, args, cb, ud);
-	if (id < 0 && err && errlen)
-		snprintf(err, errlen, "%s", client_error(s->client));
+	struct tracked *t = xcalloc(1, sizeof *t);
+	t->s = s;
+	t->cmd = cmd;
+	t->cb = cb;
+	t->ud = ud;
+	int64_t id = client_request(s->client, cmd, args, on_tracked, t);
+	if (id < 0) {
+		free(t);
+		if (err && errlen)
+			snprintf(err, errlen, "%s", client_error(s->client));
+		return id;
+	}
+	t->next = s->tracked;
+	if (t->next)
+		t->next->prev = t;
+	s->tracked = t;
+	s->inflight++;
+	if (is_start(cmd))
+		s->starts_inflight++;
 	return id;
 }
 
 int session_call(struct session *s, enum proto_cmd cmd, cJSON *args, int timeout_ms, cJSON **result, char *err,
 		 size_t errlen)
 {
+	cJSON *res = NULL;
+
 	if (s->agent != SESSION_AGENT_READY) {
 		cJSON_Delete(args);
 		errfmt(err, errlen, "no agent in pid %d: %s", (int)s->o.pid, s->note);
 		return -1;
 	}
-	return client_call(s->client, cmd, args, timeout_ms, result, err, errlen);
+	if (client_call(s->client, cmd, args, timeout_ms, &res, err, errlen) < 0) {
+		/* No reply in time: it is still to come, after what we send next. */
+		if (client_last_error_code(s->client) < 0 && client_state(s->client) == CLIENT_READY)
+			s->call_abandoned = true;
+		return -1;
+	}
+	note_tracemalloc(s, cmd, res);
+	if (result)
+		*result = res;
+	else
+		cJSON_Delete(res);
+	return 0;
 }
 
 int session_last_error_code(const struct session *s)
@@ -745,22 +847,182 @@ int session_wait_ready(struct session *s, volatile sig_atomic_t *stop, enum sess
 	}
 }
 
-int session_profile_stop(struct session *s, char *err, size_t errlen)
+/* ---- leaving: switching off what this session switched on ----
+ *
+ * Requests on one connection are answered in order, and the agent serves each
+ * connection on a thread of its own. A stop sent on our connection therefore
+ * waits for everything sent before it: a Top refresh walking a million traces,
+ * or a snapshot whose reply the agent is still writing (it stops reading a
+ * connection with 4 MiB unsent). So while a request of the front end is in
+ * flight, the stops go over a second, short-lived connection, where they wait
+ * only for the target's GIL; an idle connection is used as it is. One thing
+ * comes first: a start request still unanswered on our connection could be
+ * carried out after a stop sent on another, so those replies are awaited
+ * before anything is stopped. It all shares one deadline, LEAVE_S: long enough
+ * for an agent starved of the GIL by busy threads, bounded so that a wedged
+ * target cannot hold pmt-top. Whatever could not be switched off is said with
+ * the pid and the command that does it.
+ */
+
+struct leave {
+	struct session *s;
+	struct client *c;  /* s->client, or the second connection */
+	double t0, deadline;
+	bool say_wait;     /* say once when it takes long (quitting; not headless) */
+	bool said_wait;
+};
+
+struct leave_reply {
+	bool done, ok, local;
+	cJSON *result;
+	char message[256];
+};
+
+static void leave_begin(struct leave *L, struct session *s, bool say_wait)
 {
+	memset(L, 0, sizeof *L);
+	L->s = s;
+	L->c = s->client;
+	L->t0 = now_s();
+	L->deadline = L->t0 + LEAVE_S;
+	L->say_wait = say_wait;
+}
+
+static void leave_end(struct leave *L)
+{
+	if (L->c != L->s->client)
+		client_free(L->c);
+	L->c = L->s->client;
+}
+
+/* Drives connection C until DONE(ARG) or the deadline, or until C closes. */
+static void leave_poll(struct leave *L, struct client *c, bool (*done)(void *arg), void *arg)
+{
+	while (!done(arg) && now_s() < L->deadline &&
+	       (client_state(c) == CLIENT_READY || client_state(c) == CLIENT_HANDSHAKE)) {
+		struct pollfd pfd;
+		double left = L->deadline - now_s();
+
+		if (L->say_wait && !L->said_wait && now_s() - L->t0 >= LEAVE_SAY_WAIT_S) {
+			L->said_wait = true;
+			say(L->s, SESSION_MSG_LEAVE, "the agent in pid %d is busy: waiting up to %.0f s more to "
+			    "switch off what pmt-top switched on", (int)L->s->o.pid, left);
+		}
+		client_pollfd(c, &pfd);
+		if (poll(&pfd, 1, left > 0.1 ? 100 : (int)(left * 1000) + 1) > 0)
+			client_handle(c, pfd.revents);
+	}
+}
+
+static bool starts_answered(void *arg)
+{
+	struct session *s = arg;
+	return s->starts_inflight == 0 && s->profile != SESSION_PROFILE_STARTING;
+}
+
+static bool handshake_over(void *arg)
+{
+	return client_state(arg) != CLIENT_HANDSHAKE;
+}
+
+static bool reply_in(void *arg)
+{
+	return ((struct leave_reply *)arg)->done;
+}
+
+/* Start requests still unanswered on our connection: their replies first. */
+static void leave_wait_starts(struct leave *L)
+{
+	leave_poll(L, L->s->client, starts_answered, L->s);
+}
+
+/* The connection for the stops: ours when nothing of the front end's is in
+ * flight on it, else a second one (ours again when that cannot be had). */
+static void leave_open(struct leave *L)
+{
+	struct session *s = L->s;
+	char err[1400], path[1200];
+	const char *sock = s->o.socket;
+	struct client *c;
+
+	if (s->inflight == 0 && !s->call_abandoned)
+		return;
+	if (!sock && agent_sock_find(s->o.pid, path, sizeof path, err, sizeof err) < 0)
+		return;
+	c = client_new();
+	if (client_connect(c, s->o.pid, sock ? sock : path, err, sizeof err) == 0) {
+		leave_poll(L, c, handshake_over, c);
+		if (client_state(c) == CLIENT_READY) {
+			L->c = c;
+			return;
+		}
+	}
+	client_free(c);
+}
+
+static void on_leave_reply(void *ud, struct client_reply *r)
+{
+	struct leave_reply *lr = ud;
+
+	lr->done = true;
+	lr->ok = r->ok;
+	lr->local = r->local;
+	if (r->ok)
+		lr->result = client_reply_take_result(r);
+	else
+		snprintf(lr->message, sizeof lr->message, "%s", r->message ? r->message : "refused");
+}
+
+/*
+ * One request on the leaving connection, within the deadline. Returns 0
+ * (*RESULT, when not NULL, is the caller's), or -1 with the reason in ERR;
+ * *REFUSED (when not NULL) tells an answer "no" from no answer at all, after
+ * which the request may still be carried out.
+ */
+static int leave_call(struct leave *L, enum proto_cmd cmd, cJSON **result, bool *refused, char *err,
+		      size_t errlen)
+{
+	struct leave_reply lr = { 0 };
+	int64_t id = client_request(L->c, cmd, NULL, on_leave_reply, &lr);
+
+	if (refused)
+		*refused = false;
+	if (id < 0) {
+		snprintf(err, errlen, "%s", client_error(L->c));
+		return -1;
+	}
+	leave_poll(L, L->c, reply_in, &lr);
+	if (!lr.done) {
+		client_cancel(L->c, id);
+		snprintf(err, errlen, "the agent did not answer within %.0f s", LEAVE_S);
+		return -1;
+	}
+	if (!lr.ok) {
+		if (refused)
+			*refused = !lr.local;
+		snprintf(err, errlen, "%s", lr.message);
+		return -1;
+	}
+	if (result)
+		*result = lr.result;
+	else
+		cJSON_Delete(lr.result);
+	return 0;
+}
+
+/* Stops the sampled profiler if this session started it: 1 stopped, 0
+ * nothing of ours runs, -1 with ERR. */
+static int leave_profile_stop(struct leave *L, char *err, size_t errlen)
+{
+	struct session *s = L->s;
 	cJSON *res = NULL;
 	char bad[256];
 
-	if (s->agent != SESSION_AGENT_READY)
-		return 0;
-	if (s->profile == SESSION_PROFILE_STARTING) {
-		/* Its reply comes before this one's: then we know whether it runs. */
-		session_call(s, PROTO_CMD_STATUS, NULL, 1000, NULL, bad, sizeof bad);
-	}
 	/* A malformed start reply leaves FAILED, yet it may run: stop it too. */
 	if (!s->profile_ours ||
 	    (s->profile != SESSION_PROFILE_ON && s->profile != SESSION_PROFILE_FAILED))
 		return 0;
-	if (session_call(s, PROTO_CMD_PROFILE_STOP, NULL, 2000, &res, err, errlen) < 0)
+	if (leave_call(L, PROTO_CMD_PROFILE_STOP, &res, NULL, err, errlen) < 0)
 		return -1;
 	s->profile_ours = false;
 	if (session_profile_took(s, PROTO_CMD_PROFILE_STOP, res, bad, sizeof bad) < 0)
@@ -769,33 +1031,122 @@ int session_profile_stop(struct session *s, char *err, size_t errlen)
 	return 1;
 }
 
+int session_profile_stop(struct session *s, char *err, size_t errlen)
+{
+	struct leave L;
+	int rc;
+
+	if (s->agent != SESSION_AGENT_READY)
+		return 0;
+	leave_begin(&L, s, false);
+	leave_wait_starts(&L);
+	if (s->agent != SESSION_AGENT_READY)
+		return 0;
+	leave_open(&L);
+	rc = leave_profile_stop(&L, err, errlen);
+	leave_end(&L);
+	return rc;
+}
+
+/* tracemalloc: stopped when this session started it, else left as found. */
+static void leave_tracemalloc(struct leave *L, bool status_fresh)
+{
+	struct session *s = L->s;
+	int pid = (int)s->o.pid;
+	cJSON *res = NULL;
+	char err[256], bad[256];
+	bool refused;
+
+	if (!s->have_status || !s->status.tracing || !s->status.started_by_agent)
+		return; /* off, or the program's own */
+	if (!s->tm_ours) {
+		if (status_fresh)
+			say(s, SESSION_MSG_LEAVE, "tracemalloc stays on in pid %d, as it was when pmt-top attached "
+			    "(`pmt-top trace %d stop` switches it off)", pid, pid);
+		return;
+	}
+	if (leave_call(L, PROTO_CMD_TRACEMALLOC_STOP, &res, &refused, err, sizeof err) == 0) {
+		s->tm_ours = false;
+		if (session_take_status(s, res, bad, sizeof bad) < 0)
+			s->status.tracing = false;
+		cJSON_Delete(res);
+		say(s, SESSION_MSG_LEAVE, "stopped tracemalloc in pid %d (it was started from pmt-top)", pid);
+		return;
+	}
+	say(s, SESSION_MSG_LEAVE, "could not stop tracemalloc in pid %d (%s), so it %s on: `pmt-top trace %d "
+	    "stop` switches it off", pid, err, refused ? "is still" : "may still be", pid);
+}
+
+/* What a start request never answered may switch on after we left. */
+static void leave_unanswered_starts(struct leave *L)
+{
+	struct session *s = L->s;
+	int pid = (int)s->o.pid;
+	bool tm = false, prof = s->profile == SESSION_PROFILE_STARTING, func = false;
+
+	for (const struct tracked *t = s->tracked; t; t = t->next) {
+		tm |= t->cmd == PROTO_CMD_TRACEMALLOC_START;
+		prof |= t->cmd == PROTO_CMD_PROFILE_START;
+		func |= t->cmd == PROTO_CMD_FUNCTIONS_START;
+	}
+	if (tm)
+		say(s, SESSION_MSG_LEAVE, "tracemalloc may be switched on in pid %d after pmt-top leaves (its start "
+		    "was not answered within %.0f s): `pmt-top trace %d stop` switches it off", pid, LEAVE_S, pid);
+	if (prof)
+		say(s, SESSION_MSG_LEAVE, "the sampled profiler may be started in pid %d after pmt-top leaves (its "
+		    "start was not answered within %.0f s): P in `pmt-top %d` stops it", pid, LEAVE_S, pid);
+	if (func)
+		say(s, SESSION_MSG_LEAVE, "the function tracer may be started in pid %d after pmt-top leaves (its "
+		    "start was not answered within %.0f s): `pmt-top functions %d` stops it when it ends",
+		    pid, LEAVE_S, pid);
+}
+
 void session_leave_clean(struct session *s)
 {
-	char err[256];
+	struct leave L;
+	int pid = (int)s->o.pid;
+	char err[256], bad[256];
+	cJSON *res = NULL;
+	bool fresh;
+
 	if (s->agent != SESSION_AGENT_READY)
 		return;
+	leave_begin(&L, s, true);
+	bool had_any = s->functions_on || s->profile_ours || s->tm_ours || !starts_answered(s);
+	leave_wait_starts(&L);
+	if (s->agent != SESSION_AGENT_READY) {
+		if (had_any && process_exists(s->o.pid))
+			say(s, SESSION_MSG_LEAVE, "lost the agent in pid %d before switching off what pmt-top "
+			    "switched on: `pmt-top trace %d status` tells what is on", pid, pid);
+		return;
+	}
+	leave_open(&L);
+	/* How things are now, whatever the last push said. */
+	fresh = leave_call(&L, PROTO_CMD_STATUS, &res, NULL, err, sizeof err) == 0 &&
+		session_take_status(s, res, bad, sizeof bad) == 0;
+	cJSON_Delete(res);
 	if (s->functions_on) {
-		if (session_call(s, PROTO_CMD_FUNCTIONS_STOP, NULL, 2000, NULL, err, sizeof err) == 0) {
+		bool refused;
+		if (leave_call(&L, PROTO_CMD_FUNCTIONS_STOP, NULL, &refused, err, sizeof err) == 0) {
 			s->functions_on = false;
-			say(s, SESSION_MSG_LEAVE, "switched the function tracer in pid %d off", (int)s->o.pid);
+			say(s, SESSION_MSG_LEAVE, "switched the function tracer in pid %d off", pid);
 		} else {
-			say(s, SESSION_MSG_LEAVE, "could not switch the function tracer in pid %d off: %s", (int)s->o.pid, err);
+			say(s, SESSION_MSG_LEAVE, "could not switch the function tracer in pid %d off (%s), so it %s "
+			    "on: `pmt-top functions %d` stops it when it ends", pid, err,
+			    refused ? "is still" : "may still be", pid);
 		}
 	}
-	switch (session_profile_stop(s, err, sizeof err)) {
+	switch (leave_profile_stop(&L, err, sizeof err)) {
 	case 1:
 		say(s, SESSION_MSG_LEAVE, "stopped the sampled profiler in pid %d (it was started "
-		    "from pmt-top)", (int)s->o.pid);
+		    "from pmt-top)", pid);
 		break;
 	case -1:
-		say(s, SESSION_MSG_LEAVE, "could not stop the sampled profiler in pid %d: %s",
-		    (int)s->o.pid, err);
+		say(s, SESSION_MSG_LEAVE, "could not stop the sampled profiler in pid %d (%s), so it may still "
+		    "run: P in `pmt-top %d` stops it", pid, err, pid);
 		break;
 	}
-	if (!s->have_status || !s->status.tracing || !s->status.started_by_agent)
-		return;
-	if (session_call(s, PROTO_CMD_TRACEMALLOC_STOP, NULL, 1000, NULL, err, sizeof err) == 0)
-		say(s, SESSION_MSG_LEAVE, "stopped tracemalloc in pid %d (it was started from pmt-top)", (int)s->o.pid);
-	else
-		say(s, SESSION_MSG_LEAVE, "could not stop tracemalloc in pid %d: %s", (int)s->o.pid, err);
+	leave_tracemalloc(&L, fresh);
+	leave_unanswered_starts(&L);
+	leave_end(&L);
 }

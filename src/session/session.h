@@ -121,11 +121,14 @@ void session_describe(const struct session *s, char *buf, size_t len);
 /*
  * Sends a request (see client_request; takes ownership of ARGS). Returns
  * the request id, or -1 when there is no agent: then ERR (if not NULL)
- * says why, in a sentence naming the pid.
+ * says why, in a sentence naming the pid. The session follows the request
+ * until its reply (what is in flight, and whether a tracemalloc_start of
+ * ours switched tracing on), so a front end sends through here, not
+ * through the client, and does not cancel the id.
  */
 int64_t session_request(struct session *s, enum proto_cmd cmd, cJSON *args, client_reply_fn cb,
 			void *ud, char *err, size_t errlen);
-/* Blocking request (see client_call). */
+/* Blocking request (see client_call); followed as session_request's are. */
 int session_call(struct session *s, enum proto_cmd cmd, cJSON *args, int timeout_ms, cJSON **result,
 		 char *err, size_t errlen);
 /* The code of the last failed session_call reply (enum proto_err), or -1. */
@@ -169,10 +172,11 @@ int session_profile_took(struct session *s, enum proto_cmd cmd, const cJSON *res
 			 size_t errlen);
 
 /*
- * Blocking, bounded (about 3 s): stops the sampled profiler if this session
- * started it. Returns 1 when it stopped it, 0 when there was nothing of
- * ours to stop, -1 with ERR when the agent refused or did not answer.
- * session_leave_clean() calls it; headless commands may call it earlier.
+ * Blocking, bounded (15 s, as session_leave_clean): stops the sampled
+ * profiler if this session started it. Returns 1 when it stopped it, 0 when
+ * there was nothing of ours to stop, -1 with ERR when the agent refused or
+ * did not answer. session_leave_clean() does the same; headless commands
+ * may call it earlier.
  */
 int session_profile_stop(struct session *s, char *err, size_t errlen);
 
@@ -199,11 +203,17 @@ int session_wait_ready(struct session *s, volatile sig_atomic_t *stop, enum sess
 		       char *err, size_t errlen);
 
 /*
- * Blocking, bounded (about 5 s): switches off what this session switched
+ * Blocking, bounded (15 s in all): switches off what this session switched
  * on in a target it leaves running: the function tracer and the sampled
- * profiler it started, and tracemalloc when the agent started it. The agent stays, idle, so a later
- * session connects at once. Each outcome is reported through the message
- * callback. Does nothing unless READY.
+ * profiler it started, and tracemalloc when a tracemalloc_start of this
+ * session found it off. Tracing that was on before is left on, and said so.
+ * Start requests still unanswered are awaited first; while other requests
+ * are in flight (a large Top refresh), the stops go over a second,
+ * short-lived connection so that they do not queue behind them. The agent
+ * stays, idle, so a later session connects at once. Each outcome is one
+ * line through the message callback (SESSION_MSG_LEAVE), and whatever could
+ * not be switched off is named with the pid and the command that does it.
+ * Does nothing unless READY.
  */
 void session_leave_clean(struct session *s);
 

@@ -1,6 +1,6 @@
 """End-to-end: switching tracemalloc on and off in a real Python process that never
 imported the agent, from scripts (`pmt-top trace PID start|stop|status`,
-`pmt-top snapshot PID --start-tracing`).
+`pmt-top snapshot PID --start-tracing`) and from the TUI's quit under load.
 
 Every check of what is on asks the target itself: it answers "state" on stdin
 with tracemalloc.is_tracing(), its frame count and whether the agent's sampled
@@ -11,6 +11,7 @@ how fast the machine is.
 import json
 import os
 import queue
+import re
 import signal
 import subprocess
 import threading
@@ -255,6 +256,66 @@ class TraceHeadless(TuiTestCase):
         self.assertEqual(self.state(p), "tracemalloc=off profiler=off")
         with open("/proc/%d/maps" % p.pid) as f:
             self.assertNotIn("_pmt_", f.read())  # nothing was loaded
+
+    # -- quitting the TUI under load -------------------------------------
+
+    def open_tui(self, p):
+        self.open_terminal(160, 40, env={"PMT_TOP_RUNTIME_DIR": self.rundir})
+        self.run_pmt(str(p.pid))
+        self.wait_for(lambda s: "agent Python" in s, timeout=60, what="the agent connection")
+
+    def quit_tui(self):
+        t0 = time.monotonic()
+        self.keys("q")
+        s = self.wait_for(lambda s: re.search(r"EXIT=\d+", s), timeout=60, what="pmt-top to exit")
+        print("\nquit took %.2f s" % (time.monotonic() - t0))
+        self.assertIn("EXIT=0", s)
+        self.assertNotIn("could not", s)
+        return s
+
+    def quit_tui_after_tracing(self, p, exact_top):
+        self.open_tui(p)
+        self.keys("T")
+        self.wait_for(lambda s: "how many frames?" in s, what="the frames prompt")
+        self.keys("Enter")
+        self.wait_for(lambda s: "tracemalloc on, 1 frame" in s, timeout=30, what="tracemalloc on")
+        self.assertTrue(self.state(p).startswith("tracemalloc=on nframe=1 "))
+        if exact_top:
+            # A refresh of the Top view from tracemalloc walks every trace.
+            self.assertTrue(self.line("filled").startswith("filled "))
+            self.go_to_view("Top")
+            if "source exact: tracemalloc" not in self.wait_for(lambda s: "source " in s, what="the Top view"):
+                self.keys("m")
+            self.wait_for(lambda s: "source exact: tracemalloc" in s and "# LIVE" in s, timeout=90,
+                          what="the Top view from tracemalloc with the live objects")
+            self.keys("r")
+            time.sleep(0.5)  # most likely in flight now; the checks hold either way
+        s = self.quit_tui()
+        self.assertIn("stopped tracemalloc in pid %d" % p.pid, s)
+        # The target says so too: nothing pmt-top switched on is left on.
+        self.assertEqual(self.state(p), "tracemalloc=off profiler=off")
+        return s
+
+    def test_quit_with_busy_threads_switches_tracing_off(self):
+        p = self.start_target(BUSY_THREADS="4")
+        self.quit_tui_after_tracing(p, exact_top=False)
+
+    def test_quit_during_a_large_top_refresh_switches_tracing_off(self):
+        # Two million traces grouped by the agent's pure-Python fallback: a
+        # refresh takes seconds, and the quit comes while one is in flight.
+        p = self.start_target(BUSY_THREADS="2", LIVE_OBJECTS="2000000", PMT_AGENT_NO_NATIVE="1")
+        self.quit_tui_after_tracing(p, exact_top=True)
+
+    def test_quit_leaves_tracing_it_found_on(self):
+        p = self.start_target()
+        self.ok("trace", p.pid, "start", "--frames", "5")
+        self.open_tui(p)
+        self.wait_for(lambda s: "tracemalloc on, 5 frames" in s, timeout=30, what="tracemalloc on")
+        s = self.quit_tui()
+        self.assertIn("tracemalloc stays on in pid %d, as it was when pmt-top attached (`pmt-top trace %d stop` "
+                      "switches it off)" % (p.pid, p.pid), s.replace("\n", ""))
+        # The profiler it started is off again; tracing is as it was.
+        self.assertEqual(self.state(p), "tracemalloc=on nframe=5 profiler=off")
 
 
 if __name__ == "__main__":
