@@ -40,8 +40,12 @@ def spin():
 
 
 def profiler():
-    mod = sys.modules.get("pmt_agent.profiler")
-    return "on" if mod is not None and mod.running() else "off"
+    # The agent may be in the middle of its import, on another thread.
+    running = getattr(sys.modules.get("pmt_agent.profiler"), "running", None)
+    try:
+        return "on" if running is not None and running() else "off"
+    except Exception:
+        return "off"
 
 
 def state():
