@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -176,6 +177,75 @@ static void test_not_python(void **state)
 	assert_non_null(strstr(err, "is not a Python process"));
 }
 
+/* Where a parked main thread waits: the system call, its name, its pc. */
+static void test_parked_thread(void **state)
+{
+	(void)state;
+	char line[64];
+	char *argv[] = {"/usr/bin/python3", "-c", (char *)sleeper, NULL};
+	pid_t pid = start(argv, NULL, line, sizeof line);
+	struct pyproc_info pi;
+	char err[512], nb[48];
+	assert_int_equal(pyproc_detect(pid, &pi, err, sizeof err), 0);
+	assert_true(pi.runtime_lo != 0 && pi.runtime_hi > pi.runtime_lo);
+	struct pyproc_syscall sc = { 0 };
+	for (int i = 0; i < 500 && pyproc_thread(pid, pid, &sc) != PYPROC_THREAD_SYSCALL; i++)
+		msleep(2);
+	assert_int_equal(pyproc_thread(pid, pid, &sc), PYPROC_THREAD_SYSCALL);
+	/* time.sleep: clock_nanosleep on 3.11 (select() before 3.11). */
+	assert_string_equal(pyproc_syscall_name(sc.nr, nb, sizeof nb), "clock_nanosleep");
+	assert_true(sc.pc != 0);
+	assert_false(pyproc_waits_for_runtime(&pi, &sc));
+	/* A futex inside _PyRuntime is a wait for the GIL (or a runtime lock). */
+	struct pyproc_syscall gil = { .nr = SYS_futex, .arg0 = pi.runtime_lo + 64, .pc = sc.pc };
+	assert_true(pyproc_waits_for_runtime(&pi, &gil));
+	gil.arg0 = pi.runtime_hi;
+	assert_false(pyproc_waits_for_runtime(&pi, &gil));
+	assert_string_equal(pyproc_syscall_name(-5, nb, sizeof nb), "system call -5");
+}
+
+/* Debian's debug build (python3.11-dbg) is detected as such and supported:
+ * since 3.8 debug and release builds share one ABI. */
+static void test_debug_build(void **state)
+{
+	(void)state;
+	if (access("/usr/bin/python3.11-dbg", X_OK) != 0)
+		fail_msg("python3.11-dbg is not installed (./pmt.sh installs it: apt-get install python3.11-dbg)");
+	char line[64];
+	char *argv[] = {"/usr/bin/python3.11-dbg", "-c", (char *)sleeper, NULL};
+	pid_t pid = start(argv, NULL, line, sizeof line);
+	struct pyproc_info pi;
+	char err[512];
+	assert_int_equal(pyproc_detect(pid, &pi, err, sizeof err), 0);
+	assert_int_equal(pi.is_python, 1);
+	assert_int_equal(pi.debug_build, 1);
+	assert_int_equal(pyproc_check_supported(&pi, err, sizeof err), 0);
+	struct pyproc_info rel;
+	char *argv2[] = {"/usr/bin/python3", "-c", (char *)sleeper, NULL};
+	pid = start(argv2, NULL, line, sizeof line);
+	assert_int_equal(pyproc_detect(pid, &rel, err, sizeof err), 0);
+	assert_int_equal(rel.debug_build, 0);
+}
+
+/* A free-threaded build is refused in one sentence. No such interpreter is
+ * installed here, so the flag is set on a real detection of a GIL build. */
+static void test_free_threaded_refused(void **state)
+{
+	(void)state;
+	char line[64];
+	char *argv[] = {"/usr/bin/python3", "-c", (char *)sleeper, NULL};
+	pid_t pid = start(argv, NULL, line, sizeof line);
+	struct pyproc_info pi;
+	char err[512];
+	assert_int_equal(pyproc_detect(pid, &pi, err, sizeof err), 0);
+	assert_int_equal(pi.free_threaded, 0);
+	assert_int_equal(pyproc_check_supported(&pi, err, sizeof err), 0);
+	pi.free_threaded = 1;
+	assert_int_equal(pyproc_check_supported(&pi, err, sizeof err), -1);
+	assert_non_null(strstr(err, "free-threaded CPython 3.11 build"));
+	assert_non_null(strstr(err, "does not support"));
+}
+
 static void test_unsupported_37(void **state)
 {
 	(void)state;
@@ -267,6 +337,9 @@ int main(void)
 		cmocka_unit_test_teardown(test_interpreters, teardown),
 		cmocka_unit_test_teardown(test_busy_main_thread_runs, teardown),
 		cmocka_unit_test_teardown(test_not_python, teardown),
+		cmocka_unit_test_teardown(test_parked_thread, teardown),
+		cmocka_unit_test_teardown(test_debug_build, teardown),
+		cmocka_unit_test_teardown(test_free_threaded_refused, teardown),
 		cmocka_unit_test_teardown(test_unsupported_37, teardown),
 		cmocka_unit_test_teardown(test_no_such_process, teardown),
 		cmocka_unit_test_teardown(test_pep768_opt_out, teardown),

@@ -484,18 +484,19 @@ static void gdb_snippet(const struct inject *ij, char *buf, size_t buflen)
 		 * name of the application may be bound or replaced. */
 		snprintf(buf, buflen,
 			 "try:\n __import__('_thread').start_new_thread(lambda p: "
-			 "__import__('os').path.isfile(p) and exec(compile(open(p,'rb').read(),"
+			 "__import__('os').path.isfile(p) and exec(compile((lambda f:(f.read(),f.close())[0])(open(p,'rb')),"
 			 "'<pmt-top bootstrap>','exec'),{'__name__':'__pmt_top_bootstrap__'}),(");
 		py_bytes(buf, buflen, ij->boot_t);
 		size_t n = strlen(buf);
 		snprintf(buf + n, buflen - n, ",))\nexcept BaseException:\n pass\n");
 		return;
 	}
-	snprintf(buf, buflen, "try:\n exec(compile(open(");
+	/* The file is closed at once: a debug build warns about one left to the GC. */
+	snprintf(buf, buflen, "try:\n exec(compile((lambda f:(f.read(),f.close())[0])(open(");
 	py_bytes(buf, buflen, ij->boot_t);
 	size_t n = strlen(buf);
 	snprintf(buf + n, buflen - n,
-		 ",'rb').read(),'<pmt-top bootstrap>','exec'),{'__name__':'__pmt_top_bootstrap__'})\n"
+		 ",'rb')),'<pmt-top bootstrap>','exec'),{'__name__':'__pmt_top_bootstrap__'})\n"
 		 "except BaseException:\n pass\n");
 }
 
@@ -615,7 +616,7 @@ static int choose_parked_way(struct inject *ij, char *err, size_t errlen)
 			return 0;
 		}
 	}
-	if (!ij->have_gdb) {
+	if (!ij->have_gdb || !INJECT_GDB_CAN_ENTER) {
 		/* Nothing else can enter now; queue, and say why it waits. */
 		return 0;
 	}
@@ -752,7 +753,7 @@ static int start_way(struct inject *ij, char *err, size_t errlen)
 		gdb_snippet(ij, snippet, sizeof snippet);
 		struct inject_gdb_addrs addrs;
 		int have = inject_gdb_resolve(&ij->probe.proc, &addrs) == 0;
-		if (inject_gdb_start(&ij->gdb, ij->gdb_prog, ij->pid, ij->gdb_mode, (uint64_t)ij->parked.pc, snippet,
+		if (inject_gdb_start(&ij->gdb, ij->gdb_prog, ij->pid, ij->gdb_mode, &ij->parked, snippet,
 				     have ? &addrs : NULL, err, errlen) != 0)
 			return -1;
 		ij->use_gdb = 1;

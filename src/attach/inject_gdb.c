@@ -46,7 +46,7 @@ static void fn(char *buf, size_t len, const char *type, uint64_t addr, const cha
  * user could write would let that user run anything as root).
  * Returns the descriptor (close-on-exec), or -1 with a sentence in ERR.
  */
-static int write_script(enum inject_gdb_mode mode, uint64_t expect_pc, const char *snippet,
+static int write_script(enum inject_gdb_mode mode, const struct pyproc_syscall *at, const char *snippet,
 			const struct inject_gdb_addrs *a, char *err, size_t errlen)
 {
 	static const struct inject_gdb_addrs none;
@@ -78,8 +78,11 @@ static int write_script(enum inject_gdb_mode mode, uint64_t expect_pc, const cha
 	fputs("thread 1\n", f);
 	/* $pmt_way: 1 pending call, 2 run here, 3 leave it alone (see the header). */
 	fprintf(f, "set $pmt_way = %d\nset $pmt_rc = 0\n", mode == INJECT_GDB_DIRECT ? 2 : 1);
-	if (mode == INJECT_GDB_ENTER) {
-		fprintf(f, "if (unsigned long)$pc == 0x%llx\n", (unsigned long long)expect_pc);
+	if (mode == INJECT_GDB_ENTER && INJECT_GDB_CAN_ENTER) {
+		/* Still in the very call /proc showed: the same system call
+		 * ($orig_rax is -1 outside one), first argument and pc. */
+		fprintf(f, "if (unsigned long)$pc == 0x%llx && (long)$orig_rax == %ld && (unsigned long)$rdi == 0x%llx\n",
+			(unsigned long long)at->pc, at->nr, (unsigned long long)at->arg0);
 		snprintf(line, sizeof line, "set $pmt_held = (int)%s()", f_chk);
 		emit_call(f, line);
 		fputs("  if $pmt_held == 0\n    set $pmt_way = 2\n  else\n    set $pmt_way = 3\n  end\nend\n", f);
@@ -163,7 +166,7 @@ int inject_gdb_resolve(const struct pyproc_info *pi, struct inject_gdb_addrs *a)
 }
 
 int inject_gdb_start(struct inject_gdb *g, const char *gdb, pid_t pid, enum inject_gdb_mode mode,
-		     uint64_t expect_pc, const char *snippet, const struct inject_gdb_addrs *addrs, char *err,
+		     const struct pyproc_syscall *at, const char *snippet, const struct inject_gdb_addrs *addrs, char *err,
 		     size_t errlen)
 {
 	memset(g, 0, sizeof *g);
@@ -174,7 +177,7 @@ int inject_gdb_start(struct inject_gdb *g, const char *gdb, pid_t pid, enum inje
 		snprintf(err, errlen, "the bootstrap loader is too long for one page");
 		return -1;
 	}
-	int script = write_script(mode, expect_pc, snippet, addrs, err, errlen);
+	int script = write_script(mode, at, snippet, addrs, err, errlen);
 	if (script < 0)
 		return -1;
 	char pidbuf[32], exe[64], cmd[64];

@@ -29,6 +29,7 @@
 #include <sys/types.h>
 
 #include "attach/inject_child.h"
+#include "attach/pyproc.h"
 
 /*
  * Run-time addresses of the functions gdb calls, when pmt-top resolved them
@@ -44,6 +45,13 @@ struct inject_gdb_addrs {
 	uint64_t gil_release;
 	uint64_t gil_check;
 };
+
+/* ENTER needs the system call's registers by name: x86-64 only. */
+#if defined(__x86_64__)
+#define INJECT_GDB_CAN_ENTER 1
+#else
+#define INJECT_GDB_CAN_ENTER 0
+#endif
 
 enum inject_gdb_mode {
 	INJECT_GDB_PENDING, /* queue with Py_AddPendingCall */
@@ -74,12 +82,14 @@ struct inject_gdb {
  * sealed memory file and starts GDB (program name or path) on PID, with the
  * signals that would kill it inside a call blocked (see inject_child_opts). ADDRS, when not
  * NULL, gives every function's address (see above); otherwise gdb resolves
- * the names from the target's symbols. EXPECT_PC (ENTER only) is where
- * /proc said the main thread waits in its system call. Returns 0, or -1 with
- * a sentence in ERR (gdb missing: "apt-get install gdb").
+ * the names from the target's symbols. AT (ENTER only) is where /proc said
+ * the main thread waits: gdb enters only if it finds the thread in that very
+ * call (same system call, same first argument, same pc), since another wait
+ * at the same pc may be one for the GIL, which must not be nested. Returns
+ * 0, or -1 with a sentence in ERR (gdb missing: "apt-get install gdb").
  */
 int inject_gdb_start(struct inject_gdb *g, const char *gdb, pid_t pid, enum inject_gdb_mode mode,
-		     uint64_t expect_pc, const char *snippet,
+		     const struct pyproc_syscall *at, const char *snippet,
 		     const struct inject_gdb_addrs *addrs, char *err, size_t errlen);
 
 /*

@@ -368,6 +368,14 @@ int pyproc_check_supported(const struct pyproc_info *pi, char *err, size_t errle
 			 (int)pi->pid, pi->major, pi->minor, PYPROC_MIN_MINOR, PYPROC_MAX_MINOR);
 		return -1;
 	}
+	if (pi->free_threaded == 1) {
+		/* Its GIL checks and the agent's C extensions assume a GIL build. */
+		snprintf(err, errlen,
+			 "process %d runs a free-threaded CPython %d.%d build, which pmt-top does not support yet "
+			 "(it attaches to builds with the GIL)",
+			 (int)pi->pid, pi->major, pi->minor);
+		return -1;
+	}
 	return 0;
 }
 

@@ -28,8 +28,12 @@ def churn():
 
 
 def profiler_running():
+    # The agent may still be importing on another thread (a main thread
+    # parked in a system call is entered that way): a partly imported
+    # module has no running() yet.
     mod = sys.modules.get("pmt_agent.profiler")
-    return bool(mod is not None and mod.running())
+    running = getattr(mod, "running", None)
+    return bool(running is not None and running())
 
 
 def commands():

@@ -250,6 +250,10 @@ class Env:
         if p.returncode is not None:
             err = p.stderr.read()
         ok = self.check(p.returncode == 0, "%s finished its job and exited 0 (rc=%s)" % (what, p.returncode))
+        # Nothing of ours may reach the target's stderr (a debug build shows
+        # every ResourceWarning, for one).
+        ok = self.check(b"Warning" not in err and b"Traceback" not in err and b"pmt-top" not in err,
+                        "%s: nothing on its stderr" % what) and ok
         if not ok and err:
             print("    stderr: %s" % err.decode(errors="replace")[-1500:])
 
@@ -340,6 +344,9 @@ def run_blocked(env, python, ver):
         except subprocess.TimeoutExpired:
             pass
         tail = p.stdout.read().decode(errors="replace")
+        err = p.stderr.read().decode(errors="replace") if p.returncode is not None else ""
+        env.check("Warning" not in err and "Traceback" not in err,
+                  "%s %s: nothing on the target's stderr %s" % (ver, mode, err[-300:]))
         env.check(p.returncode == 0 and "returned: " in tail,
                   "%s %s: the blocked call returned normally and the target exited 0 (%s)" % (
                       ver, mode, tail.strip() or p.stderr.read()[-500:]))
