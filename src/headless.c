@@ -54,13 +54,20 @@ static int fail(int code, const char *fmt, ...)
 
 /* Session messages worth a line on stderr in a headless command: what was
  * switched off on leaving, and, for a person at a terminal (scripts get one
- * line, the outcome), once, why attaching takes long. */
+ * line, the outcome), which way the agent was loaded and, once, why
+ * attaching takes long. */
 static void on_message(void *ud, enum session_msg kind, bool error, const char *text)
 {
 	static bool said_waiting;
 	(void)ud;
 	(void)error;
-	if (kind == SESSION_MSG_LEAVE || (kind == SESSION_MSG_WAITING && !said_waiting && isatty(STDERR_FILENO))) {
+	bool tty = isatty(STDERR_FILENO);
+	if (kind == SESSION_MSG_INFO && tty && strstr(text, "the agent bootstrap ran in process")) {
+		/* Which way the agent went in, for a person. */
+		strsafe_eprintf("pmt-top: %s", text);
+		return;
+	}
+	if (kind == SESSION_MSG_LEAVE || (kind == SESSION_MSG_WAITING && !said_waiting && tty)) {
 		said_waiting |= kind == SESSION_MSG_WAITING;
 		strsafe_eprintf("pmt-top: %s", text);
 	}

@@ -481,9 +481,12 @@ static void gdb_snippet(const struct inject *ij, char *buf, size_t buflen)
 		 * would kill the target: hand the bootstrap to a new thread, so
 		 * that the call lasts a thread start, not the agent's import. */
 		/* One expression: PyRun_SimpleString runs in __main__, where no
-		 * name of the application may be bound or replaced. */
+		 * name of the application may be bound or replaced. threading is
+		 * imported here, on the main thread: before 3.13, the thread that
+		 * first imports it becomes its "main thread", and a program that
+		 * never imported it would fail an assertion at exit. */
 		snprintf(buf, buflen,
-			 "try:\n __import__('_thread').start_new_thread(lambda p: "
+			 "try:\n __import__('threading');__import__('_thread').start_new_thread(lambda p: "
 			 "__import__('os').path.isfile(p) and exec(compile((lambda f:(f.read(),f.close())[0])(open(p,'rb')),"
 			 "'<pmt-top bootstrap>','exec'),{'__name__':'__pmt_top_bootstrap__'}),(");
 		py_bytes(buf, buflen, ij->boot_t);
@@ -540,48 +543,72 @@ static int start_remote_exec(struct inject *ij, char *err, size_t errlen)
 	return 0;
 }
 
+static void sleep_ms(int ms)
+{
+	struct timespec ts = {0, ms * 1000L * 1000L};
+	nanosleep(&ts, NULL);
+}
+
 /*
  * True when the main thread stays in the same system call over a few
- * samples (20 ms): parked in a blocking call, not passing through one. SC
- * gets where (nr -1 when it is not parked).
+ * samples (20 ms) without running at all: parked in a blocking call, not
+ * passing through one (a loop of short sleeps runs between them, and takes
+ * a queued request within one of them). SC gets where (nr -1 when it is
+ * not parked).
  */
 static int main_thread_parked(pid_t pid, struct pyproc_syscall *sc)
 {
 	long nr = -1;
+	long long sw = pyproc_thread_switches(pid, pid);
 	for (int i = 0; i < 5; i++) {
-		if (i) {
-			struct timespec ts = {0, 5 * 1000 * 1000};
-			nanosleep(&ts, NULL);
-		}
+		if (i)
+			sleep_ms(5);
 		if (pyproc_thread(pid, pid, sc) != PYPROC_THREAD_SYSCALL || sc->nr < 0 || (i && sc->nr != nr)) {
 			sc->nr = -1;
 			return 0;
 		}
 		nr = sc->nr;
 	}
+	if (sw >= 0 && pyproc_thread_switches(pid, pid) != sw) {
+		sc->nr = -1;
+		return 0;
+	}
 	return 1;
 }
 
-/* 3.14+: a Python thread other than the main one that is running now (it
- * will reach an eval-breaker check soon), or 0. */
+/*
+ * 3.14+: a Python thread other than the main one that runs (seen on a CPU,
+ * or it woke up, within 20 ms) and was never seen waiting for the GIL (a
+ * thread that only waits for it wakes up every switch interval too), so it
+ * reaches an eval-breaker check soon; or 0.
+ */
 static pid_t running_python_thread(const struct inject *ij)
 {
-	pid_t tids[64];
-	int n = inject_pep768_threads(&ij->pep, tids, 64);
-	for (int round = 0; round < 3; round++) {
+	enum { MAXT = 64 };
+	pid_t tids[MAXT];
+	long long sw[MAXT];
+	bool ran[MAXT] = { false }, gil_wait[MAXT] = { false };
+	/* Native ids are the target's; in another pid namespace they do not
+	 * name our /proc entries: then only the main thread is usable. */
+	if (ij->probe.proc.nspid != ij->pid)
+		return 0;
+	int n = inject_pep768_threads(&ij->pep, tids, MAXT);
+	for (int i = 0; i < n; i++)
+		sw[i] = pyproc_thread_switches(ij->pid, tids[i]);
+	for (int round = 0; round < 4; round++) {
+		sleep_ms(5);
 		for (int i = 0; i < n; i++) {
-			if (tids[i] == ij->probe.proc.nspid || tids[i] == ij->pid)
-				continue;
-			/* Native ids are the target's; in another pid namespace they
-			 * do not name our /proc entries: then only the main thread
-			 * is usable. */
-			if (ij->probe.proc.nspid != ij->pid)
-				return 0;
-			if (pyproc_thread(ij->pid, tids[i], NULL) == PYPROC_THREAD_RUNNING)
-				return tids[i];
+			struct pyproc_syscall sc;
+			enum pyproc_thread_state st = pyproc_thread(ij->pid, tids[i], &sc);
+			ran[i] |= st == PYPROC_THREAD_RUNNING;
+			gil_wait[i] |= st == PYPROC_THREAD_SYSCALL && pyproc_waits_for_runtime(&ij->probe.proc, &sc);
 		}
-		struct timespec ts = {0, 3 * 1000 * 1000};
-		nanosleep(&ts, NULL);
+	}
+	for (int i = 0; i < n; i++) {
+		if (tids[i] == ij->pid || gil_wait[i])
+			continue;
+		if (ran[i] || (sw[i] >= 0 && pyproc_thread_switches(ij->pid, tids[i]) > sw[i]))
+			return tids[i];
 	}
 	return 0;
 }

@@ -434,6 +434,25 @@ enum pyproc_thread_state pyproc_thread(pid_t pid, pid_t tid, struct pyproc_sysca
 	return (st == 'S' || st == 'D') ? PYPROC_THREAD_SYSCALL : PYPROC_THREAD_UNKNOWN;
 }
 
+long long pyproc_thread_switches(pid_t pid, pid_t tid)
+{
+	char path[80], buf[4096];
+	snprintf(path, sizeof path, "/proc/%d/task/%d/status", (int)pid, (int)tid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	const char *v = strstr(buf, "\nvoluntary_ctxt_switches:");
+	const char *nv = strstr(buf, "\nnonvoluntary_ctxt_switches:");
+	if (!v || !nv)
+		return -1;
+	return strtoll(strchr(v + 1, ':') + 1, NULL, 10) + strtoll(strchr(nv + 1, ':') + 1, NULL, 10);
+}
+
 enum pyproc_thread_state pyproc_main_thread(pid_t pid, long *syscall_nr)
 {
 	struct pyproc_syscall sc;

@@ -108,6 +108,11 @@ struct pyproc_syscall {
  */
 enum pyproc_thread_state pyproc_thread(pid_t pid, pid_t tid, struct pyproc_syscall *sc);
 
+/* How many times thread TID of PID was switched off a CPU so far (voluntary
+ * and not): it grows while the thread runs or wakes up, stays while it is
+ * parked. -1 when it cannot be read. */
+long long pyproc_thread_switches(pid_t pid, pid_t tid);
+
 /* The same for the main thread; SYSCALL_NR (if not NULL) gets the number or -1. */
 enum pyproc_thread_state pyproc_main_thread(pid_t pid, long *syscall_nr);
 

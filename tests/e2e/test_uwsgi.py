@@ -148,11 +148,7 @@ class UwsgiWorker(unittest.TestCase):
         for _ in range(5):
             self.get()
         # The worker now waits for the next request, in epoll/accept.
-        help_text = self.pmt("--help", timeout=10).stdout
-        if "--start-tracing" in help_text:
-            self.snapshot_with_tracing()
-        else:
-            self.profile_by_line()
+        self.snapshot_with_tracing()
         # The same worker (not a respawned one) goes on serving, and its
         # cache went on growing by the requests made meanwhile.
         self.assertEqual(children(self.uwsgi.pid), [self.worker], self.uwsgi_log())
@@ -178,6 +174,12 @@ class UwsgiWorker(unittest.TestCase):
         self.assertRegex(hit, r"^\s*\d[\d.]* MiB ")
         self.assertIn(MARK, self.top_rows(r.stdout)[0][1])
         self.pmt("trace", self.worker, "stop", timeout=30)
+
+    def test_sampled_profile_of_a_waiting_worker_finds_the_cache_line(self):
+        for _ in range(5):
+            self.get()
+        self.profile_by_line()
+        self.assertEqual(children(self.uwsgi.pid), [self.worker], self.uwsgi_log())
 
     def profile_by_line(self):
         """The sampled profiler for a few seconds while requests come."""

@@ -121,6 +121,8 @@ BLOCKED = (
     "    port = srv.getsockname()[1]\n"
     "    threading.Timer(secs, lambda: socket.create_connection(('127.0.0.1', port)).close()).start()\n"
     "    conn, _ = srv.accept()\n"
+    "    conn.close()\n"
+    "    srv.close()\n"
     "    got = 'accepted'\n"
     "elif mode == 'held':\n"
     "    ctypes.PyDLL(None).sleep(int(secs))  # a C call that keeps the GIL while it waits\n"
