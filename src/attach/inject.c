@@ -480,18 +480,24 @@ static void gdb_snippet(const struct inject *ij, char *buf, size_t buflen)
 		/* Direct runs inside gdb's call, where a gdb killed with SIGKILL
 		 * would kill the target: hand the bootstrap to a new thread, so
 		 * that the call lasts a thread start, not the agent's import. */
-		/* One expression: PyRun_SimpleString runs in __main__, where no
-		 * name of the application may be bound or replaced. threading is
-		 * imported here, on the main thread: before 3.13, the thread that
-		 * first imports it becomes its "main thread", and a program that
-		 * never imported it would fail an assertion at exit. */
+		/* PyRun_SimpleString runs in __main__, where no name of the
+		 * application may be bound or replaced: the thread's function is
+		 * made in a dictionary of its own. It swallows everything (a
+		 * request queued earlier may run it a second time, when the files
+		 * are already gone). threading is imported here, on the main
+		 * thread: before 3.13, the thread that first imports it becomes
+		 * its "main thread", and a program that never imported it would
+		 * fail an assertion at exit. */
 		snprintf(buf, buflen,
-			 "try:\n __import__('threading');__import__('_thread').start_new_thread(lambda p: "
-			 "__import__('os').path.isfile(p) and exec(compile((lambda f:(f.read(),f.close())[0])(open(p,'rb')),"
-			 "'<pmt-top bootstrap>','exec'),{'__name__':'__pmt_top_bootstrap__'}),(");
+			 "try:\n __import__('threading');(lambda d:(exec("
+			 "'def f(p):\\n try:\\n  with open(p,\\'rb\\') as h:\\n   s=h.read()\\n"
+			 "  exec(compile(s,\\'<pmt-top bootstrap>\\',\\'exec\\'),"
+			 "{\\'__name__\\':\\'__pmt_top_bootstrap__\\'})\\n"
+			 " except BaseException:\\n  pass\\n',d),"
+			 "__import__('_thread').start_new_thread(d['f'],(");
 		py_bytes(buf, buflen, ij->boot_t);
 		size_t n = strlen(buf);
-		snprintf(buf + n, buflen - n, ",))\nexcept BaseException:\n pass\n");
+		snprintf(buf + n, buflen - n, ",))))({})\nexcept BaseException:\n pass\n");
 		return;
 	}
 	/* The file is closed at once: a debug build warns about one left to the GC. */
