@@ -629,35 +629,31 @@ static const char *parked_in(const struct inject *ij, char *buf, size_t len)
 
 /*
  * INJECT_AUTO for a main thread that is parked (see inject.h): the way in,
- * as METHOD, GDB_MODE and, on 3.14+, the thread the request goes to.
- * Returns 0, or -1 with ERR when no way suits (gdb missing where needed).
+ * as METHOD, GDB_MODE and, on 3.14+, the thread the request goes to. Left
+ * as it was (queued for the main thread) when nothing else can enter.
  */
-static int choose_parked_way(struct inject *ij, char *err, size_t errlen)
+static void choose_parked_way(struct inject *ij)
 {
 	const struct pyproc_info *pi = &ij->probe.proc;
 	if (pyproc_waits_for_runtime(pi, &ij->parked)) {
 		/* It waits for the GIL: it will have it within a switch interval
 		 * or two, unless a C call elsewhere keeps it; queue as usual. */
 		ij->parked.nr = -1;
-		return 0;
+		return;
 	}
 	if (pi->minor >= 14) {
 		pid_t tid = running_python_thread(ij);
 		if (tid && inject_pep768_retarget(&ij->pep, tid) == 0) {
 			ij->method = INJECT_PEP768;
 			ij->way = INJECT_WAY_OTHER_THREAD;
-			return 0;
+			return;
 		}
 	}
-	if (!ij->have_gdb || !INJECT_GDB_CAN_ENTER) {
-		/* Nothing else can enter now; queue, and say why it waits. */
-		return 0;
-	}
-	(void)err, (void)errlen;
+	if (!ij->have_gdb || !INJECT_GDB_CAN_ENTER)
+		return; /* nothing else can enter now: queue, and say why it waits */
 	ij->method = INJECT_GDB;
 	ij->gdb_mode = INJECT_GDB_ENTER;
 	ij->way = INJECT_WAY_PARKED;
-	return 0;
 }
 
 /* Checks the target and resolves AUTO. Fills ERR and returns -1 on refusal. */
@@ -702,9 +698,8 @@ static int check_target(struct inject *ij, const struct inject_req *req, char *e
 		}
 	}
 	ij->have_gdb = find_program(req->gdb ? req->gdb : "gdb", ij->gdb_prog, sizeof ij->gdb_prog) == 0;
-	if (ij->automatic && main_thread_parked(pi->pid, &ij->parked) &&
-	    choose_parked_way(ij, err, errlen) != 0)
-		return -1;
+	if (ij->automatic && main_thread_parked(pi->pid, &ij->parked))
+		choose_parked_way(ij);
 	switch (ij->method) {
 	case INJECT_PEP768:
 	case INJECT_REMOTE_EXEC:
@@ -731,8 +726,7 @@ static int check_target(struct inject *ij, const struct inject_req *req, char *e
 		break;
 	case INJECT_GDB:
 	case INJECT_DIRECT: {
-		struct pyproc_syscall sc;
-		if (ij->method == INJECT_DIRECT && !main_thread_parked(pi->pid, &sc)) {
+		if (ij->method == INJECT_DIRECT && !main_thread_parked(pi->pid, &ij->parked)) {
 			snprintf(err, errlen,
 				 "the direct method runs only while the main thread of process %d is blocked in a "
 				 "system call, and it is running Python now; use --inject-method %s",
@@ -870,8 +864,7 @@ static int change_way(struct inject *ij, char *why, size_t whylen)
 	}
 	ij->use_gdb = 0;
 	ij->gdb_mode = INJECT_GDB_PENDING;
-	if (choose_parked_way(ij, why, whylen) != 0)
-		return -1;
+	choose_parked_way(ij);
 	if (ij->way == was || ij->way == INJECT_WAY_QUEUED) {
 		char where[48];
 		snprintf(why, whylen,
