@@ -102,24 +102,28 @@ BLOCKED = (
     "    threading.Thread(target=worker, daemon=True).start()\n"
     "else:\n"
     "    threading.Thread(target=done.wait, daemon=True).start()\n"
-    "print('ready', flush=True)\n"
-    "if mode in ('sleep', 'all'):\n"
-    "    time.sleep(secs)\n"
-    "    got = 'slept'\n"
-    "elif mode == 'queue':\n"
+    "# Everything is set up before 'ready': after it, the main thread's only wait is the blocking call.\n"
+    "if mode == 'queue':\n"
     "    q = queue.Queue()\n"
     "    threading.Timer(secs, q.put, ('item',)).start()\n"
-    "    got = q.get()\n"
     "elif mode == 'select':\n"
     "    r, w = os.pipe()\n"
     "    threading.Timer(secs, os.write, (w, b'x')).start()\n"
-    "    got = 'readable %d' % len(select.select([r], [], [])[0])\n"
     "elif mode == 'accept':\n"
     "    srv = socket.socket()\n"
     "    srv.bind(('127.0.0.1', 0))\n"
     "    srv.listen()\n"
     "    port = srv.getsockname()[1]\n"
     "    threading.Timer(secs, lambda: socket.create_connection(('127.0.0.1', port)).close()).start()\n"
+    "print('ready', flush=True)\n"
+    "if mode in ('sleep', 'all'):\n"
+    "    time.sleep(secs)\n"
+    "    got = 'slept'\n"
+    "elif mode == 'queue':\n"
+    "    got = q.get()\n"
+    "elif mode == 'select':\n"
+    "    got = 'readable %d' % len(select.select([r], [], [])[0])\n"
+    "elif mode == 'accept':\n"
     "    conn, _ = srv.accept()\n"
     "    conn.close()\n"
     "    srv.close()\n"
@@ -300,13 +304,19 @@ def blocked_target(env, python, mode, secs):
     env.procs.append(p)
     if p.stdout.readline().strip() != b"ready":
         raise Failure("blocked target (%s) on %s did not start: %s" % (mode, python, p.stderr.read(2000)))
-    # Let the main thread reach its blocking call.
-    for _ in range(200):
+    # Until the main thread sits in its blocking call: the same system call,
+    # arguments and pc over 100 ms (set-up ended before 'ready', so no other
+    # wait of the main thread lasts that long).
+    last, same = None, 0
+    for _ in range(1000):
         try:
             with open("/proc/%d/syscall" % p.pid) as f:
-                if not f.read().startswith("running"):
-                    break
+                cur = f.read()
         except OSError:
+            break
+        same = same + 1 if cur == last and not cur.startswith("running") else 0
+        last = cur
+        if same >= 10:
             break
         time.sleep(0.01)
     return p
@@ -354,10 +364,11 @@ def run_blocked(env, python, ver):
                       ver, mode, tail.strip() or p.stderr.read()[-500:]))
 
     # An expert's explicit method waits, and says so, instead of choosing another way.
-    p = env.target(python, "sleeper", 6)
+    # (The sleep outlasts the forced method's timeout, however slow gdb is.)
+    p = env.target(python, "sleeper", 15)
     time.sleep(0.2)
     method = "pep768" if minor >= 14 else "gdb"
-    rc, out, took = env.inject(p.pid, method=method, timeout_ms=2000)
+    rc, out, took = env.inject(p.pid, method=method, timeout_ms=6000)
     env.check("state WAITING: the main thread of process" in out and rc == 1 and "leave out --inject-method" in out,
               "%s sleeper with --inject-method %s: waits, then times out naming the default" % (ver, method))
     rc, out, took = env.inject(p.pid, method="direct")
