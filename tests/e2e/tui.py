@@ -135,7 +135,13 @@ class TuiTestCase(unittest.TestCase):
         while time.monotonic() < deadline:
             s = self.screen()
             if predicate(s):
-                return s
+                # A capture can fall inside a redraw (the new header above
+                # the old rows): take the screen once more after the write
+                # has landed, and keep that one if it still matches.
+                time.sleep(0.15)
+                s = self.screen()
+                if predicate(s):
+                    return s
             time.sleep(0.1)
         raise AssertionError("timed out waiting for %s; screen was:\n%s" % (what, s))
 
