@@ -46,6 +46,8 @@ ERRORS = (
     "not_tracing",
     "unavailable",
     "internal",
+    "busy",
+    "timeout",
 )
 
 KEYS = (

@@ -48,7 +48,9 @@
 	X(BAD_ARGS, "bad_args")             \
 	X(NOT_TRACING, "not_tracing")       \
 	X(UNAVAILABLE, "unavailable")       \
-	X(INTERNAL, "internal")
+	X(INTERNAL, "internal")             \
+	X(BUSY, "busy")                     \
+	X(TIMEOUT, "timeout")
 
 /* Grouping keys for top/snapshot. */
 #define PROTO_KEY_LIST(X)          \
