@@ -317,6 +317,69 @@ static void test_pep768_opt_out(void **state)
 	assert_int_not_equal(memcmp(buf, "/tmp/nev", 8), 0);
 }
 
+static char *read_fixture(const char *name)
+{
+	char path[512];
+	snprintf(path, sizeof path, "%s/proc/%s", PMT_TEST_DATA, name);
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	static char buf[8192];
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return buf;
+}
+
+/* The parsers behind the /proc readers, on captured files and edge cases. */
+static void test_text_parsers(void **state)
+{
+	(void)state;
+	long v[8];
+	const char *status = read_fixture("python-status");
+	assert_int_equal(pyproc_status_parse(status, "NSpid", v, 8), 1);
+	assert_int_equal(v[0], 14801);
+	assert_int_equal(pyproc_status_parse(status, "Uid", v, 2), 2);
+	assert_int_equal(pyproc_status_parse(status, "NoSuchKey", v, 8), -1);
+	/* only the numbers of the key's own line */
+	assert_int_equal(pyproc_status_parse("NSpid:\n42\n", "NSpid", v, 8), 0);
+	assert_int_equal(pyproc_status_parse("Uid:\t7\nGid:\t8\n", "Gid", v, 8), 1);
+	assert_int_equal(v[0], 8);
+	assert_int_equal(pyproc_switches_parse(status), 15 + 84);
+	assert_int_equal(pyproc_switches_parse("voluntary_ctxt_switches:\t1\n"), -1);
+
+	assert_int_equal(pyproc_stat_state(read_fixture("weird-comm-stat")), 'R');
+	assert_int_equal(pyproc_stat_state("12 (x"), '?');
+
+	struct pyproc_syscall sc;
+	assert_int_equal(pyproc_syscall_parse("running\n", &sc), PYPROC_THREAD_RUNNING);
+	assert_int_equal(pyproc_syscall_parse("230 0x1 0x1 0x7fffc9d04020 0x0 0x0 0x0 0x7fffc9d04008 "
+					      "0x7fcd23eed503\n", &sc), PYPROC_THREAD_SYSCALL);
+	assert_int_equal(sc.nr, 230);
+	assert_true(sc.arg0 == 1 && sc.pc == 0x7fcd23eed503ULL);
+	assert_int_equal(pyproc_syscall_parse("-1 0x7ffd 0x7f00\n", &sc), PYPROC_THREAD_UNKNOWN);
+	assert_int_equal(pyproc_syscall_parse("", &sc), PYPROC_THREAD_UNKNOWN);
+
+	char line[] = "7fcd24000000-7fcd240f5000 r--p 00000000 fe:00 18834      "
+		      "/opt/py/lib/libpython3.11.so.1.0\n";
+	uint64_t lo, hi, off;
+	char *path;
+	assert_int_equal(pyproc_maps_line(line, &lo, &hi, &off, &path), 0);
+	assert_true(lo == 0x7fcd24000000ULL && hi == 0x7fcd240f5000ULL && off == 0);
+	assert_string_equal(path, "/opt/py/lib/libpython3.11.so.1.0");
+	char anon[] = "7ffd9cca8000-7ffd9ccc9000 rw-p 00000000 00:00 0 \n";
+	assert_int_equal(pyproc_maps_line(anon, &lo, &hi, &off, &path), 0);
+	assert_string_equal(path, "");
+	char bad[] = "not a mapping\n";
+	assert_int_equal(pyproc_maps_line(bad, &lo, &hi, &off, &path), -1);
+
+	int maj, min, ft;
+	assert_int_equal(pyproc_python_name("libpython3.13t.so.1.0", 1, &maj, &min, &ft), 1);
+	assert_true(maj == 3 && min == 13 && ft == 1);
+	assert_int_equal(pyproc_python_name("python3.8", 0, &maj, &min, &ft), 1);
+	assert_int_equal(pyproc_python_name("python3.8.so", 0, &maj, &min, &ft), 0);
+	assert_int_equal(pyproc_python_name("libpython3.so", 1, &maj, &min, &ft), 0);
+}
+
 static void test_method_names(void **state)
 {
 	(void)state;
@@ -343,6 +406,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_unsupported_37, teardown),
 		cmocka_unit_test_teardown(test_no_such_process, teardown),
 		cmocka_unit_test_teardown(test_pep768_opt_out, teardown),
+		cmocka_unit_test(test_text_parsers),
 		cmocka_unit_test(test_method_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

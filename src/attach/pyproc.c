@@ -55,6 +55,39 @@ void pyproc_perm_error(pid_t pid, const char *what, char *err, size_t errlen)
 		 what, (int)pid);
 }
 
+/* Longest status line read whole (a longer one is read in pieces of this size). */
+#define STATUS_LINE_MAX 512
+
+int pyproc_status_parse(const char *text, const char *key, long *vals, int maxvals)
+{
+	size_t klen = strlen(key);
+	for (const char *l = text; *l != '\0';) {
+		const char *nl = strchr(l, '\n');
+		size_t len = nl ? (size_t)(nl - l) : strlen(l);
+		if (strncmp(l, key, klen) == 0 && l[klen] == ':') {
+			/* The numbers of this line only: strtol would skip a newline. */
+			char line[STATUS_LINE_MAX];
+			int n = 0;
+			if (len > sizeof line - 1)
+				len = sizeof line - 1;
+			memcpy(line, l, len);
+			line[len] = '\0';
+			char *p = line + klen + 1;
+			while (n < maxvals) {
+				char *end;
+				long v = strtol(p, &end, 10);
+				if (end == p)
+					break;
+				vals[n++] = v;
+				p = end;
+			}
+			return n;
+		}
+		l = nl ? nl + 1 : l + len;
+	}
+	return -1;
+}
+
 /* Reads "Key:\tv1\tv2..." from /proc/PID/status into VALS; returns the count. */
 int pyproc_status_field(pid_t pid, const char *key, long *vals, int maxvals)
 {
@@ -63,33 +96,20 @@ int pyproc_status_field(pid_t pid, const char *key, long *vals, int maxvals)
 	FILE *f = fopen(path, "re");
 	if (!f)
 		return -1;
-	char line[512];
-	size_t klen = strlen(key);
+	char line[STATUS_LINE_MAX];
 	int n = 0;
 	while (fgets(line, sizeof line, f)) {
-		if (strncmp(line, key, klen) != 0 || line[klen] != ':')
-			continue;
-		char *p = line + klen + 1;
-		while (n < maxvals) {
-			char *end;
-			long v = strtol(p, &end, 10);
-			if (end == p)
-				break;
-			vals[n++] = v;
-			p = end;
+		int got = pyproc_status_parse(line, key, vals, maxvals);
+		if (got >= 0) {
+			n = got;
+			break;
 		}
-		break;
 	}
 	fclose(f);
 	return n;
 }
 
-/*
- * Parses a libpython / python executable base name: "libpython3.11.so.1.0",
- * "libpython3.13t.so", "python3.8", "libpython2.7.so". Returns 1 and fills
- * major/minor/ft on a match.
- */
-static int parse_python_name(const char *base, int lib, int *major, int *minor, int *ft)
+int pyproc_python_name(const char *base, int lib, int *major, int *minor, int *ft)
 {
 	const char *p = base;
 	if (lib) {
@@ -203,6 +223,21 @@ static void inspect_image(pid_t pid, struct pyproc_info *pi)
 	elf_sym_free(es);
 }
 
+int pyproc_maps_line(char *line, uint64_t *start, uint64_t *end, uint64_t *offset, char **path)
+{
+	unsigned long long lo, hi, off;
+	int pos = 0;
+	if (sscanf(line, "%llx-%llx %*s %llx %*s %*s %n", &lo, &hi, &off, &pos) < 3 || pos == 0)
+		return -1;
+	char *p = line + pos;
+	p[strcspn(p, "\n")] = '\0';
+	*start = lo;
+	*end = hi;
+	*offset = off;
+	*path = p;
+	return 0;
+}
+
 int pyproc_detect(pid_t pid, struct pyproc_info *pi, char *err, size_t errlen)
 {
 	memset(pi, 0, sizeof *pi);
@@ -238,19 +273,17 @@ int pyproc_detect(pid_t pid, struct pyproc_info *pi, char *err, size_t errlen)
 	char lib[PATH_MAX] = "";
 	int lmaj = 0, lmin = 0, lft = 0;
 	while (fgets(line, sizeof line, f)) {
-		unsigned long long start, end, off;
-		int pos = 0;
+		uint64_t start, end, off;
+		char *p;
 		nlines++;
-		if (sscanf(line, "%llx-%llx %*s %llx %*s %*s %n", &start, &end, &off, &pos) < 3 || pos == 0)
+		if (pyproc_maps_line(line, &start, &end, &off, &p) < 0)
 			continue;
-		char *p = line + pos;
-		p[strcspn(p, "\n")] = '\0';
 		if (p[0] != '/')
 			continue;
 		if (off != 0)
 			continue;
 		int maj, min, ft;
-		if (!lib_found && parse_python_name(base_name(p), 1, &maj, &min, &ft)) {
+		if (!lib_found && pyproc_python_name(base_name(p), 1, &maj, &min, &ft)) {
 			lib_found = 1;
 			lib_start = start;
 			snprintf(lib, sizeof lib, "%s", p);
@@ -303,7 +336,7 @@ int pyproc_detect(pid_t pid, struct pyproc_info *pi, char *err, size_t errlen)
 			elf_sym_free(es);
 		}
 		int maj, min, ft;
-		if (parse_python_name(base_name(pi->exe), 0, &maj, &min, &ft)) {
+		if (pyproc_python_name(base_name(pi->exe), 0, &maj, &min, &ft)) {
 			pi->major = maj, pi->minor = min, pi->free_threaded = ft;
 			pi->version_source = "file name";
 		}
@@ -331,12 +364,10 @@ int pyproc_find_object(pid_t pid, const char *prefix, char *path, size_t pathlen
 	int found = -1;
 	size_t plen = strlen(prefix);
 	while (found != 0 && fgets(line, sizeof line, f)) {
-		unsigned long long lo, off;
-		int pos = 0;
-		if (sscanf(line, "%llx-%*x %*s %llx %*s %*s %n", &lo, &off, &pos) < 2 || pos == 0 || off != 0)
+		uint64_t lo, hi, off;
+		char *p;
+		if (pyproc_maps_line(line, &lo, &hi, &off, &p) < 0 || off != 0)
 			continue;
-		char *p = line + pos;
-		p[strcspn(p, "\n")] = '\0';
 		if (p[0] != '/' || strncmp(base_name(p), prefix, plen) != 0)
 			continue;
 		snprintf(path, pathlen, "%s", p);
@@ -379,6 +410,46 @@ int pyproc_check_supported(const struct pyproc_info *pi, char *err, size_t errle
 	return 0;
 }
 
+char pyproc_stat_state(const char *stat)
+{
+	const char *rp = strrchr(stat, ')');
+	return rp && rp[1] == ' ' ? rp[2] : '?';
+}
+
+enum pyproc_thread_state pyproc_syscall_parse(const char *text, struct pyproc_syscall *sc)
+{
+	if (strncmp(text, "running", 7) == 0)
+		return PYPROC_THREAD_RUNNING;
+	/* "NR ARG1 ... ARG6 SP PC", the numbers after NR in hex. */
+	const char *p = text;
+	char *end;
+	long nr = strtol(p, &end, 10);
+	if (end == p || nr < 0)
+		return PYPROC_THREAD_UNKNOWN;
+	unsigned long long v[8];
+	int k = 0;
+	for (p = end; k < 8; k++, p = end) {
+		v[k] = strtoull(p, &end, 16);
+		if (end == p)
+			break;
+	}
+	if (sc) {
+		sc->nr = nr;
+		sc->arg0 = k >= 1 ? v[0] : 0;
+		sc->pc = k == 8 ? v[7] : 0;
+	}
+	return PYPROC_THREAD_SYSCALL;
+}
+
+long long pyproc_switches_parse(const char *status)
+{
+	const char *v = strstr(status, "\nvoluntary_ctxt_switches:");
+	const char *nv = strstr(status, "\nnonvoluntary_ctxt_switches:");
+	if (!v || !nv)
+		return -1;
+	return strtoll(strchr(v + 1, ':') + 1, NULL, 10) + strtoll(strchr(nv + 1, ':') + 1, NULL, 10);
+}
+
 enum pyproc_thread_state pyproc_thread(pid_t pid, pid_t tid, struct pyproc_syscall *sc)
 {
 	char path[80], buf[256];
@@ -393,8 +464,7 @@ enum pyproc_thread_state pyproc_thread(pid_t pid, pid_t tid, struct pyproc_sysca
 	if (n <= 0)
 		return PYPROC_THREAD_UNKNOWN;
 	buf[n] = '\0';
-	const char *rp = strrchr(buf, ')');
-	char st = rp && rp[1] == ' ' ? rp[2] : '?';
+	char st = pyproc_stat_state(buf);
 	if (st == 'Z' || st == 'X')
 		return PYPROC_THREAD_GONE;
 	if (st == 't' || st == 'T')
@@ -408,26 +478,9 @@ enum pyproc_thread_state pyproc_thread(pid_t pid, pid_t tid, struct pyproc_sysca
 		close(fd);
 		if (n > 0) {
 			buf[n] = '\0';
-			if (strncmp(buf, "running", 7) == 0)
-				return PYPROC_THREAD_RUNNING;
-			/* "NR ARG1 ... ARG6 SP PC", the numbers after NR in hex. */
-			char *p = buf, *end;
-			long nr = strtol(p, &end, 10);
-			if (end != p && nr >= 0) {
-				unsigned long long v[8];
-				int k = 0;
-				for (p = end; k < 8; k++, p = end) {
-					v[k] = strtoull(p, &end, 16);
-					if (end == p)
-						break;
-				}
-				if (sc) {
-					sc->nr = nr;
-					sc->arg0 = k >= 1 ? v[0] : 0;
-					sc->pc = k == 8 ? v[7] : 0;
-				}
-				return PYPROC_THREAD_SYSCALL;
-			}
+			enum pyproc_thread_state ts = pyproc_syscall_parse(buf, sc);
+			if (ts != PYPROC_THREAD_UNKNOWN)
+				return ts;
 		}
 	}
 	/* Sleeping ('S'/'D') without a readable syscall: a blocking call all the same. */
@@ -446,11 +499,7 @@ long long pyproc_thread_switches(pid_t pid, pid_t tid)
 	if (n <= 0)
 		return -1;
 	buf[n] = '\0';
-	const char *v = strstr(buf, "\nvoluntary_ctxt_switches:");
-	const char *nv = strstr(buf, "\nnonvoluntary_ctxt_switches:");
-	if (!v || !nv)
-		return -1;
-	return strtoll(strchr(v + 1, ':') + 1, NULL, 10) + strtoll(strchr(nv + 1, ':') + 1, NULL, 10);
+	return pyproc_switches_parse(buf);
 }
 
 enum pyproc_thread_state pyproc_main_thread(pid_t pid, long *syscall_nr)

@@ -76,6 +76,32 @@ int pyproc_check_supported(const struct pyproc_info *pi, char *err, size_t errle
  */
 int pyproc_status_field(pid_t pid, const char *key, long *vals, int maxvals);
 
+/*
+ * The parsers behind the functions that read /proc, for text already read
+ * (and for the fuzzers): the target controls some of it (its name, its file
+ * names), so none of them trusts it. TEXT is NUL-terminated.
+ *
+ * pyproc_status_parse: the numbers of the first line "KEY:" of TEXT (a status
+ * file, or one line of it) into VALS, at most MAXVALS; how many, or -1 when
+ * no line has KEY.
+ */
+int pyproc_status_parse(const char *text, const char *key, long *vals, int maxvals);
+
+/*
+ * One line of /proc/PID/maps ("start-end perms offset dev inode  path"):
+ * the addresses and offset, and *PATH pointing at the path in LINE (its
+ * newline removed; "" for an anonymous mapping). Returns 0, or -1 for a
+ * line of another shape.
+ */
+int pyproc_maps_line(char *line, uint64_t *start, uint64_t *end, uint64_t *offset, char **path);
+
+/*
+ * A libpython / python executable base name: "libpython3.11.so.1.0",
+ * "libpython3.13t.so" (LIB 1), "python3.8" (LIB 0). Returns 1 and fills
+ * MAJOR, MINOR and FT (free-threaded) on a match, else 0.
+ */
+int pyproc_python_name(const char *base, int lib, int *major, int *minor, int *ft);
+
 int pyproc_read(pid_t pid, uint64_t addr, void *buf, size_t len);
 int pyproc_write(pid_t pid, uint64_t addr, const void *buf, size_t len);
 
@@ -107,6 +133,16 @@ struct pyproc_syscall {
  * (nr -1 when it is not). Cheap (a few µs); safe from any thread.
  */
 enum pyproc_thread_state pyproc_thread(pid_t pid, pid_t tid, struct pyproc_syscall *sc);
+
+/* The state letter of a stat file (after the last ')'), '?' when there is none. */
+char pyproc_stat_state(const char *stat);
+
+/* A task's syscall file: PYPROC_THREAD_RUNNING ("running"), PYPROC_THREAD_SYSCALL
+ * with *SC filled (when SC is not NULL), or PYPROC_THREAD_UNKNOWN for other text. */
+enum pyproc_thread_state pyproc_syscall_parse(const char *text, struct pyproc_syscall *sc);
+
+/* Voluntary plus involuntary context switches in a status file, -1 without them. */
+long long pyproc_switches_parse(const char *status);
 
 /* How many times thread TID of PID was switched off a CPU so far (voluntary
  * and not): it grows while the thread runs or wakes up, stays while it is
