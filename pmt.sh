@@ -6,6 +6,9 @@
 #   ./pmt.sh asan     build with AddressSanitizer+UBSan and run the unit tests,
 #                     then the threaded ones (ring, sampler) under ThreadSanitizer
 #   ./pmt.sh build    install what is missing and build
+#   ./pmt.sh fuzz [S] install clang if missing, build the libFuzzer harnesses in
+#                     build-fuzz and run each for S seconds (default 10) on a
+#                     copy of its corpus; fails on any crash, leak or timeout
 #
 # Environment: BUILD_DIR (default ./build), PMT_WERROR=1 (warnings are errors),
 # PMT_SKIP_DEPS=1 (do not look for Debian packages).
@@ -18,13 +21,18 @@ jobs=$(nproc 2>/dev/null || echo 2)
 packages=(build-essential cmake pkg-config libncurses-dev libcjson-dev libpcre2-dev
           libcmocka-dev python3 python3-dev tmux gdb util-linux procps patchelf groff-base
           uwsgi-core uwsgi-plugin-python3 python3.11-dbg)
+# ./pmt.sh fuzz builds only the parsers' libraries, with clang (and libFuzzer).
+fuzz_packages=(cmake pkg-config libncurses-dev libcjson-dev libpcre2-dev clang)
+fuzzers=(frame msg snapshot proc)
 
 say() { printf 'pmt.sh: %s\n' "$*" >&2; }
 
+# deps [PACKAGE...]: install the missing ones of PACKAGE... (default: packages).
 deps() {
     [ "${PMT_SKIP_DEPS:-0}" = 1 ] && return 0
-    local missing=()
-    for p in "${packages[@]}"; do
+    local missing=() want=("$@")
+    [ ${#want[@]} -eq 0 ] && want=("${packages[@]}")
+    for p in "${want[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
     done
     [ ${#missing[@]} -eq 0 ] && return 0
@@ -36,6 +44,52 @@ deps() {
     say "installing ${missing[*]}"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# libFuzzer's runtime is a separate package on Debian (recommended by clang,
+# so missing where recommends are not installed): add it when a fuzzer does
+# not link.
+fuzz_runtime() {
+    local probe='int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { (void)d; (void)n; return 0; }'
+    printf '%s\n' "$probe" | clang -x c -fsanitize=fuzzer -o /dev/null - 2>/dev/null && return 0
+    deps "libclang-rt-$(clang -dumpversion | cut -d. -f1)-dev"
+    if ! printf '%s\n' "$probe" | clang -x c -fsanitize=fuzzer -o /dev/null -; then
+        say "clang cannot link a libFuzzer harness: install clang's runtime (libclang-rt-N-dev)"
+        exit 1
+    fi
+}
+
+# fuzz SECONDS: build the harnesses and run each on a copy of its corpus.
+fuzz() {
+    local secs=$1 fbuild=${BUILD_FUZZ_DIR:-$here/build-fuzz} work name failed=()
+    case "$secs" in
+    '' | *[!0-9]* | 0) say "fuzz: SECONDS must be a whole number above 0, not '$secs'"; exit 2 ;;
+    esac
+    cmake -S "$here" -B "$fbuild" -DCMAKE_C_COMPILER=clang -DPMT_FUZZ=ON -DBUILD_TESTING=OFF \
+        -DPMT_BUILD_NATIVE=OFF >/dev/null
+    cmake --build "$fbuild" -j "$jobs" --target fuzzers
+    work=$(mktemp -d "${TMPDIR:-/tmp}/pmt-fuzz.XXXXXX")
+    trap "rm -rf '$work'" EXIT
+    rm -rf "$fbuild/crashes"
+    mkdir -p "$fbuild/crashes"
+    for name in "${fuzzers[@]}"; do
+        local dict=() log="$work/$name.log"
+        [ -f "$here/fuzz/$name.dict" ] && dict=(-dict="$here/fuzz/$name.dict")
+        cp -r "$here/fuzz/corpus/$name" "$work/$name"
+        if "$fbuild/fuzz/fuzz_$name" "${dict[@]}" -max_total_time="$secs" -timeout=10 \
+                -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$fbuild/crashes/$name-" \
+                "$work/$name" >"$log" 2>&1; then
+            say "fuzz_$name: $(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -n 1)"
+        else
+            tail -n 40 "$log" >&2
+            say "fuzz_$name FAILED: the input is in $fbuild/crashes/ (rerun: $fbuild/fuzz/fuzz_$name FILE)"
+            failed+=("fuzz_$name")
+        fi
+    done
+    if [ ${#failed[@]} -gt 0 ]; then
+        say "failed: ${failed[*]}"
+        exit 1
+    fi
 }
 
 configure_and_build() {
@@ -82,8 +136,13 @@ build)
     deps
     configure_and_build "$build"
     ;;
+fuzz)
+    deps "${fuzz_packages[@]}"
+    fuzz_runtime
+    fuzz "${2:-10}"
+    ;;
 *)
-    echo "usage: ./pmt.sh demo | test | asan | build" >&2
+    echo "usage: ./pmt.sh demo | test | asan | build | fuzz [SECONDS]" >&2
     exit 2
     ;;
 esac
