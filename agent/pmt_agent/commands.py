@@ -47,6 +47,26 @@ class CommandError(Exception):
         self.message = message
 
 
+class Abandoned(Exception):
+    """The client went away while its request waited: no reply is sent."""
+
+
+# Requests whose cost grows with the target's heap: one runs at a time.
+HEAVY = frozenset(("top", "snapshot", "functions", "profile", "profile_tree"))
+
+
+class _NoGate(object):
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _no_gate():
+    return _NoGate()
+
+
 class Session(object):
     """Per-connection protocol state."""
 
@@ -194,7 +214,28 @@ def status():
         "gc_collections": collections,
         "threads": threading.active_count(),
         "profile": _profile_summary(),
+        "clients": _clients_summary(),
     }
+
+
+_clients = None
+
+
+def set_clients(provider):
+    """Register the server's function that describes its clients (for status)."""
+    global _clients
+    _clients = provider
+
+
+def _clients_summary():
+    """What the server says about its connections, or None before it runs."""
+    provider = _clients
+    if provider is None:
+        return None
+    try:
+        return provider()
+    except Exception:
+        return None
 
 
 def _profile_summary():
@@ -345,6 +386,11 @@ def _grouped(cmd, args, with_limit):
     limit = _int_arg(args, "limit", 50, 1, MAX_LIMIT) if with_limit else None
     include = _str_list_arg(args, "include")
     exclude = _str_list_arg(args, "exclude") + [_AGENT_FILES]
+    for pattern in include + exclude:
+        try:
+            grouping.compile_glob(pattern)
+        except ValueError as e:
+            raise CommandError("bad_args", str(e))
     if not tracemalloc.is_tracing():
         raise CommandError("not_tracing", "tracemalloc is not tracing; send tracemalloc_start first")
     t0 = time.perf_counter()
@@ -532,8 +578,27 @@ def error(code, message, req_id=None):
     return {"id": req_id, "ok": False, "error": {"code": code, "message": message}}
 
 
-def handle(session, line):
-    """Answer one request line (bytes, no newline); returns the reply object."""
+def peek(line):
+    """(id, cmd) of a request line, each None where the frame has no valid one.
+
+    Lets the server queue a request by its weight before answering it.
+    """
+    try:
+        req = json.loads(line.decode("utf-8"))
+        rid, cmd = req.get("id"), req.get("cmd")
+    except Exception:
+        return None, None
+    return (rid if _is_int(rid) and 0 <= rid <= MAX_ID else None,
+            cmd if isinstance(cmd, str) else None)
+
+
+def handle(session, line, heavy=_no_gate):
+    """Answer one request line (bytes, no newline); returns the reply object.
+
+    heavy() gives the with-block a heavy command runs in (the server's turn
+    across connections); it may raise CommandError("busy") or Abandoned,
+    for which handle returns None: there is nobody to answer.
+    """
     req_id = None
     try:
         try:
@@ -560,8 +625,14 @@ def handle(session, line):
             return error("bad_args", "args must be an object", req_id)
         if not session.hello and cmd != "hello":
             return error("handshake", "send hello first", req_id)
-        result = handler(session, args)
+        if cmd in HEAVY:
+            with heavy():
+                result = handler(session, args)
+        else:
+            result = handler(session, args)
         return {"id": req_id, "ok": True, "result": result}
+    except Abandoned:
+        return None
     except CommandError as e:
         return error(e.code, e.message, req_id)
     except MemoryError:

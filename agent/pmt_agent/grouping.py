@@ -21,6 +21,7 @@ agent directory) unless $PMT_AGENT_NO_NATIVE is set to a non-empty value.
 import fnmatch
 import heapq
 import os
+import re
 import sys
 
 NATIVE_API = 1
@@ -63,20 +64,40 @@ def _normalize(filename):
     return filename
 
 
+try:
+    from re import _compiler as _sre_compiler      # 3.11+
+except ImportError:
+    import sre_compile as _sre_compiler            # 3.8-3.10
+
+
+def compile_glob(pattern):
+    """A fnmatch pattern as a match function, compiled for this request only.
+
+    fnmatch.fnmatchcase() and re.compile() keep every pattern they compile
+    in module caches of up to 32,768 and 512 entries: patterns sent by
+    clients would stay in the target for good. Raises ValueError for a
+    pattern that does not compile.
+    """
+    try:
+        return _sre_compiler.compile(fnmatch.translate(_normalize(pattern)), 0).match
+    except (re.error, RecursionError, OverflowError) as e:
+        raise ValueError("bad pattern %r: %s" % (pattern[:100], e))
+
+
 def _make_filter(include, exclude):
-    """Return a function filename -> keep (cached), or None for no filter."""
+    """Return a function filename -> keep (cached for this call), or None for no filter."""
     if not include and not exclude:
         return None
-    inc = [_normalize(p) for p in include or ()]
-    exc = [_normalize(p) for p in exclude or ()]
+    inc = [compile_glob(p) for p in include or ()]
+    exc = [compile_glob(p) for p in exclude or ()]
     cache = {}
 
     def keep(filename):
         ok = cache.get(filename)
         if ok is None:
             name = _normalize(filename)
-            ok = ((not inc or any(fnmatch.fnmatchcase(name, p) for p in inc))
-                  and not any(fnmatch.fnmatchcase(name, p) for p in exc))
+            ok = ((not inc or any(m(name) for m in inc))
+                  and not any(m(name) for m in exc))
             cache[filename] = ok
         return ok
     return keep

@@ -11,6 +11,7 @@ raises into the host: every thread body catches everything.
 Peers are checked with SO_PEERCRED: only our effective uid or root may talk to us.
 """
 
+import collections
 import errno
 import os
 import select
@@ -28,6 +29,13 @@ MAX_CONNECTIONS = 32
 READ_CHUNK = 65536
 OUTBUF_PAUSE = 4 * 1024 * 1024     # stop reading requests while this much is unsent
 DETACH_FLUSH_SECONDS = 5.0
+QUEUE_MAX = 8                      # heavy requests one connection may have waiting
+PENDING_PAUSE = 1024               # stop reading while this many requests wait
+HEAVY_WAITING = 16                 # heavy requests (all connections) waiting for the one running
+IDLE_SECONDS = 60.0                # no request, no subscription: closed
+REQUEST_SECONDS = 10.0             # from a request's first byte to its newline
+STALL_SECONDS = 30.0               # output the client does not read
+EVICT_IDLE_SECONDS = 2.0           # at the connection cap, idle this long makes room
 SO_PEERCRED = getattr(socket, "SO_PEERCRED", 17)
 MSG_NOSIGNAL = getattr(socket, "MSG_NOSIGNAL", 0)
 
@@ -108,6 +116,9 @@ class Server(object):
         self.seq = 0
         self.live = 0               # threads started and not finished
         self.pipe_open = True
+        self.gate = HeavyGate()
+        # What happened to requests and connections, for status.
+        self.counts = dict.fromkeys(("answered", "dropped", "busy", "timeouts", "refused"), 0)
         self.sock = _bind(path)
         try:
             st = os.stat(path)
@@ -123,7 +134,22 @@ class Server(object):
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
 
+    def count(self, what, n=1):
+        with self.lock:
+            self.counts[what] += n
+
+    def clients(self):
+        """The status object's "clients": connections, their buffers, what became of requests."""
+        with self.lock:
+            conns = list(self.conns)
+            out = dict(self.counts)
+        out["connections"] = len(conns)
+        out["max_connections"] = MAX_CONNECTIONS
+        out["buffered"] = sum(len(c.inbuf) + len(c.outbuf) for c in conns)
+        return out
+
     def start(self):
+        commands.set_clients(self.clients)
         t = threading.Thread(target=self._accept_loop, name="pmt-agent-listen")
         t.daemon = True
         self.threads.append(t)
@@ -239,8 +265,11 @@ class Server(object):
                 continue
             with self.lock:
                 self.threads = [t for t in self.threads if t.is_alive()]
-                if len(self.conns) >= MAX_CONNECTIONS or self.stopping:
+                if self.stopping:
                     conn.close()
+                    continue
+                if not self._make_room():
+                    self._refuse(conn)
                     continue
                 self.seq += 1
                 c = Connection(self, conn)
@@ -255,6 +284,39 @@ class Server(object):
                 self._forget(c)
                 conn.close()
                 self._thread_done()
+
+    def _make_room(self):
+        """True if a new connection may be served (callers hold self.lock).
+
+        At the cap, the connection idle the longest makes room, if it has
+        been idle for EVICT_IDLE_SECONDS: idle connections cannot lock
+        clients out for longer than that.
+        """
+        live = [c for c in self.conns if not c.evicted]
+        if len(live) < MAX_CONNECTIONS:
+            return True
+        now = time.monotonic()
+        victim, longest = None, EVICT_IDLE_SECONDS
+        for c in live:
+            idle = c.idle_for(now)
+            if idle is not None and idle >= longest:
+                victim, longest = c, idle
+        if victim is None:
+            return False
+        victim.evict()
+        return True
+
+    def _refuse(self, conn):
+        """Every slot is in use: say so in one frame (best effort) and close."""
+        self.counts["refused"] += 1                 # under self.lock
+        try:
+            conn.setblocking(False)
+            conn.send(commands.encode(commands.error(
+                "busy", "all %d connections of this agent are in use by active clients"
+                % MAX_CONNECTIONS)), MSG_NOSIGNAL)
+        except Exception:
+            pass
+        conn.close()
 
     @staticmethod
     def _peer_allowed(conn):
@@ -272,8 +334,58 @@ class Server(object):
             self.conns.discard(c)
 
 
+class HeavyGate(object):
+    """Heavy requests (top, snapshot, profile...) run one at a time, whoever asks.
+
+    A few may wait their turn; more are answered busy at once. A waiter
+    whose client has gone gives up its place (gone() says so).
+    """
+
+    def __init__(self):
+        self.cond = threading.Condition(threading.Lock())
+        self.running = False
+        self.waiting = 0
+
+    def enter(self, gone):
+        with self.cond:
+            if not self.running:
+                self.running = True
+                return
+            if self.waiting >= HEAVY_WAITING:
+                raise commands.CommandError(
+                    "busy", "%d heavy requests of other clients are already waiting; "
+                    "try again" % self.waiting)
+            self.waiting += 1
+            try:
+                while self.running:
+                    self.cond.wait(0.1)
+                    if self.running and gone():
+                        raise commands.Abandoned()
+                self.running = True
+            finally:
+                self.waiting -= 1
+
+    def leave(self):
+        with self.cond:
+            self.running = False
+            self.cond.notify()
+
+
 class Connection(object):
-    """One client: input framing, replies, pushes, all on its own thread."""
+    """One client: input framing, a bounded queue of requests, replies, pushes.
+
+    Requests are answered one at a time, in order. Before each one the
+    connection checks that the client is still there: requests a client
+    sent and then hung up on are dropped, not answered. The client may
+    have at most QUEUE_MAX heavy requests waiting; more are answered busy
+    (in their turn, so replies stay in order). Reading stops while
+    PENDING_PAUSE requests wait, as it does while OUTBUF_PAUSE bytes are
+    unsent: the client's writes then block, and nothing here grows.
+    A connection that is idle (no request for IDLE_SECONDS and not
+    subscribed), that sends a request too slowly (REQUEST_SECONDS from its
+    first byte to its newline) or that does not read what it is sent
+    (STALL_SECONDS without progress) is closed.
+    """
 
     def __init__(self, server, sock):
         self.server = server
@@ -281,10 +393,33 @@ class Connection(object):
         self.session = commands.Session()
         self.inbuf = bytearray()
         self.outbuf = bytearray()
+        self.pending = collections.deque()   # (line, heavy) or (None, id) for a busy reply
+        self.heavy_pending = 0
         self.push_pending = False
         self.closing = False        # no more requests; close once flushed
         self.close_deadline = None
         self.next_push = None
+        self.eof = False            # the client will send no more (it may still read)
+        self.evicted = False        # set by the accept thread when it needs the slot
+        self.working = False        # a request is being answered
+        now = time.monotonic()
+        self.last_request = now
+        self.partial_since = None   # when the unfinished request began to arrive
+        self.stalled_since = None   # when the output last stopped making progress
+
+    def idle_for(self, now):
+        """Seconds since the last request, or None if this connection is in use."""
+        if self.session.interval > 0 or self.working or self.pending or self.closing or self.evicted:
+            return None
+        return now - self.last_request
+
+    def evict(self):
+        """From the accept thread: make room. The connection's thread says why and closes."""
+        self.evicted = True
+        try:
+            self.sock.shutdown(socket.SHUT_RD)   # wakes its poll with an end of file
+        except OSError:
+            pass
 
     def run(self):
         profiler.ignore_current_thread()
@@ -294,6 +429,8 @@ class Connection(object):
         except Exception:
             pass
         finally:
+            if self.pending:
+                self.server.count("dropped", len(self.pending))
             try:
                 self.sock.close()
             except Exception:
@@ -312,36 +449,51 @@ class Connection(object):
         poller.register(self.server.wake_r, select.POLLIN)
         fd = self.sock.fileno()
         while not self.server.stopping:
-            if self.closing and not self.outbuf:
-                return
             now = time.monotonic()
-            if self.closing and now > self.close_deadline:
+            if self.closing and (not self.outbuf or now > self.close_deadline):
                 return
+            if self.outbuf and self.stalled_since is not None and now - self.stalled_since > STALL_SECONDS:
+                return                              # not reading: nothing more can reach it
+            if not self.closing:
+                self._check_timeouts(now)
+            if self.eof and not self.pending and not self.outbuf:
+                return
+            workable = bool(self.pending) and not self.closing and len(self.outbuf) < OUTBUF_PAUSE
             mask = 0
-            if not self.closing and len(self.outbuf) < OUTBUF_PAUSE:
+            if (not self.closing and not self.eof and len(self.outbuf) < OUTBUF_PAUSE
+                    and len(self.pending) < PENDING_PAUSE):
                 mask |= select.POLLIN
             if self.outbuf:
                 mask |= select.POLLOUT
             poller.register(fd, mask)
-            timeout = None
-            if self.session.interval > 0:
-                if self.next_push is None:
-                    self.next_push = now + self.session.interval
-                timeout = max(0, int((self.next_push - now) * 1000) + 1)
-            else:
-                self.next_push = None
-            if self.closing:
-                timeout = 100
+            timeout = 0 if workable else self._poll_timeout(now)
             events = poller.poll(timeout)
             for efd, ev in events:
                 if efd != fd:
                     continue
-                if ev & (select.POLLIN | select.POLLHUP | select.POLLERR):
+                if ev & select.POLLHUP and not ev & select.POLLIN:
+                    return                          # gone, and nothing left to read
+                if ev & (select.POLLIN | select.POLLHUP | select.POLLERR) and not self.eof:
                     if not self._read():
                         return
                 if ev & select.POLLOUT:
                     if not self._flush():
                         return
+            if workable:
+                if self._client_gone():
+                    return                          # drop what it asked for
+                line, arg = self.pending.popleft()
+                if line is None:
+                    self.server.count("busy")
+                    self._queue(commands.encode(commands.error(
+                        "busy", "%d heavy requests of this connection were already waiting; "
+                        "wait for their replies" % QUEUE_MAX, arg)))
+                else:
+                    if arg:
+                        self.heavy_pending -= 1
+                    self._answer(line)
+                if not self._flush():
+                    return
             if self.session.interval > 0 and self.next_push is not None:
                 now = time.monotonic()
                 if now >= self.next_push:
@@ -350,8 +502,76 @@ class Connection(object):
                     if self.next_push < now:
                         self.next_push = now + self.session.interval
 
+    def _poll_timeout(self, now):
+        """Milliseconds until the next thing this connection must do (None: none)."""
+        due = []
+        if self.session.interval > 0:
+            if self.next_push is None:
+                self.next_push = now + self.session.interval
+            due.append(self.next_push)
+        else:
+            self.next_push = None
+        if self.closing:
+            due.append(now + 0.1)
+        else:
+            if self.session.interval <= 0:
+                due.append(self.last_request + IDLE_SECONDS)
+            if self.partial_since is not None:
+                due.append(self.partial_since + REQUEST_SECONDS)
+        if self.outbuf and self.stalled_since is not None:
+            due.append(self.stalled_since + STALL_SECONDS)
+        if not due:
+            return None
+        return max(0, int((min(due) - now) * 1000) + 1)
+
+    def _check_timeouts(self, now):
+        if self.evicted:
+            self._fail("timeout", "this idle connection was closed to make room for another client "
+                       "(all %d connections were in use)" % MAX_CONNECTIONS)
+        elif self.partial_since is not None and now - self.partial_since > REQUEST_SECONDS:
+            self._fail("timeout", "a request took over %g s to arrive; closing the connection"
+                       % REQUEST_SECONDS)
+        elif (self.session.interval <= 0 and not self.pending and not self.working
+              and now - self.last_request > IDLE_SECONDS):
+            self._fail("timeout", "no request for %g s; closing the idle connection" % IDLE_SECONDS)
+
+    def _client_gone(self):
+        """True if the client hung up (both ways): its requests need no answer."""
+        try:
+            p = select.poll()
+            p.register(self.sock.fileno(), select.POLLIN)
+            for _, ev in p.poll(0):
+                if ev & (select.POLLHUP | select.POLLERR):
+                    return True
+        except Exception:
+            return True
+        return False
+
+    def _answer(self, line):
+        self.working = True
+        try:
+            reply = commands.handle(self.session, line, self._heavy)
+        finally:
+            self.working = False
+            self.last_request = time.monotonic()
+        if reply is None:                           # the client went away while it waited
+            self.server.count("dropped", 1 + len(self.pending))
+            self.pending.clear()
+            self.heavy_pending = 0
+            self._close_soon()
+            return
+        self.server.count("busy" if _is_busy(reply) else "answered")
+        self._queue(commands.encode(reply))
+        if self.session.detach:
+            self.pending.clear()
+            self.heavy_pending = 0
+            self._close_soon()
+
+    def _heavy(self):
+        return _Turn(self.server.gate, self._client_gone)
+
     def _read(self):
-        """Read and answer what arrived; False when the connection is over."""
+        """Take what arrived and queue its requests; False when the connection is over."""
         try:
             data = self.sock.recv(READ_CHUNK)
         except (BlockingIOError, InterruptedError):
@@ -359,8 +579,14 @@ class Connection(object):
         except OSError:
             return False
         if not data:
-            return False
+            if self.evicted:
+                return True                         # the timeout is said on the next turn
+            self.eof = True                         # answer what it sent, then close
+            self.inbuf = bytearray()
+            self.partial_since = None
+            return True
         self.inbuf += data
+        now = time.monotonic()
         while not self.closing:
             i = self.inbuf.find(b"\n")
             if i < 0:
@@ -372,25 +598,46 @@ class Connection(object):
                 break
             line = bytes(self.inbuf[:i])
             del self.inbuf[:i + 1]
+            self.partial_since = None
             if not line.strip():
                 continue
-            reply = commands.handle(self.session, line)
-            self._queue(commands.encode(reply))
-            if self.session.detach:
-                self._close_soon()
+            self.last_request = now
+            req_id, cmd = commands.peek(line)
+            if cmd in commands.HEAVY:
+                if self.heavy_pending >= QUEUE_MAX:
+                    # Answered in its turn, so replies stay in order.
+                    self.pending.append((None, req_id))
+                    continue
+                self.heavy_pending += 1
+            self.pending.append((line, cmd in commands.HEAVY))
+        if self.inbuf and self.partial_since is None:
+            self.partial_since = now
+        elif not self.inbuf:
+            self.partial_since = None
         return self._flush()
 
-    def _too_large(self):
-        self._queue(commands.encode(commands.error(
-            "too_large", "request frame over %d bytes; closing the connection" % proto.MAX_REQUEST)))
-        self.inbuf = bytearray()
+    def _fail(self, code, message):
+        """Say why, then close (a frame with id null: the connection's own error)."""
+        if code == "timeout":
+            self.server.count("timeouts")
+        self.server.count("dropped", len(self.pending))
+        self.pending.clear()
+        self.heavy_pending = 0
+        self._queue(commands.encode(commands.error(code, message)))
         self._close_soon()
+
+    def _too_large(self):
+        self._fail("too_large", "request frame over %d bytes; closing the connection" % proto.MAX_REQUEST)
+        self.inbuf = bytearray()
+        self.partial_since = None
 
     def _close_soon(self):
         self.closing = True
         self.close_deadline = time.monotonic() + DETACH_FLUSH_SECONDS
 
     def _queue(self, data):
+        if not self.outbuf:
+            self.stalled_since = time.monotonic()
         self.outbuf += data
 
     def _push(self):
@@ -411,7 +658,29 @@ class Connection(object):
             except OSError:
                 return False
             del self.outbuf[:n]
+            self.stalled_since = time.monotonic()
             if not self.outbuf and self.push_pending and not self.closing:
                 self.push_pending = False
                 self._queue(commands.encode({"push": "status", "data": commands.status()}))
         return True
+
+
+def _is_busy(reply):
+    err = reply.get("error") if not reply.get("ok") else None
+    return isinstance(err, dict) and err.get("code") == "busy"
+
+
+class _Turn(object):
+    """with-block around one heavy request: wait for the gate, release it after."""
+
+    def __init__(self, gate, gone):
+        self.gate = gate
+        self.gone = gone
+
+    def __enter__(self):
+        self.gate.enter(self.gone)
+        return self
+
+    def __exit__(self, *exc):
+        self.gate.leave()
+        return False
