@@ -346,6 +346,11 @@ static void test_text_parsers(void **state)
 	assert_int_equal(v[0], 8);
 	assert_int_equal(pyproc_switches_parse(status), 15 + 84);
 	assert_int_equal(pyproc_switches_parse("voluntary_ctxt_switches:\t1\n"), -1);
+	/* numbers that are not counters: -1, not a signed overflow */
+	assert_int_equal(pyproc_switches_parse("x\nvoluntary_ctxt_switches:\t9223372036854775807\n"
+					       "nonvoluntary_ctxt_switches:\t9\n"), -1);
+	assert_int_equal(pyproc_switches_parse("x\nvoluntary_ctxt_switches:\t-5\n"
+					       "nonvoluntary_ctxt_switches:\t9\n"), -1);
 
 	assert_int_equal(pyproc_stat_state(read_fixture("weird-comm-stat")), 'R');
 	assert_int_equal(pyproc_stat_state("12 (x"), '?');

@@ -447,7 +447,11 @@ long long pyproc_switches_parse(const char *status)
 	const char *nv = strstr(status, "\nnonvoluntary_ctxt_switches:");
 	if (!v || !nv)
 		return -1;
-	return strtoll(strchr(v + 1, ':') + 1, NULL, 10) + strtoll(strchr(nv + 1, ':') + 1, NULL, 10);
+	long long a = strtoll(strchr(v + 1, ':') + 1, NULL, 10);
+	long long b = strtoll(strchr(nv + 1, ':') + 1, NULL, 10);
+	if (a < 0 || b < 0 || a > LLONG_MAX - b)
+		return -1; /* not counters */
+	return a + b;
 }
 
 enum pyproc_thread_state pyproc_thread(pid_t pid, pid_t tid, struct pyproc_syscall *sc)
