@@ -451,6 +451,40 @@ static void test_parse_syntax(void **state)
 	free(t);
 }
 
+/*
+ * Every prefix of a file, in a heap buffer of exactly its length (so that
+ * AddressSanitizer sees a read past the end): the fast reader read the byte
+ * after a text cut right after a member's colon or an array's comma.
+ */
+static void test_parse_cut_anywhere(void **state)
+{
+	static const char *const texts[] = {
+		base,
+		"{\"groups\": [{\"frames\": [[\"a.py\", 1]], \"size\": 1}, {\"frames\": ",
+		"{\"groups\": [{\"size\": 1}, ",
+		"{\"groups\": [{\"frames\": [[\"a.py\", 1], ",
+	};
+	char err[256];
+
+	(void)state;
+	for (size_t t = 0; t < sizeof(texts) / sizeof(texts[0]); t++) {
+		/* the first is whole: all but its last byte */
+		size_t last = strlen(texts[t]) - (t == 0);
+
+		for (size_t cut = 2; cut <= last; cut++) {
+			char *b = xmalloc(cut), want[128];
+
+			memcpy(b, texts[t], cut);
+			assert_null(snapshot_parse(b, cut, "cut.json", err, sizeof(err)));
+			snprintf(want, sizeof(want),
+				 "cut.json: truncated JSON at byte %zu (the file is incomplete)", cut);
+			if (strcmp(err, want) != 0)
+				fail_msg("text %zu cut at %zu: %s", t, cut, err);
+			free(b);
+		}
+	}
+}
+
 /* ---------------------------------------------------------- load/save -- */
 
 static void test_roundtrip_fixtures(void **state)
@@ -1223,6 +1257,7 @@ int main(void)
 		cmocka_unit_test(test_parse_rejects_key_combinations),
 		cmocka_unit_test(test_sampled_source),
 		cmocka_unit_test(test_parse_syntax),
+		cmocka_unit_test(test_parse_cut_anywhere),
 		cmocka_unit_test_teardown(test_roundtrip_fixtures, test_teardown),
 		cmocka_unit_test(test_fixture_content),
 		cmocka_unit_test(test_load_wire_reply),

@@ -987,6 +987,8 @@ static int fr_object(struct fr *f, int (*member)(struct fr *, const char *, size
 			return FR_GIVE_UP;
 		f->p++;
 		fr_ws(f);
+		if (f->p >= f->end) /* cut after the colon: members read a first byte */
+			return FR_GIVE_UP;
 		if (member(f, key, len, ctx) < 0)
 			return FR_GIVE_UP;
 		fr_ws(f);
@@ -1018,6 +1020,8 @@ static int fr_array(struct fr *f, int (*elem)(struct fr *, void *), void *ctx)
 	}
 	for (;;) {
 		fr_ws(f);
+		if (f->p >= f->end) /* cut inside the array: elements read a first byte */
+			return FR_GIVE_UP;
 		if (elem(f, ctx) < 0)
 			return FR_GIVE_UP;
 		fr_ws(f);
