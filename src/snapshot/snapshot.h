@@ -179,10 +179,12 @@ struct snapshot *snapshot_parse_cjson(const char *buf, size_t len, const char *n
 				      char *err, size_t errlen);
 
 /*
- * Load a snapshot file (a regular file or a pipe, e.g. <(zcat x.json.gz)).
- * Errors name the file as given in path and the problem (missing, a
- * directory, empty, not JSON, wrong format or version, bad field). Returns
- * NULL on error.
+ * Load a snapshot file. Only a regular file is read: a FIFO (a shell's
+ * <(zcat x.json.gz) too), a device, a socket or a directory is refused at once
+ * without being opened for reading, so a FIFO without a writer cannot block.
+ * Errors name the file as given in path and the problem (missing, not a
+ * regular file, empty, not JSON, wrong format or version, bad field).
+ * Returns NULL on error.
  */
 struct snapshot *snapshot_load(const char *path, char *err, size_t errlen);
 

@@ -1378,6 +1378,67 @@ struct snapshot *snapshot_parse(const char *buf, size_t len, const char *name,
 	return snap;
 }
 
+/* Refuses anything but a regular file in one sentence; 0 for a regular file. */
+static int refuse_irregular(const char *path, mode_t mode, char *err, size_t errlen)
+{
+	const char *kind = S_ISFIFO(mode) ? "a FIFO" : S_ISSOCK(mode) ? "a socket" :
+			   S_ISCHR(mode) || S_ISBLK(mode) ? "a device" : "an unknown kind of file";
+
+	if (S_ISREG(mode))
+		return 0;
+	if (S_ISDIR(mode))
+		errfmt(err, errlen, "%s: is a directory, not a snapshot file", path);
+	else
+		errfmt(err, errlen, "%s: is %s, not a snapshot file (snapshots are read from "
+		       "regular files only: save it to one first)", path, kind);
+	return -1;
+}
+
+/*
+ * Opens a regular file for reading without blocking on anything else: a FIFO
+ * with no writer would block open(2) and read(2) for ever. What the path names
+ * is looked at first, so nothing else is opened at all; a file swapped in
+ * since is caught by fstat on the descriptor, opened O_NONBLOCK, which is
+ * cleared again for the reads. Returns the descriptor, or -1 with err set.
+ */
+static int open_regular(const char *path, struct stat *st, char *err, size_t errlen)
+{
+	int fd, fl;
+
+	if (stat(path, st) < 0) {
+		if (errno == ENOENT)
+			errfmt(err, errlen, "%s: no such file", path);
+		else
+			errfmt(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		return -1;
+	}
+	if (refuse_irregular(path, st->st_mode, err, errlen) < 0)
+		return -1;
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			errfmt(err, errlen, "%s: no such file", path);
+		else
+			errfmt(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, st) < 0) {
+		errfmt(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (refuse_irregular(path, st->st_mode, err, errlen) < 0)
+		goto fail;
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+		errfmt(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+		goto fail;
+	}
+	return fd;
+fail:
+	close(fd);
+	return -1;
+}
+
 struct snapshot *snapshot_load(const char *path, char *err, size_t errlen)
 {
 	struct snapshot *snap = NULL;
@@ -1386,26 +1447,9 @@ struct snapshot *snapshot_load(const char *path, char *err, size_t errlen)
 	struct stat st;
 	int fd;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		if (errno == ENOENT)
-			errfmt(err, errlen, "%s: no such file", path);
-		else
-			errfmt(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+	fd = open_regular(path, &st, err, errlen);
+	if (fd < 0)
 		return NULL;
-	}
-	if (fstat(fd, &st) < 0) {
-		errfmt(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
-		goto out;
-	}
-	if (S_ISDIR(st.st_mode)) {
-		errfmt(err, errlen, "%s: is a directory, not a snapshot file", path);
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode)) {
-		errfmt(err, errlen, "%s: not a regular file", path);
-		goto out;
-	}
 	if ((uint64_t)st.st_size > SNAPSHOT_MAX_FILE) {
 		errfmt(err, errlen, "%s: too large (%jd bytes; a snapshot is at most %zu)", path,
 		       (intmax_t)st.st_size, SNAPSHOT_MAX_FILE);
