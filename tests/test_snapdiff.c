@@ -546,6 +546,45 @@ static void test_names(void **state)
 	assert_string_equal(snapdiff_status_name(SNAPDIFF_GONE), "gone");
 }
 
+/*
+ * A diff of regrouped snapshots whose groups summed past 2^63 before
+ * regrouping capped them: every difference is a plain int64_t (UBSan reported
+ * a signed overflow here).
+ */
+static void test_regrouped_sums(void **state)
+{
+	const uint64_t max = 9007199254740991ULL;
+	struct snapshot *a = snapshot_new(PROTO_KEY_LINENO, false, 1);
+	struct snapshot *b = snapshot_new(PROTO_KEY_FILENAME, false, 1), *ra;
+	struct snapdiff *d;
+	char err[256];
+
+	(void)state;
+	for (uint32_t line = 1; line <= 1025; line++) {
+		struct snapshot_frame f = { "big.py", line };
+
+		snapshot_add_group(a, max, 1, &f, 1, "");
+	}
+	a->total_size = max; /* as a file must say: at most 2^53 - 1 */
+	a->total_count = 1025;
+	add(b, "big.py", 0, max, 1);
+	ra = snapshot_regroup(a, PROTO_KEY_FILENAME, err, sizeof(err));
+	assert_non_null(ra);
+	d = snapdiff_new(b, ra, err, sizeof(err));
+	assert_non_null(d);
+	assert_int_equal(d->n, 1);
+	assert_true(d->entries[0].size_diff == 0);
+	assert_int_equal(d->entries[0].count_diff, 1024);
+	snapdiff_free(d);
+	d = snapdiff_new(ra, b, err, sizeof(err));
+	assert_non_null(d);
+	assert_int_equal(d->entries[0].count_diff, -1024);
+	snapdiff_free(d);
+	snapshot_free(ra);
+	snapshot_free(a);
+	snapshot_free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -559,6 +598,7 @@ int main(void)
 		cmocka_unit_test(test_print),
 		cmocka_unit_test(test_mixed_sources),
 		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_regrouped_sums),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -939,6 +939,39 @@ static void test_regroup(void **state)
 	free(p);
 }
 
+/*
+ * Sums of groups stay within what a snapshot may hold (2^53 - 1): a file can
+ * have a thousand groups of 2^53 - 1 bytes in one file, and their sum by
+ * filename went past what a saved file may hold (and past 2^63, which
+ * snapdiff's differences did not survive).
+ */
+static void test_regroup_caps_sums(void **state)
+{
+	const uint64_t max = (uint64_t)SNAPSHOT_MAX_INT;
+	struct snapshot *s = snapshot_new(PROTO_KEY_LINENO, false, 1), *f, *back;
+	char err[256], *text;
+	size_t len;
+
+	(void)state;
+	for (uint32_t line = 1; line <= 1025; line++) {
+		struct snapshot_frame fr = { "big.py", line };
+
+		snapshot_add_group(s, max, max, &fr, 1, "");
+	}
+	f = snapshot_regroup(s, PROTO_KEY_FILENAME, err, sizeof(err));
+	assert_non_null(f);
+	assert_int_equal(f->ngroups, 1);
+	assert_true(f->groups[0].size == max && f->groups[0].count == max);
+	text = snapshot_serialize(f, SIZE_MAX, &len);
+	back = snapshot_parse(text, len, "regrouped", err, sizeof(err));
+	if (back == NULL)
+		fail_msg("%s", err);
+	snapshot_free(back);
+	free(text);
+	snapshot_free(s);
+	snapshot_free(f);
+}
+
 static void test_regroup_cumulative(void **state)
 {
 	struct snapshot *s = snapshot_new(PROTO_KEY_LINENO, true, 4), *f;
@@ -1252,6 +1285,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_load_refuses_fifo, test_teardown),
 		cmocka_unit_test(test_regroup),
 		cmocka_unit_test(test_regroup_cumulative),
+		cmocka_unit_test(test_regroup_caps_sums),
 		cmocka_unit_test(test_format_size),
 		cmocka_unit_test(test_print),
 		cmocka_unit_test(test_fuzz),

@@ -426,6 +426,18 @@ void snapshot_sort(struct snapshot *snap)
 		qsort(snap->groups, snap->ngroups, sizeof(*snap->groups), group_cmp_size);
 }
 
+/*
+ * a + b for figures that are at most 2^53 - 1, capped there: a file can
+ * hold any groups, and summing them must keep every snapshot loadable once
+ * saved and every difference of two figures within an int64_t (snapdiff).
+ */
+static uint64_t add_capped(uint64_t a, uint64_t b)
+{
+	const uint64_t max = (uint64_t)SNAPSHOT_MAX_INT;
+
+	return a > max - b ? max : a + b;
+}
+
 struct snapshot *snapshot_regroup(const struct snapshot *snap, enum proto_key key,
 				  char *err, size_t errlen)
 {
@@ -481,8 +493,8 @@ struct snapshot *snapshot_regroup(const struct snapshot *snap, enum proto_key ke
 		if (found == SIZE_MAX) {
 			snapshot_add_group(out, k.size, k.count, k.frames, k.nframes, k.line);
 		} else {
-			out->groups[found].size += g->size;
-			out->groups[found].count += g->count;
+			out->groups[found].size = add_capped(out->groups[found].size, g->size);
+			out->groups[found].count = add_capped(out->groups[found].count, g->count);
 		}
 	}
 	snapshot_gindex_done(&ix);
