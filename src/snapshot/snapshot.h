@@ -180,8 +180,8 @@ struct snapshot *snapshot_parse_cjson(const char *buf, size_t len, const char *n
 
 /*
  * Load a snapshot file. Only a regular file is read: a FIFO (a shell's
- * <(zcat x.json.gz) too), a device, a socket or a directory is refused at once
- * without being opened for reading, so a FIFO without a writer cannot block.
+ * <(zcat x.json.gz) too), a device, a socket or a directory is refused at once,
+ * before it is read, so a FIFO without a writer cannot block.
  * Errors name the file as given in path and the problem (missing, not a
  * regular file, empty, not JSON, wrong format or version, bad field).
  * Returns NULL on error.

@@ -1397,9 +1397,10 @@ static int refuse_irregular(const char *path, mode_t mode, char *err, size_t err
 /*
  * Opens a regular file for reading without blocking on anything else: a FIFO
  * with no writer would block open(2) and read(2) for ever. What the path names
- * is looked at first, so nothing else is opened at all; a file swapped in
- * since is caught by fstat on the descriptor, opened O_NONBLOCK, which is
- * cleared again for the reads. Returns the descriptor, or -1 with err set.
+ * is looked at first, so nothing else is even opened; one swapped in since is
+ * caught by fstat on the descriptor, opened O_NONBLOCK (which open(2) of a
+ * FIFO does not wait on), and O_NONBLOCK is cleared again for the reads.
+ * Returns the descriptor, or -1 with err set.
  */
 static int open_regular(const char *path, struct stat *st, char *err, size_t errlen)
 {
