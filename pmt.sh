@@ -66,7 +66,7 @@ fuzz() {
     '' | *[!0-9]* | 0) say "fuzz: SECONDS must be a whole number above 0, not '$secs'"; exit 2 ;;
     esac
     cmake -S "$here" -B "$fbuild" -DCMAKE_C_COMPILER=clang -DPMT_FUZZ=ON -DBUILD_TESTING=OFF \
-        -DPMT_BUILD_NATIVE=OFF >/dev/null
+        -DPMT_BUILD_NATIVE=OFF -DPMT_WERROR="${PMT_WERROR:-0}" >/dev/null
     cmake --build "$fbuild" -j "$jobs" --target fuzzers
     work=$(mktemp -d "${TMPDIR:-/tmp}/pmt-fuzz.XXXXXX")
     trap "rm -rf '$work'" EXIT

@@ -4,7 +4,7 @@
  * The agent's socket is hostile input: its bytes arrive in whatever pieces the
  * kernel hands over. The first four bytes of an input choose the frame limit
  * and seed the sizes of the pieces; the rest is the stream. Pieces go in
- * through frame_reader_feed() or, one in three, through frame_reader_read()
+ * through frame_reader_feed() or, one in four, through frame_reader_read()
  * from a pipe, and every frame is taken as soon as it is complete. Each frame
  * is checked against the stream itself: the same bytes, no newline inside,
  * within the limit, and FRAME_TOO_LARGE only for a frame that really is too
