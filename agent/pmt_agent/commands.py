@@ -75,6 +75,7 @@ class Session(object):
         self.interval = 0.0          # status push interval, 0 = no pushes
         self.detach = False          # set by detach: close and stop the server
         self.profile_prev = {}       # (cmd, key) -> allocated bytes per group, for rates
+        self.give_back = False       # a reply built from many traces is on its way
 
 
 def after_fork_child():
@@ -401,6 +402,7 @@ def _grouped(cmd, args, with_limit):
     groups, total_size, total_count = grouping.group(traces, key, cumulative, include, exclude)
     del traces
     chosen = grouping.top(groups, limit)
+    del groups
     lines = {} if key == "filename" else _source_lines(fr[0] for _, _, fr in chosen)
     out = []
     for size, count, frames in chosen:
@@ -414,6 +416,13 @@ def _grouped(cmd, args, with_limit):
         "total_size": total_size, "total_count": total_count, "ntraces": ntraces,
         "took_ms": round(took, 3), "groups": out,
     }
+
+
+def _owe_give_back(session, result):
+    """A request over many traces: the server gives freed memory back once its reply is sent."""
+    if result.get("ntraces", 0) >= grouping.GIVE_BACK_TRACES:
+        session.give_back = True
+    return result
 
 
 def _sampled(cmd, args, with_limit):
@@ -493,11 +502,11 @@ def _cmd_profile_tree(session, args):
 
 
 def _cmd_top(session, args):
-    return _grouped("top", args, True)
+    return _owe_give_back(session, _grouped("top", args, True))
 
 
 def _cmd_snapshot(session, args):
-    return _grouped("snapshot", args, False)
+    return _owe_give_back(session, _grouped("snapshot", args, False))
 
 
 def _functions_module():

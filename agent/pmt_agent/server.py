@@ -22,6 +22,7 @@ import threading
 import time
 
 from . import commands
+from . import grouping
 from . import profiler
 from . import proto
 
@@ -370,6 +371,9 @@ class HeavyGate(object):
             self.running = False
             self.cond.notify()
 
+    def turn(self, gone):
+        return _Turn(self, gone)
+
 
 class Connection(object):
     """One client: input framing, a bounded queue of requests, replies, pushes.
@@ -567,8 +571,15 @@ class Connection(object):
             self.heavy_pending = 0
             self._close_soon()
 
+    def _give_back(self):
+        try:
+            with self.server.gate.turn(self._client_gone):
+                grouping.give_back()
+        except Exception:
+            pass
+
     def _heavy(self):
-        return _Turn(self.server.gate, self._client_gone)
+        return self.server.gate.turn(self._client_gone)
 
     def _read(self):
         """Take what arrived and queue its requests; False when the connection is over."""
@@ -659,6 +670,9 @@ class Connection(object):
                 return False
             del self.outbuf[:n]
             self.stalled_since = time.monotonic()
+            if not self.outbuf and self.session.give_back:
+                self.session.give_back = False      # the big reply is gone: so is its memory
+                self._give_back()
             if not self.outbuf and self.push_pending and not self.closing:
                 self.push_pending = False
                 self._queue(commands.encode({"push": "status", "data": commands.status()}))
