@@ -3,7 +3,8 @@
  * scripted agent: a thread in this process on the other end of a real
  * socketpair, or listening on a real Unix socket in a mkdtemp() runtime dir.
  * Covers the handshake, reply routing by id, pushes, errors, a connection
- * lost mid-request, version mismatch, timeouts and a 50 MB reply.
+ * lost mid-request, version mismatch, timeouts, a 50 MB reply and the
+ * agent's word on the connection (busy, timeout).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -1115,6 +1116,120 @@ static void test_fuzz_replies(void **state)
 	assert_int_equal(closed_total, iters);
 }
 
+/* ---- the agent's word on the connection: busy, timeout ---- */
+
+static const char busy_frame[] = "{\"id\":null,\"ok\":false,\"error\":{\"code\":\"busy\",\"message\":"
+				 "\"all 32 connections of this agent are in use by active clients\"}}";
+
+/* At its connection cap the agent says so at once, without reading, and
+ * closes: our hello is still unread in its socket. */
+static void script_busy_at_accept(struct agent *a)
+{
+	agent_sendf(a, "%s", busy_frame);
+}
+
+/* A busy answer to hello itself. */
+static void script_busy_hello(struct agent *a)
+{
+	cJSON *req = agent_recv(a);
+
+	agent_sendf(a, "{\"id\":%.0f,\"ok\":false,\"error\":{\"code\":\"busy\",\"message\":\"too many "
+		    "requests are waiting\"}}", req_id(req));
+	cJSON_Delete(req);
+}
+
+static void script_timeout_later(struct agent *a)
+{
+	agent_hello(a);
+	cJSON_Delete(agent_recv(a)); /* top: never answered */
+	agent_wait_release(a);
+	agent_sendf(a, "{\"id\":null,\"ok\":false,\"error\":{\"code\":\"timeout\",\"message\":"
+		    "\"no request for 60 s; closing the idle connection\"}}");
+}
+
+static void script_busy_request(struct agent *a)
+{
+	agent_hello(a);
+	cJSON *req = agent_recv(a);
+	agent_sendf(a, "{\"id\":%.0f,\"ok\":false,\"error\":{\"code\":\"busy\",\"message\":\"8 heavy "
+		    "requests of this connection were already waiting; wait for their replies\"}}", req_id(req));
+	cJSON_Delete(req);
+	cJSON_Delete(agent_recv(a));
+}
+
+static bool closed_once(void *p)
+{
+	return ((struct states *)p)->closed >= 1;
+}
+
+static void test_busy_and_timeout(void **state)
+{
+	struct agent a;
+	struct client *c = client_new();
+	struct states st = { 0 };
+	struct rec r = { 0 };
+	char err[512], want[512];
+	int fd;
+
+	(void)state;
+	client_set_state_handler(c, state_cb, &st);
+	fd = agent_start(&a, script_busy_at_accept);
+	agent_run(&a);
+	agent_join(&a); /* gone before the client even wrote its hello */
+	assert_int_equal(client_attach_fd(c, fd, err, sizeof err), 0);
+	assert_int_equal(client_wait_ready(c, 5000, err, sizeof err), -1);
+	snprintf(want, sizeof want, "the agent in pid %d has no free connection (all 32 connections of "
+		 "this agent are in use by active clients); close other pmt-top sessions or try again",
+		 (int)getpid());
+	assert_string_equal(err, want);
+	assert_string_equal(st.message, want);
+	assert_int_equal(client_close_code(c), PROTO_ERR_BUSY);
+	assert_int_equal(client_peer_pid(c), getpid());
+
+	fd = agent_start(&a, script_busy_hello);
+	assert_int_equal(client_attach_fd(c, fd, err, sizeof err), 0);
+	assert_int_equal(client_close_code(c), -1); /* a new connection forgets the old reason */
+	agent_run(&a);
+	assert_int_equal(client_wait_ready(c, 5000, err, sizeof err), -1);
+	snprintf(want, sizeof want, "the agent in pid %d has no free connection (too many requests are "
+		 "waiting); close other pmt-top sessions or try again", (int)getpid());
+	assert_string_equal(err, want);
+	assert_int_equal(client_close_code(c), PROTO_ERR_BUSY);
+	agent_join(&a);
+
+	/* Mid-session, the idle connection closed: the pending request hears why. */
+	fd = agent_start(&a, script_timeout_later);
+	assert_int_equal(client_attach_fd(c, fd, err, sizeof err), 0);
+	agent_run(&a);
+	assert_int_equal(client_wait_ready(c, 5000, err, sizeof err), 0);
+	assert_true(client_request(c, PROTO_CMD_TOP, NULL, rec_cb, &r) > 0);
+	st.closed = 0;
+	close(a.release[1]);
+	a.release[1] = open("/dev/null", O_RDONLY);
+	assert_true(pump(c, closed_once, &st, 5000));
+	snprintf(want, sizeof want, "the agent in pid %d closed the idle connection (no request for 60 s; "
+		 "closing the idle connection)", (int)getpid());
+	assert_string_equal(client_error(c), want);
+	assert_int_equal(client_close_code(c), PROTO_ERR_TIMEOUT);
+	assert_int_equal(r.calls, 1);
+	assert_true(r.local);
+	assert_string_equal(r.message, want);
+	agent_join(&a);
+
+	/* busy for one request is that request's error; the connection stays. */
+	fd = agent_start(&a, script_busy_request);
+	assert_int_equal(client_attach_fd(c, fd, err, sizeof err), 0);
+	agent_run(&a);
+	assert_int_equal(client_call(c, PROTO_CMD_SNAPSHOT, NULL, 5000, NULL, err, sizeof err), -1);
+	assert_string_equal(err, "snapshot failed: 8 heavy requests of this connection were already "
+			    "waiting; wait for their replies (busy)");
+	assert_int_equal(client_last_error_code(c), PROTO_ERR_BUSY);
+	assert_int_equal(client_state(c), CLIENT_READY);
+	assert_int_equal(client_close_code(c), -1);
+	client_free(c);
+	agent_join(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1130,6 +1245,7 @@ int main(void)
 		cmocka_unit_test(test_split_and_batched_frames),
 		cmocka_unit_test(test_partial_writes),
 		cmocka_unit_test(test_fuzz_replies),
+		cmocka_unit_test(test_busy_and_timeout),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -37,6 +37,8 @@ struct client {
 	enum client_state state;
 	char error[512];
 	int last_code;
+	int close_code;       /* the agent's reason for closing, or -1 */
+	pid_t peer;           /* the agent's pid, for messages; 0 unknown */
 
 	struct frame_reader rd;
 	struct frame_writer wr;
@@ -62,6 +64,7 @@ struct client *client_new(void)
 	c->fd = -1;
 	c->state = CLIENT_IDLE;
 	c->last_code = -1;
+	c->close_code = -1;
 	c->next_id = 1;
 	frame_reader_init(&c->rd, PROTO_MAX_REPLY);
 	frame_writer_init(&c->wr);
@@ -94,6 +97,16 @@ const char *client_error(const struct client *c)
 int client_last_error_code(const struct client *c)
 {
 	return c->last_code;
+}
+
+int client_close_code(const struct client *c)
+{
+	return c->close_code;
+}
+
+pid_t client_peer_pid(const struct client *c)
+{
+	return c->peer > 0 ? c->peer : 0;
 }
 
 const struct msg_hello *client_hello(const struct client *c)
@@ -255,6 +268,8 @@ int client_attach_fd(struct client *c, int fd, char *err, size_t errlen)
 	c->have_hello = false;
 	c->error[0] = '\0';
 	c->last_code = -1;
+	c->close_code = -1;
+	c->peer = sock_peer_pid(fd);
 	c->fd = fd;
 	c->state = CLIENT_HANDSHAKE;
 
@@ -296,6 +311,8 @@ int client_connect(struct client *c, pid_t pid, const char *socket_override, cha
 		close(fd);
 		return -1;
 	}
+	if (pid > 0)
+		c->peer = pid;
 	return 0;
 }
 
@@ -342,12 +359,59 @@ void client_pollfd(const struct client *c, struct pollfd *pfd)
 	}
 }
 
+/* "the agent in pid 123", or "the agent" when its pid is unknown. */
+static const char *agent_name(const struct client *c, char *buf, size_t len)
+{
+	if (c->peer > 0)
+		snprintf(buf, len, "the agent in pid %ld", (long)c->peer);
+	else
+		snprintf(buf, len, "the agent");
+	return buf;
+}
+
+/* The agent refused a connection (or its hello) with "busy". */
+static void fail_busy(struct client *c, const char *message)
+{
+	char who[48];
+
+	c->close_code = PROTO_ERR_BUSY;
+	fail(c, "%s has no free connection (%s); close other pmt-top sessions or try again",
+	     agent_name(c, who, sizeof who), message);
+}
+
+/*
+ * An error frame with "id": null: the agent's word on the connection
+ * itself, said just before it closes it (busy, timeout, too_large), or a
+ * frame of ours it could not read at all. Either way the connection is over.
+ */
+static void connection_error(struct client *c, const struct msg *m)
+{
+	char who[48];
+
+	if (m->error_code == PROTO_ERR_BUSY && c->state == CLIENT_HANDSHAKE) {
+		fail_busy(c, m->error_message);
+		return;
+	}
+	c->close_code = m->error_code;
+	agent_name(c, who, sizeof who);
+	if (m->error_code == PROTO_ERR_TIMEOUT)
+		fail(c, "%s closed the idle connection (%s)", who, m->error_message);
+	else if (m->error_code == PROTO_ERR_BUSY || m->error_code == PROTO_ERR_TOO_LARGE)
+		fail(c, "%s closed the connection: %s (%s)", who, m->error_message, m->error_code_name);
+	else
+		fail(c, "the agent could not read a request: %s (%s)", m->error_message,
+		     m->error_code_name);
+}
+
 static void handle_hello(struct client *c, struct msg *m)
 {
 	char why[256];
 
 	if (m->kind == MSG_REPLY_ERROR) {
-		if (m->error_code == PROTO_ERR_VERSION)
+		c->close_code = m->error_code;
+		if (m->error_code == PROTO_ERR_BUSY)
+			fail_busy(c, m->error_message);
+		else if (m->error_code == PROTO_ERR_VERSION)
 			fail(c, "the agent does not support protocol version %d: %s (use a pmt-top "
 			     "and agent of the same release)", PROTO_VERSION, m->error_message);
 		else
@@ -390,8 +454,7 @@ static void dispatch(struct client *c, const char *line, size_t len)
 		return;
 	}
 	if (!m.has_id) {
-		fail(c, "the agent could not read a request: %s (%s)", m.error_message,
-		     m.error_code_name);
+		connection_error(c, &m);
 		msg_done(&m);
 		return;
 	}

@@ -122,8 +122,11 @@ void client_pollfd(const struct client *c, struct pollfd *pfd);
  * complete frames (callbacks run here). Reads at most a few MiB per call so a
  * flood cannot starve the caller's loop. Any protocol violation by the agent
  * (invalid frame, frame over PROTO_MAX_REPLY, reply to an unknown id, failed
- * or mismatched hello) closes the connection. Returns 0 while connected, -1
- * once closed.
+ * or mismatched hello) closes the connection. So does an error frame with
+ * "id": null, the agent's word on the connection itself: "busy" (no free
+ * connection slot) and "timeout" (an idle connection closed) become one
+ * sentence naming the agent's pid, and client_close_code() tells them
+ * apart. Returns 0 while connected, -1 once closed.
  */
 int client_handle(struct client *c, short revents);
 
@@ -144,6 +147,20 @@ const char *client_error(const struct client *c);
  * locally (connection, timeout) or has not failed.
  */
 int client_last_error_code(const struct client *c);
+
+/*
+ * Why the agent closed the connection, when it said so: the code (enum
+ * proto_err, e.g. PROTO_ERR_BUSY, PROTO_ERR_TIMEOUT) of its error frame
+ * with "id": null, or of its refusal of hello; -1 otherwise (still open,
+ * lost without a word, closed by us). Reset by the next attach.
+ */
+int client_close_code(const struct client *c);
+
+/*
+ * The pid the client connected to: the pid given to client_connect(), else
+ * the socket's peer (SO_PEERCRED); 0 when unknown. For messages.
+ */
+pid_t client_peer_pid(const struct client *c);
 
 /* The checked hello result once CLIENT_READY, else NULL. Owned by c. */
 const struct msg_hello *client_hello(const struct client *c);

@@ -6,6 +6,13 @@
  * look again, quickly at first; after a drop, retry every second; when no
  * agent is expected, look now and then, cheaply. Front ends only read the
  * state and send requests.
+ *
+ * An agent that is there but does not serve us is never loaded a second
+ * time: once a socket of the process accepted a connection (or has a full
+ * queue), a silent agent (no hello within HANDSHAKE_S), a stopped process,
+ * or an agent with no free connection ("busy") is a failed attempt, said in
+ * one sentence and retried after a bounded backoff (headless commands give
+ * up on it instead).
  */
 #include "session/session.h"
 #include "base/monotime.h"
@@ -20,6 +27,7 @@
 
 #include "attach/agent_sock.h"
 #include "attach/inject.h"
+#include "attach/tracer.h"
 #include "base/paths.h"
 #include "proc/proc_sampler.h"
 #include "base/units.h"
@@ -32,7 +40,9 @@
 #define FAST_WINDOW_S 5.0     /* ... for this long */
 #define CHILD_AGENT_WAIT_S 10.0
 #define DEFAULT_ATTACH_MS 15000
-#define HANDSHAKE_MS 5000
+#define HANDSHAKE_S 5.0       /* an accepted connection gets this long to answer hello */
+#define BACKOFF_MIN_S 1.0     /* after a failed attempt: 1, 2, 4, 8, 15, 15... s */
+#define BACKOFF_MAX_S 15.0
 #define WAIT_EXTRA_S 10.0     /* session_wait_ready: after the load's deadline */
 #define LEAVE_S 15.0          /* switching off on leaving, whole (see "leaving" below) */
 #define LEAVE_SAY_WAIT_S 1.0  /* ... and when it is worth saying that we wait */
@@ -63,6 +73,14 @@ struct session {
 	struct inject *inject;
 	bool injected;        /* we tried already */
 	bool inject_failed;
+
+	double connect_t;     /* when the connection under way was accepted */
+	char conn_state;      /* the process's state letter seen while connecting */
+	bool agent_seen;      /* an agent of this process accepted a connection: never load another */
+	int failures;         /* failed attempts in a row, for the backoff */
+	bool attempt_failed;  /* the last attempt failed (headless gives up) */
+	bool fail_stopped;    /* ... because the process was stopped */
+	char fail_msg[640];   /* ... why, in one sentence */
 	enum inject_state inject_last;
 
 	struct msg_status status;
@@ -330,12 +348,109 @@ static void subscribe(struct session *s)
 	client_request(s->client, PROTO_CMD_STATUS, NULL, NULL, NULL);
 }
 
+/* ---- failed attempts and their retries ---- */
+
+static double backoff_s(int failures)
+{
+	double wait = BACKOFF_MIN_S;
+
+	for (int i = 1; i < failures && wait < BACKOFF_MAX_S; i++)
+		wait *= 2;
+	return wait < BACKOFF_MAX_S ? wait : BACKOFF_MAX_S;
+}
+
+/* The note while a retry is due: why the last attempt failed, and when. */
+static void retry_note(struct session *s, double now)
+{
+	double left = s->retry_t - now;
+
+	int secs = left > 1 ? (int)(left + 0.999) : 1;
+
+	set_note(s, "%s; retry %d in %d s", s->fail_msg, s->failures + 1, secs);
+}
+
+/*
+ * An attempt to reach the agent failed though an agent is there (silent,
+ * stopped, busy, refusing): say why, then retry after a bounded backoff.
+ * Never a reason to load a second agent.
+ */
+static void attempt_failed(struct session *s, const char *why, bool stopped)
+{
+	double now = now_s(), wait;
+	char at[16] = "";
+	struct tm tm;
+	time_t t;
+
+	s->failures++;
+	wait = backoff_s(s->failures);
+	s->retry_t = now + wait;
+	s->fast_until = 0;
+	s->attempt_failed = true;
+	s->fail_stopped = stopped;
+	snprintf(s->fail_msg, sizeof s->fail_msg, "%s", why);
+	t = time(NULL) + (time_t)wait;
+	if (localtime_r(&t, &tm))
+		strftime(at, sizeof at, "%H:%M:%S", &tm);
+	set_agent(s, SESSION_AGENT_NONE);
+	retry_note(s, now);
+	say(s, SESSION_MSG_ERROR, "%s; retry %d at %s (in %.0f s)", why, s->failures + 1, at, wait);
+}
+
+/* Why the process of a silent connection may not answer: stopped. One
+ * sentence in BUF, or "" when it runs. */
+static const char *stopped_why(struct session *s, char state, char *buf, size_t len)
+{
+	int pid = (int)s->o.pid;
+	struct tracer t;
+	char who[128];
+
+	buf[0] = '\0';
+	if (state == 'T') {
+		snprintf(buf, len, "process %d is stopped (state T in /proc/%d/stat), so its agent cannot answer; "
+			 "resume it with kill -CONT %d", pid, pid, pid);
+	} else if (state == 't') {
+		if (tracer_find(s->o.pid, &t) == 1)
+			tracer_describe(&t, who, sizeof who);
+		else
+			snprintf(who, sizeof who, "a debugger");
+		snprintf(buf, len, "process %d is held stopped by its tracer, %s, so its agent cannot answer "
+			 "until it lets go", pid, who);
+	}
+	return buf;
+}
+
+/*
+ * The handshake under way: the process may be stopped (said at once, in the
+ * note), or the agent silent. After HANDSHAKE_S the attempt is over.
+ */
+static void handshake_check(struct session *s, double now)
+{
+	char why[512];
+	char st = tracer_proc_state(s->o.pid);
+
+	if (st != s->conn_state) {
+		s->conn_state = st;
+		if (stopped_why(s, st, why, sizeof why)[0])
+			set_note(s, "%s", why);
+		else
+			set_note(s, "connecting to the agent in pid %d...", (int)s->o.pid);
+	}
+	if (now - s->connect_t < HANDSHAKE_S)
+		return;
+	if (!stopped_why(s, st, why, sizeof why)[0])
+		snprintf(why, sizeof why, "the agent in pid %d accepted the connection but did not answer within "
+			 "%.0f s", (int)s->o.pid, HANDSHAKE_S);
+	client_close(s->client, why); /* on_state() takes it from here */
+}
+
 static void on_state(void *ud, enum client_state state, const char *message)
 {
 	struct session *s = ud;
 	if (state == CLIENT_READY) {
 		const struct msg_hello *h = client_hello(s->client);
 		set_note(s, "Python %s%s", h->python, h->native ? "" : ", no C extension");
+		s->failures = 0;
+		s->attempt_failed = false;
 		set_agent(s, SESSION_AGENT_READY);
 		say(s, SESSION_MSG_INFO, "connected to the agent in pid %d (Python %s)", (int)s->o.pid, h->python);
 		inject_free(s->inject);
@@ -350,11 +465,23 @@ static void on_state(void *ud, enum client_state state, const char *message)
 		s->profile_ours = false;
 		if (s->profile != SESSION_PROFILE_OFF)
 			set_profile(s, SESSION_PROFILE_OFF, false, "%s", "");
+		if (!was_ready) {
+			/* Accepted, then nothing or a refusal: the agent is there. */
+			attempt_failed(s, message, tracer_proc_state(s->o.pid) == 'T');
+			changed(s, SESSION_CHANGED_STATUS);
+			return;
+		}
 		set_note(s, "%s", message);
-		set_agent(s, was_ready ? SESSION_AGENT_LOST : SESSION_AGENT_NONE);
-		if (was_ready && !s->gone)
-			say(s, SESSION_MSG_ERROR, "lost the agent: %s (retrying)", message);
+		set_agent(s, SESSION_AGENT_LOST);
 		s->retry_t = now_s() + RETRY_S;
+		if (client_close_code(s->client) == PROTO_ERR_TIMEOUT) {
+			/* Nothing is wrong with the agent: a new connection will do. */
+			s->retry_t = now_s();
+			if (!s->gone)
+				say(s, SESSION_MSG_ERROR, "%s; reconnecting", message);
+		} else if (!s->gone) {
+			say(s, SESSION_MSG_ERROR, "lost the agent: %s (retrying)", message);
+		}
 		changed(s, SESSION_CHANGED_STATUS);
 	}
 }
@@ -416,9 +543,18 @@ int session_timeout_ms(const struct session *s)
 {
 	if (s->inject)
 		return 100;
-	if (s->gone || s->agent == SESSION_AGENT_READY || s->agent == SESSION_AGENT_CONNECTING)
+	if (s->agent == SESSION_AGENT_READY)
+		return -1;
+	if (s->agent == SESSION_AGENT_CONNECTING) {
+		/* The handshake's deadline; a stop of the process is seen within 0.5 s. */
+		double left = s->connect_t + HANDSHAKE_S - now_s();
+		return left <= 0 ? 0 : left > 0.5 ? 500 : (int)(left * 1000) + 1;
+	}
+	if (s->gone)
 		return -1;
 	double left = s->retry_t - now_s();
+	if (s->attempt_failed && left > 1)
+		return 1000; /* the note counts down */
 	return left <= 0 ? 0 : (int)(left * 1000) + 1;
 }
 
@@ -485,16 +621,36 @@ static void poll_inject(struct session *s)
 	}
 }
 
+/* Connecting failed with ERRNUM (sock_connect's errno): true when an
+ * agent is there all the same (its queue is full), or was in this session. */
+static bool agent_is_there(const struct session *s, int found, int errnum)
+{
+	return s->agent_seen || (found == 0 && (errnum == ETIMEDOUT || errnum == EAGAIN));
+}
+
 void session_tick(struct session *s)
 {
 	if (s->inject)
 		poll_inject(s);
 	enum client_state cs = client_state(s->client);
-	if (cs == CLIENT_HANDSHAKE || cs == CLIENT_READY || s->gone)
-		return;
 	double now = now_s();
-	if (now < s->retry_t)
+	if (cs == CLIENT_READY)
 		return;
+	if (cs == CLIENT_HANDSHAKE) {
+		handshake_check(s, now);
+		return;
+	}
+	if (s->gone)
+		return;
+	if (now < s->retry_t) {
+		if (!s->attempt_failed)
+			return;
+		/* A stopped process that runs again is worth a try at once. */
+		if (!s->fail_stopped || tracer_proc_state(s->o.pid) == 'T') {
+			retry_note(s, now);
+			return;
+		}
+	}
 	double period = s->agent == SESSION_AGENT_OFF ? RETRY_OFF_S : RETRY_S;
 	if (now < s->fast_until)
 		period = RETRY_FAST_S;
@@ -503,17 +659,32 @@ void session_tick(struct session *s)
 	char err[1400], path[1200];
 	const char *sock = s->o.socket;
 	int found = sock ? 0 : agent_sock_find(s->o.pid, path, sizeof path, err, sizeof err);
+	int errnum = 0;
 	if (found == 0 && !sock)
 		sock = path;
-	if (found == 0 && client_connect(s->client, s->o.pid, sock, err, sizeof err) == 0) {
-		set_agent(s, SESSION_AGENT_CONNECTING);
-		return;
+	if (found == 0) {
+		if (client_connect(s->client, s->o.pid, sock, err, sizeof err) == 0) {
+			s->agent_seen = true;
+			s->connect_t = now;
+			s->conn_state = 0;
+			set_note(s, "connecting to the agent in pid %d...", (int)s->o.pid);
+			set_agent(s, SESSION_AGENT_CONNECTING);
+			return;
+		}
+		errnum = errno;
 	}
 	snprintf(s->connect_err, sizeof s->connect_err, "%s", err);
-	/* Nobody answers. Load the agent once, unless told not to or a child of
-	 * ours will start it itself. */
+	/* Nobody answers. Load the agent once, unless told not to, a child of
+	 * ours will start it itself, or an agent is there already. */
 	if (s->agent == SESSION_AGENT_LOST || s->agent == SESSION_AGENT_ATTACHING || s->inject)
 		return;
+	if (agent_is_there(s, found, errnum)) {
+		char why[512];
+		if (!stopped_why(s, tracer_proc_state(s->o.pid), why, sizeof why)[0])
+			snprintf(why, sizeof why, "%.500s", err);
+		attempt_failed(s, why, tracer_proc_state(s->o.pid) == 'T');
+		return;
+	}
 	if (s->injected) {
 		/* Loaded, yet nobody answers: say so once the quick retries are over. */
 		if (!s->inject_failed && now >= s->fast_until && s->agent != SESSION_AGENT_OFF) {
@@ -644,9 +815,6 @@ void session_describe(const struct session *s, char *buf, size_t len)
 		} else {
 			snprintf(buf, len, "agent %s | tracemalloc off (T starts it)", s->note);
 		}
-		break;
-	case SESSION_AGENT_CONNECTING:
-		snprintf(buf, len, "agent: connecting...");
 		break;
 	default:
 		snprintf(buf, len, "agent: %s", s->note);
@@ -795,7 +963,6 @@ int session_wait_ready(struct session *s, volatile sig_atomic_t *stop, enum sess
 	 * the agent gets a few seconds to answer. */
 	double attach_s = (s->o.attach_timeout_ms > 0 ? s->o.attach_timeout_ms : DEFAULT_ATTACH_MS) / 1000.0;
 	double give_up = now_s() + attach_s + WAIT_EXTRA_S;
-	double handshake_end = 0;
 	for (;;) {
 		if (now_s() > give_up) {
 			*why = SESSION_FAIL_NO_AGENT;
@@ -811,15 +978,12 @@ int session_wait_ready(struct session *s, volatile sig_atomic_t *stop, enum sess
 		session_tick(s);
 		if (s->agent == SESSION_AGENT_READY)
 			return 0;
-		if (s->agent == SESSION_AGENT_CONNECTING) {
-			if (handshake_end == 0)
-				handshake_end = now_s() + HANDSHAKE_MS / 1000.0;
-			else if (now_s() > handshake_end) {
-				client_close(s->client, "the agent did not answer hello in time");
-				handshake_end = 0;
-			}
-		} else {
-			handshake_end = 0;
+		if (s->attempt_failed) {
+			/* An agent is there and did not serve us: a script wants to
+			 * know now, not after retries (the TUI retries). */
+			*why = SESSION_FAIL_NO_AGENT;
+			snprintf(err, errlen, "%s", s->fail_msg);
+			return -1;
 		}
 		if (s->agent == SESSION_AGENT_OFF || s->agent == SESSION_AGENT_LOST) {
 			*why = SESSION_FAIL_NO_AGENT;

@@ -7,6 +7,14 @@
  * holds the newest status the agent pushed, and remembers what it switched
  * on in the target so that it can switch it off again when it leaves.
  *
+ * An agent that is there but does not serve us is never loaded again: an
+ * agent whose socket accepted a connection but that did not answer hello
+ * within 5 s, a stopped process (state T), an agent with no free connection
+ * ("busy") are each one sentence (the message callback, ERROR) and a retry
+ * after a backoff of 1, 2, 4, 8, then 15 s, shown in the note with a
+ * countdown. An agent that closes an idle connection ("timeout") is
+ * reconnected to at once.
+ *
  * Threading: one thread owns a session. Nothing here blocks except the
  * functions documented as blocking (session_wait_ready, session_call,
  * session_leave_clean), meant for headless commands and for quitting.
@@ -197,7 +205,9 @@ enum session_failure {
 /*
  * Blocking: drives the session until the agent is READY. Returns 0, or -1
  * with a sentence in ERR and *WHY (if not NULL) set. Bounded by the load's
- * own deadline plus a few seconds for the agent to answer.
+ * own deadline plus a few seconds for the agent to answer. Gives up at the
+ * first failed attempt on an agent that is there (busy, silent, stopped:
+ * see the top of this file) instead of retrying.
  */
 int session_wait_ready(struct session *s, volatile sig_atomic_t *stop, enum session_failure *why,
 		       char *err, size_t errlen);

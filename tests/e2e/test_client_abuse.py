@@ -1,0 +1,248 @@
+"""End-to-end: pmt-top against agents that do not serve it.
+
+- a silent agent (its socket accepts, hello is never answered): the TUI says
+  so in one sentence, retries visibly with a growing delay, quits cleanly;
+- a stopped process with an agent: the TUI says it is stopped, and connects
+  once it runs again;
+- an agent with no free connection ("busy"): the headless command exits
+  with one line, the TUI says it and retries, and neither loads a second
+  agent (no debugger ever attaches: the target watches its own TracerPid);
+- an agent that closes the idle connection ("timeout"): the TUI says so and
+  reconnects; a headless wait says so and fails.
+
+The fake agents are real Python processes (fake_agent.py) listening where
+their own agent would. No test measures how fast anything is: each waits for
+what it expects with a generous deadline (times are printed for the record).
+"""
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+from tui import BIN, PYTHON, SOURCE, TuiTestCase, alive
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FAKE = os.path.join(HERE, "fake_agent.py")
+SLEEPER = "import time\nprint('ready', flush=True)\nwhile True:\n    time.sleep(0.05)\n"
+
+
+def squash(text):
+    """TEXT without whitespace: a sentence wrapped over rows still matches."""
+    return "".join(text.split())
+
+
+def tracer_pid(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("TracerPid:"):
+                return int(line.split()[1])
+    return 0
+
+
+def pidns():
+    return os.stat("/proc/self/ns/pid").st_ino
+
+
+def dead_pid():
+    """A pid no process has now (a child that exited and was reaped)."""
+    p = subprocess.Popen(["true"])
+    p.wait()
+    return p.pid
+
+
+def inject_dirs(pmt_pid=None):
+    prefix = "pmt-top-inject-" + ("%d-" % pmt_pid if pmt_pid else "")
+    return sorted(n for n in os.listdir("/tmp") if n.startswith(prefix))
+
+
+class FakeAgent:
+    """fake_agent.py in MODE; its log lines are collected as they come."""
+
+    def __init__(self, case, mode, rundir):
+        self.p = subprocess.Popen([PYTHON, FAKE, mode, rundir], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        case.addCleanup(case._kill, self.p)
+        self.pid = self.p.pid
+        self.lines = []
+        first = self.p.stdout.readline()
+        if not first.startswith("READY "):
+            raise AssertionError("the fake agent did not start: %r %r" % (first, self.p.stderr.read()))
+        self.sock = first.split(None, 1)[1].strip()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.p.stdout:
+            self.lines.append(line.strip())
+
+    def count(self, word):
+        return sum(1 for l in list(self.lines) if l.split()[:1] == [word])
+
+    def has(self, line):
+        return line in list(self.lines)
+
+    def send(self, line):
+        self.p.stdin.write(line + "\n")
+        self.p.stdin.flush()
+
+    def assert_untouched(self, case):
+        """No debugger ever attached, nothing on its stderr."""
+        case.assertEqual([l for l in self.lines if l.startswith("TRACED")], [])
+        case.assertEqual(tracer_pid(self.pid), 0)
+        self.p.kill()
+        self.p.wait(timeout=10)
+        case.assertEqual(self.p.stderr.read(), "")
+
+
+def wait_until(cond, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for %s" % what)
+
+
+class ClientAbuse(TuiTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.rundir = os.path.join(self.tmpdir, "run")
+        os.mkdir(self.rundir, 0o700)
+        self.env = dict(os.environ, PMT_TOP_RUNTIME_DIR=self.rundir)
+
+    def fake(self, mode):
+        return FakeAgent(self, mode, self.rundir)
+
+    def pmt(self, *args, timeout=120):
+        return subprocess.run([BIN] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=self.env, timeout=timeout)
+
+    def screen_has(self, text):
+        want = squash(text)
+        return lambda s: want in squash(s)
+
+    def quit_cleanly(self):
+        self.keys("q")
+        s = self.wait_for(lambda s: "EXIT=0" in s, timeout=30, what="pmt-top to quit")
+        self.assertFalse(self.alternate_screen(), "the terminal was left in the alternate screen")
+        return s
+
+    # -- a silent agent -------------------------------------------------------
+    def test_silent_agent_tui_says_so_retries_and_quits(self):
+        fake = self.fake("silent")
+        self.open_terminal(120, 40, env={"PMT_TOP_RUNTIME_DIR": self.rundir})
+        t0 = time.monotonic()
+        self.run_pmt(str(fake.pid))
+        sentence = "the agent in pid %d accepted the connection but did not answer within 5 s" % fake.pid
+        self.wait_for(self.screen_has(sentence), timeout=60, what="the silent-agent sentence")
+        print("silent agent: the sentence after %.1f s" % (time.monotonic() - t0), file=sys.stderr)
+        # It says that it retries, and when; and it does retry, by connecting again.
+        s = self.wait_for(lambda s: re.search(r"retry 2 (at \d\d:\d\d:\d\d )?\(?in \d+ s", s),
+                          timeout=30, what="the retry notice")
+        wait_until(lambda: fake.count("CONNECT") >= 2, 60, "a second connection")
+        self.wait_for(lambda s: re.search(r"retry 3 (at \d\d:\d\d:\d\d )?\(?in \d+ s", s), timeout=60,
+                      what="the second retry notice")
+        self.quit_cleanly()
+        fake.assert_untouched(self)
+
+    def test_stopped_target_is_named_and_connected_once_resumed(self):
+        fake = self.fake("serve")
+        os.kill(fake.pid, signal.SIGSTOP)
+        self.addCleanup(lambda: alive(fake.pid) and os.kill(fake.pid, signal.SIGCONT))
+        self.open_terminal(120, 40, env={"PMT_TOP_RUNTIME_DIR": self.rundir})
+        self.run_pmt(str(fake.pid))
+        stopped = "process %d is stopped (state T in /proc/%d/stat)" % (fake.pid, fake.pid)
+        self.wait_for(self.screen_has(stopped), timeout=60, what="the stopped process named")
+        self.wait_for(self.screen_has("resume it with kill -CONT %d" % fake.pid), timeout=30,
+                      what="the remedy")
+        os.kill(fake.pid, signal.SIGCONT)
+        self.wait_for(lambda s: "agent Python" in s, timeout=60, what="the connection once it runs")
+        self.quit_cleanly()
+        fake.assert_untouched(self)
+
+    # -- busy --------------------------------------------------------------------
+    def test_busy_headless_one_line_and_no_injection(self):
+        fake = self.fake("busy")
+        before = set(inject_dirs())
+        seen = set()
+        stop = threading.Event()
+
+        def watch():  # any inject directory made meanwhile
+            while not stop.is_set():
+                seen.update(set(inject_dirs()) - before)
+                time.sleep(0.002)
+        w = threading.Thread(target=watch, daemon=True)
+        w.start()
+        r = self.pmt("snapshot", str(fake.pid))
+        stop.set()
+        w.join()
+        self.assertEqual(r.returncode, 5, r.stderr)
+        want = ("pmt-top: the agent in pid %d has no free connection (all 32 connections of this agent "
+                "are in use by active clients); close other pmt-top sessions or try again" % fake.pid)
+        self.assertEqual(r.stderr.strip(), want)
+        self.assertEqual(r.stdout, "")
+        self.assertGreaterEqual(fake.count("CONNECT"), 1)
+        self.assertEqual(seen, set())
+        # The other commands say the same.
+        r = self.pmt("trace", str(fake.pid), "status")
+        self.assertEqual((r.returncode, r.stderr.strip()), (5, want))
+        fake.assert_untouched(self)
+
+    def test_busy_tui_says_so_and_retries_without_injecting(self):
+        fake = self.fake("busy")
+        self.open_terminal(120, 40, env={"PMT_TOP_RUNTIME_DIR": self.rundir})
+        self.run_pmt(str(fake.pid))
+        self.wait_for(self.screen_has("the agent in pid %d has no free connection" % fake.pid), timeout=60,
+                      what="the busy sentence")
+        self.wait_for(self.screen_has("close other pmt-top sessions or try again"), timeout=30,
+                      what="the remedy")
+        wait_until(lambda: fake.count("CONNECT") >= 2, 60, "a retry")
+        self.quit_cleanly()
+        fake.assert_untouched(self)
+
+    # -- timeout ----------------------------------------------------------------
+    def test_timeout_mid_session_tui_reconnects(self):
+        fake = self.fake("serve")
+        self.open_terminal(140, 40, env={"PMT_TOP_RUNTIME_DIR": self.rundir})
+        self.run_pmt(str(fake.pid))
+        self.wait_for(lambda s: "agent Python" in s, timeout=60, what="the first connection")
+        wait_until(lambda: fake.count("CONNECT") == 1 and fake.has("REQUEST 1 subscribe"), 30,
+                   "the first connection's subscription")
+        fake.send("timeout")
+        wait_until(lambda: fake.has("SENT-TIMEOUT 1"), 30, "the timeout frame")
+        wait_until(lambda: fake.has("REQUEST 2 hello") and fake.has("REQUEST 2 subscribe"), 60,
+                   "a new connection")
+        # Both lines, whole, in the message log.
+        self.keys("M")
+        s = self.wait_for(lambda s: "messages, newest last" in s, what="the message panel")
+        closed = ("the agent in pid %d closed the idle connection (no request for 60 s; closing the idle "
+                  "connection); reconnecting" % fake.pid)
+        self.wait_for(self.screen_has(closed), timeout=10, what="the timeout said in the log")
+        self.assertGreaterEqual(squash(s).count(squash("connected to the agent in pid %d" % fake.pid)), 2, s)
+        self.keys("Escape")
+        self.wait_for(lambda s: "messages, newest last" not in s, what="the panel to close")
+        self.quit_cleanly()
+        fake.assert_untouched(self)
+
+    def test_timeout_headless_wait_says_so(self):
+        fake = self.fake("serve")
+        p = subprocess.Popen([BIN, "snapshot", str(fake.pid), "--wait", "600"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=self.env)
+        self.addCleanup(self._kill, p)
+        wait_until(lambda: fake.has("REQUEST 1 status"), 60, "the snapshot's status request")
+        fake.send("timeout")
+        out, err = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 1, err)
+        self.assertEqual(err.strip(), "pmt-top: lost the agent in pid %d while waiting: the agent in pid %d "
+                         "closed the idle connection (no request for 60 s; closing the idle connection)"
+                         % (fake.pid, fake.pid))
+        fake.assert_untouched(self)
+
+
+if __name__ == "__main__":
+    unittest.main()
