@@ -261,6 +261,43 @@ class Patterns(unittest.TestCase):
         self.assertLess(rss_kib(t.pid) - rss0, 5 * 1024)
 
 
+FORKS = r"""
+import os, sys
+statuses = []
+for i in range(500):
+    pid = os.fork()
+    if pid == 0:
+        # Half leave as multiprocessing's children do, half run atexit.
+        if i % 2:
+            os._exit(0)
+        sys.exit(0)
+    statuses.append(os.waitpid(pid, 0)[1])
+result = sorted(set(statuses))
+"""
+
+
+class Forks(unittest.TestCase):
+    """500 forks while a client watches: the parent's agent is untouched."""
+
+    def test_500_forks_under_a_watching_client(self):
+        t = Target(self, trace=1)
+        c = Client(self, t.path)
+        c.ok("subscribe", interval=0.05)
+        base = c.ok("status")
+        fds = len(os.listdir("/proc/%d/fd" % t.pid))
+        self.assertEqual(t.call(FORKS), [0])
+        # The watching connection still answers, and pushes keep coming.
+        st = c.ok("status")
+        for _ in range(3):
+            self.assertEqual(c.read_frame(30).get("push"), "status")
+        self.assertEqual(st["threads"], base["threads"])
+        self.assertEqual(len(os.listdir("/proc/%d/fd" % t.pid)), fds)
+        self.assertTrue(os.path.exists(t.path))
+        self.assertEqual(sorted(os.listdir(t.runtime_dir)), ["%d.sock" % t.pid])
+        self.assertEqual(Client(self, t.path).hello["pid"], t.pid)
+        self.assertNotIn("Traceback", t.stderr())
+
+
 class GiveBack(unittest.TestCase):
     """What a snapshot takes in the target, it gives back."""
 
