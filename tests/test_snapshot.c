@@ -17,6 +17,7 @@
 #include <grp.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -720,6 +721,58 @@ static void test_save_errors(void **state)
  * replaced rather than followed, and a user who may not replace a file in a
  * sticky directory is told so in one sentence. Needs root (skipped without).
  */
+/* A save removes the temporary files that killed saves to the same name
+ * left (writer gone, ours, a regular file, over a minute old), and nothing else. */
+static void test_save_sweeps_dead_writers_temps(void **state)
+{
+	char err[512];
+	char *src = data_path("lineno_old.json"), *dst = tmp_path("x.json");
+	struct snapshot *s = snapshot_load(src, err, sizeof(err));
+	struct timespec old[2] = {{.tv_sec = time(NULL) - 600}, {.tv_sec = time(NULL) - 600}};
+	char *stale, *fresh, *live, *other, *link;
+	struct stat st;
+	pid_t dead;
+	int status;
+
+	(void)state;
+	assert_non_null(s);
+	dead = fork();
+	assert_true(dead >= 0);
+	if (dead == 0)
+		_exit(0);
+	assert_int_equal(waitpid(dead, &status, 0), dead);
+	stale = xasprintf("%s/.x.json.pmt%ld-0000beef", tmpdir, (long)dead);
+	fresh = xasprintf("%s/.x.json.pmt%ld-0000cafe", tmpdir, (long)dead);
+	live = xasprintf("%s/.x.json.pmt%ld-0000f00d", tmpdir, (long)getppid());
+	other = xasprintf("%s/.y.json.pmt%ld-0000beef", tmpdir, (long)dead);
+	link = xasprintf("%s/.x.json.pmt%ld-0000dead", tmpdir, (long)dead);
+	write_file(stale, "{", 1);
+	write_file(fresh, "{", 1);
+	write_file(live, "{", 1);
+	write_file(other, "{", 1);
+	assert_int_equal(symlink(src, link), 0);
+	assert_int_equal(utimensat(AT_FDCWD, stale, old, 0), 0);
+	assert_int_equal(utimensat(AT_FDCWD, live, old, 0), 0);
+	assert_int_equal(utimensat(AT_FDCWD, other, old, 0), 0);
+	assert_int_equal(utimensat(AT_FDCWD, link, old, AT_SYMLINK_NOFOLLOW), 0);
+	assert_int_equal(snapshot_save(s, dst, err, sizeof(err)), 0);
+	assert_int_equal(lstat(stale, &st), -1);
+	assert_int_equal(errno, ENOENT);
+	assert_int_equal(lstat(fresh, &st), 0);	/* its writer may still be at work elsewhere */
+	assert_int_equal(lstat(live, &st), 0);
+	assert_int_equal(lstat(other, &st), 0);
+	assert_int_equal(lstat(link, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	snapshot_free(s);
+	free(src);
+	free(dst);
+	free(stale);
+	free(fresh);
+	free(live);
+	free(other);
+	free(link);
+}
+
 static void test_save_over_files_of_others(void **state)
 {
 	char err[512];
@@ -1281,6 +1334,7 @@ int main(void)
 		cmocka_unit_test(test_load_wire_reply),
 		cmocka_unit_test_teardown(test_load_bad_files, test_teardown),
 		cmocka_unit_test_teardown(test_save_errors, test_teardown),
+		cmocka_unit_test_teardown(test_save_sweeps_dead_writers_temps, test_teardown),
 		cmocka_unit_test_teardown(test_save_over_files_of_others, test_teardown),
 		cmocka_unit_test_teardown(test_load_refuses_fifo, test_teardown),
 		cmocka_unit_test(test_regroup),

@@ -7,7 +7,9 @@
 #include "base/errfmt.h"
 #include "base/strsafe.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <libgen.h>
@@ -308,6 +310,12 @@ static int write_all(int fd, const char *p, size_t n)
  * never a file (or a symlink) someone else put there. Returns the fd and its
  * name in NAME, or -1 with errno.
  */
+/* Temporary files are ".BASE.pmt<writer pid>-<random>": a pmt-top killed
+ * between creating one and renaming it leaves it behind, and the next save
+ * to the same name removes it once its writer is gone. */
+#define TEMP_TAG ".pmt"
+#define TEMP_STALE_SECONDS 60
+
 static int create_temp(int dfd, const char *base, char *name, size_t namelen)
 {
 	for (int tries = 0; tries < 100; tries++) {
@@ -316,7 +324,8 @@ static int create_temp(int dfd, const char *base, char *name, size_t namelen)
 
 		if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
 			r = (uint64_t)getpid() << 32 ^ (uint64_t)time(NULL) ^ (uint64_t)tries * 0x9e3779b97f4a7c15ULL;
-		if ((size_t)snprintf(name, namelen, ".%s.%012" PRIx64, base, r & UINT64_C(0xffffffffffff)) >= namelen) {
+		if ((size_t)snprintf(name, namelen, ".%s" TEMP_TAG "%ld-%08" PRIx64, base, (long)getpid(),
+				     r & UINT64_C(0xffffffff)) >= namelen) {
 			errno = ENAMETOOLONG;
 			return -1;
 		}
@@ -326,6 +335,51 @@ static int create_temp(int dfd, const char *base, char *name, size_t namelen)
 	}
 	errno = EEXIST;
 	return -1;
+}
+
+/* Is NAME a temporary file of a save to BASE whose writer has gone? Ours
+ * (owner), a regular file (never a link), over a minute old (a writer in
+ * another pid namespace has long finished), its writer's pid not running. */
+static bool stale_temp(int dfd, const char *name, const char *base, size_t blen)
+{
+	struct stat st;
+	char *end;
+	long pid;
+
+	if (name[0] != '.' || strncmp(name + 1, base, blen) != 0 ||
+	    strncmp(name + 1 + blen, TEMP_TAG, strlen(TEMP_TAG)) != 0)
+		return false;
+	name += 1 + blen + strlen(TEMP_TAG);
+	errno = 0;
+	pid = strtol(name, &end, 10);
+	if (errno != 0 || end == name || *end != '-' || pid <= 0 || pid == (long)getpid())
+		return false;
+	if (fstatat(dfd, name - 1 - blen - strlen(TEMP_TAG), &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    !S_ISREG(st.st_mode) || st.st_uid != geteuid() || time(NULL) - st.st_mtime < TEMP_STALE_SECONDS)
+		return false;
+	return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+}
+
+/* Remove what killed saves to BASE left in the directory DFD. */
+static void sweep_temps(int dfd, const char *base)
+{
+	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	size_t blen = strlen(base);
+	struct dirent *e;
+	DIR *d;
+
+	if (fd < 0)
+		return;
+	d = fdopendir(fd);
+	if (d == NULL) {
+		close(fd);
+		return;
+	}
+	while ((e = readdir(d)) != NULL) {
+		if (stale_temp(dfd, e->d_name, base, blen))
+			(void)unlinkat(dfd, e->d_name, 0);
+	}
+	closedir(d);
 }
 
 int snapshot_save(const struct snapshot *snap, const char *path, char *err, size_t errlen)
@@ -356,6 +410,7 @@ int snapshot_save(const struct snapshot *snap, const char *path, char *err, size
 		errfmt(err, errlen, "cannot save to %s: it is a directory (give a file name)", path);
 		goto out;
 	}
+	sweep_temps(dfd, base);
 	fd = create_temp(dfd, base, tmp, sizeof(tmp));
 	if (fd < 0) {
 		errfmt(err, errlen, "cannot save to %s: cannot create a file in %s: %s", path, dir,
