@@ -104,15 +104,7 @@ static struct session *attach(const struct cli_opts *o, bool profile, int *rc)
  * Returns false when the agent went away meanwhile. */
 static bool watch_for(struct session *c, double seconds)
 {
-	double end = monotime_now() + seconds;
-	while (!interrupted && monotime_now() < end && session_agent(c) == SESSION_AGENT_READY) {
-		struct pollfd pfd;
-		session_pollfd(c, &pfd);
-		int ms = (int)((end - monotime_now()) * 1000) + 1;
-		if (poll(&pfd, 1, ms > 200 ? 200 : ms) > 0)
-			session_handle(c, pfd.revents);
-	}
-	return session_agent(c) == SESSION_AGENT_READY;
+	return session_watch(c, seconds, &interrupted);
 }
 
 /* The raw reply as JSON, with what a terminal would act on escaped. */
@@ -474,14 +466,7 @@ int headless_functions(const struct cli_opts *o)
 	sa.sa_handler = on_interrupt;
 	sigaction(SIGINT, &sa, &old_int);
 	sigaction(SIGTERM, &sa, &old_term);
-	double end = monotime_now() + o->duration;
-	while (!interrupted && monotime_now() < end && session_agent(c) == SESSION_AGENT_READY) {
-		struct pollfd pfd;
-		session_pollfd(c, &pfd);
-		int ms = (int)((end - monotime_now()) * 1000) + 1;
-		if (poll(&pfd, 1, ms > 200 ? 200 : ms) > 0)
-			session_handle(c, pfd.revents);
-	}
+	watch_for(c, o->duration);
 	cJSON *args = cJSON_CreateObject();
 	cJSON_AddNumberToObject(args, "limit", o->top);
 	int got = session_call(c, PROTO_CMD_FUNCTIONS, args, CALL_TIMEOUT_MS, &table, err, sizeof err);

@@ -3,8 +3,8 @@
  * scripted agent: a thread in this process on the other end of a real
  * socketpair, or listening on a real Unix socket in a mkdtemp() runtime dir.
  * Covers the handshake, reply routing by id, pushes, errors, a connection
- * lost mid-request, version mismatch, timeouts, a 50 MB reply and the
- * agent's word on the connection (busy, timeout).
+ * lost mid-request, version mismatch, timeouts, a 50 MB reply, the agent's
+ * word on the connection (busy, timeout) and the keepalive on a fake clock.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -1230,6 +1230,144 @@ static void test_busy_and_timeout(void **state)
 	agent_join(&a);
 }
 
+/* ---- keepalive, on a fake clock ---- */
+
+struct fake_clock {
+	double ms;
+};
+
+static double fake_now(void *ud)
+{
+	return ((struct fake_clock *)ud)->ms;
+}
+
+static const char status_fmt[] =
+	"{\"id\":%.0f,\"ok\":true,\"result\":{\"time\":1.0,\"tracing\":false,\"nframe\":1,"
+	"\"started_by_agent\":false,\"traced_current\":0,\"traced_peak\":0,\"tracemalloc_memory\":0,"
+	"\"gc_counts\":[1,2,3],\"gc_thresholds\":[700,10,10],\"gc_objects\":null,"
+	"\"gc_collections\":[0,0,0],\"threads\":2}}";
+
+/* Takes the next request, which must be CMD, and answers it. */
+static void agent_expect(struct agent *a, const char *cmd, bool wait_release)
+{
+	cJSON *req = agent_recv(a);
+
+	if (req == NULL) {
+		agent_problem(a, "expected %s, the client left", cmd);
+		return;
+	}
+	if (strcmp(req_cmd(req), cmd) != 0)
+		agent_problem(a, "expected %s, got %s", cmd, req_cmd(req));
+	if (wait_release)
+		agent_wait_release(a);
+	if (strcmp(cmd, "status") == 0)
+		agent_sendf(a, status_fmt, req_id(req));
+	else
+		agent_sendf(a, "{\"id\":%.0f,\"ok\":true,\"result\":{}}", req_id(req));
+	cJSON_Delete(req);
+}
+
+/* Every request in the order the test makes them: a keepalive sent when
+ * it should not be shows up here as the wrong command. */
+static void script_keepalive(struct agent *a)
+{
+	agent_hello(a);
+	agent_expect(a, "status", false);    /* the first keepalive */
+	agent_expect(a, "top", true);        /* outstanding for a long time */
+	agent_expect(a, "subscribe", false); /* interval 1 */
+	agent_expect(a, "subscribe", false); /* interval 0 */
+	agent_expect(a, "status", false);    /* the second keepalive */
+	cJSON *more = agent_recv(a);
+	if (more != NULL)
+		agent_problem(a, "unexpected %s", req_cmd(more));
+	cJSON_Delete(more);
+}
+
+static bool quiet_again(void *p)
+{
+	return client_timeout_ms(p) >= 0;
+}
+
+static bool have_reply(void *p)
+{
+	return ((struct rec *)p)->calls >= 1;
+}
+
+static void subscribe(struct client *c, double interval)
+{
+	struct rec r = { 0 };
+	cJSON *args = cJSON_CreateObject();
+
+	cJSON_AddNumberToObject(args, "interval", interval);
+	assert_true(client_request(c, PROTO_CMD_SUBSCRIBE, args, rec_cb, &r) > 0);
+	assert_true(pump(c, have_reply, &r, 5000));
+	assert_true(r.ok);
+	cJSON_Delete(r.result);
+}
+
+static void test_keepalive(void **state)
+{
+	struct agent a;
+	struct client *c = client_new();
+	struct fake_clock clk = { 1000 };
+	struct rec r = { 0 };
+	struct pollfd p;
+	char err[256];
+	int fd = agent_start(&a, script_keepalive);
+
+	(void)state;
+	client_set_clock(c, fake_now, &clk);
+	assert_int_equal(client_timeout_ms(c), -1); /* not connected */
+	assert_int_equal(client_attach_fd(c, fd, err, sizeof err), 0);
+	assert_int_equal(client_timeout_ms(c), -1); /* handshake */
+	agent_run(&a);
+	assert_int_equal(client_wait_ready(c, 5000, err, sizeof err), 0);
+	assert_int_equal(client_timeout_ms(c), CLIENT_KEEPALIVE_MS);
+
+	/* Quiet for just under the limit: nothing; at the limit: one status. */
+	clk.ms += CLIENT_KEEPALIVE_MS - 1;
+	assert_int_equal(client_timeout_ms(c), 1);
+	client_tick(c);
+	client_pollfd(c, &p);
+	assert_int_equal(p.events, POLLIN);
+	clk.ms += 1;
+	assert_int_equal(client_timeout_ms(c), 0);
+	client_tick(c);
+	/* Its reply is outstanding, or already in (tick reads what came). The
+	 * agent's script checks that it went out, and only then. */
+	int t = client_timeout_ms(c);
+	assert_true(t == -1 || t == CLIENT_KEEPALIVE_MS);
+	assert_true(pump(c, quiet_again, c, 5000));
+	assert_int_equal(client_timeout_ms(c), CLIENT_KEEPALIVE_MS);
+
+	/* A request of ours outstanding: the connection is not idle. */
+	assert_true(client_request(c, PROTO_CMD_TOP, NULL, rec_cb, &r) > 0);
+	clk.ms += 3 * CLIENT_KEEPALIVE_MS;
+	assert_int_equal(client_timeout_ms(c), -1);
+	client_tick(c);
+	close(a.release[1]);
+	a.release[1] = open("/dev/null", O_RDONLY);
+	assert_true(pump(c, have_reply, &r, 5000));
+	cJSON_Delete(r.result);
+	assert_int_equal(client_timeout_ms(c), CLIENT_KEEPALIVE_MS); /* quiet from the reply on */
+
+	/* Subscribed: pushes keep it alive; unsubscribed again: keepalive. */
+	subscribe(c, 1);
+	assert_int_equal(client_timeout_ms(c), -1);
+	clk.ms += 3 * CLIENT_KEEPALIVE_MS;
+	client_tick(c);
+	subscribe(c, 0);
+	assert_int_equal(client_timeout_ms(c), CLIENT_KEEPALIVE_MS);
+	clk.ms += CLIENT_KEEPALIVE_MS;
+	client_tick(c);
+	assert_true(pump(c, quiet_again, c, 5000));
+
+	client_set_keepalive(c, 0);
+	assert_int_equal(client_timeout_ms(c), -1);
+	client_free(c);
+	agent_join(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1246,6 +1384,7 @@ int main(void)
 		cmocka_unit_test(test_partial_writes),
 		cmocka_unit_test(test_fuzz_replies),
 		cmocka_unit_test(test_busy_and_timeout),
+		cmocka_unit_test(test_keepalive),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

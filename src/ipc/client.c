@@ -30,6 +30,7 @@ struct pending {
 	enum proto_cmd cmd;
 	client_reply_fn cb;
 	void *userdata;
+	double sub_interval; /* subscribe: the interval asked for */
 };
 
 struct client {
@@ -55,6 +56,13 @@ struct client {
 
 	struct msg_hello hello;
 	bool have_hello;
+
+	/* keepalive */
+	int keepalive_ms;     /* 0: off */
+	bool subscribed;      /* the agent pushes on this connection */
+	double quiet_since;   /* last request sent or reply taken, keepalive clock */
+	client_clock_fn clock;
+	void *clock_ud;
 };
 
 struct client *client_new(void)
@@ -66,6 +74,7 @@ struct client *client_new(void)
 	c->last_code = -1;
 	c->close_code = -1;
 	c->next_id = 1;
+	c->keepalive_ms = CLIENT_KEEPALIVE_MS;
 	frame_reader_init(&c->rd, PROTO_MAX_REPLY);
 	frame_writer_init(&c->wr);
 	return c;
@@ -129,6 +138,23 @@ void client_set_state_handler(struct client *c, client_state_fn fn, void *userda
 {
 	c->state_fn = fn;
 	c->state_ud = userdata;
+}
+
+void client_set_keepalive(struct client *c, int quiet_ms)
+{
+	c->keepalive_ms = quiet_ms > 0 ? quiet_ms : 0;
+}
+
+static double clock_ms(const struct client *c)
+{
+	return c->clock ? c->clock(c->clock_ud) : monotime_ms();
+}
+
+void client_set_clock(struct client *c, client_clock_fn fn, void *userdata)
+{
+	c->clock = fn;
+	c->clock_ud = userdata;
+	c->quiet_since = clock_ms(c);
 }
 
 cJSON *client_reply_take_result(struct client_reply *reply)
@@ -207,6 +233,7 @@ static uint64_t add_pending(struct client *c, enum proto_cmd cmd, client_reply_f
 	p->cmd = cmd;
 	p->cb = cb;
 	p->userdata = ud;
+	p->sub_interval = -1;
 	return p->id;
 }
 
@@ -242,7 +269,14 @@ static int64_t queue_request(struct client *c, enum proto_cmd cmd, const cJSON *
 		return -1;
 	frame_writer_push(&c->wr, line, len);
 	free(line);
-	return (int64_t)add_pending(c, cmd, cb, ud);
+	uint64_t id = add_pending(c, cmd, cb, ud);
+	if (cmd == PROTO_CMD_SUBSCRIBE) {
+		const cJSON *iv = cJSON_GetObjectItemCaseSensitive(args, "interval");
+
+		c->pend[c->npend - 1].sub_interval = cJSON_IsNumber(iv) ? iv->valuedouble : 0;
+	}
+	c->quiet_since = clock_ms(c);
+	return (int64_t)id;
 }
 
 int client_attach_fd(struct client *c, int fd, char *err, size_t errlen)
@@ -269,6 +303,7 @@ int client_attach_fd(struct client *c, int fd, char *err, size_t errlen)
 	c->error[0] = '\0';
 	c->last_code = -1;
 	c->close_code = -1;
+	c->subscribed = false;
 	c->peer = sock_peer_pid(fd);
 	c->fd = fd;
 	c->state = CLIENT_HANDSHAKE;
@@ -433,6 +468,7 @@ static void handle_hello(struct client *c, struct msg *m)
 	}
 	c->have_hello = true;
 	c->state = CLIENT_READY;
+	c->quiet_since = clock_ms(c);
 	if (c->state_fn)
 		c->state_fn(c->state_ud, CLIENT_READY, "");
 }
@@ -467,6 +503,10 @@ static void dispatch(struct client *c, const char *line, size_t len)
 	}
 	req = *p;
 	remove_pending(c, p);
+	if (c->npend == 0)
+		c->quiet_since = clock_ms(c);
+	if (req.cmd == PROTO_CMD_SUBSCRIBE && m.kind == MSG_REPLY_OK)
+		c->subscribed = req.sub_interval > 0;
 	if (req.id == c->hello_id && req.cmd == PROTO_CMD_HELLO) {
 		handle_hello(c, &m);
 	} else if (req.cb) {
@@ -556,6 +596,30 @@ int client_handle(struct client *c, short revents)
 	if (write_errno != 0)
 		fail(c, "lost the connection to the agent: %s", strerror(write_errno));
 	return c->fd < 0 ? -1 : 0;
+}
+
+int client_timeout_ms(const struct client *c)
+{
+	double left;
+
+	if (c->state != CLIENT_READY || c->keepalive_ms <= 0 || c->subscribed || c->npend > 0)
+		return -1;
+	left = c->quiet_since + c->keepalive_ms - clock_ms(c);
+	if (left <= 0)
+		return 0;
+	if (left >= INT_MAX)
+		return INT_MAX;
+	int ms = (int)left;
+	return ms < left ? ms + 1 : ms; /* never wake before it is due */
+}
+
+void client_tick(struct client *c)
+{
+	if (client_timeout_ms(c) != 0)
+		return;
+	/* The cheapest request there is; its reply only proves we are here. */
+	if (queue_request(c, PROTO_CMD_STATUS, NULL, NULL, NULL) >= 0)
+		client_handle(c, POLLOUT); /* written now; a write error is handled there */
 }
 
 static long now_ms(void)

@@ -9,6 +9,13 @@
  * client_wait_ready() wrap the same machinery in a private poll loop with a
  * deadline for headless commands.
  *
+ * Keepalive: the agent closes a connection that is not subscribed to pushes
+ * and sends no request for a while (docs/protocol.md, "timeout"). A ready
+ * client with no request outstanding, not subscribed, sends a "status"
+ * request of its own after CLIENT_KEEPALIVE_MS of quiet: its owner's loop
+ * calls client_tick() at least every client_timeout_ms(). The reply goes
+ * nowhere.
+ *
  * Threads: a client is used from one thread at a time.
  * Callbacks run inside client_handle() (or client_call/client_wait_ready/
  * client_close); they may call client_request(), client_cancel() and
@@ -59,6 +66,11 @@ typedef void (*client_reply_fn)(void *userdata, struct client_reply *reply);
 typedef void (*client_push_fn)(void *userdata, enum proto_push push, const cJSON *data);
 /* Called on CLIENT_READY and (once) on CLIENT_CLOSED with client_error(). */
 typedef void (*client_state_fn)(void *userdata, enum client_state state, const char *message);
+/* A clock in milliseconds (monotonic); see client_set_clock(). */
+typedef double (*client_clock_fn)(void *userdata);
+
+/* Quiet time after which an idle, unsubscribed connection sends "status". */
+#define CLIENT_KEEPALIVE_MS 20000
 
 struct client;
 
@@ -110,6 +122,25 @@ cJSON *client_reply_take_result(struct client_reply *reply);
 
 void client_set_push_handler(struct client *c, client_push_fn fn, void *userdata);
 void client_set_state_handler(struct client *c, client_state_fn fn, void *userdata);
+
+/*
+ * The keepalive's quiet time in ms (CLIENT_KEEPALIVE_MS by default; 0 turns
+ * it off), and the clock it is measured with (monotime_ms() when fn is
+ * NULL; tests pass a fake one). Only the keepalive reads this clock.
+ */
+void client_set_keepalive(struct client *c, int quiet_ms);
+void client_set_clock(struct client *c, client_clock_fn fn, void *userdata);
+
+/*
+ * Milliseconds until client_tick() has something to do (0: now), or -1
+ * when nothing is due: not ready, subscribed, a request outstanding, or
+ * the keepalive off.
+ */
+int client_timeout_ms(const struct client *c);
+
+/* Sends the keepalive "status" when it is due (see above) and writes it out
+ * (as client_handle(), whose callbacks may run). Never blocks. */
+void client_tick(struct client *c);
 
 /*
  * Fills pfd for poll(): the socket with POLLIN, plus POLLOUT while output is

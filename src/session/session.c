@@ -544,7 +544,7 @@ int session_timeout_ms(const struct session *s)
 	if (s->inject)
 		return 100;
 	if (s->agent == SESSION_AGENT_READY)
-		return -1;
+		return client_timeout_ms(s->client); /* the keepalive */
 	if (s->agent == SESSION_AGENT_CONNECTING) {
 		/* The handshake's deadline; a stop of the process is seen within 0.5 s. */
 		double left = s->connect_t + HANDSHAKE_S - now_s();
@@ -634,8 +634,10 @@ void session_tick(struct session *s)
 		poll_inject(s);
 	enum client_state cs = client_state(s->client);
 	double now = now_s();
-	if (cs == CLIENT_READY)
+	if (cs == CLIENT_READY) {
+		client_tick(s->client);
 		return;
+	}
 	if (cs == CLIENT_HANDSHAKE) {
 		handshake_check(s, now);
 		return;
@@ -1009,6 +1011,27 @@ int session_wait_ready(struct session *s, volatile sig_atomic_t *stop, enum sess
 		if (poll(&pfd, pfd.fd >= 0 ? 1 : 0, ms) > 0 && pfd.fd >= 0)
 			session_handle(s, pfd.revents);
 	}
+}
+
+bool session_watch(struct session *s, double seconds, volatile sig_atomic_t *stop)
+{
+	double end = now_s() + seconds;
+
+	while (!(stop && *stop) && now_s() < end && s->agent == SESSION_AGENT_READY) {
+		struct pollfd pfd;
+		int ms = (int)((end - now_s()) * 1000) + 1, due = session_timeout_ms(s);
+
+		if (ms > 200)
+			ms = 200;
+		if (due >= 0 && due < ms)
+			ms = due;
+		session_pollfd(s, &pfd);
+		if (poll(&pfd, 1, ms) > 0)
+			session_handle(s, pfd.revents);
+		if (s->agent == SESSION_AGENT_READY) /* not a reconnect: the note says why it went */
+			session_tick(s);
+	}
+	return s->agent == SESSION_AGENT_READY;
 }
 
 /* ---- leaving: switching off what this session switched on ----

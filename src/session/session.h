@@ -13,7 +13,9 @@
  * ("busy") are each one sentence (the message callback, ERROR) and a retry
  * after a backoff of 1, 2, 4, 8, then 15 s, shown in the note with a
  * countdown. An agent that closes an idle connection ("timeout") is
- * reconnected to at once.
+ * reconnected to at once. While READY, the client's keepalive (client.h)
+ * keeps an unsubscribed connection from being closed as idle:
+ * session_tick() drives it.
  *
  * Threading: one thread owns a session. Nothing here blocks except the
  * functions documented as blocking (session_wait_ready, session_call,
@@ -211,6 +213,13 @@ enum session_failure {
  */
 int session_wait_ready(struct session *s, volatile sig_atomic_t *stop, enum session_failure *why,
 		       char *err, size_t errlen);
+
+/*
+ * Blocking, for headless commands: serves the link (pushes, the keepalive)
+ * for SECONDS, or until *STOP (when not NULL) becomes non-zero or the agent
+ * is no longer READY. Returns whether it still is.
+ */
+bool session_watch(struct session *s, double seconds, volatile sig_atomic_t *stop);
 
 /*
  * Blocking, bounded (15 s in all): switches off what this session switched

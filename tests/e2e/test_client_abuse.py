@@ -8,7 +8,9 @@
   with one line, the TUI says it and retries, and neither loads a second
   agent (no debugger ever attaches: the target watches its own TracerPid);
 - an agent that closes the idle connection ("timeout"): the TUI says so and
-  reconnects; a headless wait says so and fails.
+  reconnects; a headless wait says so and fails;
+- a headless wait longer than the real agent's idle timeout survives (the
+  client's keepalive).
 
 The fake agents are real Python processes (fake_agent.py) listening where
 their own agent would. No test measures how fast anything is: each waits for
@@ -242,6 +244,21 @@ class ClientAbuse(TuiTestCase):
                          "closed the idle connection (no request for 60 s; closing the idle connection)"
                          % (fake.pid, fake.pid))
         fake.assert_untouched(self)
+
+    # -- keepalive against the real agent ----------------------------------------
+    def test_keepalive_outlives_the_agents_idle_timeout(self):
+        target = subprocess.Popen([PYTHON, "-c", SLEEPER], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  env=self.env)
+        self.addCleanup(self._kill, target)
+        self.assertEqual(target.stdout.readline().strip(), b"ready")
+        # Longer than the agent's 60 s idle limit (docs/protocol.md, "timeout").
+        r = self.pmt("snapshot", str(target.pid), "--start-tracing", "--wait", "70", "--top", "3",
+                     timeout=240)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("idle", r.stderr)
+        self.assertIn("SIZE", r.stdout)
+        self.assertEqual(self.pmt("trace", str(target.pid), "stop").returncode, 0)
+        self.assertTrue(alive(target.pid))
 
 
 if __name__ == "__main__":
