@@ -10,8 +10,10 @@
 #include "base/fsafe.h"
 #include "attach/inject_child.h"
 #include "base/xalloc.h"
+#include "attach/inject_dir.h"
 #include "attach/inject_gdb.h"
 #include "attach/inject_pep768.h"
+#include "attach/tracer.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -21,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -53,7 +54,7 @@ struct inject {
 	char msg[512];
 	int tmpfd;                  /* the target's /tmp, -1 if not opened */
 	int dirfd;                  /* our private directory in it, -1 if none */
-	char dirname[64];           /* its name in tmpfd */
+	char dirname[96];           /* its name in tmpfd (see inject_dir.h) */
 	char dir[PATH_MAX];         /* our path to it, for messages */
 	char boot_t[PATH_MAX];      /* bootstrap.py as the target sees it */
 	uid_t status_uid;           /* who writes the status file */
@@ -208,11 +209,9 @@ static int make_dir(struct inject *ij, const char *prefix, char *err, size_t err
 		return -1;
 	}
 	for (int tries = 0; tries < 16; tries++) {
-		unsigned long long r;
-		if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
-			r = (unsigned long long)monotime_ms() * 2654435761u ^ (unsigned long long)getpid();
-		snprintf(ij->dirname, sizeof ij->dirname, "pmt-top-inject-%016llx", r);
-		if (mkdirat(ij->tmpfd, ij->dirname, 0700) == 0)
+		if (inject_dir_name(ij->pid, ij->dirname, sizeof ij->dirname) != 0)
+			ij->dirname[0] = '\0';
+		else if (mkdirat(ij->tmpfd, ij->dirname, 0700) == 0)
 			break;
 		ij->dirname[0] = '\0';
 		if (errno != EEXIST) {
@@ -665,9 +664,20 @@ static int check_target(struct inject *ij, const struct inject_req *req, char *e
 	if (pyproc_check_supported(pi, err, errlen) != 0)
 		return -1;
 	if (pi->tracer) {
-		snprintf(err, errlen,
-			 "process %d is being traced by process %d (a debugger or tracer); detach it first",
-			 (int)pi->pid, (int)pi->tracer);
+		struct tracer t;
+		char who[128];
+		if (tracer_find(pi->pid, &t) != 1) {
+			t.pid = pi->tracer;
+			t.comm[0] = t.parent_comm[0] = '\0';
+			t.parent = 0;
+		}
+		tracer_describe(&t, who, sizeof who);
+		if (tracer_is_pmt_top(&t))
+			snprintf(err, errlen, "process %d is being traced by %s: another pmt-top is loading the "
+				 "agent into it", (int)pi->pid, who);
+		else
+			snprintf(err, errlen, "process %d is being traced by %s, and only one debugger can attach "
+				 "at a time; detach it first", (int)pi->pid, who);
 		return -1;
 	}
 	if (pi->stopped) {

@@ -2,6 +2,7 @@
  * inject_gdb.c - the gdb injection method (see inject_gdb.h).
  */
 #include "attach/inject_gdb.h"
+#include "attach/tracer.h"
 #include "base/monotime.h"
 
 #include "attach/elf_sym.h"
@@ -260,6 +261,18 @@ static void explain(const struct inject_gdb *g, char *err, size_t errlen)
 {
 	const char *o = g->child.out;
 	if (strstr(o, "ptrace: Operation not permitted") || strstr(o, "Could not attach to process")) {
+		/* The usual reason when permissions are fine: a tracer is attached
+		 * already (only one can be), often another pmt-top's gdb. */
+		struct tracer t;
+		char who[128];
+		if (tracer_find(g->pid, &t) == 1 && t.pid != g->child.pid) {
+			tracer_describe(&t, who, sizeof who);
+			snprintf(err, errlen, "gdb could not attach to process %d: %s is tracing it already, and only "
+				 "one debugger can attach at a time%s", (int)g->pid, who,
+				 tracer_is_pmt_top(&t) ? " (another pmt-top is loading the agent into it)" :
+							 "; detach it first");
+			return;
+		}
 		snprintf(err, errlen,
 			 "gdb could not attach to process %d: ptrace is not permitted (run pmt-top as the process's user "
 			 "or with CAP_SYS_PTRACE, and check kernel.yama.ptrace_scope)",

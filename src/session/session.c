@@ -12,7 +12,8 @@
  * queue), a silent agent (no hello within HANDSHAKE_S), a stopped process,
  * or an agent with no free connection ("busy") is a failed attempt, said in
  * one sentence and retried after a bounded backoff (headless commands give
- * up on it instead).
+ * up on it instead). When another pmt-top is loading the agent into the
+ * same process, we wait for its agent instead of racing its gdb.
  */
 #include "session/session.h"
 #include "base/monotime.h"
@@ -27,6 +28,7 @@
 
 #include "attach/agent_sock.h"
 #include "attach/inject.h"
+#include "attach/inject_dir.h"
 #include "attach/tracer.h"
 #include "base/paths.h"
 #include "proc/proc_sampler.h"
@@ -43,6 +45,9 @@
 #define HANDSHAKE_S 5.0       /* an accepted connection gets this long to answer hello */
 #define BACKOFF_MIN_S 1.0     /* after a failed attempt: 1, 2, 4, 8, 15, 15... s */
 #define BACKOFF_MAX_S 15.0
+#define PEER_WAIT_S 15.0      /* another pmt-top loading the agent: wait this long for it */
+#define PEER_GRACE_S 2.0      /* ... and this long after its directory went */
+#define RETRY_PEER_S 0.2
 #define WAIT_EXTRA_S 10.0     /* session_wait_ready: after the load's deadline */
 #define LEAVE_S 15.0          /* switching off on leaving, whole (see "leaving" below) */
 #define LEAVE_SAY_WAIT_S 1.0  /* ... and when it is worth saying that we wait */
@@ -73,6 +78,7 @@ struct session {
 	struct inject *inject;
 	bool injected;        /* we tried already */
 	bool inject_failed;
+	char inject_err[512]; /* why, said when nothing else turns up */
 
 	double connect_t;     /* when the connection under way was accepted */
 	char conn_state;      /* the process's state letter seen while connecting */
@@ -81,6 +87,10 @@ struct session {
 	bool attempt_failed;  /* the last attempt failed (headless gives up) */
 	bool fail_stopped;    /* ... because the process was stopped */
 	char fail_msg[640];   /* ... why, in one sentence */
+	pid_t peer;           /* another pmt-top loading the agent into the process */
+	double peer_until;    /* wait for it until then (0: not waiting) */
+	double peer_gone_t;   /* its inject directory went then */
+	bool peer_gave_up;    /* waited in vain: said, and not again */
 	enum inject_state inject_last;
 
 	struct msg_status status;
@@ -451,6 +461,7 @@ static void on_state(void *ud, enum client_state state, const char *message)
 		set_note(s, "Python %s%s", h->python, h->native ? "" : ", no C extension");
 		s->failures = 0;
 		s->attempt_failed = false;
+		s->peer_until = 0;
 		set_agent(s, SESSION_AGENT_READY);
 		say(s, SESSION_MSG_INFO, "connected to the agent in pid %d (Python %s)", (int)s->o.pid, h->python);
 		inject_free(s->inject);
@@ -569,6 +580,78 @@ void session_set_gone(struct session *s)
 	s->gone = true;
 }
 
+/* No agent, and ours could not be loaded: ERR says why (after LEAD). */
+static void no_agent(struct session *s, const char *lead, const char *err)
+{
+	set_note(s, "%s", err);
+	set_agent(s, SESSION_AGENT_OFF);
+	say(s, SESSION_MSG_ERROR, "%s%s", lead, err);
+}
+
+/*
+ * Loading the agent failed. Another pmt-top may be loading it at this very
+ * moment (its gdb holds ptrace, so ours could not attach), or may just have
+ * done so: when its inject directory or an agent socket is there, look
+ * again before giving up.
+ */
+static void inject_failed(struct session *s, const char *lead, const char *err)
+{
+	char path[1200], why[1400];
+
+	s->inject_failed = true;
+	snprintf(s->inject_err, sizeof s->inject_err, "%s", err);
+	if (inject_dir_peer(s->o.pid) == 0 && agent_sock_find(s->o.pid, path, sizeof path, why, sizeof why) < 0) {
+		no_agent(s, lead, err);
+		return;
+	}
+	set_note(s, "loading the agent failed (%s), but an agent may be on its way: looking again", err);
+	set_agent(s, SESSION_AGENT_NONE);
+	s->retry_t = 0;
+	s->fast_until = now_s() + FAST_WINDOW_S;
+}
+
+/*
+ * Another pmt-top is loading the agent into this process: wait for its
+ * agent (at most PEER_WAIT_S) rather than race its gdb. True while waiting;
+ * false once there is no such pmt-top (any more) and nothing came of it.
+ */
+static bool peer_wait(struct session *s, double now)
+{
+	pid_t peer;
+	int pid = (int)s->o.pid;
+
+	if (s->peer_gave_up)
+		return s->agent == SESSION_AGENT_OFF;
+	peer = inject_dir_peer(s->o.pid);
+	if (s->peer_until == 0) {
+		if (peer == 0)
+			return false;
+		s->peer = peer;
+		s->peer_until = now + PEER_WAIT_S;
+		s->peer_gone_t = 0;
+		say(s, SESSION_MSG_INFO, "another pmt-top (pid %d) is loading the agent into pid %d: waiting for "
+		    "its agent (up to %.0f s)", (int)peer, pid, PEER_WAIT_S);
+	}
+	if (peer == 0 && s->peer_gone_t == 0)
+		s->peer_gone_t = now; /* it is done: its agent binds before that */
+	if (now >= s->peer_until) {
+		if (peer == 0)
+			return false;
+		char why[400];
+
+		s->peer_gave_up = true;
+		snprintf(why, sizeof why, "another pmt-top (pid %d) has been loading the agent into pid %d for "
+			 "%.0f s and no agent answers yet; try again once it is done", (int)s->peer, pid, PEER_WAIT_S);
+		no_agent(s, "", why);
+		return true;
+	}
+	if (s->peer_gone_t > 0 && now >= s->peer_gone_t + PEER_GRACE_S)
+		return false;
+	set_note(s, "waiting for the agent that pmt-top pid %d is loading into pid %d", (int)s->peer, pid);
+	s->retry_t = now + RETRY_PEER_S;
+	return true;
+}
+
 static void start_inject(struct session *s)
 {
 	char err[512];
@@ -582,10 +665,7 @@ static void start_inject(struct session *s)
 	s->injected = true;
 	s->inject = inject_start(&req, err, sizeof err);
 	if (s->inject == NULL) {
-		s->inject_failed = true;
-		set_note(s, "%s", err);
-		set_agent(s, SESSION_AGENT_OFF);
-		say(s, SESSION_MSG_ERROR, "no agent: %s", err);
+		inject_failed(s, "no agent: ", err);
 		return;
 	}
 	set_note(s, "attaching...");
@@ -599,17 +679,15 @@ static void poll_inject(struct session *s)
 	if (s->agent == SESSION_AGENT_ATTACHING) {
 		set_note(s, "%s", status);
 		/* The user hears of changes of state, not of every tick; DONE
-		 * says which way the agent went in. */
-		if (st != s->inject_last)
-			say(s, st == INJECT_FAILED ? SESSION_MSG_ERROR :
-			       st == INJECT_WAITING ? SESSION_MSG_WAITING : SESSION_MSG_INFO, "%s", status);
+		 * says which way the agent went in, FAILED inject_failed(). */
+		if (st != s->inject_last && st != INJECT_FAILED)
+			say(s, st == INJECT_WAITING ? SESSION_MSG_WAITING : SESSION_MSG_INFO, "%s", status);
 	}
 	s->inject_last = st;
 	if (st == INJECT_FAILED) {
 		inject_free(s->inject);
 		s->inject = NULL;
-		s->inject_failed = true;
-		set_agent(s, SESSION_AGENT_OFF);
+		inject_failed(s, "", status);
 	} else if (st == INJECT_DONE) {
 		/* The bootstrap ran: what is left is the agent's to do. */
 		inject_free(s->inject);
@@ -687,9 +765,14 @@ void session_tick(struct session *s)
 		attempt_failed(s, why, tracer_proc_state(s->o.pid) == 'T');
 		return;
 	}
+	if (!s->o.no_inject && !s->o.socket && !s->o.child_agent && peer_wait(s, now))
+		return;
 	if (s->injected) {
-		/* Loaded, yet nobody answers: say so once the quick retries are over. */
-		if (!s->inject_failed && now >= s->fast_until && s->agent != SESSION_AGENT_OFF) {
+		if (s->agent == SESSION_AGENT_OFF || now < s->fast_until)
+			return;
+		if (s->inject_failed) { /* nothing turned up after all */
+			no_agent(s, "no agent: ", s->inject_err);
+		} else { /* loaded, yet nobody answers */
 			set_note(s, "the agent was loaded into pid %d but does not answer: %s", (int)s->o.pid, err);
 			set_agent(s, SESSION_AGENT_OFF);
 		}

@@ -13,9 +13,10 @@
  * ("busy") are each one sentence (the message callback, ERROR) and a retry
  * after a backoff of 1, 2, 4, 8, then 15 s, shown in the note with a
  * countdown. An agent that closes an idle connection ("timeout") is
- * reconnected to at once. While READY, the client's keepalive (client.h)
- * keeps an unsubscribed connection from being closed as idle:
- * session_tick() drives it.
+ * reconnected to at once. When another pmt-top is loading the agent into the
+ * same process, the session waits up to 15 s for that agent instead. While
+ * READY, the client's keepalive (client.h) keeps an unsubscribed connection
+ * from being closed as idle: session_tick() drives it.
  *
  * Threading: one thread owns a session. Nothing here blocks except the
  * functions documented as blocking (session_wait_ready, session_call,

@@ -1,4 +1,4 @@
-"""End-to-end: pmt-top against agents that do not serve it.
+"""End-to-end: pmt-top against agents that do not serve it, and against itself.
 
 - a silent agent (its socket accepts, hello is never answered): the TUI says
   so in one sentence, retries visibly with a growing delay, quits cleanly;
@@ -10,7 +10,9 @@
 - an agent that closes the idle connection ("timeout"): the TUI says so and
   reconnects; a headless wait says so and fails;
 - a headless wait longer than the real agent's idle timeout survives (the
-  client's keepalive).
+  client's keepalive);
+- two pmt-tops attaching to one real Python at once: both get in, or the one
+  that cannot says who holds ptrace.
 
 The fake agents are real Python processes (fake_agent.py) listening where
 their own agent would. No test measures how fast anything is: each waits for
@@ -259,6 +261,85 @@ class ClientAbuse(TuiTestCase):
         self.assertIn("SIZE", r.stdout)
         self.assertEqual(self.pmt("trace", str(target.pid), "stop").returncode, 0)
         self.assertTrue(alive(target.pid))
+
+    # -- two pmt-tops at once ---------------------------------------------------
+    def start_sleeper(self):
+        target = subprocess.Popen([PYTHON, "-c", SLEEPER], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  env=self.env)
+        self.addCleanup(self._kill, target)
+        self.assertEqual(target.stdout.readline().strip(), b"ready")
+        return target
+
+    def test_two_headless_attaches_at_once(self):
+        for round_ in range(2):
+            target = self.start_sleeper()
+            ps = [subprocess.Popen([BIN, "trace", str(target.pid), "status"], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True, env=self.env) for _ in range(2)]
+            for p in ps:
+                self.addCleanup(self._kill, p)
+            results = [p.communicate(timeout=120) + (p.returncode,) for p in ps]
+            for out, err, rc in results:
+                if rc == 0:
+                    self.assertIn("tracemalloc in pid %d: off" % target.pid, out)
+                else:
+                    # The one that lost says who holds ptrace, never a bare refusal.
+                    self.assertRegex(err, r"(is tracing it already|is being traced by) process \d+ \(gdb")
+                    self.assertNotIn("ptrace is not permitted", err)
+            print("two attaches, round %d: exit codes %s" % (round_ + 1, [r[2] for r in results]),
+                  file=sys.stderr)
+            self.assertIn(0, [r[2] for r in results])
+            target.kill()
+            target.wait()
+            self.assertEqual(target.stderr.read(), b"")
+
+    def test_two_tui_attaches_at_once(self):
+        target = self.start_sleeper()
+        self.open_terminal(140, 40, env={"PMT_TOP_RUNTIME_DIR": self.rundir})
+        self.tmux("new-window", "-t", "main", "-n", "second",
+                  "env PMT_TOP_RUNTIME_DIR=%s LANG=C.UTF-8 TERM=screen-256color PS1='$ ' bash --norc "
+                  "--noprofile" % self.rundir)
+        cmd = "%s %d; echo EXIT=$?" % (BIN, target.pid)
+        for win in ("main:0", "main:second"):
+            self.tmux("send-keys", "-t", win, "-l", cmd)
+        for win in ("main:0", "main:second"):
+            self.tmux("send-keys", "-t", win, "Enter")
+        for win in ("main:0", "main:second"):
+            deadline = time.monotonic() + 90
+            s = ""
+            while time.monotonic() < deadline:
+                s = self.tmux("capture-pane", "-p", "-t", win)
+                if "agent Python" in s or re.search(r"(is tracing it already|is being traced by)", s):
+                    break
+                time.sleep(0.2)
+            else:
+                raise AssertionError("window %s: neither connected nor said who holds ptrace:\n%s" % (win, s))
+            self.assertNotIn("ptrace is not permitted", s)
+        # For the record: which way each went (the message log).
+        for win in ("main:0", "main:second"):
+            self.tmux("send-keys", "-t", win, "M")
+        for win in ("main:0", "main:second"):
+            deadline = time.monotonic() + 30
+            while "messages, newest last" not in self.tmux("capture-pane", "-p", "-t", win):
+                if time.monotonic() > deadline:
+                    raise AssertionError("window %s: no message panel" % win)
+                time.sleep(0.1)
+            log = squash(self.tmux("capture-pane", "-p", "-t", win))
+            print("two TUIs, %s: %s" % (win, "waited for the other's agent" if squash("is loading the agent")
+                                         in log else "loaded or found the agent itself"), file=sys.stderr)
+            self.assertNotIn(squash("ptrace is not permitted"), log)
+            self.tmux("send-keys", "-t", win, "Escape")
+        for win in ("main:0", "main:second"):
+            self.tmux("send-keys", "-t", win, "q")
+        for win in ("main:0", "main:second"):
+            deadline = time.monotonic() + 60
+            while "EXIT=0" not in self.tmux("capture-pane", "-p", "-t", win):
+                if time.monotonic() > deadline:
+                    raise AssertionError("window %s did not quit" % win)
+                time.sleep(0.1)
+        self.assertTrue(alive(target.pid))
+        target.kill()
+        target.wait()
+        self.assertEqual(target.stderr.read(), b"")
 
 
 if __name__ == "__main__":
