@@ -484,6 +484,43 @@ static void test_status_ok(void **state)
 	cJSON_Delete(j);
 }
 
+/* status.clients: optional (older agents), each counter checked when there. */
+static void test_status_clients(void **state)
+{
+	cJSON *j = load_json(DATA "status_result.json");
+	struct msg_status s;
+	char err[256];
+	cJSON *c;
+
+	(void)state;
+	assert_int_equal(msg_decode_status(j, &s, err, sizeof err), 0);
+	assert_false(s.has_clients);
+	c = cJSON_Parse("{\"connections\": 3, \"max_connections\": 32, \"buffered\": 10, "
+			"\"answered\": 7, \"dropped\": 991, \"busy\": 2, \"timeouts\": 1, \"refused\": 4}");
+	cJSON_AddItemToObject(j, "clients", c);
+	assert_int_equal(msg_decode_status(j, &s, err, sizeof err), 0);
+	assert_true(s.has_clients);
+	assert_int_equal(s.clients.connections, 3);
+	assert_int_equal(s.clients.max_connections, 32);
+	assert_int_equal(s.clients.buffered, 10);
+	assert_int_equal(s.clients.answered, 7);
+	assert_int_equal(s.clients.dropped, 991);
+	assert_int_equal(s.clients.busy, 2);
+	assert_int_equal(s.clients.timeouts, 1);
+	assert_int_equal(s.clients.refused, 4);
+	cJSON_ReplaceItemInObject(c, "dropped", cJSON_CreateNumber(-1));
+	assert_int_equal(msg_decode_status(j, &s, err, sizeof err), -1);
+	assert_non_null(strstr(err, "status: \"clients\": \"dropped\""));
+	assert_false(s.has_clients);
+	cJSON_ReplaceItemInObject(j, "clients", cJSON_CreateString("many"));
+	assert_int_equal(msg_decode_status(j, &s, err, sizeof err), -1);
+	assert_string_equal(err, "status: \"clients\" must be an object or null");
+	cJSON_ReplaceItemInObject(j, "clients", cJSON_CreateNull());
+	assert_int_equal(msg_decode_status(j, &s, err, sizeof err), 0);
+	assert_false(s.has_clients);
+	cJSON_Delete(j);
+}
+
 static const char *const status_members[] = {
 	"time", "tracing", "nframe", "started_by_agent", "traced_current", "traced_peak",
 	"tracemalloc_memory", "gc_counts", "gc_thresholds", "gc_objects", "gc_collections", "threads",
@@ -1315,6 +1352,7 @@ int main(void)
 		cmocka_unit_test(test_hello_each_member),
 		cmocka_unit_test(test_hello_ranges),
 		cmocka_unit_test(test_status_ok),
+		cmocka_unit_test(test_status_clients),
 		cmocka_unit_test(test_status_each_member),
 		cmocka_unit_test(test_status_ranges),
 		cmocka_unit_test(test_profile_status_ok),

@@ -589,7 +589,7 @@ static int get_size(const cJSON *obj, const char *what, const char *name, uint64
 int msg_decode_status(const cJSON *obj, struct msg_status *out, char *err, size_t errlen)
 {
 	static const char what[] = "status";
-	const cJSON *prof;
+	const cJSON *prof, *cl;
 	int64_t v;
 
 	memset(out, 0, sizeof *out);
@@ -620,6 +620,27 @@ int msg_decode_status(const cJSON *obj, struct msg_status *out, char *err, size_
 			goto fail;
 		}
 		out->has_profile = true;
+	}
+	/* Agents before the connection limits send no "clients". */
+	cl = cJSON_GetObjectItemCaseSensitive(obj, "clients");
+	if (cl != NULL && !cJSON_IsNull(cl)) {
+		static const char cw[] = "status: \"clients\"";
+		struct msg_clients *c = &out->clients;
+
+		if (!cJSON_IsObject(cl)) {
+			errfmt(err, errlen, "%s must be an object or null", cw);
+			goto fail;
+		}
+		if (get_size(cl, cw, "connections", &c->connections, err, errlen) < 0 ||
+		    get_size(cl, cw, "max_connections", &c->max_connections, err, errlen) < 0 ||
+		    get_size(cl, cw, "buffered", &c->buffered, err, errlen) < 0 ||
+		    get_size(cl, cw, "answered", &c->answered, err, errlen) < 0 ||
+		    get_size(cl, cw, "dropped", &c->dropped, err, errlen) < 0 ||
+		    get_size(cl, cw, "busy", &c->busy, err, errlen) < 0 ||
+		    get_size(cl, cw, "timeouts", &c->timeouts, err, errlen) < 0 ||
+		    get_size(cl, cw, "refused", &c->refused, err, errlen) < 0)
+			goto fail;
+		out->has_clients = true;
 	}
 	return 0;
 fail:

@@ -184,6 +184,13 @@ struct msg_profile_status {
 int msg_decode_profile_status(const cJSON *obj, struct msg_profile_status *out, char *err,
 			      size_t errlen);
 
+/* status.clients: what the agent does for its clients (docs/protocol.md, "Limits"). */
+struct msg_clients {
+	uint64_t connections, max_connections;
+	uint64_t buffered;          /* bytes held in the connections' buffers */
+	uint64_t answered, dropped, busy, timeouts, refused;
+};
+
 /* The status result and the status push (docs/protocol.md, "status"). */
 struct msg_status {
 	double time;                /* Unix seconds */
@@ -201,6 +208,8 @@ struct msg_status {
 	uint64_t threads;
 	bool has_profile;           /* false when "profile" is null or absent */
 	struct msg_profile_status profile;
+	bool has_clients;           /* false when "clients" is null or absent (older agents) */
+	struct msg_clients clients;
 };
 
 /*

@@ -900,6 +900,13 @@ void session_describe(const struct session *s, char *buf, size_t len)
 		} else {
 			snprintf(buf, len, "agent %s | tracemalloc off (T starts it)", s->note);
 		}
+		/* Others watching the same process share its agent (and its limits). */
+		if (s->have_status && s->status.has_clients && s->status.clients.connections > 1) {
+			size_t n = strlen(buf);
+			snprintf(buf + n, len - n, " | %llu clients of %llu",
+				 (unsigned long long)s->status.clients.connections,
+				 (unsigned long long)s->status.clients.max_connections);
+		}
 		break;
 	default:
 		snprintf(buf, len, "agent: %s", s->note);

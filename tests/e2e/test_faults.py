@@ -8,6 +8,7 @@ and a later pmt-top gets a full snapshot from the same agent.
 """
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -103,6 +104,13 @@ class Faults(TuiTestCase):
         self.open_terminal(120, 30, env={"PMT_TOP_RUNTIME_DIR": self.rundir})
         self.run_pmt(str(p.pid))
         self.wait_for(lambda s: "agent Python" in s, timeout=60, what="the TUI connected")
+        # Another client of the same agent: the agent line says so.
+        other = socket.socket(socket.AF_UNIX)
+        self.addCleanup(other.close)
+        other.connect(os.path.join(self.rundir, "%d.sock" % p.pid))
+        other.sendall(b'{"id": 1, "cmd": "hello", "args": {"protocol": 1}}\n'
+                      b'{"id": 2, "cmd": "subscribe", "args": {"interval": 1}}\n')
+        self.wait_for(lambda s: "| 2 clients of 32" in s, timeout=30, what="the second client")
         self.keys("s")
         pid = self.pmt_pid()
         os.kill(pid, signal.SIGKILL)
