@@ -5,6 +5,7 @@
 
 #include "cli.h"
 #include "headless.h"
+#include "attach/inject_dir.h"
 #include "base/strsafe.h"
 #include "tui/tui.h"
 
@@ -17,6 +18,9 @@ int main(int argc, char *argv[])
 		strsafe_eprintf("pmt-top: %s", err);
 		return CLI_EXIT_USAGE;
 	}
+	/* What a pmt-top killed with SIGKILL left in /tmp, before we add ours. */
+	if (opts.mode != CLI_HELP && opts.mode != CLI_VERSION && opts.mode != CLI_DIFF)
+		inject_dir_sweep_tmp();
 	switch (opts.mode) {
 	case CLI_HELP:
 		fputs(cli_help(), stdout);

@@ -208,6 +208,8 @@ static int make_dir(struct inject *ij, const char *prefix, char *err, size_t err
 			 "lacks the sticky bit", tmp);
 		return -1;
 	}
+	/* What a pmt-top killed before it could clean up left here goes first. */
+	inject_dir_sweep(ij->tmpfd);
 	for (int tries = 0; tries < 16; tries++) {
 		if (inject_dir_name(ij->pid, ij->dirname, sizeof ij->dirname) != 0)
 			ij->dirname[0] = '\0';

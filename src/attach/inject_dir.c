@@ -1,5 +1,6 @@
 /*
- * inject_dir.c - inject directories: names, peers (see inject_dir.h).
+ * inject_dir.c - inject directories: names, leftovers, peers (see
+ * inject_dir.h).
  */
 #include "attach/inject_dir.h"
 
@@ -22,6 +23,16 @@
 /* Entries of a target's /tmp looked at for a peer's directory, at most. */
 #define MAX_TMP_ENTRIES 100000
 
+/* What inject.c makes: mode 0700, or 0711 when the target's user is not us
+ * (it must reach the bootstrap by name); agent/pmt_agent/ and native/ inside. */
+static const struct leftover_kind inject_kind = {
+	.prefix = INJECT_DIR_PREFIX,
+	.suffix = NULL,
+	.directory = true,
+	.modes = { 0700, 0711 },
+	.max_depth = 2,
+};
+
 int inject_dir_name(pid_t target, char *buf, size_t len)
 {
 	unsigned long long r;
@@ -35,6 +46,16 @@ int inject_dir_name(pid_t target, char *buf, size_t len)
 	if ((size_t)snprintf(buf + n, len - n, "%ld-%016llx", (long)target, r) >= len - n)
 		return -1;
 	return 0;
+}
+
+int inject_dir_sweep(int tmpfd)
+{
+	return leftover_sweep(tmpfd, &inject_kind);
+}
+
+int inject_dir_sweep_tmp(void)
+{
+	return leftover_sweep_path("/tmp", &inject_kind);
 }
 
 pid_t inject_dir_peer(pid_t target)

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "attach/inject.h"
+#include "base/leftover.h"
 #include "base/paths.h"
 #include "base/spawn.h"
 #include "snapshot/snapshot.h"
@@ -165,6 +166,15 @@ refuse:
 	return -1;
 }
 
+/* The demo's own log in $TMPDIR: pmt-top-demo-<pid>-<pid namespace>-XXXXXX.log. */
+#define DEMO_LOG_PREFIX "pmt-top-demo-"
+static const struct leftover_kind demo_log_kind = {
+	.prefix = DEMO_LOG_PREFIX,
+	.suffix = ".log",
+	.directory = false,
+	.modes = { 0600, 0600 },
+};
+
 /* Start the command of run/demo with its output in a log file. */
 static int spawn_child(struct app *app, char *const argv[], char *err, size_t errlen)
 {
@@ -178,8 +188,19 @@ static int spawn_child(struct app *app, char *const argv[], char *err, size_t er
 		}
 	} else {
 		const char *tmp = getenv("TMPDIR");
-		snprintf(app->log_path, sizeof app->log_path, "%s/pmt-top-%d-XXXXXX.log",
-			 tmp && *tmp ? tmp : "/tmp", (int)getpid());
+		char name[96];
+		if (tmp == NULL || *tmp == '\0')
+			tmp = "/tmp";
+		if (o->mode == CLI_DEMO) {
+			/* The demo's log goes when it ends; one a killed pmt-top left
+			 * behind goes at the next demo (run's logs are kept). */
+			leftover_sweep_path(tmp, &demo_log_kind);
+			if (leftover_name(name, sizeof name, DEMO_LOG_PREFIX) < 0)
+				name[0] = '\0';
+		} else {
+			snprintf(name, sizeof name, "pmt-top-%d-", (int)getpid());
+		}
+		snprintf(app->log_path, sizeof app->log_path, "%s/%sXXXXXX.log", tmp, name);
 		logfd = mkostemps(app->log_path, 4, O_CLOEXEC);
 	}
 	if (logfd < 0) {

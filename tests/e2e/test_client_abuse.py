@@ -12,7 +12,10 @@
 - a headless wait longer than the real agent's idle timeout survives (the
   client's keepalive);
 - two pmt-tops attaching to one real Python at once: both get in, or the one
-  that cannot says who holds ptrace.
+  that cannot says who holds ptrace;
+- what a pmt-top killed with SIGKILL left in /tmp goes at the next start
+  (inject directories; the demo's log at the next demo), and nothing that is
+  not its own (another uid's, a symlink) is touched.
 
 The fake agents are real Python processes (fake_agent.py) listening where
 their own agent would. No test measures how fast anything is: each waits for
@@ -340,6 +343,96 @@ class ClientAbuse(TuiTestCase):
         target.kill()
         target.wait()
         self.assertEqual(target.stderr.read(), b"")
+
+    # -- leftovers --------------------------------------------------------------
+    def make_tmp(self, name, kind, mode=0o700, uid=None, target=None):
+        path = os.path.join("/tmp", name)
+        if kind == "dir":
+            os.mkdir(path, mode)
+            os.chmod(path, mode)
+            os.makedirs(os.path.join(path, "agent", "pmt_agent"))
+            with open(os.path.join(path, "agent", "pmt_agent", "__init__.py"), "w") as f:
+                f.write("# copy\n")
+            with open(os.path.join(path, "bootstrap.py"), "w") as f:
+                f.write("# bootstrap\n")
+            if target:
+                os.symlink(target, os.path.join(path, "agent", "link"))
+            if uid is not None:
+                os.chown(path, uid, -1)
+        else:
+            os.symlink(target, path)
+        self.addCleanup(lambda: os.path.islink(path) and os.unlink(path))
+        self.addCleanup(lambda: os.path.isdir(path) and not os.path.islink(path) and shutil.rmtree(path))
+        return path
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root (a directory of another uid)")
+    def test_leftovers_of_a_killed_pmt_top_are_swept_and_nothing_else(self):
+        # A real leftover: pmt-top killed with SIGKILL while it waits for the
+        # bootstrap it queued (the target's main thread holds the GIL in a
+        # long regular expression, so the bootstrap waits with it).
+        target = subprocess.Popen([PYTHON, "-c", "import re\nprint('ready', flush=True)\n"
+                                   "re.match(r'(a+)+$', 'a' * 64 + 'b')\n"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env)
+        self.addCleanup(self._kill, target)
+        self.assertEqual(target.stdout.readline().strip(), b"ready")
+        pmt = subprocess.Popen([BIN, "trace", str(target.pid), "status"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env=self.env)
+        self.addCleanup(self._kill, pmt)
+        wait_until(lambda: inject_dirs(pmt.pid), 60, "pmt-top's inject directory")
+        real = inject_dirs(pmt.pid)[0]
+        pmt.kill()
+        pmt.wait()
+        # gdb runs on without it until it has queued the call and let go.
+        wait_until(lambda: tracer_pid(target.pid) == 0, 60, "gdb to let go of the target")
+        self.addCleanup(lambda: os.path.isdir("/tmp/" + real) and shutil.rmtree("/tmp/" + real))
+        self.assertTrue(os.path.isdir("/tmp/" + real))
+
+        ns, gone = pidns(), dead_pid()
+        canary_dir = os.path.join(self.tmpdir, "canary")
+        os.mkdir(canary_dir)
+        with open(os.path.join(canary_dir, "keep"), "w") as f:
+            f.write("keep\n")
+        made = "pmt-top-inject-%d-%d-1-%016x" % (gone, ns, 1)
+        stale = self.make_tmp(made, "dir", target=canary_dir)            # ours, creator dead: goes
+        other_uid = self.make_tmp("pmt-top-inject-%d-%d-1-%016x" % (gone, ns, 2), "dir", uid=65534)
+        link = self.make_tmp("pmt-top-inject-%d-%d-1-%016x" % (gone, ns, 3), "link", target=canary_dir)
+        wrong_mode = self.make_tmp("pmt-top-inject-%d-%d-1-%016x" % (gone, ns, 4), "dir", mode=0o755)
+        live = self.make_tmp("pmt-top-inject-%d-%d-1-%016x" % (os.getpid(), ns, 5), "dir")
+        other_ns = self.make_tmp("pmt-top-inject-%d-%d-1-%016x" % (gone, ns + 1, 6), "dir")
+
+        # The next start sweeps (any command that may attach; this one finds no process).
+        r = self.pmt("trace", str(dead_pid()), "status")
+        self.assertEqual(r.returncode, 3, r.stderr)
+        self.assertFalse(os.path.lexists("/tmp/" + real), "the killed pmt-top's directory is still there")
+        self.assertFalse(os.path.lexists(stale))
+        for kept in (other_uid, wrong_mode, live, other_ns):
+            self.assertTrue(os.path.isdir(kept) and not os.path.islink(kept), kept)
+            self.assertTrue(os.path.exists(os.path.join(kept, "bootstrap.py")), kept)
+        self.assertTrue(os.path.islink(link))
+        self.assertEqual(os.readlink(link), canary_dir)
+        self.assertEqual(sorted(os.listdir(canary_dir)), ["keep"])
+        self.assertTrue(alive(target.pid))
+
+    def test_a_demo_log_left_by_a_killed_pmt_top_goes_at_the_next_demo(self):
+        tmp = os.path.join(self.tmpdir, "tmp")
+        os.mkdir(tmp, 0o700)
+        ns = pidns()
+        stale = os.path.join(tmp, "pmt-top-demo-%d-%d-abc123.log" % (dead_pid(), ns))
+        live = os.path.join(tmp, "pmt-top-demo-%d-%d-abc124.log" % (os.getpid(), ns))
+        for path in (stale, live):
+            with open(path, "w") as f:
+                f.write("output\n")
+            os.chmod(path, 0o600)
+        self.open_terminal(120, 40, env={"PMT_TOP_RUNTIME_DIR": self.rundir, "TMPDIR": tmp})
+        self.run_pmt("demo")
+        s = self.wait_for(lambda s: re.search(r"PID (\d+)  \S*python3?\S* \S*workload\.py", s),
+                          timeout=30, what="the demo workload")
+        self.kill_pid_later(int(re.search(r"PID (\d+)", s).group(1)))
+        self.assertFalse(os.path.exists(stale))
+        self.assertTrue(os.path.exists(live))
+        self.quit_cleanly()
+        # Its own log went with it.
+        self.assertEqual(sorted(os.listdir(tmp)), [os.path.basename(live)])
 
 
 if __name__ == "__main__":
