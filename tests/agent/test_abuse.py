@@ -59,6 +59,14 @@ class Abuse(unittest.TestCase):
         """The server's own account of its connections (read inside the target)."""
         return self.t.call("import pmt_agent\nresult = pmt_agent._server.clients()")
 
+    def assert_timed_out(self, c, frame, waited, why):
+        """The agent said timeout (not before the 1 s limit), why, then closed."""
+        self.assertGreaterEqual(waited, 0.9)
+        self.assertIsNone(frame["id"])
+        self.assertEqual(frame["error"]["code"], "timeout")
+        self.assertIn(why, frame["error"]["message"])
+        self.assertTrue(c.at_eof(30))
+
     def set_limit(self, name, value):
         self.t.call("import pmt_agent.server as S\nS.%s = %r" % (name, value))
 
@@ -176,10 +184,7 @@ class Abuse(unittest.TestCase):
         c = Client(self, self.t.path)
         t0 = time.monotonic()
         frame = c.read_frame(60)
-        self.assertGreaterEqual(time.monotonic() - t0, 0.9)
-        self.assertEqual(frame["error"]["code"], "timeout")
-        self.assertIn("idle", frame["error"]["message"])
-        self.assertTrue(c.at_eof(30))
+        self.assert_timed_out(c, frame, time.monotonic() - t0, "idle")
 
     def test_subscribed_connection_is_not_idle(self):
         self.set_limit("IDLE_SECONDS", 0.5)
@@ -211,10 +216,7 @@ class Abuse(unittest.TestCase):
             frame = c.read_frame(30)
             break
         self.assertIsNotNone(frame, "a byte every 0.1 s was served forever")
-        self.assertGreaterEqual(time.monotonic() - t0, 0.9)
-        self.assertEqual(frame["error"]["code"], "timeout")
-        self.assertIn("over 1 s to arrive", frame["error"]["message"])
-        self.assertTrue(c.at_eof(30))
+        self.assert_timed_out(c, frame, time.monotonic() - t0, "over 1 s to arrive")
 
     def test_a_client_that_does_not_read_is_closed(self):
         self.set_limit("STALL_SECONDS", 1.0)
