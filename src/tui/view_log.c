@@ -55,13 +55,18 @@ static void log_draw(struct app *app, int top, int rows, int cols)
 	}
 	screen_fill(top, 0, cols, THEME_TABLE_HEADER);
 	screen_textf(top, 1, cols - 2, THEME_TABLE_HEADER, "output of pid %d: %s", (int)app->pid, app->log_path);
-	int fd = open(app->log_path, O_RDONLY | O_CLOEXEC);
+	/* Opened again at every redraw: never wait on whatever may be there now. */
+	int fd = open(app->log_path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
+	struct stat st;
+	if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
+		close(fd);
+		fd = -1;
+	}
 	if (fd < 0) {
 		screen_text(top + 1, 1, cols - 2, THEME_WARNING, false, "the log file cannot be read");
 		return;
 	}
-	struct stat st;
-	off_t size = fstat(fd, &st) == 0 ? st.st_size : 0;
+	off_t size = st.st_size;
 	off_t from = size > LOG_TAIL_BYTES ? size - LOG_TAIL_BYTES : 0;
 	char *buf = xmalloc(LOG_TAIL_BYTES + 1);
 	ssize_t n = pread(fd, buf, LOG_TAIL_BYTES, from);

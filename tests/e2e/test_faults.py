@@ -138,6 +138,21 @@ class Faults(TuiTestCase):
         self.pong(p)
         self.assertEqual(self.pmt("snapshot", p.pid, "--top", "5").returncode, 0)
 
+    def test_log_swapped_for_a_fifo_does_not_hang_the_view(self):
+        log = os.path.join(self.outdir, "run.log")
+        self.open_terminal(120, 30, env={"PMT_TOP_RUNTIME_DIR": self.rundir})
+        self.run_pmt("run", "--log", log, "--", PYTHON, "-c",
+                     "import time; print('hello from the child', flush=True); time.sleep(600)")
+        self.wait_for(lambda s: "pmt-top" in s.splitlines()[0], timeout=30, what="the TUI")
+        self.go_to_view("Output")
+        self.wait_for(lambda s: "hello from the child" in s, timeout=30, what="the child's output")
+        # The view opens the log again at every redraw: what is there now is a FIFO.
+        os.unlink(log)
+        os.mkfifo(log)
+        self.wait_for(lambda s: "the log file cannot be read" in s, timeout=30, what="the refusal")
+        self.keys("q")
+        self.wait_for(lambda s: "EXIT=" in s, timeout=60, what="quit")
+
     def _stderr_so_far(self, p):
         os.set_blocking(p.stderr.fileno(), False)
         try:
