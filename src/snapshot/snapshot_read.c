@@ -1378,13 +1378,42 @@ struct snapshot *snapshot_parse(const char *buf, size_t len, const char *name,
 	return snap;
 }
 
-/* Refuses anything but a regular file in one sentence; 0 for a regular file. */
+/*
+ * Is PATH one of our own descriptors that is an anonymous pipe, as a
+ * shell's <(zcat x.json.gz) gives? Its writer is the command the user
+ * started, so reading it waits for that command and nothing else; a named
+ * FIFO (one anybody may have made, with no writer) is another matter.
+ */
+static bool own_pipe(const char *path)
+{
+	static const char *const dirs[] = { "/dev/fd/", "/proc/self/fd/" };
+	char link[64], target[64];
+
+	for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+		size_t n = strlen(dirs[i]);
+		const char *num = path + n;
+		ssize_t r;
+
+		if (strncmp(path, dirs[i], n) != 0 || *num == '\0' || strspn(num, "0123456789") != strlen(num) ||
+		    strlen(num) > 9)
+			continue;
+		snprintf(link, sizeof link, "/proc/self/fd/%s", num);
+		r = readlink(link, target, sizeof target - 1);
+		if (r <= 0)
+			return false;
+		target[r] = '\0';
+		return strncmp(target, "pipe:[", 6) == 0;
+	}
+	return false;
+}
+
+/* Refuses anything but a regular file (or our own pipe) in one sentence; 0 when it may be read. */
 static int refuse_irregular(const char *path, mode_t mode, char *err, size_t errlen)
 {
 	const char *kind = S_ISFIFO(mode) ? "a FIFO" : S_ISSOCK(mode) ? "a socket" :
 			   S_ISCHR(mode) || S_ISBLK(mode) ? "a device" : "an unknown kind of file";
 
-	if (S_ISREG(mode))
+	if (S_ISREG(mode) || (S_ISFIFO(mode) && own_pipe(path)))
 		return 0;
 	if (S_ISDIR(mode))
 		errfmt(err, errlen, "%s: is a directory, not a snapshot file", path);
@@ -1451,12 +1480,12 @@ struct snapshot *snapshot_load(const char *path, char *err, size_t errlen)
 	fd = open_regular(path, &st, err, errlen);
 	if (fd < 0)
 		return NULL;
-	if ((uint64_t)st.st_size > SNAPSHOT_MAX_FILE) {
+	if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > SNAPSHOT_MAX_FILE) {
 		errfmt(err, errlen, "%s: too large (%jd bytes; a snapshot is at most %zu)", path,
 		       (intmax_t)st.st_size, SNAPSHOT_MAX_FILE);
 		goto out;
 	}
-	cap = (size_t)st.st_size + 1;
+	cap = S_ISREG(st.st_mode) ? (size_t)st.st_size + 1 : 65536;
 	buf = xmalloc(cap);
 	for (;;) {
 		ssize_t r;

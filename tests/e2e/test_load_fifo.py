@@ -3,7 +3,8 @@
 A FIFO with no writer blocks open(2) and read(2) for ever. pmt-top, often run
 as root on files in shared directories, must instead say in one line that it
 reads snapshots from regular files only and exit with status 1. Every run has
-a timeout, so a hang fails the test rather than the suite.
+a timeout, so a hang fails the test rather than the suite. The one pipe it
+reads is its own: a shell's <(zcat x.json.gz), whose writer the user started.
 """
 import os
 import subprocess
@@ -51,6 +52,25 @@ class LoadFifoTest(unittest.TestCase):
         with open(GOOD, "rb") as f:
             os.write(fd, f.read())
         self.assert_refused(self.run_top("diff", self.fifo, GOOD))
+
+    def test_process_substitution_is_read(self):
+        # bash gives pmt-top /dev/fd/N, an anonymous pipe of its own.
+        r = subprocess.run(["bash", "-c", '"$0" diff <(cat "$1") "$1"', BIN, GOOD],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"^diff by lineno: ")
+        self.assertIn("0 new, 0 gone, 0 changed, 5 same", r.stdout)
+
+    def test_proc_fd_path_of_a_named_fifo_is_refused(self):
+        # The same FIFO reached through a descriptor of ours is still a named FIFO.
+        fd = os.open(self.fifo, os.O_RDWR | os.O_NONBLOCK)
+        self.addCleanup(os.close, fd)
+        r = subprocess.run([BIN, "diff", "/dev/fd/%d" % fd, GOOD], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=10,
+                           pass_fds=(fd,))
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("is a FIFO, not a snapshot file", r.stderr)
 
 
 if __name__ == "__main__":
