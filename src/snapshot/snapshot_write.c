@@ -342,6 +342,7 @@ static int create_temp(int dfd, const char *base, char *name, size_t namelen)
  * another pid namespace has long finished), its writer's pid not running. */
 static bool stale_temp(int dfd, const char *name, const char *base, size_t blen)
 {
+	const char *num;
 	struct stat st;
 	char *end;
 	long pid;
@@ -349,12 +350,12 @@ static bool stale_temp(int dfd, const char *name, const char *base, size_t blen)
 	if (name[0] != '.' || strncmp(name + 1, base, blen) != 0 ||
 	    strncmp(name + 1 + blen, TEMP_TAG, strlen(TEMP_TAG)) != 0)
 		return false;
-	name += 1 + blen + strlen(TEMP_TAG);
+	num = name + 1 + blen + strlen(TEMP_TAG);
 	errno = 0;
-	pid = strtol(name, &end, 10);
-	if (errno != 0 || end == name || *end != '-' || pid <= 0 || pid == (long)getpid())
+	pid = strtol(num, &end, 10);
+	if (errno != 0 || end == num || *end != '-' || pid <= 0 || pid == (long)getpid())
 		return false;
-	if (fstatat(dfd, name - 1 - blen - strlen(TEMP_TAG), &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
 	    !S_ISREG(st.st_mode) || st.st_uid != geteuid() || time(NULL) - st.st_mtime < TEMP_STALE_SECONDS)
 		return false;
 	return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
