@@ -26,6 +26,16 @@ def rss_kib(pid):
     raise AssertionError("no VmRSS for %d" % pid)
 
 
+def read_to_eof(sock):
+    """Everything the agent sends until it closes the connection."""
+    data = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
 def cpu_seconds(pid):
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
@@ -100,12 +110,7 @@ class Abuse(unittest.TestCase):
                   b'{"id": 2, "cmd": "top", "args": {"limit": 3}}\n')
         s.shutdown(socket.SHUT_WR)
         s.settimeout(60)
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        data = read_to_eof(s)
         replies = [json.loads(l) for l in data.splitlines()]
         self.assertEqual([r["id"] for r in replies], [1, 2])
         self.assertTrue(all(r["ok"] for r in replies), replies)
@@ -165,12 +170,7 @@ class Abuse(unittest.TestCase):
         self.addCleanup(s.close)
         s.settimeout(30)
         s.connect(self.t.path)
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        data = read_to_eof(s)
         frame = json.loads(data.splitlines()[0])
         self.assertEqual(frame["error"]["code"], "busy")
         self.assertIn("all 32 connections", frame["error"]["message"])
