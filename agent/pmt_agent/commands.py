@@ -9,7 +9,6 @@ started tracemalloc, the gc object count cache) lives here behind a lock.
 """
 
 import gc
-import json
 import os
 import sys
 import threading
@@ -213,7 +212,7 @@ def status():
         "gc_thresholds": list(gc.get_threshold()),
         "gc_objects": _gc_object_counts(),
         "gc_collections": collections,
-        "threads": threading.active_count(),
+        "threads": threading.active_count() + len(profiler.AGENT_THREADS),
         "profile": _profile_summary(),
         "clients": _clients_summary(),
     }
@@ -341,9 +340,9 @@ def _cmd_reset_peak(session, args):
     return status()
 
 
-# The agent's own files: traces allocated there are the agent's, not the
-# application's, and are left out of top and snapshot.
-_AGENT_FILES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "*")
+# The agent's own files: a trace with any frame there is the agent's, not
+# the application's, and is left out of top and snapshot.
+AGENT_PREFIX = os.path.join(os.path.dirname(os.path.abspath(__file__)), "")
 
 
 def _source_lines(wanted):
@@ -386,7 +385,9 @@ def _grouped(cmd, args, with_limit):
         raise CommandError("bad_args", "cumulative is not allowed with key traceback")
     limit = _int_arg(args, "limit", 50, 1, MAX_LIMIT) if with_limit else None
     include = _str_list_arg(args, "include")
-    exclude = _str_list_arg(args, "exclude") + [_AGENT_FILES]
+    exclude = _str_list_arg(args, "exclude")
+    # Checked here, compiled again for the filter once the traces are taken:
+    # a compiled pattern alive at _get_traces() would be in them.
     for pattern in include + exclude:
         try:
             grouping.compile_glob(pattern)
@@ -395,26 +396,28 @@ def _grouped(cmd, args, with_limit):
     if not tracemalloc.is_tracing():
         raise CommandError("not_tracing", "tracemalloc is not tracing; send tracemalloc_start first")
     t0 = time.perf_counter()
+    c0 = time.thread_time()
     traces = tracemalloc._get_traces()
     nframe = tracemalloc.get_traceback_limit()
     current, peak = tracemalloc.get_traced_memory()
     ntraces = len(traces)
-    groups, total_size, total_count = grouping.group(traces, key, cumulative, include, exclude)
+    folded = grouping.fold(traces, key, cumulative, include, exclude, AGENT_PREFIX, limit)
     del traces
-    chosen = grouping.top(groups, limit)
-    del groups
-    lines = {} if key == "filename" else _source_lines(fr[0] for _, _, fr in chosen)
-    out = []
-    for size, count, frames in chosen:
-        # frames: a tuple of (filename, lineno) tuples, encoded as JSON arrays
-        out.append({"size": size, "count": count, "frames": frames,
-                    "line": lines.get(frames[0], "")})
+    ngroups, total_size, total_count = folded.info
+    lines = None
+    if key != "filename":
+        heads = folded.heads()
+        found = _source_lines(heads)
+        lines = [found.get(h, "") for h in heads]
+    groups = grouping.Raw(folded.encode(lines))
+    del folded, lines
     took = (time.perf_counter() - t0) * 1000.0
     return {
         "time": time.time(), "pid": os.getpid(), "key": key, "cumulative": cumulative,
         "nframe": nframe, "traced_current": current, "traced_peak": peak,
         "total_size": total_size, "total_count": total_count, "ntraces": ntraces,
-        "took_ms": round(took, 3), "groups": out,
+        "ngroups": ngroups, "took_ms": round(took, 3),
+        "cpu_ms": round((time.thread_time() - c0) * 1000.0, 3), "groups": groups,
     }
 
 
@@ -593,7 +596,7 @@ def peek(line):
     Lets the server queue a request by its weight before answering it.
     """
     try:
-        req = json.loads(line.decode("utf-8"))
+        req = proto.loads(line)
         rid, cmd = req.get("id"), req.get("cmd")
     except Exception:
         return None, None
@@ -611,7 +614,7 @@ def handle(session, line, heavy=_no_gate):
     req_id = None
     try:
         try:
-            req = json.loads(line.decode("utf-8"))
+            req = proto.loads(line)
         except (ValueError, UnicodeDecodeError, RecursionError):
             return error("bad_frame", "the frame is not valid UTF-8 JSON")
         if not isinstance(req, dict):
@@ -651,12 +654,28 @@ def handle(session, line, heavy=_no_gate):
 
 
 def encode(obj):
-    """Encode a reply or push as one frame (bytes ending in a newline)."""
+    """Encode a reply or push as one frame (bytes ending in a newline).
+
+    A result whose "groups" is grouping.Raw (JSON the fold wrote in C) is
+    spliced in as it is, last, as the result's last key.
+    """
+    raw = None
+    result = obj.get("result")
+    if isinstance(result, dict) and isinstance(result.get("groups"), grouping.Raw):
+        result = dict(result)
+        raw = result.pop("groups").data
+        obj = dict(obj, result=result)
     try:
-        text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        text = proto.dumps(obj)
     except (TypeError, ValueError, RecursionError) as e:
-        text = json.dumps(error("internal", "cannot encode the reply: %s" % e, obj.get("id")))
-    data = text.encode("utf-8", "replace") + b"\n"
+        text = proto.dumps(error("internal", "cannot encode the reply: %s" % e, obj.get("id")))
+        raw = None
+    data = text.encode("utf-8", "replace")
+    if raw is not None:
+        # {"id":..,"ok":true,"result":{...}}: the result is the last key.
+        data = b"".join((data[:-2], b',"groups":' if result else b'"groups":', raw, b"}}\n"))
+    else:
+        data += b"\n"
     if len(data) > proto.MAX_REPLY:
         data = encode(error("too_large", "the reply would be %d bytes, over the %d byte limit; "
                             "use a smaller limit or filters" % (len(data), proto.MAX_REPLY),

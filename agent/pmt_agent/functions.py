@@ -606,9 +606,11 @@ def _at_exit():
 
 
 def _remember_names():
+    from .profiler import AGENT_THREADS
     for t in threading.enumerate():
         if t.ident is not None:
             _names[t.ident] = t.name
+    _names.update(AGENT_THREADS)
 
 
 def _code_name(code):

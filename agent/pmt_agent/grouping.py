@@ -13,18 +13,25 @@ lists with sum(), so no int objects are created per trace either (each one
 would be traced, which is what makes Snapshot.statistics() slow while tracing).
 Second, the distinct tracebacks are filtered and folded by key in Python.
 
+fold() is what the agent's top and snapshot use: with the native module
+(API 2) the whole request -- per-traceback sums, filters, the fold by key,
+freeing the trace list, choosing and ordering the rows, and their JSON --
+runs in C, in slices of a few milliseconds with a return to the interpreter
+between them, so that the target's threads get the GIL while it works. The
+pure-Python path gives the same rows and bytes.
+
 The native module is used when importable (from sys.path, from
 $PMT_TOP_NATIVE_DIR, or from the installed agent-native directory next to the
 agent directory) unless $PMT_AGENT_NO_NATIVE is set to a non-empty value.
 """
 
-import fnmatch
 import heapq
 import os
-import re
 import sys
 
-NATIVE_API = 1
+from . import proto
+
+NATIVE_API = 2
 
 
 def _load_native():
@@ -81,24 +88,153 @@ def _normalize(filename):
     return filename
 
 
-try:
-    from re import _compiler as _sre_compiler      # 3.11+
-except ImportError:
-    import sre_compile as _sre_compiler            # 3.8-3.10
+# A glob is matched here, without the re module: re.compile() and fnmatch
+# keep what they compile in module caches, and re's parser leaves reference
+# cycles behind; either would be the agent's memory in the target's tables.
+# Tokens: a str is one literal character, STAR any run of characters, ANY
+# one character, and a tuple (negated, characters, ranges) a class.
+STAR, ANY = object(), object()
+
+
+def _class_items(stuff):
+    """The items of a class as the regex [stuff] reads them: (chars, ranges)."""
+    toks = []
+    i = 0
+    while i < len(stuff):
+        if stuff[i] == "\\" and i + 1 < len(stuff):
+            toks.append((stuff[i + 1], True))
+            i += 2
+        else:
+            toks.append((stuff[i], False))
+            i += 1
+    chars, ranges = set(), []
+    i = 0
+    while i < len(toks):
+        lo = toks[i][0]
+        if i + 2 < len(toks) and toks[i + 1] == ("-", False):
+            hi = toks[i + 2][0]
+            if hi < lo:
+                raise ValueError("bad character range %s-%s" % (lo, hi))
+            ranges.append((lo, hi))
+            i += 3
+        else:
+            chars.add(lo)
+            i += 1
+    return frozenset(chars), tuple(ranges)
+
+
+def _bracket(pat, i, j):
+    """The token of the class pat[i:j] ('[' before i, ']' at j), read the
+    way fnmatch.translate() reads it: None for a class that matches nothing."""
+    stuff = pat[i:j]
+    if "-" in stuff:
+        # Split at the hyphens that make ranges (not the first character),
+        # drop reversed ranges, and keep every other hyphen literal.
+        chunks = []
+        k = i + 2 if pat[i] == "!" else i + 1
+        while True:
+            k = pat.find("-", k, j)
+            if k < 0:
+                break
+            chunks.append(pat[i:k])
+            i = k + 1
+            k += 3
+        if pat[i:j]:
+            chunks.append(pat[i:j])
+        else:
+            chunks[-1] += "-"
+        for k in range(len(chunks) - 1, 0, -1):
+            if chunks[k - 1][-1] > chunks[k][0]:
+                chunks[k - 1] = chunks[k - 1][:-1] + chunks[k][1:]
+                del chunks[k]
+        stuff = "-".join(c.replace("\\", "\\\\").replace("-", "\\-") for c in chunks)
+    else:
+        stuff = stuff.replace("\\", "\\\\")
+    if not stuff:
+        return None
+    if stuff == "!":
+        return ANY
+    negated = stuff[0] == "!"
+    chars, ranges = _class_items(stuff[1:] if negated else stuff)
+    return (negated, chars, ranges)
+
+
+def _glob_tokens(pat):
+    out = []
+    i, n = 0, len(pat)
+    while i < n:
+        c = pat[i]
+        i += 1
+        if c == "*":
+            out.append(STAR)
+            while i < n and pat[i] == "*":
+                i += 1
+        elif c == "?":
+            out.append(ANY)
+        elif c == "[":
+            j = i
+            if j < n and pat[j] == "!":
+                j += 1
+            if j < n and pat[j] == "]":
+                j += 1
+            while j < n and pat[j] != "]":
+                j += 1
+            if j >= n:
+                out.append("[")
+            else:
+                out.append(_bracket(pat, i, j))
+                i = j + 1
+        else:
+            out.append(c)
+    return out
+
+
+def _one(tok, c):
+    if tok is ANY:
+        return True
+    if tok is None:
+        return False
+    if isinstance(tok, str):
+        return tok == c
+    negated, chars, ranges = tok
+    inside = c in chars or any(lo <= c <= hi for lo, hi in ranges)
+    return inside != negated
 
 
 def compile_glob(pattern):
-    """A fnmatch pattern as a match function, compiled for this request only.
+    """A fnmatch pattern as a match function (name -> bool), for this request only.
 
-    fnmatch.fnmatchcase() and re.compile() keep every pattern they compile
-    in module caches of up to 32,768 and 512 entries: patterns sent by
-    clients would stay in the target for good. Raises ValueError for a
-    pattern that does not compile.
+    Matches as fnmatch.fnmatchcase() does after os.path.normcase(); raises
+    ValueError for a pattern whose regex fnmatch could not compile.
     """
     try:
-        return _sre_compiler.compile(fnmatch.translate(_normalize(pattern)), 0).match
-    except (re.error, RecursionError, OverflowError) as e:
+        toks = _glob_tokens(_normalize(pattern))
+    except (ValueError, IndexError) as e:
         raise ValueError("bad pattern %r: %s" % (pattern[:100], e))
+    m = len(toks)
+
+    def match(name):
+        p = s = 0
+        star = -1
+        mark = 0
+        n = len(name)
+        while s < n:
+            if p < m and toks[p] is not STAR and _one(toks[p], name[s]):
+                p += 1
+                s += 1
+            elif p < m and toks[p] is STAR:
+                star, mark = p, s
+                p += 1
+            elif star >= 0:
+                p = star + 1
+                mark += 1
+                s = mark
+            else:
+                return False
+        while p < m and toks[p] is STAR:
+            p += 1
+        return p == m
+    return match
 
 
 def _make_filter(include, exclude):
@@ -120,13 +256,15 @@ def _make_filter(include, exclude):
     return keep
 
 
-def group(traces, key="lineno", cumulative=False, include=(), exclude=(), use_native=True):
+def group(traces, key="lineno", cumulative=False, include=(), exclude=(), use_native=True,
+          agent=None):
     """Group traces by key.
 
     Returns (groups, total_size, total_count) where groups is a list of
-    [size, count, frames] sorted by size then count, largest first, and frames
-    is a tuple of (filename, lineno) pairs, most recent call first. The totals
-    cover every trace that passed the filters.
+    [size, count, frames] (in no particular order) and frames is a tuple of
+    (filename, lineno) pairs, most recent call first. The totals cover every
+    trace that passed the filters. Traces with any frame in a file whose name
+    starts with agent (a str) are left out.
     """
     if key not in ("lineno", "filename", "traceback"):
         raise ValueError("unknown key %r" % (key,))
@@ -140,6 +278,8 @@ def group(traces, key="lineno", cumulative=False, include=(), exclude=(), use_na
         if not tb:
             tb = (("<unknown>", 0),)
         if keep is not None and not keep(tb[0][0]):
+            continue
+        if agent is not None and any(frame[0].startswith(agent) for frame in tb):
             continue
         total_size += size
         total_count += count
@@ -176,3 +316,74 @@ def top(groups, limit=None):
     if limit is not None and limit < len(groups):
         return heapq.nlargest(limit, groups, key=order)
     return sorted(groups, key=order, reverse=True)
+
+
+class Raw(object):
+    """JSON text (bytes) the reply encoder writes as it is."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data):
+        self.data = data
+
+
+class _PyFold(object):
+    def __init__(self, rows, info):
+        self._rows = rows
+        self.info = info
+
+    def rows(self):
+        return self._rows
+
+    def heads(self):
+        return [r[2][0] for r in self._rows]
+
+    def encode(self, lines):
+        out = [{"size": s, "count": c, "frames": f, "line": lines[i] if lines else ""}
+               for i, (s, c, f) in enumerate(self._rows)]
+        return proto.dumps(out).encode("utf-8", "replace")
+
+
+class _NativeFold(object):
+    def __init__(self, f):
+        self._f = f
+        self.info = native.fold_info(f)
+
+    def rows(self):
+        return native.fold_rows(self._f)
+
+    def heads(self):
+        return native.fold_heads(self._f)
+
+    def encode(self, lines):
+        step, f = native.fold_encode, self._f
+        data = step(f, lines)
+        while data is None:         # a slice at a time: other threads may run between
+            data = step(f, lines)
+        return data
+
+
+def fold(traces, key="lineno", cumulative=False, include=(), exclude=(), agent=None, limit=None,
+         use_native=True):
+    """Group the list traces and choose the largest limit rows (None: all).
+
+    Empties traces. Returns an object with .info = (groups, total_size,
+    total_count), .rows() ([size, count, frames], largest first, as top()
+    orders them), .heads() (each row's latest frame) and .encode(lines) (the
+    rows as the protocol's JSON array, bytes; lines: one str per row, or
+    None). Raises ValueError for a bad key or pattern.
+    """
+    if key not in ("lineno", "filename", "traceback"):
+        raise ValueError("unknown key %r" % (key,))
+    if cumulative and key == "traceback":
+        raise ValueError("cumulative is not allowed with key traceback")
+    if use_native and native is not None:
+        f = native.fold_new(traces, key, cumulative, _make_filter(include, exclude), agent, limit)
+        step = native.fold_step
+        while not step(f):          # a slice at a time: other threads may run between
+            pass
+        return _NativeFold(f)
+    groups, total_size, total_count = group(traces, key, cumulative, include, exclude, False, agent)
+    del traces[:]
+    ngroups = len(groups)
+    return _PyFold(top(groups, limit), (ngroups, total_size, total_count))

@@ -56,6 +56,10 @@ def why_unavailable():
     return _native_why
 
 
+# The agent's threads that threading does not list: ident -> name.
+AGENT_THREADS = {}
+
+
 def ignore_current_thread():
     """Never sample the calling thread (the agent's own threads)."""
     if _native is not None:

@@ -27,9 +27,9 @@ read gives {}.
 
 import codecs
 import os
+import re
 import stat
 import time
-import tokenize
 
 MAX_FILE_SIZE = 64 * 1024 * 1024
 MAX_SCAN = 4 * 1024 * 1024
@@ -37,6 +37,10 @@ MAX_LINE_CHARS = 400
 READ_CHUNK = 64 * 1024
 MAX_LINE_BYTES = 4 * MAX_LINE_CHARS     # enough bytes for MAX_LINE_CHARS characters
 ENCODING_LINES = 2                       # PEP 263: the cookie is on line 1 or 2
+
+# PEP 263, as tokenize.detect_encoding() reads it.
+_COOKIE = re.compile(br"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)", re.ASCII)
+_BLANK = re.compile(br"^[ \t\f]*(?:[#\r\n]|$)", re.ASCII)
 
 _O_PATH = getattr(os, "O_PATH", 0)
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
@@ -126,18 +130,30 @@ def _scan(fd, wanted, last, deadline):
 
 
 def _encoding(raw):
-    """The PEP 263 encoding of a file from its first lines; utf-8 if unknown."""
-    lines = [raw.get(i, b"") for i in range(1, ENCODING_LINES + 1)]
-    it = iter(lines)
+    """The PEP 263 encoding of a file from its first lines; utf-8 if unknown.
 
-    def readline():
-        return next(it, b"")
-    try:
-        enc, _ = tokenize.detect_encoding(readline)
-        codecs.lookup(enc)
-        return enc
-    except Exception:
-        return "utf-8"
+    What tokenize.detect_encoding() finds, read here: the tuples and lists
+    that function makes end up in CPython's free lists, where tracemalloc
+    still counts them as allocated by tokenize.py, as if the application
+    had.
+    """
+    first = raw.get(1, b"")
+    bom = first.startswith(codecs.BOM_UTF8)
+    if bom:
+        first = first[len(codecs.BOM_UTF8):]
+    for line in (first, raw.get(2, b"")):
+        m = _COOKIE.match(line)
+        if m is not None:
+            try:
+                enc = codecs.lookup(m.group(1).decode("ascii")).name
+            except (LookupError, UnicodeDecodeError):
+                return "utf-8"
+            if bom and enc != "utf-8":
+                return "utf-8"
+            return "utf-8-sig" if bom else enc
+        if not _BLANK.match(line):
+            break
+    return "utf-8-sig" if bom else "utf-8"
 
 
 def read_lines(path, linenos, deadline):

@@ -19,6 +19,7 @@ import socket
 import stat
 import struct
 import threading
+import _thread
 import time
 
 from . import commands
@@ -39,6 +40,46 @@ STALL_SECONDS = 30.0               # output the client does not read
 EVICT_IDLE_SECONDS = 2.0           # at the connection cap, idle this long makes room
 SO_PEERCRED = getattr(socket, "SO_PEERCRED", 17)
 MSG_NOSIGNAL = getattr(socket, "MSG_NOSIGNAL", 0)
+
+
+class _Thread(object):
+    """A daemon thread started with _thread, for each connection.
+
+    threading.Thread allocates its bookkeeping (its Event and Condition, the
+    registry entries of a starting thread) in threading.py: with tracemalloc
+    keeping one frame, the target's top would list that as its own memory
+    for as long as a client stays connected. Here it is allocated from this
+    file, which top and snapshot leave out. Its name is in
+    profiler.AGENT_THREADS while it runs.
+    """
+
+    def __init__(self, target, name):
+        self.name = name
+        self.ident = None
+        self._target = target
+        self._done = _thread.allocate_lock()
+        self._done.acquire()
+
+    def start(self):
+        _thread.start_new_thread(self._run, ())
+
+    def _run(self):
+        self.ident = _thread.get_ident()
+        profiler.AGENT_THREADS[self.ident] = self.name
+        try:
+            self._target()
+        except BaseException:
+            pass
+        finally:
+            profiler.AGENT_THREADS.pop(self.ident, None)
+            self._done.release()
+
+    def is_alive(self):
+        return self._done.locked()
+
+    def join(self, timeout=None):
+        if self._done.acquire(timeout=-1 if timeout is None else max(0.0, timeout)):
+            self._done.release()
 
 
 def _sweep_dead(directory):
@@ -205,9 +246,9 @@ class Server(object):
         self._unlink()
         if join:
             deadline = time.monotonic() + timeout
-            me = threading.current_thread()
+            me = _thread.get_ident()     # current_thread() would make a dummy Thread here
             for t in list(self.threads):
-                if t is not me:
+                if t.ident != me:
                     t.join(max(0.0, deadline - time.monotonic()))
         try:
             self.sock.close()
@@ -251,10 +292,16 @@ class Server(object):
             pass
         self._thread_done()
 
+    def _accept_one(self):
+        """socket.accept(), with the new socket object made here: made in
+        socket.py, it would be the application's by its traceback."""
+        fd, _ = self.sock._accept()
+        return socket.socket(self.sock.family, self.sock.type, self.sock.proto, fileno=fd)
+
     def _accept_ready(self):
         while not self.stopping:
             try:
-                conn, _ = self.sock.accept()
+                conn = self._accept_one()
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as e:
@@ -275,8 +322,7 @@ class Server(object):
                 self.seq += 1
                 c = Connection(self, conn)
                 self.conns.add(c)
-                t = threading.Thread(target=c.run, name="pmt-agent-conn-%d" % self.seq)
-                t.daemon = True
+                t = _Thread(c.run, "pmt-agent-conn-%d" % self.seq)
                 self.threads.append(t)
                 self.live += 1
             try:
@@ -343,33 +389,32 @@ class HeavyGate(object):
     """
 
     def __init__(self):
-        self.cond = threading.Condition(threading.Lock())
-        self.running = False
+        # _thread locks, not a threading.Condition: its wait() allocates a
+        # lock in threading.py for every waiter, which tracemalloc would
+        # count as the application's while a request waits here.
+        self.turn_lock = _thread.allocate_lock()    # held by the heavy request running
+        self.lock = _thread.allocate_lock()
         self.waiting = 0
 
     def enter(self, gone):
-        with self.cond:
-            if not self.running:
-                self.running = True
-                return
+        if self.turn_lock.acquire(False):
+            return
+        with self.lock:
             if self.waiting >= HEAVY_WAITING:
                 raise commands.CommandError(
                     "busy", "%d heavy requests of other clients are already waiting; "
                     "try again" % self.waiting)
             self.waiting += 1
-            try:
-                while self.running:
-                    self.cond.wait(0.1)
-                    if self.running and gone():
-                        raise commands.Abandoned()
-                self.running = True
-            finally:
+        try:
+            while not self.turn_lock.acquire(True, 0.1):
+                if gone():
+                    raise commands.Abandoned()
+        finally:
+            with self.lock:
                 self.waiting -= 1
 
     def leave(self):
-        with self.cond:
-            self.running = False
-            self.cond.notify()
+        self.turn_lock.release()
 
     def turn(self, gone):
         return _Turn(self, gone)
