@@ -26,12 +26,14 @@ MAX_LIMIT = 100000
 MAX_PATTERNS = 64
 MAX_PATTERN_BYTES = 1024
 GC_OBJECTS_TTL = 5.0
+GC_OBJECTS_DUTY = 0.01    # counting gc objects may take this share of one core
 SOURCE_SECONDS = 0.25     # reading source lines, per top/snapshot request
 
 _lock = threading.Lock()
 _started_by_agent = False
 _gc_objects = None
 _gc_objects_time = 0.0
+_gc_objects_ttl = GC_OBJECTS_TTL
 _socket = None
 _socket_note = None
 started_time = time.time()
@@ -171,18 +173,24 @@ def _str_list_arg(args, name):
 # --- status --------------------------------------------------------------
 
 def _gc_object_counts():
-    global _gc_objects, _gc_objects_time
+    """Objects per gc generation, counted again at most every GC_OBJECTS_TTL
+    seconds, or less often where counting costs more than GC_OBJECTS_DUTY of
+    one core (gc.get_objects() lists millions of objects in a large heap)."""
+    global _gc_objects, _gc_objects_time, _gc_objects_ttl
     now = time.monotonic()
     with _lock:
-        if _gc_objects is not None and now - _gc_objects_time < GC_OBJECTS_TTL:
+        if _gc_objects is not None and now - _gc_objects_time < _gc_objects_ttl:
             return _gc_objects
+    c0 = time.thread_time()
     try:
         counts = [len(gc.get_objects(generation=g)) for g in range(len(gc.get_count()))]
     except Exception:
         counts = None
+    cost = time.thread_time() - c0
     with _lock:
         _gc_objects = counts
         _gc_objects_time = now
+        _gc_objects_ttl = max(GC_OBJECTS_TTL, cost / GC_OBJECTS_DUTY)
     return counts
 
 

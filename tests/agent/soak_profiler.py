@@ -47,12 +47,16 @@ def threads_of(pid):
     return len(os.listdir("/proc/%d/task" % pid))
 
 
-@unittest.skipUnless(agenttest.EXPECT_NATIVE, "no native build for this interpreter")
-class Soak(unittest.TestCase):
+class SoakBase(unittest.TestCase):
+    """The soak target and its load; ENV adds to the target's environment."""
+    ENV = {}
+
     def setUp(self):
         tmp = mkdtemp(self)
-        env = base_env({"PMT_TOP_RUNTIME_DIR": os.path.join(tmp, "run"),
-                        "PMT_NATIVE_DIR": agenttest.NATIVE_DIR})
+        env = dict(self.ENV)
+        env.update({"PMT_TOP_RUNTIME_DIR": os.path.join(tmp, "run"),
+                    "PMT_NATIVE_DIR": agenttest.NATIVE_DIR})
+        env = base_env(env)
         self.proc = subprocess.Popen([sys.executable, os.path.join(HERE, "soak_server.py")],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
         self.addCleanup(kill_pid, self.proc)
@@ -60,12 +64,14 @@ class Soak(unittest.TestCase):
         self.assertIsNotNone(line, "soak server did not start")
         ready = json.loads(line.decode())
         self.port = ready["port"]
-        self.ctl = Client(self, ready["agent"])
+        self.agent_path = ready["agent"]
+        self.ctl = Client(self, self.agent_path)
 
     def load(self, requests):
         """Sends the requests; returns the control latencies seen meanwhile."""
         left = [requests]
         lock = threading.Lock()
+        self.http_lat = http_lat = []   # each request's round trip, for the report
         errors = []
 
         def loader():
@@ -76,11 +82,13 @@ class Soak(unittest.TestCase):
                     left[0] -= 1
                     n = left[0]
                 try:
+                    t0 = time.monotonic()
                     c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
                     c.request("GET", "/item/%d" % (n % 1000))
                     r = c.getresponse()
                     r.read()
                     c.close()
+                    http_lat.append(time.monotonic() - t0)
                     if r.status != 200:
                         errors.append(r.status)
                 except Exception as e:
@@ -106,6 +114,9 @@ class Soak(unittest.TestCase):
         time.sleep(0.5)
         return rss_of(self.proc.pid), threads_of(self.proc.pid)
 
+
+@unittest.skipUnless(agenttest.EXPECT_NATIVE, "no native build for this interpreter")
+class Soak(SoakBase):
     def test_thread_per_request_server(self):
         base_threads = threads_of(self.proc.pid)
         lat_off = self.load(REQUESTS_OFF)

@@ -63,7 +63,25 @@ def gil_heavy():
         time.sleep(0)
 
 
+def ballast(n):
+    """With SOAK_BALLAST=N: N live objects from 1,000 distinct lines, as a
+    large service keeps (traced when SOAK_TRACE asks tracemalloc to start)."""
+    src = "def fill(keep, k):\n" + "".join(
+        "    keep.append(bytes(%d + k %% 7))\n" % (16 + i % 200) for i in range(1000))
+    ns = {}
+    exec(compile(src, os.path.join(os.path.dirname(os.path.abspath(__file__)), "soak_ballast.py"),
+                 "exec"), ns)
+    keep = []
+    for k in range(n // 1000):
+        ns["fill"](keep, k)
+    return keep
+
+
 def main():
+    if os.environ.get("SOAK_TRACE"):
+        import tracemalloc
+        tracemalloc.start(int(os.environ["SOAK_TRACE"]))
+    keep = ballast(int(os.environ.get("SOAK_BALLAST") or 0))    # noqa: F841 (kept alive)
     import pmt_agent
     sock = pmt_agent.start()
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
