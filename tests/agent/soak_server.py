@@ -19,6 +19,7 @@ if os.environ.get("PMT_NATIVE_DIR"):
 
 CACHE = {}
 CACHE_MAX = 256
+CACHE_LOCK = threading.Lock()
 STOP = threading.Event()
 
 
@@ -31,9 +32,10 @@ def render(path):
 class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         body = render(self.path)
-        if len(CACHE) >= CACHE_MAX:
-            CACHE.pop(next(iter(CACHE)))
-        CACHE[self.path] = body[:1000]
+        with CACHE_LOCK:                # handlers run on threads of their own
+            if len(CACHE) >= CACHE_MAX:
+                CACHE.pop(next(iter(CACHE)))
+            CACHE[self.path] = body[:1000]
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
