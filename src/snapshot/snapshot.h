@@ -84,6 +84,9 @@ struct snapshot {
 	uint64_t interval;       /* sampled: mean bytes between samples, 1 = every
 	                          * block; 0 for tracemalloc */
 	char *label;             /* owned; "" when none, never NULL */
+	bool cut;                /* the agent kept only the largest groups (a `top`
+	                          * reply asked for one more than it shows): there
+	                          * are more than ngroups; never saved */
 
 	struct snapshot_group *groups; /* in the order they were added/loaded */
 	size_t ngroups;
@@ -250,7 +253,8 @@ int snapshot_group_location_cmp(const struct snapshot_group *a,
 /*
  * Print a snapshot for `pmt-top snapshot`: the largest top_n groups
  * (0 = all) as a table (size, count, average, location, line), or with json
- * the file representation limited to those groups (docs/snapshots.md).
+ * the file representation limited to those groups (docs/snapshots.md). A
+ * cut snapshot's table says "more than N groups".
  * Returns 0, or -1 if writing failed (errno set).
  */
 int snapshot_print(FILE *fp, const struct snapshot *snap, size_t top_n, bool json);

@@ -113,12 +113,12 @@ int snapshot_print(FILE *fp, const struct snapshot *snap, size_t top_n, bool jso
 								   snap->interval));
 	}
 	fputc('\n', fp);
-	fprintf(fp, "traced %s in %" PRIu64 " blocks (current %s, peak %s); %zu groups, %zu shown\n",
+	fprintf(fp, "traced %s in %" PRIu64 " blocks (current %s, peak %s); %s%zu groups, %zu shown\n",
 		units_bytes_table(s1, sizeof(s1), (int64_t)snap->total_size, false),
 		snap->total_count,
 		units_bytes_table(s2, sizeof(s2), (int64_t)snap->traced_current, false),
 		units_bytes_table(s3, sizeof(s3), (int64_t)snap->traced_peak, false),
-		snap->ngroups, n);
+		snap->cut ? "more than " : "", snap->cut ? n : snap->ngroups, n);
 	fprintf(fp, "%10s %10s %10s  %s\n", "SIZE", "COUNT", "AVERAGE", "LOCATION");
 	for (size_t i = 0; i < n; i++) {
 		const struct snapshot_group *g = v[i];
