@@ -274,7 +274,6 @@ void snapdiff_sort(struct snapdiff *diff, enum snapdiff_order order)
 		[SNAPDIFF_ORDER_COUNT_DIFF] = cmp_count_diff,
 		[SNAPDIFF_ORDER_COUNT] = cmp_count,
 	};
-	struct snapdiff_entry *sorted;
 	struct sort_key *keys;
 	struct sort_ctx ctx;
 
@@ -299,11 +298,27 @@ void snapdiff_sort(struct snapdiff *diff, enum snapdiff_order order)
 	ctx.base = diff->entries;
 	ctx.tie = cmps[order];
 	qsort_r(keys, diff->n, sizeof(*keys), cmp_key, &ctx);
-	sorted = xreallocarray(NULL, diff->n, sizeof(*sorted));
-	for (size_t i = 0; i < diff->n; i++)
-		sorted[i] = diff->entries[keys[i].i];
-	free(diff->entries);
-	diff->entries = sorted;
+	/* Entries move in place, cycle by cycle: a sorted copy would double
+	 * the diff's largest array (72 bytes a location). */
+	for (size_t i = 0; i < diff->n; i++) {
+		struct snapdiff_entry tmp;
+		size_t j = i;
+
+		if (keys[i].i == i)
+			continue;
+		tmp = diff->entries[i];
+		for (;;) {
+			size_t from = keys[j].i;
+
+			keys[j].i = (uint32_t)j;
+			if (from == i) {
+				diff->entries[j] = tmp;
+				break;
+			}
+			diff->entries[j] = diff->entries[from];
+			j = from;
+		}
+	}
 	free(keys);
 }
 

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <limits.h>
 #include <sys/random.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -433,99 +434,157 @@ static int validate_frames(const struct snapshot *snap, const struct raw *r,
 	return 0;
 }
 
-/* Check every group, then store them (frames into the pool). */
-static int validate_groups(struct snapshot *snap, const struct raw *r, char *err, size_t errlen)
+/* One group's checks; -1 with err naming groups[GI]. */
+static int check_group(const struct snapshot *snap, const struct raw *r, const struct raw_group *g,
+		       size_t gi, char *err, size_t errlen)
 {
-	if (r->groups_t == J_MISSING) {
-		errfmt(err, errlen, "groups is missing");
-		return -1;
-	}
-	if (r->groups_t != J_ARRAY) {
-		errfmt(err, errlen, "groups is %s, not an array", jtype_name(r->groups_t));
-		return -1;
-	}
-	if (r->ng >= UINT32_MAX - 1) {
-		errfmt(err, errlen, "groups has too many entries");
-		return -1;
-	}
-	for (size_t gi = 0; gi < r->ng; gi++) {
-		const struct raw_group *g = &r->g[gi];
-		uint64_t v;
-		enum numerr e;
-		char path[64];
+	uint64_t v;
+	enum numerr e;
+	char path[64];
 
-		if (g->self_t != J_OBJECT) {
-			errfmt(err, errlen, "groups[%zu] is %s, not an object", gi, jtype_name(g->self_t));
-			return -1;
-		}
-		e = check_uint(&g->size, SNAPSHOT_MAX_INT, &v);
-		if (e != NUM_OK) {
-			snprintf(path, sizeof(path), "groups[%zu].size", gi);
-			num_fail(err, errlen, path, e, &g->size, SNAPSHOT_MAX_INT);
-			return -1;
-		}
-		e = check_uint(&g->count, SNAPSHOT_MAX_INT, &v);
-		if (e != NUM_OK) {
-			snprintf(path, sizeof(path), "groups[%zu].count", gi);
-			num_fail(err, errlen, path, e, &g->count, SNAPSHOT_MAX_INT);
-			return -1;
-		}
-		if (validate_frames(snap, r, g, gi, err, errlen) < 0)
-			return -1;
-		if (g->line.t == J_MISSING) {
-			errfmt(err, errlen, "groups[%zu].line is missing", gi);
-			return -1;
-		}
-		if (g->line.t != J_STRING) {
-			errfmt(err, errlen, "groups[%zu].line is %s, not a string", gi, jtype_name(g->line.t));
-			return -1;
-		}
+	if (g->self_t != J_OBJECT) {
+		errfmt(err, errlen, "groups[%zu] is %s, not an object", gi, jtype_name(g->self_t));
+		return -1;
 	}
-	/* all valid: store them, strings are already in the pool */
-	snap->groups_cap = r->ng ? r->ng : 1;
-	snap->groups = xreallocarray(snap->groups, snap->groups_cap, sizeof(*snap->groups));
-	for (size_t gi = 0; gi < r->ng; gi++) {
-		const struct raw_group *g = &r->g[gi];
-		struct snapshot_group *o = &snap->groups[gi];
-		struct snapshot_frame *fr = snapshot_pool_alloc(snap->pool, g->nframes * sizeof(*fr));
-
-		for (uint32_t k = 0; k < g->nframes; k++) {
-			fr[k].filename = r->fr[g->frame0 + k].file;
-			fr[k].lineno = (uint32_t)r->fr[g->frame0 + k].lineno.num;
-		}
-		o->size = (uint64_t)g->size.num;
-		o->count = (uint64_t)g->count.num;
-		o->frames = fr;
-		o->nframes = g->nframes;
-		o->line = g->line.str;
-		o->key_hash = snapshot_group_hash(o);
+	e = check_uint(&g->size, SNAPSHOT_MAX_INT, &v);
+	if (e != NUM_OK) {
+		snprintf(path, sizeof(path), "groups[%zu].size", gi);
+		num_fail(err, errlen, path, e, &g->size, SNAPSHOT_MAX_INT);
+		return -1;
 	}
-	snap->ngroups = r->ng;
+	e = check_uint(&g->count, SNAPSHOT_MAX_INT, &v);
+	if (e != NUM_OK) {
+		snprintf(path, sizeof(path), "groups[%zu].count", gi);
+		num_fail(err, errlen, path, e, &g->count, SNAPSHOT_MAX_INT);
+		return -1;
+	}
+	if (validate_frames(snap, r, g, gi, err, errlen) < 0)
+		return -1;
+	if (g->line.t == J_MISSING) {
+		errfmt(err, errlen, "groups[%zu].line is missing", gi);
+		return -1;
+	}
+	if (g->line.t != J_STRING) {
+		errfmt(err, errlen, "groups[%zu].line is %s, not a string", gi, jtype_name(g->line.t));
+		return -1;
+	}
 	return 0;
 }
 
-/* Two groups with one key would make a diff ambiguous: refuse them. */
+/* Appends a checked group (its strings are already in the pool). */
+static void store_group(struct snapshot *snap, const struct raw *r, const struct raw_group *g)
+{
+	struct snapshot_group *o;
+	struct snapshot_frame *fr = snapshot_pool_alloc(snap->pool, g->nframes * sizeof(*fr));
+
+	if (snap->ngroups == snap->groups_cap) {
+		snap->groups_cap = snap->groups_cap ? snap->groups_cap * 2 : 256;
+		snap->groups = xreallocarray(snap->groups, snap->groups_cap, sizeof(*snap->groups));
+	}
+	for (uint32_t k = 0; k < g->nframes; k++) {
+		fr[k].filename = r->fr[g->frame0 + k].file;
+		fr[k].lineno = (uint32_t)r->fr[g->frame0 + k].lineno.num;
+	}
+	o = &snap->groups[snap->ngroups++];
+	o->size = (uint64_t)g->size.num;
+	o->count = (uint64_t)g->count.num;
+	o->frames = fr;
+	o->nframes = g->nframes;
+	o->line = g->line.str;
+	o->key_hash = snapshot_group_hash(o);
+}
+
+/* "groups" itself: present, an array, not too long. */
+static int check_groups_array(uint8_t t, size_t n, char *err, size_t errlen)
+{
+	if (t == J_MISSING) {
+		errfmt(err, errlen, "groups is missing");
+		return -1;
+	}
+	if (t != J_ARRAY) {
+		errfmt(err, errlen, "groups is %s, not an array", jtype_name(t));
+		return -1;
+	}
+	if (n >= UINT32_MAX - 1) {
+		errfmt(err, errlen, "groups has too many entries");
+		return -1;
+	}
+	return 0;
+}
+
+/* Check every group, then store them (frames into the pool). */
+static int validate_groups(struct snapshot *snap, const struct raw *r, char *err, size_t errlen)
+{
+	if (check_groups_array(r->groups_t, r->ng, err, errlen) < 0)
+		return -1;
+	for (size_t gi = 0; gi < r->ng; gi++)
+		if (check_group(snap, r, &r->g[gi], gi, err, errlen) < 0)
+			return -1;
+	/* all valid: store them */
+	snap->groups_cap = r->ng ? r->ng : 1;
+	snap->groups = xreallocarray(snap->groups, snap->groups_cap, sizeof(*snap->groups));
+	for (size_t gi = 0; gi < r->ng; gi++)
+		store_group(snap, r, &r->g[gi]);
+	return 0;
+}
+
+/* qsort_r order of group indices: by key hash, then by index. */
+static int dup_cmp(const void *pa, const void *pb, void *ctx)
+{
+	const struct snapshot_group *groups = ctx;
+	uint32_t a = *(const uint32_t *)pa, b = *(const uint32_t *)pb;
+	uint64_t ha = groups[a].key_hash, hb = groups[b].key_hash;
+
+	if (ha != hb)
+		return ha < hb ? -1 : 1;
+	return a < b ? -1 : a > b;
+}
+
+/*
+ * Two groups with one key would make a diff ambiguous: refuse them, naming
+ * the first group that repeats an earlier one. The indices are sorted by
+ * hash rather than put in a hash index: 4 bytes a group instead of 24, at
+ * the moment a snapshot being read is at its largest.
+ */
 static int check_duplicates(const struct snapshot *snap, char *err, size_t errlen)
 {
-	struct gindex ix;
-	int rc = 0;
+	size_t n = snap->ngroups, later = SIZE_MAX, earlier = 0;
+	uint32_t *ix;
 
-	snapshot_gindex_init(&ix, snap->ngroups);
-	for (size_t i = 0; i < snap->ngroups; i++) {
-		const struct snapshot_group *g = &snap->groups[i];
-		size_t prev = snapshot_gindex_find_or_add(&ix, snap->groups, g, g->key_hash, i);
+	if (n < 2)
+		return 0;
+	ix = xreallocarray(NULL, n, sizeof(*ix));
+	for (size_t i = 0; i < n; i++)
+		ix[i] = (uint32_t)i;
+	qsort_r(ix, n, sizeof(*ix), dup_cmp, snap->groups);
+	for (size_t run = 0, end; run < n; run = end) {
+		uint64_t h = snap->groups[ix[run]].key_hash;
 
-		if (prev != SIZE_MAX) {
-			char b[80];
-
-			errfmt(err, errlen, "groups[%zu] has the same location as groups[%zu] (%s:%" PRIu32 ")",
-			       i, prev, strsafe_shown(b, sizeof(b), g->frames[0].filename), g->frames[0].lineno);
-			rc = -1;
-			break;
+		for (end = run + 1; end < n && snap->groups[ix[end]].key_hash == h; end++)
+			;
+		/* within a run indices ascend: the first equal one is the earliest */
+		for (size_t j = run + 1; j < end; j++) {
+			if (ix[j] >= later)
+				break;
+			for (size_t k = run; k < j; k++) {
+				if (snapshot_group_equal(&snap->groups[ix[k]], &snap->groups[ix[j]])) {
+					later = ix[j];
+					earlier = ix[k];
+					break;
+				}
+			}
 		}
 	}
-	snapshot_gindex_done(&ix);
-	return rc;
+	free(ix);
+	if (later != SIZE_MAX) {
+		const struct snapshot_group *g = &snap->groups[later];
+		char b[80];
+
+		errfmt(err, errlen, "groups[%zu] has the same location as groups[%zu] (%s:%" PRIu32 ")",
+		       later, earlier, strsafe_shown(b, sizeof(b), g->frames[0].filename), g->frames[0].lineno);
+		return -1;
+	}
+	return 0;
 }
 
 /* Validate r into snap (created by the caller); -1 with err on any problem. */
@@ -663,6 +722,12 @@ struct snapshot *snapshot_from_json(const cJSON *obj, char *err, size_t errlen)
  * it gives up and snapshot_parse() takes the cJSON path, which then decides
  * and words the error. So both paths always agree.
  */
+enum fr_stream {
+	FR_STREAM_OFF,   /* groups go to the raw form, checked at the end */
+	FR_STREAM_STORE, /* each group is checked and stored as it is read */
+	FR_STREAM_SKIP,  /* the header is refused anyway: groups are only read */
+};
+
 struct fr {
 	const char *p, *end;
 	struct snapshot_pool *pool;
@@ -671,10 +736,34 @@ struct fr {
 	size_t scap;
 	locale_t cloc;
 	int depth;
+	/* Streaming: once key, cumulative and nframe are known, groups go
+	 * straight into snap, without the raw form (88 + 40 bytes a group). */
+	struct snapshot *snap;
+	enum fr_stream stream;
+	size_t ngroups;  /* groups read while streaming */
+	bool gfail;      /* the first bad group's error is in gerr */
+	char gerr[256];
+	/* Consumable input: pages before `released` are given back. */
+	bool consume;
+	const char *released;
 };
 
 #define FR_GIVE_UP (-1)
 #define FR_MAX_DEPTH 64
+/* Input given back in steps of at least this much. */
+#define FR_RELEASE_STEP (1024 * 1024)
+
+/* Gives back the whole pages of input read so far: the snapshot holds
+ * copies of what it needs, and the text is not read again. */
+static void fr_release(struct fr *f)
+{
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t from = ((uintptr_t)f->released + page - 1) & ~(page - 1);
+	uintptr_t to = (uintptr_t)f->p & ~(page - 1);
+
+	if (to > from && madvise((void *)from, to - from, MADV_DONTNEED) == 0)
+		f->released = (const char *)to;
+}
 
 static void fr_ws(struct fr *f)
 {
@@ -1107,20 +1196,65 @@ static int fr_group_member(struct fr *f, const char *k, size_t len, void *ctx)
 	return fr_value(f, &v, false);
 }
 
+/* A streamed group, just read into the raw form's only slot. */
+static void fr_group_stream(struct fr *f)
+{
+	struct raw *r = f->raw;
+	size_t gi = f->ngroups++;
+
+	if (f->stream == FR_STREAM_STORE && !f->gfail) {
+		if (check_group(f->snap, r, &r->g[0], gi, f->gerr, sizeof(f->gerr)) < 0)
+			f->gfail = true;
+		else
+			store_group(f->snap, r, &r->g[0]);
+	}
+	r->ng = 0;
+	r->nfr = 0;
+	if (f->consume && f->p - f->released >= FR_RELEASE_STEP)
+		fr_release(f);
+}
+
 static int fr_group_elem(struct fr *f, void *ctx)
 {
 	struct raw_group *g = raw_add_group(f->raw);
 	size_t gi = f->raw->ng - 1;
 	struct jval v;
+	int rc;
 
 	(void)ctx;
 	if (*f->p != '{') {
-		if (fr_value(f, &v, false) < 0)
-			return FR_GIVE_UP;
+		rc = fr_value(f, &v, false);
 		g->self_t = v.t;
-		return 0;
+	} else {
+		rc = fr_object(f, fr_group_member, (void *)(uintptr_t)gi);
 	}
-	return fr_object(f, fr_group_member, (void *)(uintptr_t)gi);
+	if (rc == 0 && f->stream != FR_STREAM_OFF)
+		fr_group_stream(f);
+	return rc;
+}
+
+/*
+ * Whether the groups can be streamed: key, cumulative and nframe came
+ * before them (the agent and pmt-top's files put them first). STORE with
+ * them set in snap when they are valid, SKIP when one is there but invalid
+ * (validate_header() refuses it at the end), OFF when one is missing.
+ */
+static enum fr_stream fr_stream_mode(struct snapshot *snap, const struct raw *r)
+{
+	const struct jval *key = &r->f[RF_KEY], *cum = &r->f[RF_CUMULATIVE];
+	enum proto_key k;
+	uint64_t nframe;
+
+	if (key->t == J_MISSING || cum->t == J_MISSING || r->f[RF_NFRAME].t == J_MISSING)
+		return FR_STREAM_OFF;
+	if (key->t != J_STRING || snapshot_key_from_name(key->str, &k) < 0 ||
+	    (cum->t != J_TRUE && cum->t != J_FALSE) || (cum->t == J_TRUE && k == PROTO_KEY_TRACEBACK) ||
+	    check_uint(&r->f[RF_NFRAME], SNAPSHOT_MAX_NFRAME, &nframe) != NUM_OK || nframe < 1)
+		return FR_STREAM_SKIP;
+	snap->key = k;
+	snap->cumulative = cum->t == J_TRUE;
+	snap->nframe = (uint32_t)nframe;
+	return FR_STREAM_STORE;
 }
 
 static int fr_top_member(struct fr *f, const char *k, size_t len, void *ctx)
@@ -1135,6 +1269,7 @@ static int fr_top_member(struct fr *f, const char *k, size_t len, void *ctx)
 	if (key_is(k, len, "groups") && r->groups_t == J_MISSING) {
 		if (*f->p == '[') {
 			r->groups_t = J_ARRAY;
+			f->stream = fr_stream_mode(f->snap, r);
 			return fr_array(f, fr_group_elem, NULL);
 		}
 		if (fr_value(f, &v, false) < 0)
@@ -1148,10 +1283,16 @@ static int fr_top_member(struct fr *f, const char *k, size_t len, void *ctx)
 	return fr_value(f, &v, false);
 }
 
-/* Fill r from text; 0, or FR_GIVE_UP to let the cJSON path decide. */
-static int fr_read(struct raw *r, struct snapshot_pool *pool, const char *buf, size_t len)
+/*
+ * Fill r (and, streaming, snap's groups) from text; 0, or FR_GIVE_UP to
+ * let the cJSON path decide. *STREAM says which way the groups went; with
+ * CONSUME, *RELEASED is set when pages of the text were given back.
+ */
+static int fr_read(struct raw *r, struct snapshot *snap, const char *buf, size_t len, bool consume,
+		   struct fr *out)
 {
-	struct fr f = { buf, buf + len, pool, r, NULL, 0, (locale_t)0, 0 };
+	struct fr f = { buf, buf + len, snap->pool, r, NULL, 0, (locale_t)0, 0, snap, FR_STREAM_OFF, 0,
+			false, "", consume, buf };
 	struct jval v;
 	int rc;
 
@@ -1169,9 +1310,26 @@ static int fr_read(struct raw *r, struct snapshot_pool *pool, const char *buf, s
 			rc = FR_GIVE_UP;
 	}
 	free(f.sb);
+	f.sb = NULL;
 	if (f.cloc != (locale_t)0)
 		freelocale(f.cloc);
+	f.cloc = (locale_t)0;
+	*out = f;
 	return rc;
+}
+
+/* The checks of validate_raw() for streamed groups, in the same order. */
+static int validate_streamed(struct snapshot *snap, const struct raw *r, const struct fr *f, char *err,
+			     size_t errlen)
+{
+	if (validate_header(snap, r, err, errlen) < 0 ||
+	    check_groups_array(J_ARRAY, f->ngroups, err, errlen) < 0)
+		return -1;
+	if (f->gfail) {
+		errfmt(err, errlen, "%s", f->gerr);
+		return -1;
+	}
+	return check_duplicates(snap, err, errlen);
 }
 
 /* ------------------------------------------------------------- parse -- */
@@ -1341,29 +1499,61 @@ struct snapshot *snapshot_parse_cjson(const char *buf, size_t len, const char *n
 	return parse_cjson(buf, len, name, err, errlen);
 }
 
-struct snapshot *snapshot_parse_fast(const char *buf, size_t len, const char *name,
-				     char *err, size_t errlen, bool *gave_up)
+/* snapshot_parse_fast(), giving back the text's pages as it goes when
+ * CONSUME is set: then *GONE tells that it gave up after doing so. */
+static struct snapshot *parse_fast(const char *buf, size_t len, const char *name, char *err,
+				   size_t errlen, bool *gave_up, bool consume, bool *gone)
 {
 	struct snapshot *snap;
 	struct raw r;
+	struct fr f;
 	char e[256];
+	int rc;
 
 	*gave_up = false;
+	*gone = false;
 	if (parse_prechecks(buf, len, name, err, errlen) < 0)
 		return NULL;
 	snap = snapshot_new(PROTO_KEY_LINENO, false, 1);
 	memset(&r, 0, sizeof(r));
-	if (fr_read(&r, snap->pool, buf, len) < 0) {
+	rc = fr_read(&r, snap, buf, len, consume, &f);
+	if (rc < 0) {
 		*gave_up = true;
-		errfmt(err, errlen, "%s: not read by the fast reader", name);
+		*gone = f.released != buf;
+		if (*gone)
+			errfmt(err, errlen, "%s: invalid JSON near byte %zu, or JSON this reader does not take "
+			       "(a \\u0000 or an unpaired surrogate in a string, nesting deeper than %d)",
+			       name, (size_t)(f.p - buf), FR_MAX_DEPTH);
+		else
+			errfmt(err, errlen, "%s: not read by the fast reader", name);
 		snapshot_free(snap);
 		snap = NULL;
-	} else if (validate_raw(snap, &r, e, sizeof(e)) < 0) {
+	} else if ((f.stream != FR_STREAM_OFF ? validate_streamed(snap, &r, &f, e, sizeof(e)) :
+		    validate_raw(snap, &r, e, sizeof(e))) < 0) {
 		errfmt(err, errlen, "%s: %s", name, e);
 		snapshot_free(snap);
 		snap = NULL;
 	}
 	raw_done(&r);
+	return snap;
+}
+
+struct snapshot *snapshot_parse_fast(const char *buf, size_t len, const char *name,
+				     char *err, size_t errlen, bool *gave_up)
+{
+	bool gone;
+
+	return parse_fast(buf, len, name, err, errlen, gave_up, false, &gone);
+}
+
+struct snapshot *snapshot_parse_consume(char *buf, size_t len, const char *name, char *err,
+					size_t errlen, bool *gone)
+{
+	bool gave_up;
+	struct snapshot *snap = parse_fast(buf, len, name, err, errlen, &gave_up, true, gone);
+
+	if (gave_up && !*gone)
+		return parse_cjson(buf, len, name, err, errlen);
 	return snap;
 }
 
@@ -1475,6 +1665,7 @@ struct snapshot *snapshot_load(const char *path, char *err, size_t errlen)
 	size_t len = 0, cap;
 	char *buf = NULL;
 	struct stat st;
+	bool gone;
 	int fd;
 
 	fd = open_regular(path, &st, err, errlen);
@@ -1510,7 +1701,27 @@ struct snapshot *snapshot_load(const char *path, char *err, size_t errlen)
 			break;
 		len += (size_t)r;
 	}
-	snap = snapshot_parse(buf, len, path, err, errlen);
+	/* The text's pages go as it is read: a 300k-group file then costs the
+	 * larger of itself and its snapshot, not both. Text the one-pass reader
+	 * leaves to cJSON is read again for it. */
+	snap = snapshot_parse_consume(buf, len, path, err, errlen, &gone);
+	if (snap == NULL && gone) {
+		size_t again = 0;
+
+		while (again < len) {
+			ssize_t r = pread(fd, buf + again, len - again, (off_t)again);
+
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0) {
+				errfmt(err, errlen, "%s: cannot read it again: %s", path,
+				       r < 0 ? strerror(errno) : "it became shorter");
+				goto out;
+			}
+			again += (size_t)r;
+		}
+		snap = snapshot_parse(buf, len, path, err, errlen);
+	}
 out:
 	free(buf);
 	close(fd);

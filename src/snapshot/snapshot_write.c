@@ -305,6 +305,39 @@ static int write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
+/* Text written in pieces of about this size. */
+#define WRITE_CHUNK (1024 * 1024)
+
+/*
+ * snapshot_serialize()'s text, written as it is made: the whole text at
+ * once would cost as much again as the snapshot (22 MB for 300k groups).
+ */
+static int write_text(int fd, const struct snapshot *snap)
+{
+	struct sbuf b = { 0 };
+	int rc = -1;
+
+	sb_reserve(&b, WRITE_CHUNK + 4096);
+	sb_header(&b, snap);
+	for (size_t i = 0; i < snap->ngroups; i++) {
+		if (i)
+			sb_lit(&b, ",\n");
+		else
+			sb_lit(&b, "\n");
+		sb_group(&b, &snap->groups[i]);
+		if (b.len >= WRITE_CHUNK) {
+			if (write_all(fd, b.p, b.len) < 0)
+				goto out;
+			b.len = 0;
+		}
+	}
+	sb_lit(&b, "\n]}\n");
+	rc = write_all(fd, b.p, b.len);
+out:
+	free(b.p);
+	return rc;
+}
+
 /*
  * Create a fresh temporary file next to BASE in directory DFD: O_EXCL, so
  * never a file (or a symlink) someone else put there. Returns the fd and its
@@ -385,10 +418,9 @@ static void sweep_temps(int dfd, const char *base)
 
 int snapshot_save(const struct snapshot *snap, const char *path, char *err, size_t errlen)
 {
-	char *text = NULL, *dcopy = NULL, *bcopy = NULL, tmp[NAME_MAX + 1];
+	char *dcopy = NULL, *bcopy = NULL, tmp[NAME_MAX + 1];
 	const char *dir, *base;
 	struct stat st;
-	size_t len;
 	int fd = -1, dfd = -1, rc = -1;
 	bool made = false;
 
@@ -419,10 +451,9 @@ int snapshot_save(const struct snapshot *snap, const char *path, char *err, size
 		goto out;
 	}
 	made = true;
-	text = snapshot_serialize(snap, SIZE_MAX, &len);
 	/* Our mode, set explicitly: never one copied from a file that was
 	 * there (another user may have made it world-writable for us). */
-	if (write_all(fd, text, len) < 0 || fchmod(fd, 0600) < 0 || fsync(fd) < 0) {
+	if (write_text(fd, snap) < 0 || fchmod(fd, 0600) < 0 || fsync(fd) < 0) {
 		errfmt(err, errlen, "cannot save to %s: %s", path, strerror(errno));
 		goto out;
 	}
@@ -456,7 +487,6 @@ out:
 		(void)unlinkat(dfd, tmp, 0);
 	if (dfd >= 0)
 		close(dfd);
-	free(text);
 	free(dcopy);
 	free(bcopy);
 	return rc;
