@@ -322,6 +322,20 @@ static int snapshot_prepare(struct session *c, const struct cli_opts *o, int *rc
 	return 0;
 }
 
+/* A whole snapshot, read from the reply's text while the frame is there. */
+struct snapshot_text {
+	struct snapshot *snap;
+	char err[512];
+};
+
+static void take_snapshot_text(void *ud, char *text, size_t len)
+{
+	struct snapshot_text *t = ud;
+	bool gone;
+
+	t->snap = snapshot_parse_consume(text, len, "reply", t->err, sizeof t->err, &gone);
+}
+
 int headless_snapshot(const struct cli_opts *o)
 {
 	char err[512];
@@ -345,19 +359,22 @@ int headless_snapshot(const struct cli_opts *o)
 	cJSON_AddStringToObject(args, "key", o->key ? o->key : "lineno");
 	if (top)
 		cJSON_AddNumberToObject(args, "limit", o->top + 1);
+	struct snapshot_text whole = { NULL, "" };
 	cJSON *result = NULL;
-	if (session_call(c, top ? PROTO_CMD_TOP : PROTO_CMD_SNAPSHOT, args, CALL_TIMEOUT_MS, &result, err,
-			 sizeof err) < 0) {
+	int called = top ? session_call(c, PROTO_CMD_TOP, args, CALL_TIMEOUT_MS, &result, err, sizeof err) :
+			   session_call_text(c, PROTO_CMD_SNAPSHOT, args, CALL_TIMEOUT_MS, take_snapshot_text,
+					     &whole, err, sizeof err);
+	if (called < 0) {
 		if (session_last_error_code(c) == PROTO_ERR_NOT_TRACING)
 			rc = not_tracing(o->pid);
 		else
 			rc = fail(CLI_EXIT_FAILURE, "snapshot of pid %d failed: %s", (int)o->pid, err);
 		goto done;
 	}
-	struct snapshot *s = snapshot_from_json(result, err, sizeof err);
+	struct snapshot *s = top ? snapshot_from_json(result, err, sizeof err) : whole.snap;
 	cJSON_Delete(result);
 	if (s == NULL) {
-		rc = fail(CLI_EXIT_FAILURE, "the agent's snapshot is malformed: %s", err);
+		rc = fail(CLI_EXIT_FAILURE, "the agent's snapshot is malformed: %s", top ? err : whole.err);
 		goto done;
 	}
 	snapshot_sort(s);

@@ -31,6 +31,7 @@ struct pending {
 	client_reply_fn cb;
 	void *userdata;
 	double sub_interval; /* subscribe: the interval asked for */
+	bool text;           /* client_request_text(): the result as text */
 };
 
 struct client {
@@ -234,6 +235,7 @@ static uint64_t add_pending(struct client *c, enum proto_cmd cmd, client_reply_f
 	p->cb = cb;
 	p->userdata = ud;
 	p->sub_interval = -1;
+	p->text = false;
 	return p->id;
 }
 
@@ -372,6 +374,16 @@ int64_t client_request(struct client *c, enum proto_cmd cmd, cJSON *args, client
 	return id;
 }
 
+int64_t client_request_text(struct client *c, enum proto_cmd cmd, cJSON *args, client_reply_fn cb,
+			    void *userdata)
+{
+	int64_t id = client_request(c, cmd, args, cb, userdata);
+
+	if (id > 0)
+		find_pending(c, (uint64_t)id)->text = true;
+	return id;
+}
+
 void client_cancel(struct client *c, int64_t id)
 {
 	struct pending *p = id > 0 ? find_pending(c, (uint64_t)id) : NULL;
@@ -473,12 +485,52 @@ static void handle_hello(struct client *c, struct msg *m)
 		c->state_fn(c->state_ud, CLIENT_READY, "");
 }
 
-static void dispatch(struct client *c, const char *line, size_t len)
+/*
+ * A reply to a text request that msg_peek_result() takes: its result goes
+ * to the callback as the bytes in the read buffer, never decoded here.
+ * False when the frame is something else (msg_decode() then reads it).
+ */
+static bool dispatch_text(struct client *c, char *line, size_t len)
+{
+	struct pending *p = NULL, req;
+	size_t off, rlen;
+	uint64_t id;
+
+	for (size_t i = 0; i < c->npend && p == NULL; i++)
+		if (c->pend[i].text)
+			p = &c->pend[i];
+	if (p == NULL || !msg_peek_result(line, len, &id, &off, &rlen))
+		return false;
+	p = find_pending(c, id);
+	if (p == NULL || !p->text)
+		return false;
+	req = *p;
+	remove_pending(c, p);
+	if (c->npend == 0)
+		c->quiet_since = clock_ms(c);
+	if (req.cb) {
+		struct client_reply r = {
+			.id = req.id,
+			.cmd = req.cmd,
+			.ok = true,
+			.code = -1,
+			.text = line + off,
+			.text_len = rlen,
+		};
+
+		req.cb(req.userdata, &r);
+	}
+	return true;
+}
+
+static void dispatch(struct client *c, char *line, size_t len)
 {
 	struct msg m;
 	struct pending *p, req;
 	char why[256];
 
+	if (dispatch_text(c, line, len))
+		return;
 	if (msg_decode(line, len, &m, why, sizeof why) < 0) {
 		fail(c, "the agent sent an invalid message: %s", why);
 		return;
@@ -521,8 +573,19 @@ static void dispatch(struct client *c, const char *line, size_t len)
 			.local = false,
 			.internal = &m,
 		};
+		char *text = NULL;
 
+		if (req.text && r.ok) {
+			/* An unusual but valid envelope: the text request still gets text. */
+			text = cJSON_PrintUnformatted(m.result);
+			if (text == NULL)
+				xalloc_die(0);
+			r.text = text;
+			r.text_len = strlen(text);
+			r.result = NULL;
+		}
 		req.cb(req.userdata, &r);
+		free(text);
 	}
 	msg_done(&m);
 }
@@ -543,7 +606,8 @@ static void drain_frames(struct client *c)
 			     PROTO_MAX_REPLY / (1024 * 1024));
 			return;
 		}
-		dispatch(c, line, len);
+		/* The line is the reader's own buffer, ours until its next call. */
+		dispatch(c, (char *)line, len);
 	}
 }
 
@@ -675,6 +739,8 @@ struct call_ctx {
 	bool done;
 	bool ok;
 	cJSON *result;
+	client_text_fn text_fn;
+	void *text_ud;
 	int code;
 	char message[512];
 };
@@ -686,7 +752,10 @@ static void call_cb(void *ud, struct client_reply *r)
 	ctx->done = true;
 	ctx->ok = r->ok;
 	if (r->ok) {
-		ctx->result = client_reply_take_result(r);
+		if (r->text != NULL)
+			ctx->text_fn(ctx->text_ud, r->text, r->text_len);
+		else
+			ctx->result = client_reply_take_result(r);
 		return;
 	}
 	ctx->code = r->local ? -1 : r->code;
@@ -697,17 +766,21 @@ static void call_cb(void *ud, struct client_reply *r)
 			 proto_cmd_name(r->cmd), r->message, r->code_name);
 }
 
-int client_call(struct client *c, enum proto_cmd cmd, cJSON *args, int timeout_ms,
-		cJSON **result, char *err, size_t errlen)
+/* client_call(), or client_call_text() when text_fn is set. */
+static int call(struct client *c, enum proto_cmd cmd, cJSON *args, int timeout_ms, cJSON **result,
+		client_text_fn text_fn, void *text_ud, char *err, size_t errlen)
 {
-	struct call_ctx ctx = { .code = -1 };
+	struct call_ctx ctx = { .code = -1, .text_fn = text_fn, .text_ud = text_ud };
 	long deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
 	int64_t id;
 
 	if (result)
 		*result = NULL;
 	c->last_code = -1;
-	id = client_request(c, cmd, args, call_cb, &ctx);
+	if (text_fn)
+		id = client_request_text(c, cmd, args, call_cb, &ctx);
+	else
+		id = client_request(c, cmd, args, call_cb, &ctx);
 	if (id < 0) {
 		errfmt(err, errlen, "%s", c->error);
 		return -1;
@@ -731,4 +804,16 @@ int client_call(struct client *c, enum proto_cmd cmd, cJSON *args, int timeout_m
 	else
 		cJSON_Delete(ctx.result);
 	return 0;
+}
+
+int client_call(struct client *c, enum proto_cmd cmd, cJSON *args, int timeout_ms,
+		cJSON **result, char *err, size_t errlen)
+{
+	return call(c, cmd, args, timeout_ms, result, NULL, NULL, err, errlen);
+}
+
+int client_call_text(struct client *c, enum proto_cmd cmd, cJSON *args, int timeout_ms,
+		     client_text_fn fn, void *userdata, char *err, size_t errlen)
+{
+	return call(c, cmd, args, timeout_ms, NULL, fn, userdata, err, errlen);
 }

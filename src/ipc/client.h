@@ -58,6 +58,14 @@ struct client_reply {
 	const char *code_name; /* !ok: the agent's code, or "connection" when local */
 	const char *message;   /* !ok: a sentence for the user */
 	bool local;            /* !ok: made up by the client (connection lost) */
+	/*
+	 * ok, for client_request_text(): the "result" object as text (not
+	 * NUL-terminated), result NULL. It lies in the client's read buffer,
+	 * valid during the callback, which may overwrite it or give its pages
+	 * back (snapshot_parse_consume()).
+	 */
+	char *text;
+	size_t text_len;
 	struct msg *internal;  /* private to client.c */
 };
 
@@ -113,6 +121,15 @@ int client_connect(struct client *c, pid_t pid, const char *socket_override, cha
  */
 int64_t client_request(struct client *c, enum proto_cmd cmd, cJSON *args, client_reply_fn cb,
 		       void *userdata);
+
+/*
+ * As client_request(), for a reply that can be large (a whole snapshot):
+ * its result reaches cb as reply->text, never built into a cJSON tree.
+ * An ok reply in a form msg_peek_result() does not take is decoded and
+ * printed back to text, so cb always gets text.
+ */
+int64_t client_request_text(struct client *c, enum proto_cmd cmd, cJSON *args, client_reply_fn cb,
+			    void *userdata);
 
 /* Forgets request id's callback; a late reply is then discarded. */
 void client_cancel(struct client *c, int64_t id);
@@ -215,5 +232,15 @@ int client_wait_ready(struct client *c, int timeout_ms, char *err, size_t errlen
  */
 int client_call(struct client *c, enum proto_cmd cmd, cJSON *args, int timeout_ms,
 		cJSON **result, char *err, size_t errlen);
+
+/* A successful reply's result as text (see client_reply.text). */
+typedef void (*client_text_fn)(void *userdata, char *text, size_t len);
+
+/*
+ * client_call() with client_request_text(): on success fn is called once,
+ * before this returns 0, with the result's text.
+ */
+int client_call_text(struct client *c, enum proto_cmd cmd, cJSON *args, int timeout_ms,
+		     client_text_fn fn, void *userdata, char *err, size_t errlen);
 
 #endif

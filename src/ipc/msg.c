@@ -187,6 +187,99 @@ static int decode_error_object(const cJSON *error, struct msg *out, char *err, s
 	return 0;
 }
 
+static size_t peek_ws(const char *s, size_t i, size_t len)
+{
+	while (i < len && is_json_space(s[i]))
+		i++;
+	return i;
+}
+
+/* Past the object or array that opens at s[i], strings followed; 0 if it never ends. */
+static size_t peek_skip(const char *s, size_t i, size_t len)
+{
+	size_t depth = 0;
+
+	for (; i < len; i++) {
+		char c = s[i];
+
+		if (c == '"') {
+			for (i++; i < len && s[i] != '"'; i++)
+				if (s[i] == '\\')
+					i++;
+			if (i >= len)
+				return 0;
+		} else if (c == '{' || c == '[') {
+			depth++;
+		} else if (c == '}' || c == ']') {
+			if (--depth == 0) /* s[i] opened one: never below 0 */
+				return i + 1;
+		}
+	}
+	return 0;
+}
+
+bool msg_peek_result(const char *line, size_t len, uint64_t *id, size_t *off, size_t *rlen)
+{
+	bool have_id = false, have_ok = false, have_result = false;
+	size_t i = peek_ws(line, 0, len);
+
+	if (i >= len || line[i] != '{')
+		return false;
+	for (i++;;) {
+		size_t k, klen;
+
+		i = peek_ws(line, i, len);
+		if (i >= len || line[i] != '"')
+			return false;
+		for (k = ++i; i < len && line[i] != '"' && line[i] != '\\'; i++)
+			;
+		if (i >= len || line[i] != '"')
+			return false;
+		klen = i - k;
+		i = peek_ws(line, i + 1, len);
+		if (i >= len || line[i] != ':')
+			return false;
+		i = peek_ws(line, i + 1, len);
+		if (i >= len)
+			return false;
+		if (klen == 2 && memcmp(line + k, "id", 2) == 0 && !have_id) {
+			size_t d = i;
+			uint64_t v = 0;
+
+			while (i < len && line[i] >= '0' && line[i] <= '9' && i - d < 17)
+				v = v * 10 + (uint64_t)(line[i++] - '0');
+			if (i == d || (line[d] == '0' && i - d > 1) || v > MSG_ID_MAX)
+				return false;
+			*id = v;
+			have_id = true;
+		} else if (klen == 2 && memcmp(line + k, "ok", 2) == 0 && !have_ok) {
+			if (len - i < 4 || memcmp(line + i, "true", 4) != 0)
+				return false;
+			i += 4;
+			have_ok = true;
+		} else if (klen == 6 && memcmp(line + k, "result", 6) == 0 && !have_result) {
+			size_t end = line[i] == '{' ? peek_skip(line, i, len) : 0;
+
+			if (end == 0)
+				return false;
+			*off = i;
+			*rlen = end - i;
+			i = end;
+			have_result = true;
+		} else {
+			return false;
+		}
+		i = peek_ws(line, i, len);
+		if (i < len && line[i] == ',') {
+			i++;
+			continue;
+		}
+		if (i >= len || line[i] != '}')
+			return false;
+		return peek_ws(line, i + 1, len) == len && have_id && have_ok && have_result;
+	}
+}
+
 int msg_decode(const char *line, size_t len, struct msg *out, char *err, size_t errlen)
 {
 	const char *end = NULL;

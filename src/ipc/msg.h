@@ -82,6 +82,19 @@ struct msg {
  */
 int msg_decode(const char *line, size_t len, struct msg *out, char *err, size_t errlen);
 
+/*
+ * A quick look at a frame, for replies whose result is wanted as text (a
+ * snapshot of 300k groups is 20 MB of text and ten times that as a cJSON
+ * tree). True when the frame is exactly {"id": N, "ok": true, "result":
+ * {...}}: those three members once each, in any order, keys without
+ * escapes, N an integer 0..MSG_ID_MAX in plain digits. Then *ID is N and
+ * line[*OFF, *OFF + *LEN) is the result object. Its content is not checked,
+ * only where it ends (strings and brackets followed): whoever reads it
+ * checks it. False for anything else, which msg_decode() then reads and
+ * judges. Reads nothing outside line[0, len); allocates nothing.
+ */
+bool msg_peek_result(const char *line, size_t len, uint64_t *id, size_t *off, size_t *rlen);
+
 /* Frees the tree (NULL-safe on an empty or already released msg). */
 void msg_done(struct msg *m);
 

@@ -953,15 +953,15 @@ static void on_tracked(void *ud, struct client_reply *r)
 	s->inflight--;
 	if (is_start(t->cmd))
 		s->starts_inflight--;
-	if (r->ok)
+	if (r->ok && r->result)
 		note_tracemalloc(s, t->cmd, r->result);
 	free(t);
 	if (cb)
 		cb(cb_ud, r);
 }
 
-int64_t session_request(struct session *s, enum proto_cmd cmd, cJSON *args, client_reply_fn cb, void *ud,
-			char *err, size_t errlen)
+static int64_t request(struct session *s, enum proto_cmd cmd, cJSON *args, client_reply_fn cb, void *ud,
+		       bool text, char *err, size_t errlen)
 {
 	if (s->agent != SESSION_AGENT_READY) {
 		cJSON_Delete(args);
@@ -974,7 +974,8 @@ int64_t session_request(struct session *s, enum proto_cmd cmd, cJSON *args, clie
 	t->cmd = cmd;
 	t->cb = cb;
 	t->ud = ud;
-	int64_t id = client_request(s->client, cmd, args, on_tracked, t);
+	int64_t id = text ? client_request_text(s->client, cmd, args, on_tracked, t) :
+			    client_request(s->client, cmd, args, on_tracked, t);
 	if (id < 0) {
 		free(t);
 		if (err && errlen)
@@ -989,6 +990,35 @@ int64_t session_request(struct session *s, enum proto_cmd cmd, cJSON *args, clie
 	if (is_start(cmd))
 		s->starts_inflight++;
 	return id;
+}
+
+int64_t session_request(struct session *s, enum proto_cmd cmd, cJSON *args, client_reply_fn cb, void *ud,
+			char *err, size_t errlen)
+{
+	return request(s, cmd, args, cb, ud, false, err, errlen);
+}
+
+int64_t session_request_text(struct session *s, enum proto_cmd cmd, cJSON *args, client_reply_fn cb,
+			     void *ud, char *err, size_t errlen)
+{
+	return request(s, cmd, args, cb, ud, true, err, errlen);
+}
+
+int session_call_text(struct session *s, enum proto_cmd cmd, cJSON *args, int timeout_ms, client_text_fn fn,
+		      void *ud, char *err, size_t errlen)
+{
+	if (s->agent != SESSION_AGENT_READY) {
+		cJSON_Delete(args);
+		errfmt(err, errlen, "no agent in pid %d: %s", (int)s->o.pid, s->note);
+		return -1;
+	}
+	if (client_call_text(s->client, cmd, args, timeout_ms, fn, ud, err, errlen) < 0) {
+		/* No reply in time: it is still to come, after what we send next. */
+		if (client_last_error_code(s->client) < 0 && client_state(s->client) == CLIENT_READY)
+			s->call_abandoned = true;
+		return -1;
+	}
+	return 0;
 }
 
 int session_call(struct session *s, enum proto_cmd cmd, cJSON *args, int timeout_ms, cJSON **result, char *err,

@@ -142,6 +142,16 @@ int64_t session_request(struct session *s, enum proto_cmd cmd, cJSON *args, clie
 /* Blocking request (see client_call); followed as session_request's are. */
 int session_call(struct session *s, enum proto_cmd cmd, cJSON *args, int timeout_ms, cJSON **result,
 		 char *err, size_t errlen);
+/*
+ * The same for a reply that can be large (a whole snapshot): the result
+ * comes as text (client_request_text, client_call_text), for a reader that
+ * builds no cJSON tree. Text replies carry no status, so these are not for
+ * tracemalloc_start/stop.
+ */
+int64_t session_request_text(struct session *s, enum proto_cmd cmd, cJSON *args, client_reply_fn cb,
+			     void *ud, char *err, size_t errlen);
+int session_call_text(struct session *s, enum proto_cmd cmd, cJSON *args, int timeout_ms, client_text_fn fn,
+		      void *ud, char *err, size_t errlen);
 /* The code of the last failed session_call reply (enum proto_err), or -1. */
 int session_last_error_code(const struct session *s);
 

@@ -170,8 +170,9 @@ struct snapshot *snapshot_parse(const char *buf, size_t len, const char *name,
 /*
  * The two halves of snapshot_parse(), for tests. snapshot_parse_fast()
  * reads strict JSON in one pass without building a tree; for anything else
- * (a syntax error, a reply wrapper, control characters or \u0000 in a
- * string, deep nesting) it sets *gave_up and returns NULL, and
+ * (a syntax error, a reply wrapper, control characters in a string, deep
+ * nesting; a string ends at a \u0000, as in cJSON) it sets *gave_up and
+ * returns NULL, and
  * snapshot_parse() then takes snapshot_parse_cjson() (cJSON tree, then
  * snapshot_from_json()), which decides and words the error. When the fast
  * reader does not give up, both return the same snapshot or the same error.

@@ -718,7 +718,7 @@ struct snapshot *snapshot_from_json(const cJSON *obj, char *err, size_t errlen)
  * building a cJSON tree (5-10 allocations per group, freed again): the
  * bulk of loading a 100k-group file. It accepts strict JSON only; whenever
  * it meets anything else (a syntax error, a construct it leaves to cJSON
- * such as a reply wrapper, raw control characters, \u0000, deep nesting)
+ * such as a reply wrapper, raw control characters, deep nesting)
  * it gives up and snapshot_parse() takes the cJSON path, which then decides
  * and words the error. So both paths always agree.
  */
@@ -799,7 +799,7 @@ static int fr_hex4(const char *p, uint32_t *out)
 static int fr_string(struct fr *f, const char **s, size_t *len)
 {
 	const char *q = f->p + 1, *start = q;
-	size_t n = 0;
+	size_t n = 0, cut = SIZE_MAX;
 
 	while (q < f->end) {
 		unsigned char c = (unsigned char)*q;
@@ -831,7 +831,7 @@ static int fr_string(struct fr *f, const char **s, size_t *len)
 
 		if (c == '"') {
 			*s = f->sb;
-			*len = n;
+			*len = n < cut ? n : cut;
 			f->p = q + 1;
 			return 0;
 		}
@@ -859,8 +859,14 @@ static int fr_string(struct fr *f, const char **s, size_t *len)
 		if (q + 6 > f->end || fr_hex4(q + 2, &cp) < 0)
 			return FR_GIVE_UP;
 		q += 6;
-		if (cp == 0 || (cp >= 0xdc00 && cp <= 0xdfff))
+		if (cp >= 0xdc00 && cp <= 0xdfff)
 			return FR_GIVE_UP;
+		if (cp == 0) {
+			/* cJSON's strings are C strings: they end at a \u0000 */
+			if (cut == SIZE_MAX)
+				cut = n;
+			continue;
+		}
 		if (cp >= 0xd800 && cp <= 0xdbff) {
 			if (q + 6 > f->end || q[0] != '\\' || q[1] != 'u' || fr_hex4(q + 2, &lo) < 0 ||
 			    lo < 0xdc00 || lo > 0xdfff)
@@ -1522,7 +1528,7 @@ static struct snapshot *parse_fast(const char *buf, size_t len, const char *name
 		*gone = f.released != buf;
 		if (*gone)
 			errfmt(err, errlen, "%s: invalid JSON near byte %zu, or JSON this reader does not take "
-			       "(a \\u0000 or an unpaired surrogate in a string, nesting deeper than %d)",
+			       "(an unpaired surrogate in a string, nesting deeper than %d)",
 			       name, (size_t)(f.p - buf), FR_MAX_DEPTH);
 		else
 			errfmt(err, errlen, "%s: not read by the fast reader", name);

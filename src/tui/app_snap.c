@@ -14,6 +14,7 @@
 #include "base/units.h"
 #include "base/xalloc.h"
 #include "ipc/client.h"
+#include "session/session.h"
 #include "tui/app.h"
 
 /* Snapshots ask for whole tracebacks: they regroup exactly to lineno or
@@ -39,7 +40,8 @@ static void on_snapshot(void *ud, struct client_reply *r)
 		app_status(app, true, "snapshot failed: %s", r->message);
 		return;
 	}
-	struct snapshot *snap = snapshot_from_json(r->result, err, sizeof err);
+	bool gone;
+	struct snapshot *snap = snapshot_parse_consume(r->text, r->text_len, "reply", err, sizeof err, &gone);
 	if (snap == NULL) {
 		app_status(app, true, "the agent's snapshot is malformed: %s", err);
 		return;
@@ -77,5 +79,8 @@ void app_snapshot_take(struct app *app)
 	if (sampled)
 		cJSON_AddStringToObject(args, "source", "sampled");
 	app->snap_taken_at = monotime_now();
-	app_agent_request(app, PROTO_CMD_SNAPSHOT, args, on_snapshot, app);
+	/* As text: a whole snapshot is read without a cJSON tree (snapshot.h). */
+	char err[600];
+	if (session_request_text(app->session, PROTO_CMD_SNAPSHOT, args, on_snapshot, app, err, sizeof err) < 0)
+		app_status(app, true, "%s", err);
 }
