@@ -720,6 +720,68 @@ static void test_call(void **state)
 	agent_join(&a);
 }
 
+/* Text requests: the result's bytes, whatever the envelope looks like. */
+static void script_text(struct agent *a)
+{
+	cJSON *req;
+
+	agent_hello(a);
+	req = agent_recv(a); /* a push first, then the plain reply */
+	agent_sendf(a, "{\"push\":\"status\",\"data\":{}}");
+	agent_sendf(a, "{\"id\":%.0f,\"ok\":true,\"result\":{\"s\":\"}]\\\"{\",\"n\":[1,{}]}}", req_id(req));
+	cJSON_Delete(req);
+	req = agent_recv(a); /* members in another order, spaces */
+	agent_sendf(a, " { \"result\" : {\"a\":1} , \"ok\" : true, \"id\" : %.0f } ", req_id(req));
+	cJSON_Delete(req);
+	req = agent_recv(a); /* an escaped key: only msg_decode reads it */
+	agent_sendf(a, "{\"\\u0069d\":%.0f,\"ok\":true,\"result\":{\"b\":2}}", req_id(req));
+	cJSON_Delete(req);
+	req = agent_recv(a); /* an error */
+	agent_sendf(a, "{\"id\":%.0f,\"ok\":false,\"error\":{\"code\":\"not_tracing\",\"message\":"
+		    "\"tracemalloc is not tracing\"}}", req_id(req));
+	cJSON_Delete(req);
+}
+
+struct text_got {
+	char text[256];
+	int calls;
+};
+
+static void text_cb(void *ud, char *text, size_t len)
+{
+	struct text_got *g = ud;
+
+	g->calls++;
+	snprintf(g->text, sizeof g->text, "%.*s", (int)len, text);
+}
+
+static void test_text_call(void **state)
+{
+	struct agent a;
+	struct client *c = client_new();
+	struct text_got g = { "", 0 };
+	char err[256];
+	int fd = agent_start(&a, script_text);
+
+	(void)state;
+	assert_int_equal(client_attach_fd(c, fd, err, sizeof err), 0);
+	agent_run(&a);
+	assert_int_equal(client_call_text(c, PROTO_CMD_SNAPSHOT, NULL, 5000, text_cb, &g, err, sizeof err), 0);
+	assert_int_equal(g.calls, 1);
+	assert_string_equal(g.text, "{\"s\":\"}]\\\"{\",\"n\":[1,{}]}");
+	assert_int_equal(client_call_text(c, PROTO_CMD_SNAPSHOT, NULL, 5000, text_cb, &g, err, sizeof err), 0);
+	assert_string_equal(g.text, "{\"a\":1}");
+	assert_int_equal(client_call_text(c, PROTO_CMD_SNAPSHOT, NULL, 5000, text_cb, &g, err, sizeof err), 0);
+	assert_string_equal(g.text, "{\"b\":2}");
+	assert_int_equal(g.calls, 3);
+	assert_int_equal(client_call_text(c, PROTO_CMD_SNAPSHOT, NULL, 5000, text_cb, &g, err, sizeof err), -1);
+	assert_int_equal(g.calls, 3);
+	assert_string_equal(err, "snapshot failed: tracemalloc is not tracing (not_tracing)");
+	assert_int_equal(client_last_error_code(c), PROTO_ERR_NOT_TRACING);
+	client_free(c);
+	agent_join(&a);
+}
+
 /* A 50 MB reply, written in large pieces, read in pieces by the client. */
 static void script_big(struct agent *a)
 {
@@ -1378,6 +1440,7 @@ int main(void)
 		cmocka_unit_test(test_hello_refused_or_invalid),
 		cmocka_unit_test(test_protocol_violations),
 		cmocka_unit_test(test_call),
+		cmocka_unit_test(test_text_call),
 		cmocka_unit_test(test_big_reply),
 		cmocka_unit_test_setup_teardown(test_connect_runtime_dir, rt_setup, rt_teardown),
 		cmocka_unit_test(test_split_and_batched_frames),

@@ -1338,6 +1338,68 @@ static void test_envelope_property(void **state)
 	assert_true(accepted < iters - iters / 20);
 }
 
+/* msg_peek_result: finds the result of a plain ok reply, refuses the rest. */
+static bool peek(const char *line, uint64_t *id, char *res, size_t reslen)
+{
+	size_t off = 0, len = 0;
+	char *copy = malloc(strlen(line) + 1); /* exact size: ASan sees any overread */
+	bool ok;
+
+	memcpy(copy, line, strlen(line));
+	ok = msg_peek_result(copy, strlen(line), id, &off, &len);
+	if (ok)
+		snprintf(res, reslen, "%.*s", (int)len, copy + off);
+	free(copy);
+	return ok;
+}
+
+static void test_peek_result(void **state)
+{
+	static const char *const refused[] = {
+		"", "{", "[]", "{}", "{\"id\":1,\"ok\":true}", "{\"id\":1,\"result\":{}}",
+		"{\"id\":1,\"ok\":false,\"result\":{}}", "{\"id\":1,\"ok\":true,\"result\":[]}",
+		"{\"id\":1,\"ok\":true,\"result\":{},\"x\":1}", "{\"id\":1,\"ok\":true,\"result\":{},\"id\":2}",
+		"{\"id\":-1,\"ok\":true,\"result\":{}}", "{\"id\":01,\"ok\":true,\"result\":{}}",
+		"{\"id\":1.5,\"ok\":true,\"result\":{}}", "{\"id\":1e3,\"ok\":true,\"result\":{}}",
+		"{\"id\":9007199254740992,\"ok\":true,\"result\":{}}",
+		"{\"id\":123456789012345678,\"ok\":true,\"result\":{}}",
+		"{\"id\":null,\"ok\":true,\"result\":{}}", "{\"\\u0069d\":1,\"ok\":true,\"result\":{}}",
+		"{\"id\":1,\"ok\":truex,\"result\":{}}", "{\"id\":1,\"ok\":true,\"result\":{}} x",
+		"{\"id\":1,\"ok\":true,\"result\":{\"a\":\"}\"", "{\"id\":1,\"ok\":true,\"result\":{\"a\":\"\\\"}}",
+		"{\"push\":\"status\",\"data\":{}}", "{\"id\":1 \"ok\":true,\"result\":{}}",
+	};
+	const char *good = "{\"id\":42,\"ok\":true,\"result\":{\"s\":\"}\\\"]\",\"g\":[{\"a\":[1,2]}]}}";
+	char res[256];
+	uint64_t id = 0;
+
+	(void)state;
+	assert_true(peek(good, &id, res, sizeof res));
+	assert_int_equal(id, 42);
+	assert_string_equal(res, "{\"s\":\"}\\\"]\",\"g\":[{\"a\":[1,2]}]}");
+	assert_true(peek(" {\"result\" :{ } ,\"ok\": true , \"id\":0}\r\n", &id, res, sizeof res));
+	assert_int_equal(id, 0);
+	assert_string_equal(res, "{ }");
+	assert_true(peek("{\"ok\":true,\"id\":9007199254740991,\"result\":{}}", &id, res, sizeof res));
+	assert_int_equal(id, 9007199254740991ull);
+	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+		if (peek(refused[i], &id, res, sizeof res))
+			fail_msg("took %s", refused[i]);
+	/* Cut anywhere, never taken, never read past its end. */
+	for (size_t n = 0; n < strlen(good); n++) {
+		char cut[256];
+
+		snprintf(cut, sizeof cut, "%.*s", (int)n, good);
+		assert_false(peek(cut, &id, res, sizeof res));
+	}
+	/* What it takes, msg_decode takes as the same reply. */
+	struct msg m;
+	char err[256];
+	assert_int_equal(msg_decode(good, strlen(good), &m, err, sizeof err), 0);
+	assert_int_equal(m.kind, MSG_REPLY_OK);
+	assert_int_equal(m.id, 42);
+	msg_done(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1364,6 +1426,7 @@ int main(void)
 		cmocka_unit_test(test_profile_tree_bad),
 		cmocka_unit_test(test_fuzz),
 		cmocka_unit_test(test_envelope_property),
+		cmocka_unit_test(test_peek_result),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -22,6 +22,7 @@
 
 #include <cmocka.h>
 
+#include "ipc/msg.h"
 #include "snapshot/snapshot.h"
 #include "base/units.h"
 #include "base/xalloc.h"
@@ -1319,9 +1320,178 @@ static void test_fast_reader_agrees(void **state)
 	assert_true(read_fast > total / 10);
 }
 
+/* ------------------------------------------- replies read as text -- */
+
+/* snap's canonical text, for comparisons. */
+static char *text_of(const struct snapshot *snap)
+{
+	return snapshot_serialize(snap, SIZE_MAX, NULL);
+}
+
+/* An exact-size copy, so that ASan sees any read past the end. */
+static char *exact_copy(const char *s, size_t n)
+{
+	char *c = xmalloc(n ? n : 1);
+
+	memcpy(c, s, n);
+	return c;
+}
+
+/* The result object of a real agent reply (tests/data/snapshots): the
+ * text path and the cJSON path give the same snapshot. */
+static void test_consume_real_reply(void **state)
+{
+	char *path = data_path("reply_snapshot.ndjson"), err[512], e2[512];
+	size_t len, off, rlen;
+	char *line = read_file(path, &len);
+	uint64_t id;
+	struct msg m;
+	bool gone;
+
+	(void)state;
+	while (len > 0 && line[len - 1] == '\n')
+		len--;
+	assert_true(msg_peek_result(line, len, &id, &off, &rlen));
+	assert_int_equal(msg_decode(line, len, &m, err, sizeof err), 0);
+	struct snapshot *want = snapshot_from_json(m.result, err, sizeof err);
+	assert_non_null(want);
+	char *text = exact_copy(line + off, rlen);
+	struct snapshot *got = snapshot_parse_consume(text, rlen, "reply", e2, sizeof e2, &gone);
+	if (got == NULL)
+		fail_msg("%s", e2);
+	assert_false(gone);
+	char *a = text_of(want), *b = text_of(got);
+	assert_string_equal(a, b);
+	assert_true(got->ngroups > 3);
+	free(a);
+	free(b);
+	snapshot_free(got);
+	free(text);
+
+	/* Cut anywhere: a one-line error, never a snapshot, never a crash. */
+	for (size_t n = 0; n < rlen; n++) {
+		char *cut = exact_copy(line + off, n);
+
+		got = snapshot_parse_consume(cut, n, "reply", e2, sizeof e2, &gone);
+		if (got != NULL)
+			fail_msg("a reply cut at byte %zu was read", n);
+		assert_non_null(strstr(e2, "reply: "));
+		assert_null(strchr(e2, '\n'));
+		free(cut);
+	}
+	/* Mutated: the same outcome as snapshot_parse() (nothing is given
+	 * back below 1 MiB, so the cJSON path decides as it always did). */
+	uint64_t rng = 0x9e3779b97f4a7c15ull;
+	static const char bytes[] = "{}[],:\"\\0123456789-.eE tfnul\x01\xff";
+	for (int t = 0; t < 4000; t++) {
+		char *mut = exact_copy(line + off, rlen), *copy;
+		struct snapshot *ref;
+		char e3[512];
+
+		for (int k = 0; k < 1 + t % 3; k++) {
+			rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+			mut[(rng >> 33) % rlen] = bytes[(rng >> 20) % (sizeof bytes - 1)];
+		}
+		copy = exact_copy(mut, rlen);
+		ref = snapshot_parse(copy, rlen, "reply", e3, sizeof e3);
+		got = snapshot_parse_consume(mut, rlen, "reply", e2, sizeof e2, &gone);
+		assert_false(gone);
+		assert_int_equal(ref == NULL, got == NULL);
+		if (ref == NULL) {
+			assert_string_equal(e2, e3);
+		} else {
+			a = text_of(ref);
+			b = text_of(got);
+			assert_string_equal(a, b);
+			free(a);
+			free(b);
+		}
+		snapshot_free(ref);
+		snapshot_free(got);
+		free(copy);
+		free(mut);
+	}
+	snapshot_free(want);
+	msg_done(&m);
+	free(line);
+	free(path);
+}
+
+/* A result of n lineno groups as the agent writes it; HEAD_LAST puts the
+ * header fields after the groups. Every group distinct, or with DUP the
+ * last one repeats the first. */
+static char *big_result(size_t n, bool head_last, bool dup, size_t *len)
+{
+	const char *head = "\"time\":1795833797.39,\"pid\":21887,\"key\":\"lineno\",\"cumulative\":false,"
+			   "\"nframe\":1,\"traced_current\":1558938,\"traced_peak\":5351519,"
+			   "\"total_size\":1024889,\"total_count\":4875,\"ntraces\":9289,\"took_ms\":20.2";
+	size_t cap = 256 + n * 120, l = 0;
+	char *b = xmalloc(cap);
+
+	l += (size_t)snprintf(b + l, cap - l, "{%s%s\"groups\":[", head_last ? "" : head, head_last ? "" : ",");
+	for (size_t i = 0; i < n; i++)
+		l += (size_t)snprintf(b + l, cap - l, "%s{\"size\":%zu,\"count\":%zu,\"frames\":[[\"<gen \\u00e9>\",%zu]],"
+				      "\"line\":\"keep.append([%zu])\\t\\u0000x\"}", i ? "," : "", 64 + i % 1000, 1 + i % 7,
+				      dup && i == n - 1 ? (size_t)1 : i + 1, i);
+	l += (size_t)snprintf(b + l, cap - l, "]%s%s}", head_last ? "," : "", head_last ? head : "");
+	*len = l;
+	return b;
+}
+
+/* 100k groups (several MiB, so pages are given back while reading): the
+ * same snapshot as the cJSON path, whichever order the fields come in. */
+static void test_consume_big(void **state)
+{
+	char err[512], e2[512];
+	bool gone;
+
+	(void)state;
+	for (int head_last = 0; head_last < 2; head_last++) {
+		size_t len;
+		char *text = big_result(100000, head_last, false, &len);
+		char *copy = exact_copy(text, len);
+		struct snapshot *want = snapshot_parse_cjson(copy, len, "reply", err, sizeof err);
+		struct snapshot *got = snapshot_parse_consume(text, len, "reply", e2, sizeof e2, &gone);
+
+		if (want == NULL || got == NULL)
+			fail_msg("%s / %s", want ? "" : err, got ? "" : e2);
+		assert_int_equal(got->ngroups, 100000);
+		assert_string_equal(got->groups[5].line, "keep.append([5])\t");
+		char *a = text_of(want), *b = text_of(got);
+		assert_string_equal(a, b);
+		free(a);
+		free(b);
+		snapshot_free(want);
+		snapshot_free(got);
+		free(copy);
+		free(text);
+	}
+	/* A duplicate at the end: found after the pages went, said the same way. */
+	size_t len;
+	char *text = big_result(100000, false, true, &len);
+	char *copy = exact_copy(text, len);
+	assert_null(snapshot_parse_cjson(copy, len, "reply", err, sizeof err));
+	assert_null(snapshot_parse_consume(text, len, "reply", e2, sizeof e2, &gone));
+	assert_false(gone);
+	assert_string_equal(e2, err);
+	assert_string_equal(e2, "reply: groups[99999] has the same location as groups[0] (<gen \xc3\xa9>:1)");
+	free(text);
+	free(copy);
+	/* Broken near the end, after pages went: one line that says where. */
+	text = big_result(100000, false, false, &len);
+	text[len - 2] = '}'; /* "]}" becomes "}}" */
+	assert_null(snapshot_parse_consume(text, len, "reply", e2, sizeof e2, &gone));
+	assert_true(gone);
+	assert_non_null(strstr(e2, "reply: invalid JSON near byte "));
+	assert_null(strchr(e2, '\n'));
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_consume_real_reply),
+		cmocka_unit_test(test_consume_big),
 		cmocka_unit_test(test_parse_valid),
 		cmocka_unit_test(test_parse_limits_accepted),
 		cmocka_unit_test(test_parse_rejects),
