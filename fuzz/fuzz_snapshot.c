@@ -13,9 +13,16 @@
  * against a changed copy of itself (groups gone, new and changed), in every
  * order. The JSON printers' output must be JSON, and the tables must hold
  * nothing that a terminal would take as a control.
+ *
+ * Whole snapshot replies are read from their text: snapshot_parse_consume()
+ * must give what snapshot_parse() gives, and when an input is a reply frame
+ * that msg_peek_result() takes, its result text must read as the cJSON
+ * tree of that frame reads (unless the text is not UTF-8, which only the
+ * text path refuses), every error in one line.
  */
 #include "snapshot/snapdiff.h"
 #include "snapshot/snapshot.h"
+#include "ipc/msg.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -253,6 +260,56 @@ static void exercise(const struct snapshot *s)
 	}
 }
 
+/* The text path of replies (see the top of this file). */
+static void consume_checks(const char *buf, size_t size, const struct snapshot *fast, const char *ef,
+			   const struct snapshot *slow, const char *ec, bool gave_up)
+{
+	char eo[512] = "", er[512] = "";
+	struct snapshot *consumed, *want;
+	size_t off, rlen;
+	uint64_t id;
+	struct msg m;
+	char *text;
+	bool gone;
+
+	text = fuzz_copy(buf, size, 0);
+	consumed = snapshot_parse_consume(text, size, "f", eo, sizeof eo, &gone);
+	free(text);
+	if (consumed == NULL)
+		fuzz_check_error(H, eo);
+	if (gone)
+		fuzz_broken(H, "snapshot_parse_consume() gave pages back of a small text", NULL);
+	same_outcome(consumed, eo, gave_up ? slow : fast, gave_up ? ec : ef,
+		     "snapshot_parse_consume() and snapshot_parse() disagree");
+	snapshot_free(consumed);
+
+	if (!msg_peek_result(buf, size, &id, &off, &rlen))
+		return;
+	if (off + rlen > size || rlen < 2 || buf[off] != '{' || buf[off + rlen - 1] != '}')
+		fuzz_broken(H, "msg_peek_result() gave a result outside the frame", NULL);
+	text = fuzz_copy(buf + off, rlen, 0);
+	consumed = snapshot_parse_consume(text, rlen, "reply", eo, sizeof eo, &gone);
+	free(text);
+	if (consumed == NULL)
+		fuzz_check_error(H, eo);
+	if (msg_decode(buf, size, &m, er, sizeof er) == 0) {
+		if (m.kind != MSG_REPLY_OK || m.id != id)
+			fuzz_broken(H, "msg_peek_result() and msg_decode() see different replies", NULL);
+		want = snapshot_from_json(m.result, er, sizeof er);
+		if (want != NULL && consumed == NULL && strstr(eo, "UTF-8") == NULL && strstr(eo, "NUL byte") == NULL) {
+			fprintf(stderr, "%s: %s\n", H, eo);
+			fuzz_broken(H, "a reply cJSON reads is refused as text", NULL);
+		}
+		if (want == NULL && consumed != NULL)
+			fuzz_broken(H, "a reply cJSON refuses is read as text", er);
+		if (want != NULL && consumed != NULL)
+			same_outcome(consumed, "", want, "", "a reply reads differently as text and as cJSON");
+		snapshot_free(want);
+		msg_done(&m);
+	}
+	snapshot_free(consumed);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *buf = fuzz_copy(data, size, 0);
@@ -283,6 +340,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	else if (fast != NULL)
 		fuzz_broken(H, "the fast reader gave up and still returned a snapshot", NULL);
 
+	consume_checks(buf, size, fast, ef, slow, ec, gave_up);
 	if (loaded != NULL)
 		exercise(loaded);
 	snapshot_free(loaded);

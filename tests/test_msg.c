@@ -1367,6 +1367,7 @@ static void test_peek_result(void **state)
 		"{\"id\":1,\"ok\":truex,\"result\":{}}", "{\"id\":1,\"ok\":true,\"result\":{}} x",
 		"{\"id\":1,\"ok\":true,\"result\":{\"a\":\"}\"", "{\"id\":1,\"ok\":true,\"result\":{\"a\":\"\\\"}}",
 		"{\"push\":\"status\",\"data\":{}}", "{\"id\":1 \"ok\":true,\"result\":{}}",
+		"{\"id\":1,\"ok\":true,\"result\":{\"a\":[}]}", /* ends with ']' */
 	};
 	const char *good = "{\"id\":42,\"ok\":true,\"result\":{\"s\":\"}\\\"]\",\"g\":[{\"a\":[1,2]}]}}";
 	char res[256];

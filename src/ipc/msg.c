@@ -260,7 +260,7 @@ bool msg_peek_result(const char *line, size_t len, uint64_t *id, size_t *off, si
 		} else if (klen == 6 && memcmp(line + k, "result", 6) == 0 && !have_result) {
 			size_t end = line[i] == '{' ? peek_skip(line, i, len) : 0;
 
-			if (end == 0)
+			if (end == 0 || line[end - 1] != '}')
 				return false;
 			*off = i;
 			*rlen = end - i;
