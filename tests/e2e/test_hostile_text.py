@@ -72,16 +72,19 @@ def work():
 threading.Thread(target=work, daemon=True).start()
 
 # An agent whose error messages quote hostile text: an exception class with
-# a hostile name, raised by the snapshot command when asked for --key filename.
+# a hostile name, raised by the snapshot and top commands when asked for
+# --key filename (`pmt-top snapshot` without -o asks for the top groups).
 import pmt_agent
 from pmt_agent import commands
-orig = commands.HANDLERS["snapshot"]
 Hostile = type("E" + H, (Exception,), {})
-def snapshot(session, args):
-    if args.get("key") == "filename":
-        raise Hostile("message " + H)
-    return orig(session, args)
-commands.HANDLERS["snapshot"] = snapshot
+def hostile(orig):
+    def handler(session, args):
+        if args.get("key") == "filename":
+            raise Hostile("message " + H)
+        return orig(session, args)
+    return handler
+for name in ("snapshot", "top"):
+    commands.HANDLERS[name] = hostile(commands.HANDLERS[name])
 pmt_agent.start()
 print("ready", flush=True)
 while True:
