@@ -372,6 +372,9 @@ int headless_snapshot(const struct cli_opts *o)
 		goto done;
 	}
 	struct snapshot *s = top ? snapshot_from_json(result, err, sizeof err) : whole.snap;
+	const cJSON *all = top ? cJSON_GetObjectItemCaseSensitive(result, "ngroups") : NULL;
+	size_t all_groups = cJSON_IsNumber(all) && all->valuedouble >= 0 && all->valuedouble < 1e15
+			    ? (size_t)all->valuedouble : 0;
 	cJSON_Delete(result);
 	if (s == NULL) {
 		rc = fail(CLI_EXIT_FAILURE, "the agent's snapshot is malformed: %s", top ? err : whole.err);
@@ -379,6 +382,8 @@ int headless_snapshot(const struct cli_opts *o)
 	}
 	snapshot_sort(s);
 	s->cut = top && s->ngroups > (size_t)o->top;
+	if (s->cut)
+		s->all_groups = all_groups;
 	if (o->output) {
 		if (snapshot_save(s, o->output, err, sizeof err) < 0) {
 			rc = fail(CLI_EXIT_FAILURE, "%s", err);

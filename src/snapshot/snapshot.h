@@ -87,6 +87,8 @@ struct snapshot {
 	bool cut;                /* the agent kept only the largest groups (a `top`
 	                          * reply asked for one more than it shows): there
 	                          * are more than ngroups; never saved */
+	size_t all_groups;       /* a cut snapshot: how many groups the agent had
+	                          * (its reply's "ngroups"); 0 when it did not say */
 
 	struct snapshot_group *groups; /* in the order they were added/loaded */
 	size_t ngroups;

@@ -118,7 +118,8 @@ int snapshot_print(FILE *fp, const struct snapshot *snap, size_t top_n, bool jso
 		snap->total_count,
 		units_bytes_table(s2, sizeof(s2), (int64_t)snap->traced_current, false),
 		units_bytes_table(s3, sizeof(s3), (int64_t)snap->traced_peak, false),
-		snap->cut ? "more than " : "", snap->cut ? n : snap->ngroups, n);
+		snap->cut && snap->all_groups <= n ? "more than " : "",
+		!snap->cut ? snap->ngroups : snap->all_groups > n ? snap->all_groups : n, n);
 	fprintf(fp, "%10s %10s %10s  %s\n", "SIZE", "COUNT", "AVERAGE", "LOCATION");
 	for (size_t i = 0; i < n; i++) {
 		const struct snapshot_group *g = v[i];
