@@ -647,7 +647,11 @@ def handle(session, line, heavy=_no_gate):
             return error("handshake", "send hello first", req_id)
         if cmd in HEAVY:
             with heavy():
+                c0 = time.thread_time()
                 result = handler(session, args)
+                # What the request cost the target, for the client's pacing.
+                if isinstance(result, dict) and "cpu_ms" not in result:
+                    result["cpu_ms"] = round((time.thread_time() - c0) * 1000.0, 3)
         else:
             result = handler(session, args)
         return {"id": req_id, "ok": True, "result": result}
