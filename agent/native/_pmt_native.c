@@ -195,7 +195,7 @@ done:
  * traceback), so the trace list can be freed before the rows are encoded.
  */
 
-#define SLICE_NS 4000000LL	/* one slice of work holds the GIL about this long */
+#define SLICE_NS 2000000LL	/* one slice of work holds the GIL about this long */
 #define CHECK_EVERY 1024	/* items between two looks at the clock */
 
 enum fold_key { KEY_LINENO, KEY_FILENAME, KEY_TRACEBACK };
