@@ -806,6 +806,7 @@ static void test_profile_functions_ok(void **state)
 	assert_int_equal(f.interval, 4096);
 	assert_int_equal(f.functions, 7);
 	assert_true(f.took_ms == 1.25);
+	assert_true(f.cpu_ms == -1); /* an agent that does not measure it */
 	assert_true(f.profile.calls);
 	assert_string_equal(f.profile.calls_mode, "monitoring");
 	assert_int_equal(f.nrows, 2);
@@ -832,6 +833,13 @@ static void test_profile_functions_ok(void **state)
 	msg_profile_functions_done(&f);
 	assert_null(f.rows);
 	msg_profile_functions_done(&f); /* twice is harmless */
+
+	/* An agent that measures its CPU time says so next to took_ms. */
+	cJSON_AddNumberToObject(j, "cpu_ms", 0.75);
+	assert_int_equal(msg_decode_profile_functions(j, &f, err, sizeof err), 0);
+	assert_true(f.cpu_ms == 0.75);
+	msg_profile_functions_done(&f);
+	cJSON_DeleteItemFromObjectCaseSensitive(j, "cpu_ms");
 
 	/* No rows at all: a profiler that saw nothing yet. */
 	cJSON_ReplaceItemInObjectCaseSensitive(j, "rows", cJSON_CreateArray());
@@ -892,6 +900,54 @@ static void test_profile_functions_bad(void **state)
 	expect_err(f, d, "rows", "largest_call", "null",
 		   "profile rows[0]: \"calls\", \"retained_per_call\" and \"largest_call\" must be all null or all integers");
 	expect_err(f, d, NULL, "time", "-1", "profile result: \"time\" must not be negative, got -1");
+	expect_err(f, d, NULL, "cpu_ms", "-2", "profile result: \"cpu_ms\" must not be negative, got -2");
+	expect_err(f, d, NULL, "cpu_ms", "\"1\"", "profile result: \"cpu_ms\" must be a finite number, got a string");
+}
+
+/* The cost members of a top, snapshot or profile result: both optional. */
+static void test_cost(void **state)
+{
+	static const struct {
+		const char *json;
+		double took, cpu, cost; /* -1: unknown */
+	} ok[] = {
+		{ "{}", -1, -1, -1 },
+		{ "{\"took_ms\": 240.5}", 240.5, -1, 240.5 },
+		{ "{\"took_ms\": 300, \"cpu_ms\": 120}", 300, 120, 120 },
+		{ "{\"cpu_ms\": 0}", -1, 0, 0 },
+		{ "{\"took_ms\": null, \"cpu_ms\": null}", -1, -1, -1 },
+		{ "{\"took_ms\": 5, \"groups\": []}", 5, -1, 5 },
+	};
+	static const struct {
+		const char *json, *want;
+	} bad[] = {
+		{ "{\"took_ms\": -1}", "top result: \"took_ms\" must not be negative, got -1" },
+		{ "{\"cpu_ms\": \"fast\"}", "top result: \"cpu_ms\" must be a finite number, got a string" },
+		{ "{\"took_ms\": 3, \"cpu_ms\": true}", "top result: \"cpu_ms\" must be a finite number, got a boolean" },
+		{ "[]", "top result must be a JSON object, got an array" },
+	};
+	struct msg_cost c;
+	char err[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+		cJSON *j = cJSON_Parse(ok[i].json);
+		assert_non_null(j);
+		assert_int_equal(msg_decode_cost(j, "top result", &c, err, sizeof err), 0);
+		assert_true(c.took_ms == ok[i].took);
+		assert_true(c.cpu_ms == ok[i].cpu);
+		assert_true(msg_cost_ms(&c) == ok[i].cost);
+		cJSON_Delete(j);
+	}
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		cJSON *j = cJSON_Parse(bad[i].json);
+		assert_non_null(j);
+		c.took_ms = c.cpu_ms = 7;
+		assert_int_equal(msg_decode_cost(j, "top result", &c, err, sizeof err), -1);
+		assert_string_equal(err, bad[i].want);
+		assert_true(c.took_ms == -1 && c.cpu_ms == -1);
+		cJSON_Delete(j);
+	}
 }
 
 static void test_profile_tree_ok(void **state)
@@ -1423,6 +1479,7 @@ int main(void)
 		cmocka_unit_test(test_status_profile_member),
 		cmocka_unit_test(test_profile_functions_ok),
 		cmocka_unit_test(test_profile_functions_bad),
+		cmocka_unit_test(test_cost),
 		cmocka_unit_test(test_profile_tree_ok),
 		cmocka_unit_test(test_profile_tree_bad),
 		cmocka_unit_test(test_fuzz),

@@ -921,6 +921,34 @@ static int get_nonneg_number(const cJSON *obj, const char *what, const char *nam
 	return 0;
 }
 
+/* Like get_nonneg_number, but absent or null gives -1. */
+static int opt_nonneg_number(const cJSON *obj, const char *what, const char *name, double *out,
+			     char *err, size_t errlen)
+{
+	const cJSON *it = cJSON_IsObject(obj) ? cJSON_GetObjectItemCaseSensitive(obj, name) : NULL;
+
+	*out = -1;
+	if (cJSON_IsObject(obj) && (it == NULL || cJSON_IsNull(it)))
+		return 0;
+	return get_nonneg_number(obj, what, name, out, err, errlen);
+}
+
+int msg_decode_cost(const cJSON *result, const char *what, struct msg_cost *out, char *err,
+		    size_t errlen)
+{
+	if (opt_nonneg_number(result, what, "took_ms", &out->took_ms, err, errlen) < 0 ||
+	    opt_nonneg_number(result, what, "cpu_ms", &out->cpu_ms, err, errlen) < 0) {
+		out->took_ms = out->cpu_ms = -1;
+		return -1;
+	}
+	return 0;
+}
+
+double msg_cost_ms(const struct msg_cost *c)
+{
+	return c->cpu_ms >= 0 ? c->cpu_ms : c->took_ms >= 0 ? c->took_ms : -1;
+}
+
 static int get_small(const cJSON *obj, const char *what, const char *name, int64_t min,
 		     int64_t max, int *out, char *err, size_t errlen)
 {
@@ -1150,6 +1178,7 @@ int msg_decode_profile_functions(const cJSON *result, struct msg_profile_functio
 		goto fail;
 	out->functions = (size_t)n;
 	if (get_nonneg_number(result, w, "took_ms", &out->took_ms, err, errlen) < 0 ||
+	    opt_nonneg_number(result, w, "cpu_ms", &out->cpu_ms, err, errlen) < 0 ||
 	    get_profile_member(result, w, &out->profile, err, errlen) < 0)
 		goto fail;
 	rows = member(result, w, "rows", err, errlen);

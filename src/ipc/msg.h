@@ -311,7 +311,8 @@ struct msg_profile_functions {
 	enum msg_profile_sort sort;
 	uint64_t interval;          /* the profiler's sampling interval, bytes */
 	size_t functions;           /* functions seen, of which nrows sent */
-	double took_ms;
+	double took_ms;             /* wall time the agent spent on it */
+	double cpu_ms;              /* CPU time its thread spent on it; -1 unknown (older agents) */
 	struct msg_profile_status profile;
 	struct msg_profile_row *rows;
 	size_t nrows;
@@ -320,7 +321,7 @@ struct msg_profile_functions {
 /*
  * Decodes a `profile` result with key function strictly: time, sort,
  * source ("sampled"), interval, functions, took_ms, profile and rows are
- * required; in a row every documented member is, sizes being integers
+ * required, cpu_ms is optional (absent or null: -1); in a row every documented member is, sizes being integers
  * 0..MSG_INT_MAX, and calls, retained_per_call and largest_call are either
  * all null (no call counting) or all such integers. Unknown members are
  * ignored. On success fills *out (release with msg_profile_functions_done());
@@ -367,6 +368,29 @@ struct msg_profile_tree {
 int msg_decode_profile_tree(const cJSON *result, struct msg_profile_tree *out, char *err,
 			    size_t errlen);
 void msg_profile_tree_done(struct msg_profile_tree *t);
+
+/*
+ * What one request cost the target, as the agent's reply says (`top`,
+ * `snapshot`, `functions`, `profile`): the wall time the agent spent on it
+ * and, from agents that measure it, the CPU time its thread spent on it.
+ * Each is -1 when the reply does not say.
+ */
+struct msg_cost {
+	double took_ms;
+	double cpu_ms;
+};
+
+/*
+ * Reads "took_ms" and "cpu_ms" of a result; both are optional (absent or
+ * null: -1), and one present must be a finite number >= 0. `what` names the
+ * result in err ("top result"). On failure *out is all -1.
+ */
+int msg_decode_cost(const cJSON *result, const char *what, struct msg_cost *out, char *err,
+		    size_t errlen);
+
+/* What the request cost the target in ms: cpu_ms when known, else took_ms;
+ * negative when the reply said neither. */
+double msg_cost_ms(const struct msg_cost *c);
 
 /*
  * Helpers for decoders elsewhere (top/snapshot), with the same wording:
