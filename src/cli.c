@@ -29,6 +29,9 @@ static const char help_text[] =
 "                         profile: mean bytes between samples, 1 to 1G (default 4K)\n"
 "      --theme NAME       colour theme: dark (default), light, mono, or a file in themes/\n"
 "      --ascii            draw with ASCII only (also used when the locale is not UTF-8)\n"
+"      --max-cost PCT     what the Top and Functions views' refreshes may cost the\n"
+"                         target, in % of one core, 0.1 to 100 (default 2): when one\n"
+"                         is dear they come less often (r still refreshes at once)\n"
 "      --no-inject        never load the agent into the target: RSS only\n"
 "      --inject-method M  auto, pep768, remote-exec, gdb or direct (default auto)\n"
 "      --socket PATH      the agent's socket, when it is not in the usual place\n"
@@ -84,14 +87,15 @@ static int parse_pid(const char *s, pid_t *out, char *err, size_t errlen)
 	return 0;
 }
 
-static int parse_double(const char *opt, const char *s, double lo, double hi,
+/* A number in [lo, hi]; `what` says what it counts ("seconds"). */
+static int parse_double(const char *opt, const char *what, const char *s, double lo, double hi,
 			double *out, char *err, size_t errlen)
 {
 	char *end;
 	errno = 0;
 	double v = strtod(s, &end);
 	if (*s == '\0' || *end != '\0' || errno != 0 || !(v >= lo && v <= hi)) {
-		snprintf(err, errlen, "%s: expected seconds from %g to %g, got \"%s\"", opt, lo, hi, s);
+		snprintf(err, errlen, "%s: expected %s from %g to %g, got \"%s\"", opt, what, lo, hi, s);
 		return -1;
 	}
 	*out = v;
@@ -218,6 +222,7 @@ int cli_parse(int argc, char *const argv[], struct cli_opts *o, char *err, size_
 
 	memset(o, 0, sizeof *o);
 	o->interval = 0.5;
+	o->max_cost = CLI_MAX_COST_DEFAULT;
 	o->top = 20;
 	o->duration = 5;
 	o->mode = CLI_WATCH;
@@ -285,6 +290,7 @@ int cli_parse(int argc, char *const argv[], struct cli_opts *o, char *err, size_
 			{ "-i", "--interval", 1, OK_TUI | OK_PROF },
 			{ NULL, "--theme", 1, OK_TUI },
 			{ NULL, "--ascii", 0, OK_TUI },
+			{ NULL, "--max-cost", 1, OK_TUI },
 			{ NULL, "--no-inject", 0, OK_ATTACH },
 			{ NULL, "--inject-method", 1, OK_ATTACH },
 			{ NULL, "--socket", 1, OK_ATTACH },
@@ -346,12 +352,16 @@ int cli_parse(int argc, char *const argv[], struct cli_opts *o, char *err, size_
 			if (parse_bytes(lname, val, 1, (uint64_t)1 << 30, &o->profile_interval, err, errlen) < 0)
 				return -1;
 		} else if (strcmp(lname, "--interval") == 0) {
-			if (parse_double(lname, val, 0.05, 60, &o->interval, err, errlen) < 0)
+			if (parse_double(lname, "seconds", val, 0.05, 60, &o->interval, err, errlen) < 0)
 				return -1;
 		} else if (strcmp(lname, "--theme") == 0) {
 			o->theme = val;
 		} else if (strcmp(lname, "--ascii") == 0) {
 			o->ascii = true;
+		} else if (strcmp(lname, "--max-cost") == 0) {
+			if (parse_double(lname, "a percentage of one core", val, CLI_MAX_COST_MIN,
+					 CLI_MAX_COST_MAX, &o->max_cost, err, errlen) < 0)
+				return -1;
 		} else if (strcmp(lname, "--no-inject") == 0) {
 			o->no_inject = true;
 		} else if (strcmp(lname, "--inject-method") == 0) {
@@ -392,7 +402,7 @@ int cli_parse(int argc, char *const argv[], struct cli_opts *o, char *err, size_
 		} else if (strcmp(lname, "--json") == 0) {
 			o->json = true;
 		} else if (strcmp(lname, "--duration") == 0) {
-			if (parse_double(lname, val, 0.1, 86400, &o->duration, err, errlen) < 0)
+			if (parse_double(lname, "seconds", val, 0.1, 86400, &o->duration, err, errlen) < 0)
 				return -1;
 		} else if (strcmp(lname, "--trace") == 0) {
 			if (parse_int(lname, val, 1, 100, &o->trace, err, errlen) < 0)
@@ -404,7 +414,7 @@ int cli_parse(int argc, char *const argv[], struct cli_opts *o, char *err, size_
 			if (val && parse_int(lname, val, 1, 100, &o->start_tracing, err, errlen) < 0)
 				return -1;
 		} else if (strcmp(lname, "--wait") == 0) {
-			if (parse_double(lname, val, 0, 86400, &o->wait, err, errlen) < 0)
+			if (parse_double(lname, "seconds", val, 0, 86400, &o->wait, err, errlen) < 0)
 				return -1;
 		} else if (strcmp(lname, "--frames") == 0) {
 			if (parse_int(lname, val, 1, 100, &o->frames, err, errlen) < 0)

@@ -46,12 +46,19 @@ enum cli_trace_action {
  * interactive T chooser starts with (its first choice). */
 #define CLI_TRACE_FRAMES_DEFAULT 1
 
+/* --max-cost: the share of one core, in percent, that the views' automatic
+ * refreshes may cost the target (tui/refresh.h), and its bounds. */
+#define CLI_MAX_COST_DEFAULT 2.0
+#define CLI_MAX_COST_MIN 0.1
+#define CLI_MAX_COST_MAX 100.0
+
 struct cli_opts {
 	enum cli_mode mode;
 	pid_t pid;
 	double interval;          /* -i, seconds (not for profile: see profile_interval) */
 	const char *theme;        /* --theme, NULL = default */
 	bool ascii;               /* --ascii */
+	double max_cost;          /* --max-cost PCT: refreshes' cap, percent of one core */
 	bool no_inject;           /* --no-inject */
 	const char *socket;       /* --socket PATH */
 	const char *inject_method;/* --inject-method auto|pep768|remote-exec|gdb|direct */

@@ -168,6 +168,41 @@ static void test_subcommands(void **state)
 	assert_non_null(strstr(cli_help(), "exit status"));
 }
 
+/* --max-cost: the share of a core the views' refreshes may cost the target. */
+static void test_max_cost(void **state)
+{
+	(void)state;
+	struct cli_opts o;
+	char err[256];
+	assert_int_equal(PARSE(&o, err, "1234"), 0);
+	assert_true(o.max_cost == CLI_MAX_COST_DEFAULT);
+	assert_true(o.max_cost == 2.0);
+	assert_int_equal(PARSE(&o, err, "--max-cost", "0.5", "1234"), 0);
+	assert_true(o.max_cost == 0.5);
+	assert_int_equal(o.pid, 1234);
+	assert_int_equal(PARSE(&o, err, "--max-cost=0.1", "1234"), 0);
+	assert_true(o.max_cost == 0.1);
+	assert_int_equal(PARSE(&o, err, "1234", "--max-cost", "100"), 0);
+	assert_true(o.max_cost == 100);
+	assert_int_equal(PARSE(&o, err, "run", "--max-cost", "10", "--", "python3", "app.py"), 0);
+	assert_true(o.max_cost == 10);
+	assert_int_equal(PARSE(&o, err, "demo", "--max-cost", "5"), 0);
+	assert_true(o.max_cost == 5);
+
+	expect_err(PARSE(&o, err, "--max-cost", "0.05", "1"), err,
+		   "--max-cost: expected a percentage of one core from 0.1 to 100, got \"0.05\"");
+	expect_err(PARSE(&o, err, "--max-cost", "0", "1"), err, "from 0.1 to 100");
+	expect_err(PARSE(&o, err, "--max-cost", "101", "1"), err, "from 0.1 to 100");
+	expect_err(PARSE(&o, err, "--max-cost", "-2", "1"), err, "from 0.1 to 100");
+	expect_err(PARSE(&o, err, "--max-cost", "nan", "1"), err, "from 0.1 to 100");
+	expect_err(PARSE(&o, err, "--max-cost", "2%", "1"), err, "got \"2%\"");
+	expect_err(PARSE(&o, err, "--max-cost", "", "1"), err, "got \"\"");
+	expect_err(PARSE(&o, err, "1", "--max-cost"), err, "--max-cost needs a value");
+	expect_err(PARSE(&o, err, "snapshot", "1", "--max-cost", "5"), err, "--max-cost does not apply here");
+	expect_err(PARSE(&o, err, "profile", "1", "--max-cost", "5"), err, "--max-cost does not apply here");
+	assert_non_null(strstr(cli_help(), "--max-cost PCT"));
+}
+
 static void test_trace(void **state)
 {
 	(void)state;
@@ -258,6 +293,7 @@ int main(void)
 		cmocka_unit_test(test_watch),
 		cmocka_unit_test(test_bad_input),
 		cmocka_unit_test(test_subcommands),
+		cmocka_unit_test(test_max_cost),
 		cmocka_unit_test(test_trace),
 		cmocka_unit_test(test_snapshot_start_tracing),
 	};
