@@ -113,26 +113,22 @@ static void test_describe(void **state)
 	refresh_asked(&r, 1, 2);
 	refresh_cost(&r, &cost);
 	refresh_describe(&r, buf, sizeof buf);
-	assert_string_equal(buf, "refresh every 12 s (one costs 240 ms of the target's CPU; cap 2 % of a core, "
-			    "--max-cost)");
+	assert_string_equal(buf, "refresh every 12 s (one costs 240 ms of the target's CPU; cap 2 % of a core)");
 	cost = (struct msg_cost){ .took_ms = 3.14, .cpu_ms = -1 };
 	refresh_cost(&r, &cost);
 	refresh_describe(&r, buf, sizeof buf);
-	assert_string_equal(buf, "refresh every 2 s (one takes 3.1 ms of the target's time; cap 2 % of a core, "
-			    "--max-cost)");
+	assert_string_equal(buf, "refresh every 2 s (one takes 3.1 ms of the target's time; cap 2 % of a core)");
 	refresh_init(&r, 2.5, 0.1);
 	refresh_describe(&r, buf, sizeof buf);
 	assert_string_equal(buf, "refresh every 2.5 s");
 	cost = (struct msg_cost){ .took_ms = -1, .cpu_ms = 1.234 };
 	refresh_cost(&r, &cost);
 	refresh_describe(&r, buf, sizeof buf);
-	assert_string_equal(buf, "refresh every 2.5 s (one costs 1.2 ms of the target's CPU; cap 0.1 % of a core, "
-			    "--max-cost)");
+	assert_string_equal(buf, "refresh every 2.5 s (one costs 1.2 ms of the target's CPU; cap 0.1 % of a core)");
 	cost = (struct msg_cost){ .took_ms = -1, .cpu_ms = 12.6 };
 	refresh_cost(&r, &cost);
 	refresh_describe(&r, buf, sizeof buf);
-	assert_string_equal(buf, "refresh every 13 s (one costs 13 ms of the target's CPU; cap 0.1 % of a core, "
-			    "--max-cost)");
+	assert_string_equal(buf, "refresh every 13 s (one costs 13 ms of the target's CPU; cap 0.1 % of a core)");
 	/* Cut to the buffer, never past it. */
 	refresh_describe(&r, buf, 8);
 	assert_string_equal(buf, "refresh");

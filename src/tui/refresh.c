@@ -81,6 +81,6 @@ void refresh_describe(const struct refresh *r, char *buf, size_t len)
 		return;
 	}
 	fmt_ms(cost, sizeof cost, r->cost_ms);
-	snprintf(buf, len, "refresh every %s (one %s %s of the target's %s; cap %g %% of a core, --max-cost)",
+	snprintf(buf, len, "refresh every %s (one %s %s of the target's %s; cap %g %% of a core)",
 		 every, r->cost_cpu ? "costs" : "takes", cost, r->cost_cpu ? "CPU" : "time", r->max_cost);
 }

@@ -61,8 +61,8 @@ double refresh_interval(const struct refresh *r);
 
 /*
  * One line for a view's header, e.g. "refresh every 12 s (one costs 240 ms
- * of the target's CPU; cap 2 % of a core, --max-cost)"; just "refresh every
- * 2 s" while the cost is unknown. Always NUL-terminated (when len > 0).
+ * of the target's CPU; cap 2 % of a core)"; just "refresh every 2 s" while
+ * the cost is unknown. Always NUL-terminated (when len > 0).
  */
 void refresh_describe(const struct refresh *r, char *buf, size_t len);
 

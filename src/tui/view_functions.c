@@ -9,7 +9,9 @@
  * entry points, Enter goes down into the callees of a function and
  * Backspace goes back up, the header showing the path, so that one can walk
  * from a framework's entry point down to the function that holds the memory
- * (the tree reporter of memray, live). Both refresh every few seconds.
+ * (the tree reporter of memray, live). Both refresh every few seconds, or
+ * less often when one refresh costs the target more than --max-cost of a
+ * core allows (refresh.h); r refreshes at once.
  *
  * Without the profiler (--no-profile, or none in this Python) the view says
  * so in one line, with how to get it.
@@ -31,6 +33,7 @@
 #include "tui/keys.h"
 #include "tui/listnav.h"
 #include "tui/prompt.h"
+#include "tui/refresh.h"
 #include "tui/screen.h"
 #include "tui/view.h"
 
@@ -53,7 +56,7 @@ struct fn_state {
 	struct listnav nav;
 	struct filter filter;
 	struct prompt prompt;
-	double next_refresh;
+	struct refresh pace;            /* the table's next refresh, from what one costs */
 	bool pending;
 	char note[256];
 	/* The call tree. */
@@ -62,7 +65,7 @@ struct fn_state {
 	struct msg_profile_tree tdata;  /* newest reply for the current path */
 	bool have_tree;
 	struct listnav tnav;
-	double tree_refresh;
+	struct refresh tree_pace;
 	bool tree_pending;
 };
 
@@ -104,6 +107,7 @@ static void on_table(void *ud, struct client_reply *r)
 		snprintf(F->note, sizeof F->note, "the agent's function table is malformed: %.200s", err);
 		return;
 	}
+	refresh_cost(&F->pace, &(struct msg_cost){ .took_ms = t.took_ms, .cpu_ms = t.cpu_ms });
 	if (t.sort != F->sort) { /* asked for before a re-sort */
 		msg_profile_functions_done(&t);
 		return;
@@ -123,7 +127,7 @@ static void request_table(struct app *app)
 	cJSON_AddNumberToObject(args, "limit", FN_LIMIT);
 	cJSON_AddStringToObject(args, "sort", msg_profile_sort_name(F->sort));
 	F->pending = app_agent_request(app, PROTO_CMD_PROFILE, args, on_table, app);
-	F->next_refresh = monotime_now() + FN_REFRESH;
+	refresh_asked(&F->pace, monotime_now(), FN_REFRESH);
 }
 
 static void on_tree(void *ud, struct client_reply *r)
@@ -132,16 +136,20 @@ static void on_tree(void *ud, struct client_reply *r)
 	struct fn_state *F = app_view_state(app, &view_functions);
 	char err[256];
 	struct msg_profile_tree t;
+	struct msg_cost cost;
 	F->tree_pending = false;
 	app->dirty = true;
 	if (!r->ok) {
 		snprintf(F->note, sizeof F->note, "%s", r->message);
 		return;
 	}
-	if (msg_decode_profile_tree(r->result, &t, err, sizeof err) < 0) {
+	/* Agents that say what a tree cost: paced like the table. */
+	if (msg_decode_cost(r->result, "profile_tree result", &cost, err, sizeof err) < 0 ||
+	    msg_decode_profile_tree(r->result, &t, err, sizeof err) < 0) {
 		snprintf(F->note, sizeof F->note, "the agent's call tree is malformed: %.200s", err);
 		return;
 	}
+	refresh_cost(&F->tree_pace, &cost);
 	if (!calltree_matches(&F->path, &t)) { /* for a place left meanwhile */
 		msg_profile_tree_done(&t);
 		return;
@@ -165,7 +173,7 @@ static void request_tree(struct app *app)
 	struct fn_state *F = app_view_state(app, &view_functions);
 	F->tree_pending = app_agent_request(app, PROTO_CMD_PROFILE_TREE, calltree_args(&F->path, FN_TREE_LIMIT),
 					    on_tree, app);
-	F->tree_refresh = monotime_now() + FN_REFRESH;
+	refresh_asked(&F->tree_pace, monotime_now(), FN_REFRESH);
 }
 
 static void fn_update(struct app *app)
@@ -175,9 +183,9 @@ static void fn_update(struct app *app)
 		return;
 	double now = monotime_now();
 	if (F->tree) {
-		if (!F->tree_pending && now >= F->tree_refresh)
+		if (!F->tree_pending && refresh_due(&F->tree_pace, now))
 			request_tree(app);
-	} else if (!F->pending && now >= F->next_refresh) {
+	} else if (!F->pending && refresh_due(&F->pace, now)) {
 		request_table(app);
 	}
 }
@@ -201,6 +209,14 @@ static void fmt_function(char *buf, size_t len, const char *function, const char
 		snprintf(buf, len, "%s  %s", function, file);
 }
 
+/* How often it refreshes, wrapped whole; returns the rows drawn. */
+static int draw_pace(const struct refresh *pace, int y, int cols)
+{
+	char text[256];
+	refresh_describe(pace, text, sizeof text);
+	return screen_wrap(y, 0, cols, screen_wrap_rows(cols, text), THEME_DIM, text, "...");
+}
+
 static void draw_table(struct app *app, struct fn_state *F, int y, int top, int rows, int cols)
 {
 	bool calls = counting_calls(app, F);
@@ -209,6 +225,7 @@ static void draw_table(struct app *app, struct fn_state *F, int y, int top, int 
 		     sort_titles[F->sort], calls ? "counted" : "not counted",
 		     filter_active(&F->filter) ? F->filter.text : "none", F->nrows,
 		     F->have_table ? F->table.functions : 0);
+	y += draw_pace(&F->pace, y, cols);
 	if (F->note[0])
 		y += screen_wrap(y, 0, cols, 3, THEME_WARNING, F->note, "...");
 	screen_fill(y, 0, cols, THEME_TABLE_HEADER);
@@ -256,6 +273,7 @@ static void draw_tree(struct app *app, struct fn_state *F, int y, int top, int r
 	calltree_title(&F->path, title, sizeof title, cols - 60 > 20 ? cols - 60 : 20);
 	screen_textf(y++, 0, cols, THEME_HEADER_LABEL, "call tree: %s   under it %s   Enter down, Backspace up, v table",
 		     title, F->have_tree ? units_bytes(tot, sizeof tot, (double)F->tdata.total_size) : "-");
+	y += draw_pace(&F->tree_pace, y, cols);
 	if (F->note[0])
 		y += screen_wrap(y, 0, cols, 3, THEME_WARNING, F->note, "...");
 	screen_fill(y, 0, cols, THEME_TABLE_HEADER);
@@ -343,7 +361,7 @@ static int fn_sort(struct app *app, int ch)
 	if (F->tree)
 		return VIEW_KEY_IGNORED;
 	F->sort = (enum msg_profile_sort)((F->sort + 1) % MSG_PROFILE_SORT_COUNT);
-	F->next_refresh = 0;
+	refresh_now(&F->pace);
 	F->pending = false; /* the reply in flight is for the old order: dropped */
 	F->nav.sel = F->nav.top = 0;
 	if (F->sort >= MSG_PROFILE_SORT_CALLS && !counting_calls(app, F))
@@ -366,7 +384,8 @@ static int fn_calls(struct app *app, int ch)
 	 * the same interval; its figures begin again. */
 	app_agent_profile_restart(app, on);
 	F->have_table = F->have_tree = false;
-	F->next_refresh = F->tree_refresh = 0;
+	refresh_now(&F->pace);
+	refresh_now(&F->tree_pace);
 	F->pending = F->tree_pending = false;
 	snprintf(app->profile_note, sizeof app->profile_note, "%s",
 		 on ? "counting calls (a little per Python call): the profiler restarted, its figures begin now"
@@ -393,7 +412,16 @@ static int fn_tree(struct app *app, int ch)
 	(void)ch;
 	F->tree = !F->tree;
 	F->note[0] = '\0';
-	F->tree_refresh = F->next_refresh = 0;
+	refresh_now(&F->pace);
+	refresh_now(&F->tree_pace);
+	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+}
+
+static int fn_refresh(struct app *app, int ch)
+{
+	struct fn_state *F = app_view_state(app, &view_functions);
+	(void)ch;
+	refresh_now(F->tree ? &F->tree_pace : &F->pace);
 	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
 }
 
@@ -417,7 +445,7 @@ static int fn_down(struct app *app, int ch)
 	}
 	F->have_tree = false;
 	F->tree_pending = false;
-	F->tree_refresh = 0;
+	refresh_now(&F->tree_pace);
 	F->tnav.sel = F->tnav.top = 0;
 	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
 }
@@ -435,7 +463,7 @@ static int fn_up(struct app *app, int ch)
 	}
 	F->have_tree = false;
 	F->tree_pending = false;
-	F->tree_refresh = 0;
+	refresh_now(&F->tree_pace);
 	F->tnav.sel = F->tnav.top = 0;
 	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
 }
@@ -444,6 +472,8 @@ static void fn_init(struct app *app)
 {
 	struct fn_state *F = app_view_state(app, &view_functions);
 	calltree_init(&F->path);
+	refresh_init(&F->pace, FN_REFRESH, app->opts->max_cost);
+	refresh_init(&F->tree_pace, FN_REFRESH, app->opts->max_cost);
 }
 
 static void fn_done(struct app *app)
@@ -463,6 +493,8 @@ static const struct binding fn_keys[] = {
 	{ "c", "count calls per function on / off (restarts the profiler, same interval)", NULL, fn_calls, { 'c' } },
 	{ "/", "filter by function name or file with a regular expression", NULL, fn_filter, { '/' } },
 	{ "v", "call tree / table", NULL, fn_tree, { 'v' } },
+	{ "r", "refresh now (on its own every 2 s, or less often when one refresh costs the target more than "
+	  "--max-cost allows: the header says)", NULL, fn_refresh, { 'r' } },
 	{ "(tree) Enter Right", "down into the selected function's callees", NULL, fn_down,
 	  { '\r', '\n', KEY_ENTER, KEY_RIGHT } },
 	{ "(tree) Backspace Left", "back up to the caller", NULL, fn_up, { KEY_BACKSPACE, 127, 8, KEY_LEFT } },

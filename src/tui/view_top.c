@@ -9,6 +9,10 @@
  * (growth.h) for the "growing" order, which ranks lines by sustained growth
  * in bytes per minute. g regroups, o re-sorts, / filters with a regex, Enter
  * opens the tracebacks behind the selected line.
+ *
+ * A refresh over a million traces costs the target most of a second, so
+ * refreshes come no more often than keeps their cost within --max-cost of
+ * a core (refresh.h), and the header says how often that is.
  */
 #include <curses.h>
 #include <math.h>
@@ -29,6 +33,7 @@
 #include "tui/location.h"
 #include "tui/prompt.h"
 #include "tui/keys.h"
+#include "tui/refresh.h"
 #include "tui/screen.h"
 #include "tui/tbpanel.h"
 #include "tui/view.h"
@@ -63,7 +68,7 @@ struct top_state {
 	struct listnav nav;
 	struct filter filter;
 	struct prompt prompt;
-	double next_refresh;
+	struct refresh pace;         /* when the next refresh goes, from what one costs */
 	int64_t pending;
 	char note[512];
 	struct tbpanel tb;
@@ -119,12 +124,20 @@ static void on_top(void *ud, struct client_reply *r)
 	struct app *app = ud;
 	struct top_state *T = app_view_state(app, &view_top);
 	char err[256];
+	struct msg_cost cost;
 	T->pending = 0;
 	if (!r->ok) {
 		snprintf(T->note, sizeof T->note, "%s", r->message);
 		app->dirty = true;
 		return;
 	}
+	/* What it cost counts even for data that is no longer wanted. */
+	if (msg_decode_cost(r->result, "top result", &cost, err, sizeof err) < 0) {
+		app_status(app, true, "the agent's top-N is malformed: %s", err);
+		return;
+	}
+	refresh_cost(&T->pace, &cost);
+	app->dirty = true;
 	struct snapshot *s = snapshot_from_json(r->result, err, sizeof err);
 	if (s == NULL) {
 		app_status(app, true, "the agent's top-N is malformed: %s", err);
@@ -152,6 +165,12 @@ static void on_top(void *ud, struct client_reply *r)
 	app->dirty = true;
 }
 
+/* The shortest interval between two refreshes: a few samples apart. */
+static double top_min_interval(const struct app *app)
+{
+	return app->interval * 4 > TOP_REFRESH_MIN ? app->interval * 4 : TOP_REFRESH_MIN;
+}
+
 static void request_top(struct app *app)
 {
 	struct top_state *T = app_view_state(app, &view_top);
@@ -162,8 +181,7 @@ static void request_top(struct app *app)
 	if (T->source == SNAPSHOT_SOURCE_SAMPLED)
 		cJSON_AddStringToObject(args, "source", "sampled");
 	T->pending = app_agent_request(app, PROTO_CMD_TOP, args, on_top, app) ? 1 : 0;
-	double every = app->interval * 4 > TOP_REFRESH_MIN ? app->interval * 4 : TOP_REFRESH_MIN;
-	T->next_refresh = monotime_now() + every;
+	refresh_asked(&T->pace, monotime_now(), top_min_interval(app));
 }
 
 /* The data follows the source (the user's choice, or the profiler coming
@@ -177,7 +195,7 @@ static void follow_source(struct app *app, struct top_state *T)
 	reset_data(T);
 	T->note[0] = '\0';
 	T->pending = 0;
-	T->next_refresh = 0;
+	refresh_now(&T->pace);
 }
 
 /* The source of the data can answer now. */
@@ -194,7 +212,7 @@ static void top_update(struct app *app)
 	follow_source(app, T);
 	if (!source_ready(app, T))
 		return;
-	if (T->pending || app->paused || monotime_now() < T->next_refresh)
+	if (T->pending || app->paused || !refresh_due(&T->pace, monotime_now()))
 		return;
 	request_top(app);
 }
@@ -277,6 +295,10 @@ static void top_draw(struct app *app, int top, int rows, int cols)
 		screen_wrap(y + 1, 2, cols - 4, top + rows - y - 1, THEME_WARNING, line, "...");
 		return;
 	}
+	/* How often, and why not more often: wrapped whole, however narrow. */
+	char pace[256];
+	refresh_describe(&T->pace, pace, sizeof pace);
+	y += screen_wrap(y, 0, cols, screen_wrap_rows(cols, pace), THEME_DIM, pace, "...");
 	if (T->note[0])
 		y += screen_wrap(y, 0, cols, 3, THEME_WARNING, T->note, "...");
 
@@ -417,7 +439,7 @@ static int top_group(struct app *app, int ch)
 	(void)ch;
 	T->key = (enum proto_key)((T->key + 1) % PROTO_KEY_COUNT);
 	reset_data(T);
-	T->next_refresh = 0;
+	refresh_now(&T->pace);
 	T->pending = 0;
 	app_status(app, false, "grouping by %s", snapshot_key_name(T->key));
 	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
@@ -469,7 +491,7 @@ static int top_refresh(struct app *app, int ch)
 	struct top_state *T = app_view_state(app, &view_top);
 	(void)app;
 	(void)ch;
-	T->next_refresh = 0;
+	refresh_now(&T->pace);
 	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
 }
 
@@ -478,6 +500,12 @@ static int top_open(struct app *app, int ch)
 	(void)ch;
 	open_traceback(app);
 	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+}
+
+static void top_init(struct app *app)
+{
+	struct top_state *T = app_view_state(app, &view_top);
+	refresh_init(&T->pace, top_min_interval(app), app->opts->max_cost);
 }
 
 static void top_done(struct app *app)
@@ -502,7 +530,8 @@ static const struct binding top_keys[] = {
 	  NULL, NULL, { 0 } },
 	{ "/", "filter locations with a regular expression (PCRE2)", NULL, top_filter, { '/' } },
 	{ "Enter", "the tracebacks behind the selected line", NULL, top_open, { '\r', '\n', KEY_ENTER } },
-	{ "r", "refresh now (it refreshes every 2 s on its own)", NULL, top_refresh, { 'r' } },
+	{ "r", "refresh now (on its own every 2 s, or less often when one refresh costs the target more than "
+	  "--max-cost allows: the header says)", NULL, top_refresh, { 'r' } },
 	{ "s", "a snapshot from this view's source (from any view)", NULL, NULL, { 0 } },
 	{ "Up Down PgUp PgDn Home End j k", "move", NULL, NULL, { 0 } },
 	{ NULL, NULL, NULL, NULL, { 0 } },
@@ -518,6 +547,7 @@ static const struct prompt *top_prompt(struct app *app)
 const struct view view_top = {
 	.state_size = sizeof(struct top_state),
 	.name = "Top",
+	.init = top_init,
 	.update = top_update,
 	.draw = top_draw,
 	.key = top_key,
