@@ -30,7 +30,7 @@
  */
 double refresh_every(double min_s, double cost_ms, double max_cost_pct);
 
-/* One view's pacing; zeroed (or refresh_init) means "due now, cost unknown". */
+/* One view's pacing: refresh_init() first (due at once, cost unknown). */
 struct refresh {
 	double min_s;      /* the view's own shortest interval */
 	double max_cost;   /* the cap, percent of one core */
