@@ -29,8 +29,8 @@ import agenttest
 from agenttest import Client, LineReader, base_env, kill_pid, mkdtemp
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REQUESTS_ON = 10000      # the phase that matters
-REQUESTS_OFF = 4000      # enough to reach the server's steady state
+REQUESTS_ON = 6000       # the phase that matters
+REQUESTS_OFF = 3000      # enough to reach the server's steady state
 LOADERS = 4
 MiB = 1 << 20
 
