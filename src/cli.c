@@ -23,6 +23,9 @@ static const char help_text[] =
 "       pmt-top profile PID [--duration S] [--key K] [--limit N] [--interval BYTES] [--calls] [--json]\n"
 "       pmt-top trace PID start [--frames N] | stop | status [--json]\n"
 "                                         tracemalloc on (it stays on), off, or how it is\n"
+"       pmt-top ps PID [--duration S] [--json]\n"
+"                                         a process and its descendants: RSS and its growth\n"
+"       pmt-top PID PID ... | -p PID,PID,...  watch these processes together\n"
 "\n"
 "options:\n"
 "  -i, --interval S       sampling interval in seconds, 0.05 to 60 (default 0.5);\n"
@@ -32,6 +35,10 @@ static const char help_text[] =
 "      --max-cost PCT     what the Top and Functions views' refreshes may cost the\n"
 "                         target, in % of one core, 0.1 to 100 (default 2): when one\n"
 "                         is dear they come less often (r still refreshes at once)\n"
+"      --tree             watch PID and its descendants (the Processes view), even\n"
+"                         before it has any (default: when it has children)\n"
+"      --no-tree          watch PID alone, even when it has children\n"
+"  -p, --pids LIST        watch these processes together (PID,PID,...; up to 64)\n"
 "      --no-inject        never load the agent into the target: RSS only\n"
 "      --inject-method M  auto, pep768, remote-exec, gdb or direct (default auto)\n"
 "      --socket PATH      the agent's socket, when it is not in the usual place\n"
@@ -45,7 +52,8 @@ static const char help_text[] =
 "                         first; only allocations from then on are seen, and it stays on\n"
 "      --wait S           snapshot: wait S seconds first (Ctrl-C ends the wait and still writes)\n"
 "      --frames N         trace start: frames kept per allocation, 1 to 100 (default 1)\n"
-"      --duration S       functions, profile: how long to watch (default 5)\n"
+"      --duration S       functions, profile: how long to watch (default 5);\n"
+"                         ps: how long growth is measured (default 2)\n"
 "      --calls            profile: also count calls (CALLS, RET/CALL, LARGEST)\n"
 "      --no-profile       do not start the sampled allocation profiler on attach\n"
 "                         (profile: use tracemalloc instead)\n"
@@ -157,7 +165,7 @@ static bool one_of(const char *s, const char *const *set)
 enum {
 	OK_WATCH = 1 << CLI_WATCH, OK_RUN = 1 << CLI_RUN, OK_DEMO = 1 << CLI_DEMO,
 	OK_SNAP = 1 << CLI_SNAPSHOT, OK_DIFF = 1 << CLI_DIFF, OK_FUNC = 1 << CLI_FUNCTIONS,
-	OK_PROF = 1 << CLI_PROFILE, OK_TRACE = 1 << CLI_TRACE,
+	OK_PROF = 1 << CLI_PROFILE, OK_TRACE = 1 << CLI_TRACE, OK_PS = 1 << CLI_PS,
 	OK_TUI = OK_WATCH | OK_RUN | OK_DEMO,
 	OK_ATTACH = OK_WATCH | OK_SNAP | OK_FUNC | OK_PROF | OK_TRACE,
 };
@@ -212,13 +220,81 @@ static int finish_trace(struct cli_opts *o, const char *const pos[2], int npos, 
 	return 0;
 }
 
+static int add_pid(struct cli_opts *o, pid_t pid, char *err, size_t errlen)
+{
+	for (int k = 0; k < o->npids; k++)
+		if (o->pids[k] == pid)
+			return 0; /* named twice: watched once */
+	if (o->npids == CLI_MAX_PIDS) {
+		snprintf(err, errlen, "at most %d processes at once", CLI_MAX_PIDS);
+		return -1;
+	}
+	o->pids[o->npids++] = pid;
+	return 0;
+}
+
+/* -p PID,PID,... (spaces allowed after commas). */
+static int parse_pid_list(const char *val, struct cli_opts *o, char *err, size_t errlen)
+{
+	char item[32];
+	const char *p = val;
+	o->group = CLI_GROUP_LIST;
+	for (;;) {
+		while (*p == ' ')
+			p++;
+		size_t len = strcspn(p, ",");
+		if (len == 0 || len >= sizeof item) {
+			snprintf(err, errlen, "-p: expected PID,PID,..., got \"%s\"", val);
+			return -1;
+		}
+		memcpy(item, p, len);
+		item[len] = '\0';
+		while (len > 0 && item[len - 1] == ' ')
+			item[--len] = '\0';
+		pid_t pid;
+		if (parse_pid(item, &pid, err, errlen) < 0 || add_pid(o, pid, err, errlen) < 0)
+			return -1;
+		p += strcspn(p, ",");
+		if (*p == '\0')
+			return 0;
+		p++;
+	}
+}
+
+/* Several PIDs, or -p (not both), for watch and ps. */
+static int finish_pids(struct cli_opts *o, const char *const *pos, int npos, char *err, size_t errlen)
+{
+	if (o->group == CLI_GROUP_LIST && npos > 0) {
+		snprintf(err, errlen, "give the processes either as PIDs or with -p, not both");
+		return -1;
+	}
+	if (o->group != CLI_GROUP_AUTO && o->group != CLI_GROUP_LIST) {
+		snprintf(err, errlen, "--tree and --no-tree take one PID");
+		return -1;
+	}
+	o->group = CLI_GROUP_LIST;
+	for (int k = 0; k < npos; k++) {
+		pid_t pid;
+		if (parse_pid(pos[k], &pid, err, errlen) < 0 || add_pid(o, pid, err, errlen) < 0)
+			return -1;
+	}
+	if (o->npids == 0) {
+		snprintf(err, errlen, "which processes? -p PID,PID,...");
+		return -1;
+	}
+	o->pid = o->pids[0];
+	return 0;
+}
+
 int cli_parse(int argc, char *const argv[], struct cli_opts *o, char *err, size_t errlen)
 {
 	static const char *const keys[] = { "lineno", "filename", "traceback", NULL };
 	static const char *const profile_keys[] = { "function", "lineno", "traceback", "filename", NULL };
 	static const char *const methods[] = { "auto", "pep768", "remote-exec", "gdb", "direct", NULL };
-	const char *pos[2] = { NULL, NULL };
+	/* Positional arguments: two at most, but PIDs of a group for watch and ps. */
+	const char *pos[CLI_MAX_PIDS + 1] = { NULL };
 	int npos = 0;
+	bool duration_set = false;
 
 	memset(o, 0, sizeof *o);
 	o->interval = 0.5;
@@ -244,6 +320,8 @@ int cli_parse(int argc, char *const argv[], struct cli_opts *o, char *err, size_
 			o->mode = CLI_PROFILE, i++;
 		else if (strcmp(cmd, "trace") == 0)
 			o->mode = CLI_TRACE, i++;
+		else if (strcmp(cmd, "ps") == 0)
+			o->mode = CLI_PS, i++;
 	}
 
 	for (; i < argc; i++) {
@@ -267,8 +345,12 @@ int cli_parse(int argc, char *const argv[], struct cli_opts *o, char *err, size_
 				o->argc = argc - i;
 				break;
 			}
-			if (npos == 2) {
-				snprintf(err, errlen, "unexpected argument \"%s\"", a);
+			int maxpos = o->mode == CLI_WATCH || o->mode == CLI_PS ? CLI_MAX_PIDS : 2;
+			if (npos == maxpos) {
+				if (maxpos == CLI_MAX_PIDS)
+					snprintf(err, errlen, "at most %d processes at once", CLI_MAX_PIDS);
+				else
+					snprintf(err, errlen, "unexpected argument \"%s\"", a);
 				return -1;
 			}
 			pos[npos++] = a;
@@ -287,7 +369,7 @@ int cli_parse(int argc, char *const argv[], struct cli_opts *o, char *err, size_
 		struct { const char *s, *l; int arg; unsigned ok; } table[] = {
 			{ "-h", "--help", 0, ~0u },
 			{ "-V", "--version", 0, ~0u },
-			{ "-i", "--interval", 1, OK_TUI | OK_PROF },
+			{ "-i", "--interval", 1, OK_TUI | OK_PROF | OK_PS },
 			{ NULL, "--theme", 1, OK_TUI },
 			{ NULL, "--ascii", 0, OK_TUI },
 			{ NULL, "--max-cost", 1, OK_TUI },
@@ -298,8 +380,11 @@ int cli_parse(int argc, char *const argv[], struct cli_opts *o, char *err, size_
 			{ NULL, "--top", 1, OK_SNAP | OK_DIFF | OK_FUNC },
 			{ NULL, "--limit", 1, OK_PROF },
 			{ "-o", "--output", 1, OK_SNAP },
-			{ NULL, "--json", 0, OK_SNAP | OK_DIFF | OK_FUNC | OK_PROF | OK_TRACE },
-			{ NULL, "--duration", 1, OK_FUNC | OK_PROF },
+			{ NULL, "--json", 0, OK_SNAP | OK_DIFF | OK_FUNC | OK_PROF | OK_TRACE | OK_PS },
+			{ NULL, "--duration", 1, OK_FUNC | OK_PROF | OK_PS },
+			{ NULL, "--tree", 0, OK_WATCH },
+			{ NULL, "--no-tree", 0, OK_WATCH },
+			{ "-p", "--pids", 1, OK_WATCH | OK_PS },
 			{ NULL, "--calls", 0, OK_PROF },
 			{ NULL, "--no-profile", 0, OK_TUI | OK_PROF },
 			{ NULL, "--trace", 1, OK_RUN | OK_DEMO },
@@ -404,6 +489,20 @@ int cli_parse(int argc, char *const argv[], struct cli_opts *o, char *err, size_
 		} else if (strcmp(lname, "--duration") == 0) {
 			if (parse_double(lname, "seconds", val, 0.1, 86400, &o->duration, err, errlen) < 0)
 				return -1;
+			duration_set = true;
+		} else if (strcmp(lname, "--tree") == 0 || strcmp(lname, "--no-tree") == 0) {
+			if (o->group != CLI_GROUP_AUTO) {
+				snprintf(err, errlen, "--tree, --no-tree and -p go one at a time");
+				return -1;
+			}
+			o->group = lname[2] == 't' ? CLI_GROUP_TREE : CLI_GROUP_NONE;
+		} else if (strcmp(lname, "--pids") == 0) {
+			if (o->group != CLI_GROUP_AUTO) {
+				snprintf(err, errlen, "--tree, --no-tree and -p go one at a time");
+				return -1;
+			}
+			if (parse_pid_list(val, o, err, errlen) < 0)
+				return -1;
 		} else if (strcmp(lname, "--trace") == 0) {
 			if (parse_int(lname, val, 1, 100, &o->trace, err, errlen) < 0)
 				return -1;
@@ -434,17 +533,30 @@ int cli_parse(int argc, char *const argv[], struct cli_opts *o, char *err, size_
 		}
 	}
 
+	if (o->mode == CLI_PS && !duration_set)
+		o->duration = CLI_PS_DURATION_DEFAULT;
 	switch (o->mode) {
 	case CLI_TRACE:
 		return finish_trace(o, pos, npos, err, errlen);
+	case CLI_PS:
+	case CLI_WATCH:
+		if (o->group == CLI_GROUP_LIST || npos > 1)
+			return finish_pids(o, pos, npos, err, errlen);
+		if (o->mode == CLI_PS) {
+			if (npos == 0) {
+				snprintf(err, errlen, "which process? `pmt-top ps PID` (or -p PID,PID,...)");
+				return -1;
+			}
+			return parse_pid(pos[0], &o->pid, err, errlen);
+		}
+		/* fall through */
 	case CLI_SNAPSHOT:
-		if (npos == 2 && o->start_tracing && parse_pid(pos[1], &(pid_t){ 0 }, err, errlen) == 0) {
+		if (o->mode == CLI_SNAPSHOT && npos == 2 && o->start_tracing &&
+		    parse_pid(pos[1], &(pid_t){ 0 }, err, errlen) == 0) {
 			snprintf(err, errlen, "give the frames as --start-tracing=%s (one argument), not as a "
 				 "second number", pos[1]);
 			return -1;
 		}
-		/* fall through */
-	case CLI_WATCH:
 		if (o->mode == CLI_WATCH && npos == 0 && o->nload > 0)
 			return 0; /* only saved snapshots to look at */
 		/* fall through */

@@ -31,6 +31,7 @@ enum cli_mode {
 	CLI_FUNCTIONS, /* pmt-top functions PID */
 	CLI_PROFILE,   /* pmt-top profile PID */
 	CLI_TRACE,     /* pmt-top trace PID start|stop|status */
+	CLI_PS,        /* pmt-top ps PID|-p PID,... */
 	CLI_HELP,
 	CLI_VERSION,
 };
@@ -52,9 +53,27 @@ enum cli_trace_action {
 #define CLI_MAX_COST_MIN 0.1
 #define CLI_MAX_COST_MAX 100.0
 
+/* The most processes -p (or several PIDs) may name. */
+#define CLI_MAX_PIDS 64
+
+/* ps: how long the rates are measured when --duration is not given. */
+#define CLI_PS_DURATION_DEFAULT 2.0
+
+/* Watching a group (the Processes view): a PID with children is watched
+ * with them unless --no-tree. */
+enum cli_group {
+	CLI_GROUP_AUTO,  /* with its children when it has any */
+	CLI_GROUP_TREE,  /* --tree: the PID and its descendants, even none yet */
+	CLI_GROUP_NONE,  /* --no-tree: this process only */
+	CLI_GROUP_LIST,  /* -p PID,PID,... or several PIDs: these processes */
+};
+
 struct cli_opts {
 	enum cli_mode mode;
-	pid_t pid;
+	pid_t pid;                /* the process (a group's first or root) */
+	enum cli_group group;     /* --tree, --no-tree, -p */
+	pid_t pids[CLI_MAX_PIDS]; /* CLI_GROUP_LIST: the processes (pids[0] == pid) */
+	int npids;
 	double interval;          /* -i, seconds (not for profile: see profile_interval) */
 	const char *theme;        /* --theme, NULL = default */
 	bool ascii;               /* --ascii */

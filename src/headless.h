@@ -21,5 +21,8 @@ int headless_profile(const struct cli_opts *opts);
 /* `pmt-top trace PID start|stop|status`: tracemalloc on (left on: that is
  * the point), off, or how it is. Starts no sampled profiler. */
 int headless_trace(const struct cli_opts *opts);
+/* `pmt-top ps PID`: the process and its descendants (or -p's list), their
+ * RSS and its growth over --duration, from /proc (headless_ps.c). */
+int headless_ps(const struct cli_opts *opts);
 
 #endif

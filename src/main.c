@@ -19,7 +19,7 @@ int main(int argc, char *argv[])
 		return CLI_EXIT_USAGE;
 	}
 	/* What a pmt-top killed with SIGKILL left in /tmp, before we add ours. */
-	if (opts.mode != CLI_HELP && opts.mode != CLI_VERSION && opts.mode != CLI_DIFF)
+	if (opts.mode != CLI_HELP && opts.mode != CLI_VERSION && opts.mode != CLI_DIFF && opts.mode != CLI_PS)
 		inject_dir_sweep_tmp();
 	switch (opts.mode) {
 	case CLI_HELP:
@@ -42,6 +42,8 @@ int main(int argc, char *argv[])
 		return headless_profile(&opts);
 	case CLI_TRACE:
 		return headless_trace(&opts);
+	case CLI_PS:
+		return headless_ps(&opts);
 	}
 	return CLI_EXIT_FAILURE;
 }

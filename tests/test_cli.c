@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -55,7 +56,8 @@ static void test_bad_input(void **state)
 	expect_err(PARSE(&o, err, "-i"), err, "--interval needs a value");
 	expect_err(PARSE(&o, err, "--bogus", "1"), err, "unknown option \"--bogus\"");
 	expect_err(PARSE(&o, err, "--ascii=yes", "1"), err, "takes no value");
-	expect_err(PARSE(&o, err, "1", "2"), err, "one PID");
+	expect_err(PARSE(&o, err, "snapshot", "1", "2"), err, "one PID");
+	expect_err(PARSE(&o, err, "functions", "1", "2"), err, "one PID");
 	expect_err(PARSE(&o, err, "--json", "1"), err, "--json does not apply here");
 	cli_parse(1, (char *[]){ "pmt-top", NULL }, &o, err, sizeof err);
 	assert_non_null(strstr(err, "which process?"));
@@ -249,6 +251,65 @@ static void test_trace(void **state)
 		   "--frames is only for `pmt-top trace PID start` (snapshot: --start-tracing=N)");
 }
 
+/* Groups: pmt-top PID PID, -p, --tree, --no-tree, and `ps`. */
+static void test_groups(void **state)
+{
+	(void)state;
+	struct cli_opts o;
+	char err[256];
+	assert_int_equal(PARSE(&o, err, "10", "20", "30"), 0);
+	assert_int_equal(o.mode, CLI_WATCH);
+	assert_int_equal(o.group, CLI_GROUP_LIST);
+	assert_int_equal(o.npids, 3);
+	assert_int_equal(o.pid, 10);
+	assert_int_equal(o.pids[2], 30);
+	assert_int_equal(PARSE(&o, err, "-p", "7, 8,7,9"), 0);
+	assert_int_equal(o.group, CLI_GROUP_LIST);
+	assert_int_equal(o.npids, 3); /* 7 named twice counts once */
+	assert_int_equal(o.pids[1], 8);
+	assert_int_equal(PARSE(&o, err, "--pids=5"), 0);
+	assert_int_equal(o.npids, 1);
+	assert_int_equal(o.pid, 5);
+	assert_int_equal(PARSE(&o, err, "--tree", "4"), 0);
+	assert_int_equal(o.group, CLI_GROUP_TREE);
+	assert_int_equal(o.pid, 4);
+	assert_int_equal(PARSE(&o, err, "4", "--no-tree"), 0);
+	assert_int_equal(o.group, CLI_GROUP_NONE);
+	assert_int_equal(PARSE(&o, err, "4"), 0);
+	assert_int_equal(o.group, CLI_GROUP_AUTO);
+
+	assert_int_equal(PARSE(&o, err, "ps", "4"), 0);
+	assert_int_equal(o.mode, CLI_PS);
+	assert_int_equal(o.pid, 4);
+	assert_true(o.duration == CLI_PS_DURATION_DEFAULT);
+	assert_int_equal(PARSE(&o, err, "ps", "4", "--json", "--duration", "0.5", "-i", "0.1"), 0);
+	assert_true(o.json && o.duration == 0.5 && o.interval == 0.1);
+	assert_int_equal(PARSE(&o, err, "ps", "-p", "4,5"), 0);
+	assert_int_equal(o.group, CLI_GROUP_LIST);
+	assert_int_equal(o.npids, 2);
+
+	expect_err(PARSE(&o, err, "-p", "4,", "x"), err, "-p: expected PID,PID");
+	expect_err(PARSE(&o, err, "-p", "4,,5"), err, "-p: expected PID,PID");
+	expect_err(PARSE(&o, err, "-p", "4,x"), err, "\"x\" is not a process id");
+	expect_err(PARSE(&o, err, "-p", "4", "5"), err, "either as PIDs or with -p");
+	expect_err(PARSE(&o, err, "--tree", "4", "5"), err, "--tree and --no-tree take one PID");
+	expect_err(PARSE(&o, err, "--tree", "--no-tree", "4"), err, "one at a time");
+	expect_err(PARSE(&o, err, "ps"), err, "which process?");
+	expect_err(PARSE(&o, err, "ps", "4", "--tree"), err, "--tree does not apply here");
+	expect_err(PARSE(&o, err, "snapshot", "-p", "4,5"), err, "--pids does not apply here");
+	char *many[CLI_MAX_PIDS + 3];
+	char num[CLI_MAX_PIDS + 1][8];
+	many[0] = "pmt-top";
+	for (int k = 0; k <= CLI_MAX_PIDS; k++) {
+		snprintf(num[k], sizeof num[k], "%d", k + 1);
+		many[k + 1] = num[k];
+	}
+	many[CLI_MAX_PIDS + 2] = NULL;
+	expect_err(cli_parse(CLI_MAX_PIDS + 2, many, &o, err, sizeof err), err, "at most 64 processes");
+	assert_int_equal(cli_parse(CLI_MAX_PIDS + 1, many, &o, err, sizeof err), 0);
+	assert_int_equal(o.npids, CLI_MAX_PIDS);
+}
+
 static void test_snapshot_start_tracing(void **state)
 {
 	(void)state;
@@ -296,6 +357,7 @@ int main(void)
 		cmocka_unit_test(test_max_cost),
 		cmocka_unit_test(test_trace),
 		cmocka_unit_test(test_snapshot_start_tracing),
+		cmocka_unit_test(test_groups),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
