@@ -1,6 +1,7 @@
 /*
  * fuzz_proc.c - libFuzzer harness for the /proc parsers: src/proc/proc_sample.c
- * (status, stat, statm, smaps_rollup, cmdline) and src/attach/pyproc.c (maps,
+ * (status, stat, statm, smaps_rollup, cmdline), src/proc/proctree.c (stat,
+ * children) and src/attach/pyproc.c (maps,
  * status fields, a task's stat and syscall files, context switches).
  *
  * pmt-top reads these files of processes that belong to other users; the
@@ -11,6 +12,7 @@
  * it. The command line must come out display-safe.
  */
 #include "attach/pyproc.h"
+#include "proc/proctree.h"
 #include "proc/proc_sample.h"
 
 #include <limits.h>
@@ -70,6 +72,26 @@ static void proc_sample_parsers(const char *text, const char *raw, size_t size)
 	}
 }
 
+static void tree_files(const char *text)
+{
+	struct proctree_stat st;
+	pid_t kids[8];
+
+	if (proctree_parse_stat(text, &st) == 0) {
+		if (st.ppid < 0)
+			fuzz_broken(H, "a negative parent pid", NULL);
+		if (memchr(st.comm, '\0', sizeof st.comm) == NULL)
+			fuzz_broken(H, "a process name without its NUL", NULL);
+		sink += st.start_ticks + (uint64_t)st.state;
+	}
+	int n = proctree_parse_children(text, kids, 8);
+	if (n > 8)
+		fuzz_broken(H, "more children than asked for", NULL);
+	for (int i = 0; i < n; i++)
+		if (kids[i] <= 0)
+			fuzz_broken(H, "a child pid that is not positive", NULL);
+}
+
 static void status_fields(const char *text, const char *raw, size_t size)
 {
 	static const char *const keys[] = { "NSpid", "TracerPid", "Uid", "Gid" };
@@ -126,7 +148,7 @@ static void maps(const char *raw, size_t size)
 		const char *base = strrchr(path, '/') + 1;
 
 		for (int lib = 0; lib <= 1; lib++) {
-			if (pyproc_python_name(base, lib, &major, &minor, &ft)) {
+			if (proctree_python_name(base, lib, &major, &minor, &ft)) {
 				if (major < 0 || major > 9 || (ft != 0 && ft != 1))
 					fuzz_broken(H, "a python file name parsed out of range", base);
 				sink += (uint64_t)minor;
@@ -142,6 +164,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *raw = fuzz_copy(data, size, 0);
 
 	proc_sample_parsers(text, raw, size);
+	tree_files(text);
 	status_fields(text, raw, size);
 	task_files(text);
 	maps(raw, size);

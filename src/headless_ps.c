@@ -10,14 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
-#include "attach/agent_sock.h"
 #include "base/monotime.h"
 #include "base/strsafe.h"
 #include "base/units.h"
 #include "proc/group.h"
+#include "session/session.h"
 
 static volatile sig_atomic_t ps_interrupted;
 
@@ -25,15 +24,6 @@ static void ps_on_interrupt(int sig)
 {
 	(void)sig;
 	ps_interrupted = 1;
-}
-
-/* Is an agent listening for PID (a socket where pmt-top would look)? */
-static bool has_agent(pid_t pid)
-{
-	char path[1024], err[512];
-	struct stat st;
-	return agent_sock_find(pid, path, sizeof path, err, sizeof err) == 0 && stat(path, &st) == 0 &&
-	       S_ISSOCK(st.st_mode);
 }
 
 static void python_text(const struct group_member *m, char *buf, size_t len)
@@ -64,7 +54,7 @@ static void print_table(const struct group_table *t, double duration)
 		const char *cmd = m->cmdline[0] ? m->cmdline : m->comm;
 		printf("%-8d %-7s %8s %10s %11s %-4s %-5s ", (int)m->pid,
 		       m->gone ? "exited" : group_role_name(m->role), age, m->gone ? "-" : rss,
-		       m->gone ? "-" : rate, py, m->gone ? "-" : has_agent(m->pid) ? "yes" : "no");
+		       m->gone ? "-" : rate, py, m->gone ? "-" : session_agent_listening(m->pid) ? "yes" : "no");
 		strsafe_fputs(cmd, stdout);
 		putchar('\n');
 	}
@@ -112,7 +102,7 @@ static void print_json(const struct group_table *t, pid_t root, bool tree, doubl
 		} else {
 			cJSON_AddNullToObject(p, "python");
 		}
-		cJSON_AddBoolToObject(p, "agent", !m->gone && has_agent(m->pid));
+		cJSON_AddBoolToObject(p, "agent", !m->gone && session_agent_listening(m->pid));
 		cJSON_AddStringToObject(p, "comm", m->comm);
 		cJSON_AddStringToObject(p, "command", m->cmdline);
 		cJSON_AddItemToArray(arr, p);

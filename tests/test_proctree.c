@@ -70,26 +70,46 @@ static void test_parse_children(void **state)
 	assert_int_equal(proctree_parse_children("99999999999999999999", out, 4), -1);
 }
 
-static void test_python_name(void **state)
+/* Which processes are Python's: by the executable, by a mapped libpython
+ * (an embedder such as uWSGI), or neither. */
+static void test_python_files(void **state)
 {
 	(void)state;
-	int minor = -1;
-	assert_int_equal(proctree_python_name("/usr/bin/python3.11", &minor), 1);
-	assert_int_equal(minor, 11);
-	assert_int_equal(proctree_python_name("/usr/lib/x86_64-linux-gnu/libpython3.12.so.1.0", &minor), 1);
-	assert_int_equal(minor, 12);
-	assert_int_equal(proctree_python_name("python3.13t", &minor), 1);
-	assert_int_equal(minor, 13);
-	assert_int_equal(proctree_python_name("/opt/py/bin/python3.14 (deleted)", &minor), 1);
-	assert_int_equal(minor, 14);
-	assert_int_equal(proctree_python_name("/usr/bin/python3", &minor), 1);
-	assert_int_equal(minor, 0);
-	assert_int_equal(proctree_python_name("/usr/bin/python2.7", &minor), 0);
-	assert_int_equal(proctree_python_name("/usr/bin/pythonista", &minor), 0);
-	assert_int_equal(proctree_python_name("/usr/bin/python3.x", &minor), 0);
-	assert_int_equal(proctree_python_name("/usr/bin/python3.11x", &minor), 0);
-	assert_int_equal(proctree_python_name("/usr/bin/uwsgi", &minor), 0);
-	assert_int_equal(proctree_python_name("/usr/lib/python3.11/lib-dynload/_json.so", &minor), 0);
+	char root[] = "/tmp/pmt-pyfiles-XXXXXX";
+	assert_non_null(mkdtemp(root));
+	static const struct { const char *exe, *lib; int want, minor; } cases[] = {
+		{ "/usr/bin/python3.11", NULL, 1, 11 },
+		{ "/opt/py/bin/python3.14 (deleted)", NULL, 1, 14 },
+		{ "/usr/bin/python3.13t", NULL, 1, 13 },
+		{ "/usr/bin/python3", NULL, 1, 0 },
+		{ "/usr/bin/uwsgi-core", "/usr/lib/x86_64-linux-gnu/libpython3.11.so.1.0", 1, 11 },
+		{ "/usr/bin/python2.7", NULL, 0, 0 },
+		{ "/usr/bin/pythonista", NULL, 0, 0 },
+		{ "/usr/bin/bash", "/usr/lib/python3.11/lib-dynload/_json.cpython-311-x86_64-linux-gnu.so", 0, 0 },
+	};
+	for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++) {
+		char path[256];
+		snprintf(path, sizeof path, "%s/%d", root, i + 1);
+		assert_int_equal(mkdir(path, 0755), 0);
+		snprintf(path, sizeof path, "%s/%d/exe", root, i + 1);
+		assert_int_equal(symlink(cases[i].exe, path), 0);
+		snprintf(path, sizeof path, "%s/%d/maps", root, i + 1);
+		FILE *f = fopen(path, "w");
+		assert_non_null(f);
+		fprintf(f, "55d0c0000000-55d0c0001000 r--p 00000000 08:01 1 %s\n", cases[i].exe);
+		if (cases[i].lib)
+			fprintf(f, "7f0000000000-7f0000001000 r-xp 00000000 08:01 2 %s\n", cases[i].lib);
+		fclose(f);
+		int minor = -1;
+		assert_int_equal(proctree_python(root, i + 1, &minor), cases[i].want);
+		if (cases[i].want)
+			assert_int_equal(minor, cases[i].minor);
+	}
+	/* Nothing readable: unknown. */
+	assert_int_equal(proctree_python(root, 999, &(int){ 0 }), -1);
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", root);
+	assert_int_equal(system(cmd), 0);
 }
 
 static void test_rate(void **state)
@@ -351,7 +371,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_stat),
 		cmocka_unit_test(test_parse_children),
-		cmocka_unit_test(test_python_name),
+		cmocka_unit_test(test_python_files),
 		cmocka_unit_test(test_rate),
 		cmocka_unit_test(test_sort),
 		cmocka_unit_test(test_fixture_tree),

@@ -24,6 +24,7 @@
 #include "attach/inject.h"
 #include "attach/inject_pep768.h"
 #include "attach/pyproc.h"
+#include "proc/proctree.h"
 
 #define MAX_CHILDREN 16
 static pid_t children[MAX_CHILDREN];
@@ -378,11 +379,11 @@ static void test_text_parsers(void **state)
 	assert_int_equal(pyproc_maps_line(bad, &lo, &hi, &off, &path), -1);
 
 	int maj, min, ft;
-	assert_int_equal(pyproc_python_name("libpython3.13t.so.1.0", 1, &maj, &min, &ft), 1);
+	assert_int_equal(proctree_python_name("libpython3.13t.so.1.0", 1, &maj, &min, &ft), 1);
 	assert_true(maj == 3 && min == 13 && ft == 1);
-	assert_int_equal(pyproc_python_name("python3.8", 0, &maj, &min, &ft), 1);
-	assert_int_equal(pyproc_python_name("python3.8.so", 0, &maj, &min, &ft), 0);
-	assert_int_equal(pyproc_python_name("libpython3.so", 1, &maj, &min, &ft), 0);
+	assert_int_equal(proctree_python_name("python3.8", 0, &maj, &min, &ft), 1);
+	assert_int_equal(proctree_python_name("python3.8.so", 0, &maj, &min, &ft), 0);
+	assert_int_equal(proctree_python_name("libpython3.so", 1, &maj, &min, &ft), 0);
 }
 
 static void test_method_names(void **state)

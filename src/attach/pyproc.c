@@ -2,6 +2,7 @@
  * pyproc.c - CPython process detection (see pyproc.h).
  */
 #include "attach/pyproc.h"
+#include "proc/proctree.h"
 
 #include "attach/elf_sym.h"
 
@@ -107,35 +108,6 @@ int pyproc_status_field(pid_t pid, const char *key, long *vals, int maxvals)
 	}
 	fclose(f);
 	return n;
-}
-
-int pyproc_python_name(const char *base, int lib, int *major, int *minor, int *ft)
-{
-	const char *p = base;
-	if (lib) {
-		if (strncmp(p, "libpython", 9) != 0)
-			return 0;
-		p += 9;
-	} else {
-		if (strncmp(p, "python", 6) != 0)
-			return 0;
-		p += 6;
-	}
-	if (!isdigit((unsigned char)p[0]) || p[1] != '.' || !isdigit((unsigned char)p[2]))
-		return 0;
-	char *end;
-	*major = p[0] - '0';
-	*minor = (int)strtol(p + 2, &end, 10);
-	*ft = 0;
-	/* ABI flags: t (free-threaded), d (debug), m (pymalloc, <= 3.7) */
-	while (*end == 't' || *end == 'd' || *end == 'm') {
-		if (*end == 't')
-			*ft = 1;
-		end++;
-	}
-	if (lib)
-		return strncmp(end, ".so", 3) == 0;
-	return *end == '\0';
 }
 
 static const char *base_name(const char *path)
@@ -283,7 +255,7 @@ int pyproc_detect(pid_t pid, struct pyproc_info *pi, char *err, size_t errlen)
 		if (off != 0)
 			continue;
 		int maj, min, ft;
-		if (!lib_found && pyproc_python_name(base_name(p), 1, &maj, &min, &ft)) {
+		if (!lib_found && proctree_python_name(base_name(p), 1, &maj, &min, &ft)) {
 			lib_found = 1;
 			lib_start = start;
 			snprintf(lib, sizeof lib, "%s", p);
@@ -336,7 +308,7 @@ int pyproc_detect(pid_t pid, struct pyproc_info *pi, char *err, size_t errlen)
 			elf_sym_free(es);
 		}
 		int maj, min, ft;
-		if (pyproc_python_name(base_name(pi->exe), 0, &maj, &min, &ft)) {
+		if (proctree_python_name(base_name(pi->exe), 0, &maj, &min, &ft)) {
 			pi->major = maj, pi->minor = min, pi->free_threaded = ft;
 			pi->version_source = "file name";
 		}

@@ -95,13 +95,6 @@ int pyproc_status_parse(const char *text, const char *key, long *vals, int maxva
  */
 int pyproc_maps_line(char *line, uint64_t *start, uint64_t *end, uint64_t *offset, char **path);
 
-/*
- * A libpython / python executable base name: "libpython3.11.so.1.0",
- * "libpython3.13t.so" (LIB 1), "python3.8" (LIB 0). Returns 1 and fills
- * MAJOR, MINOR and FT (free-threaded) on a match, else 0.
- */
-int pyproc_python_name(const char *base, int lib, int *major, int *minor, int *ft);
-
 int pyproc_read(pid_t pid, uint64_t addr, void *buf, size_t len);
 int pyproc_write(pid_t pid, uint64_t addr, const void *buf, size_t len);
 

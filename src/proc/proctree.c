@@ -3,6 +3,7 @@
  */
 #include "proc/proctree.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -122,34 +123,48 @@ int proctree_parse_children(const char *text, pid_t *out, int max)
 	}
 }
 
-int proctree_python_name(const char *path, int *minor)
+int proctree_python_name(const char *base, int lib, int *major, int *minor, int *ft)
+{
+	const char *p = base;
+	if (lib) {
+		if (strncmp(p, "libpython", 9) != 0)
+			return 0;
+		p += 9;
+	} else {
+		if (strncmp(p, "python", 6) != 0)
+			return 0;
+		p += 6;
+	}
+	if (!isdigit((unsigned char)p[0]) || p[1] != '.' || !isdigit((unsigned char)p[2]))
+		return 0;
+	char *end;
+	*major = p[0] - '0';
+	*minor = (int)strtol(p + 2, &end, 10);
+	*ft = 0;
+	/* ABI flags: t (free-threaded), d (debug), m (pymalloc, <= 3.7) */
+	while (*end == 't' || *end == 'd' || *end == 'm') {
+		if (*end == 't')
+			*ft = 1;
+		end++;
+	}
+	if (lib)
+		return strncmp(end, ".so", 3) == 0;
+	return *end == '\0';
+}
+
+/* The Python 3 minor version in the file name at the end of PATH (an
+ * executable, or a library with LIB), 0 when only "python3"; -1 when it
+ * is not Python's. */
+static int python_file(const char *path, int lib)
 {
 	const char *base = strrchr(path, '/');
+	int major, minor, ft;
 	base = base ? base + 1 : path;
-	if (strncmp(base, "lib", 3) == 0)
-		base += 3;
-	if (strncmp(base, "python", 6) != 0)
+	if (proctree_python_name(base, lib, &major, &minor, &ft))
+		return major == 3 ? minor : -1;
+	if (!lib && strcmp(base, "python3") == 0)
 		return 0;
-	const char *v = base + 6;
-	*minor = 0;
-	if (*v == '\0')
-		return 1;
-	if (v[0] != '3')
-		return 0;
-	if (v[1] == '\0')
-		return 1;
-	if (v[1] != '.')
-		return 0;
-	int m = 0, digits = 0;
-	for (v += 2; *v >= '0' && *v <= '9' && digits < 3; v++, digits++)
-		m = m * 10 + (*v - '0');
-	if (digits == 0)
-		return 0;
-	/* What may follow: an ABI flag (t, d, m), ".so...", "-config", nothing. */
-	if (*v != '\0' && *v != '.' && *v != 't' && *v != 'd' && *v != 'm' && *v != '-' && *v != ' ')
-		return 0;
-	*minor = m;
-	return 1;
+	return -1;
 }
 
 int proctree_read_stat(const char *proc, pid_t pid, struct proctree_stat *st)
@@ -250,7 +265,11 @@ static int maps_python(const char *proc, pid_t pid, int *minor)
 			*nl = '\0';
 			if (!skipping) {
 				const char *slash = strrchr(line, '/');
-				if (slash && proctree_python_name(slash + 1, minor) == 1) {
+				int m = slash ? python_file(slash, 1) : -1;
+				if (m < 0 && slash)
+					m = python_file(slash, 0);
+				if (m >= 0) {
+					*minor = m;
 					found = 1;
 					break;
 				}
@@ -281,8 +300,14 @@ int proctree_python(const char *proc, pid_t pid, int *minor)
 	if (n > 0) {
 		exe[n] = '\0';
 		/* " (deleted)" after an upgrade replaced the file. */
-		if (proctree_python_name(exe, minor) == 1)
+		char *del = strstr(exe, " (deleted)");
+		if (del && del[10] == '\0')
+			*del = '\0';
+		int m = python_file(exe, 0);
+		if (m >= 0) {
+			*minor = m;
 			return 1;
+		}
 	}
 	int m = maps_python(proc, pid, minor);
 	if (m >= 0)

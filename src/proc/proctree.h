@@ -34,10 +34,12 @@ int proctree_parse_stat(const char *text, struct proctree_stat *st);
  * many, or -1 when the text holds anything but pids and spaces. */
 int proctree_parse_children(const char *text, pid_t *out, int max);
 
-/* The Python minor version named by a path ("/usr/bin/python3.11",
- * "libpython3.12.so.1.0", "python3.13t"): 1 and *MINOR (0 when the name is
- * only "python3" or "python"), or 0 when the name is not Python's. */
-int proctree_python_name(const char *path, int *minor);
+/*
+ * A libpython / python executable base name: "libpython3.11.so.1.0",
+ * "libpython3.13t.so" (LIB 1), "python3.8" (LIB 0). Returns 1 and fills
+ * MAJOR, MINOR and FT (free-threaded) on a match, else 0.
+ */
+int proctree_python_name(const char *base, int lib, int *major, int *minor, int *ft);
 
 /* Reads /proc/PID/stat. Returns 0, or -1 with errno (ENOENT: gone). */
 int proctree_read_stat(const char *proc, pid_t pid, struct proctree_stat *st);

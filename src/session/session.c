@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "attach/agent_sock.h"
@@ -795,6 +796,14 @@ void session_tick(struct session *s)
 		return;
 	}
 	start_inject(s);
+}
+
+bool session_agent_listening(pid_t pid)
+{
+	char path[1024], err[512];
+	struct stat st;
+	return agent_sock_find(pid, path, sizeof path, err, sizeof err) == 0 && stat(path, &st) == 0 &&
+	       S_ISSOCK(st.st_mode);
 }
 
 enum session_agent session_agent(const struct session *s)

@@ -116,6 +116,9 @@ void session_tick(struct session *s);
 void session_set_gone(struct session *s);
 
 enum session_agent session_agent(const struct session *s);
+/* Whether an agent listens for PID where a session would look (its socket
+ * is there), without connecting: for lists of many processes. */
+bool session_agent_listening(pid_t pid);
 /* What attach is doing, or why there is no agent; the agent's Python when ready. */
 const char *session_note(const struct session *s);
 /* The agent's hello, once READY; else NULL. */

@@ -41,6 +41,8 @@
 #define STATUS_ROW_SECONDS 3.0 /* more time to read each extra row */
 
 
+static void leave_target_clean(struct app *app);
+
 static const int tm_frames[] = { 1, 5, 10, 25, 50, 100 };
 static const double interval_steps[] = { 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60 };
 
@@ -478,6 +480,8 @@ static void set_interval(struct app *app, double seconds)
 		return;
 	app->interval = seconds;
 	proc_sampler_set_interval(app->sampler, seconds);
+	if (app->group)
+		group_set_interval(app->group, seconds);
 	if (app->session)
 		session_set_interval(app->session, seconds);
 	app_status(app, false, "sampling every %gs", seconds);
@@ -488,6 +492,87 @@ static void switch_view(struct app *app, int v)
 	if (v == app->view)
 		return;
 	app->view = v;
+	app->dirty = true;
+	if (views[v] != &view_processes && views[v] != &view_log)
+		app_agent_wanted(app);
+}
+
+void app_show_view(struct app *app, const struct view *v)
+{
+	for (int i = 0; i < views_count; i++)
+		if (views[i] == v)
+			switch_view(app, i);
+}
+
+void app_agent_wanted(struct app *app)
+{
+	if (!app->agent_deferred || app->session || app->pid <= 0)
+		return;
+	app->agent_deferred = false;
+	app_agent_start(app);
+}
+
+/* Zeroes what the views knew of the old target, and starts them again. */
+static void views_restart(struct app *app)
+{
+	for (int i = 0; i < views_count; i++) {
+		if (views[i] == &view_processes || views[i] == &view_snapshots)
+			continue; /* the group, and snapshots, outlive a focus */
+		if (views[i]->done)
+			views[i]->done(app);
+		if (views[i]->state_size)
+			memset(app->view_state[i], 0, views[i]->state_size);
+		if (views[i]->init)
+			views[i]->init(app);
+	}
+}
+
+void app_focus(struct app *app, pid_t pid)
+{
+	char err[512];
+	enum proc_sampler_error why;
+	if (pid == app->pid && !app->gone) {
+		app_show_view(app, &view_overview);
+		return;
+	}
+	struct proc_sampler *ps = proc_sampler_new(pid, app->interval, &why, err, sizeof err);
+	if (ps == NULL) {
+		app_status(app, true, "cannot watch pid %d: %s", (int)pid, err);
+		return;
+	}
+	/* The old target is left as quitting would leave it. */
+	leave_target_clean(app);
+	app_agent_stop(app);
+	proc_sampler_free(app->sampler);
+	app->sampler = ps;
+	app->pid = pid;
+	app->gone = false;
+	app->have_last = false;
+	app->rss_min = app->rss_max = 0;
+	memset(&app->last, 0, sizeof app->last);
+	memset(&app->smaps, 0, sizeof app->smaps);
+	app->cmdline[0] = '\0';
+	app->age_at_start = 0;
+	app->t_start = monotime_now();
+	app->source_chosen = false;
+	app->profile_fallback = false;
+	app->profile_note[0] = '\0';
+	app->tm_prompt = false;
+	history_done(&app->hist);
+	history_init(&app->hist, HISTORY_POINTS);
+	history_done(&app->heap_hist);
+	history_init(&app->heap_hist, HISTORY_POINTS);
+	read_identity(app);
+	struct proc_sample first;
+	if (proc_sampler_read(ps, &first, true) == 0)
+		fold_sample(app, &first);
+	if (proc_sampler_start(ps) < 0)
+		app_status(app, true, "cannot start the sampling thread: %s", strerror(errno));
+	views_restart(app);
+	app->agent_deferred = true;
+	app_show_view(app, &view_overview);
+	app_agent_wanted(app);
+	app_status(app, false, "watching pid %d now; G goes back to the group", (int)pid);
 	app->dirty = true;
 }
 
@@ -663,6 +748,18 @@ static int key_profiler(struct app *app, int ch)
 	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
 }
 
+static int key_group(struct app *app, int ch)
+{
+	(void)ch;
+	if (app->group == NULL) {
+		app_status(app, false, "one process is watched: pmt-top --tree PID (or PID PID ..., -p) watches a "
+			   "group");
+		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+	}
+	app_show_view(app, &view_processes);
+	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+}
+
 static int key_messages(struct app *app, int ch)
 {
 	(void)ch;
@@ -694,6 +791,8 @@ const struct binding app_keys[] = {
 	  { 'P' } },
 	{ "s", "take a snapshot from the Top view's source (kept in pmt-top; see the Snapshots view)", NULL,
 	  key_snapshot, { 's' } },
+	{ "G", "back to the group: the Processes view (when a service's processes are watched)", NULL,
+	  key_group, { 'G' } },
 	{ "M", "the messages of the status line, each whole, newest last (arrows scroll, Esc closes)",
 	  "M messages", key_messages, { 'M' } },
 	{ NULL, NULL, NULL, NULL, { 0 } },
@@ -810,6 +909,8 @@ static void app_free(struct app *app)
 		snapshot_free(app->snaps[i].snap);
 	free(app->snaps);
 	proc_sampler_free(app->sampler);
+	app_group_close(app);
+	history_done(&app->group_hist);
 	history_done(&app->hist);
 	history_done(&app->heap_hist);
 	theme_list_free(app->theme_names, app->ntheme);
@@ -845,6 +946,7 @@ int app_run(const struct cli_opts *opts)
 		if (views[i]->state_size)
 			app->view_state[i] = xcalloc(1, views[i]->state_size);
 	history_init(&app->heap_hist, HISTORY_POINTS);
+	history_init(&app->group_hist, HISTORY_POINTS);
 
 	if (prepare_theme(app, err, sizeof err) < 0) {
 		strsafe_eprintf("pmt-top: %s", err);
@@ -897,6 +999,15 @@ int app_run(const struct cli_opts *opts)
 			app_free(app);
 			return CLI_EXIT_FAILURE;
 		}
+		if (!app_group_open(app, err, sizeof err)) {
+			strsafe_eprintf("pmt-top: %s", err);
+			stop_child(app);
+			app_free(app);
+			return CLI_EXIT_FAILURE;
+		}
+		for (int i = 0; i < views_count && app->group; i++)
+			if (views[i] == &view_processes)
+				app->view = i;
 	} else {
 		/* Only saved snapshots to look at. */
 		app->gone = true;
@@ -917,7 +1028,7 @@ int app_run(const struct cli_opts *opts)
 	for (int i = 0; i < views_count; i++)
 		if (views[i]->init)
 			views[i]->init(app);
-	if (app->pid > 0)
+	if (app->pid > 0 && !app->agent_deferred)
 		app_agent_start(app);
 	if (app->child > 0)
 		app_status(app, false, "started pid %d; its output goes to %s", (int)app->child, app->log_path);
@@ -939,12 +1050,14 @@ int app_run(const struct cli_opts *opts)
 			if (ms < timeout)
 				timeout = ms;
 		}
-		struct pollfd pfd[3] = {
+		struct pollfd pfd[4] = {
 			{ .fd = STDIN_FILENO, .events = POLLIN },
 			/* Once a frame is due anyway, later samples wait in the ring
 			 * for it instead of waking us one by one. */
 			{ .fd = app->sampler && !app->data_dirty ? proc_sampler_wake_fd(app->sampler) : -1,
 			  .events = POLLIN },
+			{ .fd = -1 },
+			{ .fd = app->group && !app->data_dirty ? group_wake_fd(app->group) : -1, .events = POLLIN },
 		};
 		if (app->session) {
 			session_pollfd(app->session, &pfd[2]);
@@ -954,7 +1067,7 @@ int app_run(const struct cli_opts *opts)
 		} else {
 			pfd[2].fd = -1;
 		}
-		int n = poll(pfd, 3, timeout);
+		int n = poll(pfd, 4, timeout);
 		if (n < 0 && errno != EINTR) {
 			snprintf(err, sizeof err, "poll: %s", strerror(errno));
 			rc = CLI_EXIT_FAILURE;
@@ -964,6 +1077,8 @@ int app_run(const struct cli_opts *opts)
 			session_handle(app->session, pfd[2].revents);
 		if (n > 0 && pfd[1].revents)
 			drain_samples(app);
+		if (n > 0 && pfd[3].revents)
+			app_group_drain(app);
 		reap_child(app);
 		if (app->session)
 			session_tick(app->session);
@@ -990,12 +1105,14 @@ int app_run(const struct cli_opts *opts)
 		if ((app->dirty && now - last_draw >= REDRAW_MIN_GAP) ||
 		    (app->data_dirty && now - last_draw >= frame_period(app) - 0.01)) {
 			drain_samples(app);
+			app_group_drain(app);
 			draw(app);
 			last_draw = now;
 		}
 	}
 
 	screen_restore();
+	app->quitting = true;
 	leave_target_clean(app);
 	stop_child(app);
 	if (app->child > 0 && app->log_path[0]) {

@@ -18,6 +18,7 @@
 #include "cli.h"
 #include "tui/tui.h"
 #include "ipc/msg.h"
+#include "proc/group.h"
 #include "proc/history.h"
 #include "proc/proc_sample.h"
 #include "proc/proc_sampler.h"
@@ -62,6 +63,19 @@ struct app {
 	bool have_last;
 	uint64_t rss_min, rss_max;
 	double interval;
+
+	/* A service watched as a group (app_group.c, the Processes view): NULL
+	 * when one process is watched. The views other than Processes show the
+	 * focused process, app->pid. */
+	struct group *group;
+	struct group_table gtab;   /* the newest table, sorted as the view asks */
+	struct history group_hist; /* the group's total RSS */
+	bool group_tree;           /* a process and its descendants (else a list) */
+	pid_t group_root;          /* tree: the root */
+	/* In a group, the focused process's agent is loaded only once a view
+	 * other than Processes is looked at. */
+	bool agent_deferred;
+	bool quitting;             /* the screen is gone: messages go to stderr */
 
 	/* The target's agent, through the session (app_agent.c); NULL when
 	 * there is no process (saved snapshots only). */
@@ -140,6 +154,21 @@ bool app_agent_request(struct app *app, int cmd, void *args,
 		       void (*cb)(void *ud, struct client_reply *r), void *ud);
 /* Header text for the agent state, for views. */
 void app_agent_describe(const struct app *app, char *buf, size_t len);
+
+/* The group (app_group.c). app_group_open decides from the command line
+ * whether there is one (a PID with children, --tree, -p): false and ERR
+ * when it cannot be watched. app_group_drain takes the newest table. */
+bool app_group_open(struct app *app, char *err, size_t errlen);
+void app_group_drain(struct app *app);
+void app_group_close(struct app *app);
+/* Watch PID in the other views instead of the focused process: the old
+ * one is left as quitting leaves it (what we switched on goes off). */
+void app_focus(struct app *app, pid_t pid);
+/* Go to view V (one of views[]). */
+struct view;
+void app_show_view(struct app *app, const struct view *v);
+/* Loads the focused process's agent when it was deferred (a group). */
+void app_agent_wanted(struct app *app);
 
 /* Take a snapshot now (global key s): starts tracemalloc first if it is off. */
 void app_snapshot_take(struct app *app);

@@ -58,7 +58,7 @@ static void on_message(void *ud, enum session_msg kind, bool error, const char *
 {
 	struct app *app = ud;
 	/* Clean-up on quit happens after the screen is gone. */
-	if (kind == SESSION_MSG_LEAVE)
+	if (kind == SESSION_MSG_LEAVE && app->quitting)
 		strsafe_eprintf("pmt-top: %s", text);
 	else
 		app_status(app, error, "%s", text);

@@ -52,6 +52,7 @@ extern const struct view view_snapshots;
 extern const struct view view_functions;
 
 extern const struct view view_log;
+extern const struct view view_processes;
 
 /* The views in tab order. */
 extern const struct view *const views[];

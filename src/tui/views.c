@@ -9,6 +9,7 @@ const struct view *const views[] = {
 	&view_functions,
 	&view_snapshots,
 	&view_log,
+	&view_processes,
 };
 
 const int views_count = sizeof views / sizeof views[0];

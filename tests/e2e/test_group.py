@@ -1,0 +1,293 @@
+"""End-to-end: a whole service watched at once (the Processes view, `ps`).
+
+A real gunicorn (Debian's) runs a small WSGI application with 3 sync
+workers. One request makes the worker that serves it start a background
+thread that keeps memory on one line of the application (a cache warmer
+gone wrong): that worker grows, the others do not. pmt-top, started on the
+master, opens the Processes view and must put that worker first within
+10 s; Enter watches it, and its Top view names the line. Killing the worker
+makes gunicorn start another: the view follows.
+
+A multiprocessing.Pool(4) program, killed worker and all, is followed the
+same way by `pmt-top ps --json`.
+
+Everything started here is in its own process group, killed in cleanup.
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import unittest
+import urllib.request
+
+from tui import BIN, PYTHON, TuiTestCase
+
+GUNICORN = shutil.which("gunicorn")
+
+MARK = "# the warmer's line"
+APP = """\
+import os
+import threading
+import time
+
+_warm = []
+
+
+def _warmer():
+    while True:
+        _warm.append(b"w" * (64 << 10))  %s
+        time.sleep(0.05)
+
+
+def application(environ, start_response):
+    if environ["PATH_INFO"] == "/warm":
+        threading.Thread(target=_warmer, daemon=True).start()
+    body = b"%%d\\n" %% os.getpid()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+""" % MARK
+
+POOL = """\
+import multiprocessing, sys, time
+
+def work(x):
+    return x * x
+
+if __name__ == "__main__":
+    with multiprocessing.get_context("fork").Pool(4) as pool:
+        pool.map(work, range(100))
+        sys.stdout.write("ready\\n")
+        sys.stdout.flush()
+        time.sleep(600)
+"""
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def children(pid):
+    r = subprocess.run(["pgrep", "-P", str(pid)], stdout=subprocess.PIPE, text=True)
+    return sorted(int(x) for x in r.stdout.split())
+
+
+def ps_json(pid, env, duration=1):
+    r = subprocess.run([BIN, "ps", str(pid), "--json", "--duration", str(duration)], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, env=env, timeout=60)
+    if r.returncode != 0:
+        raise AssertionError("pmt-top ps failed: %s" % r.stderr)
+    return json.loads(r.stdout)
+
+
+@unittest.skipUnless(GUNICORN, "gunicorn is not installed (apt-get install gunicorn)")
+class Gunicorn(TuiTestCase):
+
+    def setUp(self):
+        super().setUp()
+        runtime = os.path.join(self.tmpdir, "run")
+        os.mkdir(runtime, 0o700)
+        self.env = dict(os.environ, PMT_TOP_RUNTIME_DIR=runtime)
+        with open(os.path.join(self.tmpdir, "warmapp.py"), "w") as f:
+            f.write(APP)
+        self.line = next(i for i, l in enumerate(APP.splitlines(), 1) if MARK in l)
+        self.port = free_port()
+        self.log = os.path.join(self.tmpdir, "gunicorn.log")
+        with open(self.log, "w") as log:
+            self.master = subprocess.Popen(
+                [GUNICORN, "--workers", "3", "--bind", "127.0.0.1:%d" % self.port, "--chdir", self.tmpdir,
+                 "warmapp:application"],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=self.env,
+                start_new_session=True)
+        self.addCleanup(self.kill_gunicorn)
+        self.wait_serving()
+        self.workers = self.wait_workers(3)
+
+    def kill_gunicorn(self):
+        try:
+            os.killpg(self.master.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.master.wait(timeout=10)
+
+    def gunicorn_log(self):
+        with open(self.log, errors="replace") as f:
+            return "gunicorn's log ends:\n" + "".join(f.readlines()[-20:])
+
+    def get(self, path="/", timeout=10):
+        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (self.port, path), timeout=timeout) as r:
+            self.assertEqual(r.status, 200)
+            return int(r.read())
+
+    def wait_serving(self, timeout=30):
+        deadline = time.monotonic() + timeout
+        while True:
+            self.assertIsNone(self.master.poll(), "gunicorn exited. " + self.gunicorn_log())
+            try:
+                return self.get(timeout=2)
+            except OSError:
+                if time.monotonic() > deadline:
+                    self.fail("gunicorn does not answer on port %d. %s" % (self.port, self.gunicorn_log()))
+                time.sleep(0.2)
+
+    def wait_workers(self, n, timeout=30, without=()):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            kids = [k for k in children(self.master.pid) if k not in without]
+            if len(kids) == n:
+                return kids
+            time.sleep(0.1)
+        self.fail("expected %d workers under the master %d, found %s. %s"
+                  % (n, self.master.pid, children(self.master.pid), self.gunicorn_log()))
+
+    def rows(self, screen):
+        """{pid: row text} of the Processes view's table, in screen order."""
+        lines = screen.splitlines()
+        head = [i for i, l in enumerate(lines) if "GROWTH/MIN" in l and "PID" in l]
+        self.assertTrue(head, screen)
+        out = []
+        for l in lines[head[0] + 1:]:
+            m = re.match(r"^[ *](\d+) ", l)
+            if not m:
+                break
+            out.append((int(m.group(1)), l))
+        return out
+
+    def first_row(self, screen):
+        rows = self.rows(screen)
+        return rows[0][0] if rows else None
+
+    def test_the_growing_worker_first_then_its_line_then_its_successor(self):
+        self.open_terminal(width=140, height=40, env={"PMT_TOP_RUNTIME_DIR": self.env["PMT_TOP_RUNTIME_DIR"]})
+        self.run_pmt(str(self.master.pid))
+        s = self.wait_for(lambda s: "GROWTH/MIN" in s and len(self.rows(s)) == 4, what="the group's four rows")
+        self.assertIn("pid %d and its descendants" % self.master.pid, s)
+        roles = {pid: row.split()[1] for pid, row in self.rows(s)}
+        self.assertEqual(roles[self.master.pid], "master", s)
+        for w in self.workers:
+            self.assertEqual(roles[w], "worker", s)
+        # Nothing was loaded anywhere by looking.
+        self.assertEqual(os.listdir(self.env["PMT_TOP_RUNTIME_DIR"]), [])
+
+        grower = self.get("/warm")
+        self.assertIn(grower, self.workers)
+        t0 = time.monotonic()
+        s = self.wait_for(lambda s: self.first_row(s) == grower, timeout=10,
+                          what="worker %d first within 10 s" % grower)
+        took = time.monotonic() - t0
+        row = dict(self.rows(s))[grower]
+        self.assertRegex(row, r"\+\d[\d.]* (KiB|MiB) ", "its growth shows: " + row)
+        print("the growing worker was ranked first %.1f s after the request" % took)
+
+        # Enter watches it (the selection is on the first row); the Top
+        # view names the warmer's line.
+        self.keys("Enter")
+        self.wait_for(lambda s: re.search(r"^PID %d " % grower, s, re.M), what="the Overview of %d" % grower)
+        self.go_to_view("Top")
+        where = "warmapp.py:%d" % self.line
+        self.wait_for(lambda s: where in s, timeout=30, what="%s in the Top view" % where)
+
+        # G goes back; the worker killed, gunicorn starts another: it comes in,
+        # and the dead one is shown as exited until it drops out.
+        self.keys("G")
+        self.wait_for(lambda s: "GROWTH/MIN" in s, what="the Processes view again")
+        os.kill(grower, signal.SIGKILL)
+        successor = [w for w in self.wait_workers(3, without=(grower,)) if w not in self.workers]
+        self.assertEqual(len(successor), 1)
+        s = self.wait_for(lambda s: successor[0] in dict(self.rows(s)), timeout=10,
+                          what="the new worker %d in the view" % successor[0])
+        self.wait_for(lambda s: grower not in dict(self.rows(s)), timeout=20,
+                      what="the killed worker %d gone from the view" % grower)
+        self.keys("q")
+        self.wait_for(lambda s: "EXIT=0" in s, timeout=20, what="pmt-top to quit")
+        # The service goes on serving.
+        self.assertIn(self.get(), children(self.master.pid))
+
+    def test_ps_ranks_the_growing_worker(self):
+        grower = self.get("/warm")
+        data = ps_json(self.master.pid, self.env, duration=3)
+        procs = data["processes"]
+        self.assertEqual(data["mode"], "tree")
+        self.assertEqual(data["root"], self.master.pid)
+        self.assertEqual(sorted(p["pid"] for p in procs), sorted([self.master.pid] + self.workers))
+        self.assertEqual(procs[0]["pid"], grower, procs)
+        # 64 KiB every 50 ms: about 75 MiB a minute; the others far below.
+        self.assertGreater(procs[0]["growth_per_min"], 20 << 20, procs[0])
+        for p in procs[1:]:
+            self.assertLess(p["growth_per_min"], 5 << 20, p)
+        self.assertEqual(sum(p["rss"] for p in procs), data["total_rss"])
+        by_pid = {p["pid"]: p for p in procs}
+        self.assertEqual(by_pid[self.master.pid]["role"], "master")
+        self.assertTrue(all(by_pid[w]["role"] == "worker" and by_pid[w]["ppid"] == self.master.pid
+                            for w in self.workers))
+        self.assertTrue(all(isinstance(p["python"], str) and p["python"].startswith("3.") for p in procs))
+        self.assertFalse(any(p["agent"] for p in procs))
+        # The table says the same, first row first.
+        r = subprocess.run([BIN, "ps", str(self.master.pid), "--duration", "2"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, env=self.env, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertRegex(lines[0], r"^PID +ROLE +AGE +RSS +GROWTH/MIN +PY +AGENT +COMMAND$")
+        self.assertRegex(lines[1], r"^%d +worker " % grower)
+        self.assertRegex(lines[-1], r"^4 processes running, RSS \d[\d.]* MiB in all")
+
+
+class Pool(TuiTestCase):
+
+    def test_ps_follows_a_respawned_pool_worker(self):
+        script = os.path.join(self.tmpdir, "pool.py")
+        with open(script, "w") as f:
+            f.write(POOL)
+        p = subprocess.Popen([PYTHON, script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             start_new_session=True)
+
+        def kill():
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            p.wait(timeout=10)
+            p.stdout.close()
+            p.stderr.close()
+        self.addCleanup(kill)
+        self.assertEqual(p.stdout.readline(), "ready\n")
+        env = dict(os.environ, PMT_TOP_RUNTIME_DIR=self.tmpdir)
+        data = ps_json(p.pid, env, duration=0.5)
+        workers = sorted(q["pid"] for q in data["processes"] if q["ppid"] == p.pid)
+        self.assertEqual(len(workers), 4, data)
+        self.assertEqual(workers, children(p.pid))
+        # The pool's handler thread replaces a dead worker; ps sees the
+        # new one, not the old one.
+        os.kill(workers[0], signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            now = children(p.pid)
+            if len(now) == 4 and workers[0] not in now:
+                break
+            time.sleep(0.1)
+        data = ps_json(p.pid, env, duration=0.5)
+        running = sorted(q["pid"] for q in data["processes"] if q["ppid"] == p.pid and not q["exited"])
+        self.assertEqual(running, children(p.pid))
+        self.assertNotIn(workers[0], running)
+        self.assertEqual(len(set(running) - set(workers)), 1)
+
+    def test_bad_input(self):
+        for args, code, text in ((["ps", "99999999999"], 2, "not a process id"),
+                                 (["ps", "4194303"], 3, "no process with pid 4194303"),
+                                 (["ps"], 2, "which process?"),
+                                 (["ps", "-p", "1,x"], 2, "\"x\" is not a process id"),
+                                 (["4194303", "4194302"], 3, "no process with pid 4194303")):
+            r = subprocess.run([BIN] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               timeout=30)
+            self.assertEqual(r.returncode, code, (args, r.stderr))
+            self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+            self.assertIn(text, r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
