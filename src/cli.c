@@ -18,7 +18,12 @@ static const char help_text[] =
 "       pmt-top run [OPTS] -- CMD ...     start CMD with the agent preloaded and watch it\n"
 "       pmt-top demo                      run the bundled demo workload and watch it\n"
 "       pmt-top snapshot PID [--key K] [--top N] [-o FILE] [--json] [--start-tracing[=N]] [--wait S]\n"
+"       pmt-top snapshot --tree PID | -p PID,... [-o DIR] [...]\n"
+"                                         every Python process of a service, taken together,\n"
+"                                         and their sum (DIR/PID.json each, DIR/merged.json)\n"
 "       pmt-top diff OLD.json NEW.json [--key K] [--top N] [--json]\n"
+"       pmt-top diff OLD_DIR NEW_DIR [...]  two group snapshots: process by process, summed,\n"
+"                                         with in how many processes each line grew\n"
 "       pmt-top functions PID [--duration S] [--top N] [--json]\n"
 "       pmt-top profile PID [--duration S] [--key K] [--limit N] [--interval BYTES] [--calls] [--json]\n"
 "       pmt-top trace PID start [--frames N] | stop | status [--json]\n"
@@ -36,7 +41,8 @@ static const char help_text[] =
 "                         target, in % of one core, 0.1 to 100 (default 2): when one\n"
 "                         is dear they come less often (r still refreshes at once)\n"
 "      --tree             watch PID and its descendants (the Processes view), even\n"
-"                         before it has any (default: when it has children)\n"
+"                         before it has any (default: when it has children);\n"
+"                         snapshot: of each of them\n"
 "      --no-tree          watch PID alone, even when it has children\n"
 "  -p, --pids LIST        watch these processes together (PID,PID,...; up to 64)\n"
 "      --no-inject        never load the agent into the target: RSS only\n"
@@ -382,9 +388,9 @@ int cli_parse(int argc, char *const argv[], struct cli_opts *o, char *err, size_
 			{ "-o", "--output", 1, OK_SNAP },
 			{ NULL, "--json", 0, OK_SNAP | OK_DIFF | OK_FUNC | OK_PROF | OK_TRACE | OK_PS },
 			{ NULL, "--duration", 1, OK_FUNC | OK_PROF | OK_PS },
-			{ NULL, "--tree", 0, OK_WATCH },
+			{ NULL, "--tree", 0, OK_WATCH | OK_SNAP },
 			{ NULL, "--no-tree", 0, OK_WATCH },
-			{ "-p", "--pids", 1, OK_WATCH | OK_PS },
+			{ "-p", "--pids", 1, OK_WATCH | OK_PS | OK_SNAP },
 			{ NULL, "--calls", 0, OK_PROF },
 			{ NULL, "--no-profile", 0, OK_TUI | OK_PROF },
 			{ NULL, "--trace", 1, OK_RUN | OK_DEMO },
@@ -551,6 +557,8 @@ int cli_parse(int argc, char *const argv[], struct cli_opts *o, char *err, size_
 		}
 		/* fall through */
 	case CLI_SNAPSHOT:
+		if (o->mode == CLI_SNAPSHOT && o->group == CLI_GROUP_LIST)
+			return finish_pids(o, pos, npos, err, errlen);
 		if (o->mode == CLI_SNAPSHOT && npos == 2 && o->start_tracing &&
 		    parse_pid(pos[1], &(pid_t){ 0 }, err, errlen) == 0) {
 			snprintf(err, errlen, "give the frames as --start-tracing=%s (one argument), not as a "

@@ -4,6 +4,7 @@
  * JSON, exit.
  */
 #include "headless.h"
+#include "headless_intern.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,12 +34,12 @@
 /* The largest "limit" the agent's top takes (docs/protocol.md). */
 #define TOP_LIMIT_MAX 100000
 
-static volatile sig_atomic_t interrupted;
+volatile sig_atomic_t headless_interrupted;
 
-static void on_interrupt(int sig)
+void headless_on_interrupt(int sig)
 {
 	(void)sig;
-	interrupted = 1;
+	headless_interrupted = 1;
 }
 
 static int fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -79,10 +81,10 @@ static void on_message(void *ud, enum session_msg kind, bool error, const char *
  * NULL after printing why, with *RC set to the exit code. The sampled
  * profiler is started on attach only when PROFILE is set (and the command
  * line did not opt out): the other commands read tracemalloc or the tracer. */
-static struct session *attach(const struct cli_opts *o, bool profile, int *rc)
+struct session *headless_attach(const struct cli_opts *o, pid_t pid, bool profile, int *rc)
 {
 	const struct session_opts so = {
-		.pid = o->pid,
+		.pid = pid,
 		.socket = o->socket,
 		.inject_method = o->inject_method,
 		.no_inject = o->no_inject,
@@ -95,18 +97,23 @@ static struct session *attach(const struct cli_opts *o, bool profile, int *rc)
 	struct session *s = session_new(&so, &ev);
 	char err[1024];
 	enum session_failure why;
-	if (session_wait_ready(s, &interrupted, &why, err, sizeof err) == 0)
+	if (session_wait_ready(s, &headless_interrupted, &why, err, sizeof err) == 0)
 		return s;
 	*rc = fail(why == SESSION_FAIL_NO_PROCESS ? CLI_EXIT_NO_PROCESS : CLI_EXIT_NO_AGENT, "%s", err);
 	session_free(s);
 	return NULL;
 }
 
+static struct session *attach(const struct cli_opts *o, bool profile, int *rc)
+{
+	return headless_attach(o, o->pid, profile, rc);
+}
+
 /* Polls the session for up to SECONDS; ^C (or SIGTERM) ends it early.
  * Returns false when the agent went away meanwhile. */
 static bool watch_for(struct session *c, double seconds)
 {
-	return session_watch(c, seconds, &interrupted);
+	return session_watch(c, seconds, &headless_interrupted);
 }
 
 /* The raw reply as JSON, with what a terminal would act on escaped. */
@@ -294,28 +301,28 @@ int headless_trace(const struct cli_opts *o)
  * asked to: it stays on, said on stderr), then the wait (^C ends it). 0, or
  * -1 after printing why (*RC set).
  */
-static int snapshot_prepare(struct session *c, const struct cli_opts *o, int *rc)
+int headless_snapshot_prepare(struct session *c, const struct cli_opts *o, pid_t pid, int *rc)
 {
-	const struct msg_status *st = read_status(c, o->pid, NULL, rc);
+	const struct msg_status *st = read_status(c, pid, NULL, rc);
 	if (st == NULL)
 		return -1;
 	if (!st->tracing && !o->start_tracing) {
-		*rc = not_tracing(o->pid);
+		*rc = not_tracing(pid);
 		return -1;
 	}
 	if (!st->tracing) {
 		int n = o->start_tracing;
-		if (start_tracing(c, o->pid, n, rc) < 0)
+		if (start_tracing(c, pid, n, rc) < 0)
 			return -1;
 		strsafe_eprintf("pmt-top: tracemalloc was off in pid %d: started it with %d %s, so this snapshot "
 				"sees only allocations made from now on; it stays on until `pmt-top trace %d stop`",
-				(int)o->pid, n, frames_word(n), (int)o->pid);
+				(int)pid, n, frames_word(n), (int)pid);
 	} else if (o->start_tracing && st->nframe != o->start_tracing) {
 		strsafe_eprintf("pmt-top: tracemalloc was already on in pid %d with %d %s: used as it is",
-				(int)o->pid, st->nframe, frames_word(st->nframe));
+				(int)pid, st->nframe, frames_word(st->nframe));
 	}
 	if (o->wait > 0 && !watch_for(c, o->wait)) {
-		*rc = fail(CLI_EXIT_FAILURE, "lost the agent in pid %d while waiting: %s", (int)o->pid,
+		*rc = fail(CLI_EXIT_FAILURE, "lost the agent in pid %d while waiting: %s", (int)pid,
 			   session_note(c));
 		return -1;
 	}
@@ -338,6 +345,8 @@ static void take_snapshot_text(void *ud, char *text, size_t len)
 
 int headless_snapshot(const struct cli_opts *o)
 {
+	if (o->group == CLI_GROUP_TREE || o->group == CLI_GROUP_LIST)
+		return headless_snapshot_group(o);
 	char err[512];
 	int rc = CLI_EXIT_OK;
 	struct session *c = attach(o, false, &rc);
@@ -345,10 +354,10 @@ int headless_snapshot(const struct cli_opts *o)
 		return rc;
 	/* ^C ends the wait; the snapshot is still taken and written. */
 	struct sigaction sa = { 0 }, old_int, old_term;
-	sa.sa_handler = on_interrupt;
+	sa.sa_handler = headless_on_interrupt;
 	sigaction(SIGINT, &sa, &old_int);
 	sigaction(SIGTERM, &sa, &old_term);
-	if ((o->start_tracing || o->wait > 0) && snapshot_prepare(c, o, &rc) < 0)
+	if ((o->start_tracing || o->wait > 0) && headless_snapshot_prepare(c, o, o->pid, &rc) < 0)
 		goto done;
 	/* Printing N groups needs only the agent's top N (and one more, which
 	 * tells whether there are others), not every group: a 300k-group
@@ -407,6 +416,10 @@ done:
 
 int headless_diff(const struct cli_opts *o)
 {
+	struct stat st_old, st_new;
+	if (stat(o->diff_old, &st_old) == 0 && stat(o->diff_new, &st_new) == 0 && S_ISDIR(st_old.st_mode) &&
+	    S_ISDIR(st_new.st_mode))
+		return headless_diff_groups(o);
 	char err[512];
 	int rc = CLI_EXIT_FAILURE;
 	struct snapshot *a = NULL, *b = NULL;
@@ -496,7 +509,7 @@ int headless_functions(const struct cli_opts *o)
 	}
 	/* Trace for the duration; ^C ends it early and still switches it off. */
 	struct sigaction sa = { 0 }, old_int, old_term;
-	sa.sa_handler = on_interrupt;
+	sa.sa_handler = headless_on_interrupt;
 	sigaction(SIGINT, &sa, &old_int);
 	sigaction(SIGTERM, &sa, &old_term);
 	watch_for(c, o->duration);
@@ -746,7 +759,7 @@ int headless_profile(const struct cli_opts *o)
 	int rc = CLI_EXIT_OK;
 	/* ^C ends the attach or the wait; what was gathered is still printed. */
 	struct sigaction sa = { 0 }, old_int, old_term;
-	sa.sa_handler = on_interrupt;
+	sa.sa_handler = headless_on_interrupt;
 	sigaction(SIGINT, &sa, &old_int);
 	sigaction(SIGTERM, &sa, &old_term);
 	struct session *c = attach(o, true, &rc);

@@ -237,6 +237,65 @@ class Gunicorn(TuiTestCase):
         self.assertRegex(lines[-1], r"^4 processes running, RSS \d[\d.]* MiB in all")
 
 
+    def pmt(self, *args, timeout=120):
+        return subprocess.run([BIN] + [str(a) for a in args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=self.env, timeout=timeout)
+
+    def test_group_snapshots_and_their_diff_say_which_workers_grew(self):
+        old, new = os.path.join(self.tmpdir, "old"), os.path.join(self.tmpdir, "new")
+        r = self.pmt("snapshot", "--tree", self.master.pid, "--start-tracing", "-o", old)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        every = sorted([self.master.pid] + self.workers)
+        self.assertEqual(sorted(os.listdir(old)), sorted(["%d.json" % p for p in every] + ["merged.json"]))
+        grower = self.get("/warm")
+        # The warmer keeps 64 KiB every 50 ms: a few MiB by the next one.
+        time.sleep(3)
+        r = self.pmt("snapshot", "--tree", self.master.pid, "-o", new, "--json", "--top", "3")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        top = json.loads(r.stdout)
+        self.assertEqual(sorted(top["processes"]), every)
+        where = ["%s/warmapp.py" % self.tmpdir, self.line]
+        self.assertEqual(top["groups"][0]["frames"][0], where, top)
+        self.assertEqual(top["groups"][0]["in"], 1)
+
+        r = self.pmt("diff", old, new, "--top", "5")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertIn("4 processes in both", lines[0])
+        head = next(i for i, l in enumerate(lines) if l.split()[:2] == ["SIZE", "DIFF"])
+        first = lines[head + 1]
+        self.assertIn("warmapp.py:%d:" % self.line, first)
+        self.assertIn(MARK, first)
+        self.assertRegex(first, r"^ +\+\d[\d.]* MiB .* 1 of 3 workers  ")
+        r = self.pmt("diff", old, new, "--json")
+        d = json.loads(r.stdout)
+        e = d["entries"][0]
+        self.assertEqual((e["grew_in"], e["grew_in_root"], d["root"]), (1, False, self.master.pid))
+        # The grower's own file says the same as the sum.
+        r = self.pmt("diff", os.path.join(old, "%d.json" % grower), os.path.join(new, "%d.json" % grower),
+                     "--json", "--top", "1")
+        self.assertEqual(json.loads(r.stdout)["entries"][0]["size_diff"], e["size_diff"])
+        for w in self.workers:
+            self.pmt("trace", w, "stop", timeout=30)
+
+    def test_group_snapshot_bad_input(self):
+        afile = os.path.join(self.tmpdir, "afile")
+        open(afile, "w").close()
+        r = self.pmt("snapshot", "--tree", self.master.pid, "-o", afile)
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+        self.assertIn("a group snapshot is a directory", r.stderr)
+        empty = os.path.join(self.tmpdir, "empty")
+        os.mkdir(empty)
+        r = self.pmt("diff", empty, empty)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("holds no snapshot", r.stderr)
+        self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+        # Nothing was loaded: no tracing was asked for, and the directory
+        # error came first.
+        self.assertEqual(os.listdir(self.env["PMT_TOP_RUNTIME_DIR"]), [])
+
+
 class Pool(TuiTestCase):
 
     def test_ps_follows_a_respawned_pool_worker(self):

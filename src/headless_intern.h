@@ -1,0 +1,37 @@
+/*
+ * headless_intern.h - what the headless commands share (headless.c), for
+ * the group commands (headless_group.c).
+ */
+#ifndef PMT_HEADLESS_INTERN_H
+#define PMT_HEADLESS_INTERN_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "cli.h"
+
+struct session;
+
+/* Set by headless_on_interrupt (SIGINT, SIGTERM): waits end early. */
+extern volatile sig_atomic_t headless_interrupted;
+void headless_on_interrupt(int sig);
+
+/* A session on PID whose agent answers (loaded first when none does), or
+ * NULL after printing why on stderr, with *RC set to the exit code. The
+ * sampled profiler is started only when PROFILE (and not --no-profile). */
+struct session *headless_attach(const struct cli_opts *o, pid_t pid, bool profile, int *rc);
+
+/* snapshot's --start-tracing and --wait for PID: 0, or -1 after printing
+ * why (*RC set). */
+int headless_snapshot_prepare(struct session *c, const struct cli_opts *o, pid_t pid, int *rc);
+
+/* `snapshot --tree PID` / `snapshot -p PID,...` (headless_group.c): one
+ * snapshot per Python process of the group, asked for together, and their
+ * sum; with -o DIR, DIR/PID.json each and DIR/merged.json. */
+int headless_snapshot_group(const struct cli_opts *o);
+/* `diff OLD_DIR NEW_DIR`: two group snapshots, process by process (by
+ * pid), summed, with in how many processes each line grew. */
+int headless_diff_groups(const struct cli_opts *o);
+
+#endif
