@@ -225,6 +225,14 @@ bool app_agent_request(struct app *app, int cmd, void *args,
 		       void (*cb)(void *ud, struct client_reply *r), void *ud)
 {
 	char err[600];
+	if (app->session == NULL && app->agent_deferred) {
+		/* A group, looked at from the Processes view: asking loads it. */
+		cJSON_Delete(args);
+		app_agent_wanted(app);
+		app_status(app, false, "loading the agent into pid %d first: ask again once it answers",
+			   (int)app->pid);
+		return false;
+	}
 	if (app->session == NULL) {
 		cJSON_Delete(args);
 		app_status(app, true, "no process: only saved snapshots are open");
@@ -241,6 +249,8 @@ void app_agent_describe(const struct app *app, char *buf, size_t len)
 {
 	if (app->session)
 		session_describe(app->session, buf, len);
+	else if (app->agent_deferred)
+		snprintf(buf, len, "agent: not loaded yet (a view other than Processes loads it)");
 	else
 		snprintf(buf, len, "agent: none (no process)");
 }

@@ -27,6 +27,8 @@ import urllib.request
 from tui import BIN, PYTHON, TuiTestCase
 
 GUNICORN = shutil.which("gunicorn")
+UWSGI = shutil.which("uwsgi")
+UWSGI_PLUGIN = "/usr/lib/uwsgi/plugins/python3_plugin.so"
 
 MARK = "# the warmer's line"
 APP = """\
@@ -296,9 +298,46 @@ class Gunicorn(TuiTestCase):
         self.assertEqual(os.listdir(self.env["PMT_TOP_RUNTIME_DIR"]), [])
 
 
+@unittest.skipUnless(UWSGI and os.path.exists(UWSGI_PLUGIN),
+                     "uWSGI with its python3 plugin is not installed (apt-get install uwsgi-core uwsgi-plugin-python3)")
+class Uwsgi(TuiTestCase):
+
+    def test_ps_knows_an_embedded_python(self):
+        app = os.path.join(self.tmpdir, "app.py")
+        with open(app, "w") as f:
+            f.write("def application(environ, start_response):\n"
+                    "    start_response('200 OK', [])\n"
+                    "    return [b'ok']\n")
+        with open(os.path.join(self.tmpdir, "uwsgi.log"), "w") as log:
+            p = subprocess.Popen([UWSGI, "--plugin", "python3", "--master", "--processes", "2",
+                                  "--http-socket", "127.0.0.1:%d" % free_port(), "--wsgi-file", app],
+                                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                 start_new_session=True)
+
+        def kill():
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            p.wait(timeout=10)
+        self.addCleanup(kill)
+        deadline = time.monotonic() + 20
+        while len(children(p.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.assertEqual(len(children(p.pid)), 2)
+        data = ps_json(p.pid, dict(os.environ), duration=0.5)
+        procs = data["processes"]
+        self.assertEqual(len(procs), 3, procs)
+        # The executable is uwsgi; Python is known by the libpython it maps.
+        for q in procs:
+            self.assertIn("uwsgi", q["command"])
+            self.assertRegex(q["python"], r"^3\.\d+$", q)
+        self.assertEqual(sorted(q["role"] for q in procs), ["master", "worker", "worker"])
+
+
 class Pool(TuiTestCase):
 
-    def test_ps_follows_a_respawned_pool_worker(self):
+    def start_pool(self):
         script = os.path.join(self.tmpdir, "pool.py")
         with open(script, "w") as f:
             f.write(POOL)
@@ -315,6 +354,10 @@ class Pool(TuiTestCase):
             p.stderr.close()
         self.addCleanup(kill)
         self.assertEqual(p.stdout.readline(), "ready\n")
+        return p
+
+    def test_ps_follows_a_respawned_pool_worker(self):
+        p = self.start_pool()
         env = dict(os.environ, PMT_TOP_RUNTIME_DIR=self.tmpdir)
         data = ps_json(p.pid, env, duration=0.5)
         workers = sorted(q["pid"] for q in data["processes"] if q["ppid"] == p.pid)
@@ -334,6 +377,21 @@ class Pool(TuiTestCase):
         self.assertEqual(running, children(p.pid))
         self.assertNotIn(workers[0], running)
         self.assertEqual(len(set(running) - set(workers)), 1)
+
+    def test_watch_a_list_of_pids(self):
+        p = self.start_pool()
+        two = children(p.pid)[:2]
+        self.open_terminal(env={"PMT_TOP_RUNTIME_DIR": self.tmpdir})
+        self.run_pmt(str(two[0]), str(two[1]))
+        s = self.wait_for(lambda s: "GROWTH/MIN" in s and "2 processes:" in s, what="the list of two")
+        rows = [l for l in s.splitlines() if l[:1] in " *" and l[1:2].isdigit()]
+        self.assertEqual(sorted(int(l.split()[0].lstrip("*")) for l in rows), two, s)
+        # Nothing else of the tree: not the parent.
+        self.assertNotIn(" %d " % p.pid, "\n".join(rows))
+        self.keys("Enter")
+        self.wait_for(lambda s: re.search(r"^PID (%d|%d) " % tuple(two), s, re.M), what="the Overview of one")
+        self.keys("q")
+        self.wait_for(lambda s: "EXIT=0" in s, timeout=20, what="pmt-top to quit")
 
     def test_bad_input(self):
         for args, code, text in ((["ps", "99999999999"], 2, "not a process id"),
