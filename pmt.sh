@@ -125,12 +125,12 @@ asan)
     cd "${build}-asan"
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
         ctest --output-on-failure -j "$jobs" -L unit
-    # The SPSC ring and the sampler thread under ThreadSanitizer.
+    # The SPSC ring, the sampler thread and the group's under ThreadSanitizer.
     cmake -S "$here" -B "${build}-tsan" -DPMT_WERROR="${PMT_WERROR:-0}" -DPMT_TSAN=ON \
         -DPMT_BUILD_NATIVE=OFF >/dev/null
-    cmake --build "${build}-tsan" -j "$jobs" --target test_ring test_proc_sample
+    cmake --build "${build}-tsan" -j "$jobs" --target test_ring test_proc_sample test_proctree
     cd "${build}-tsan"
-    TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -R 'unit\.test_(ring|proc_sample)$'
+    TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -R 'unit\.test_(ring|proc_sample|proctree)$'
     ;;
 build)
     deps

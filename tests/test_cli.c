@@ -296,7 +296,17 @@ static void test_groups(void **state)
 	expect_err(PARSE(&o, err, "--tree", "--no-tree", "4"), err, "one at a time");
 	expect_err(PARSE(&o, err, "ps"), err, "which process?");
 	expect_err(PARSE(&o, err, "ps", "4", "--tree"), err, "--tree does not apply here");
-	expect_err(PARSE(&o, err, "snapshot", "-p", "4,5"), err, "--pids does not apply here");
+	expect_err(PARSE(&o, err, "functions", "-p", "4,5"), err, "--pids does not apply here");
+	expect_err(PARSE(&o, err, "snapshot", "--no-tree", "4"), err, "--no-tree does not apply here");
+	/* A group snapshot: the tree of one PID, or a list. */
+	assert_int_equal(PARSE(&o, err, "snapshot", "--tree", "4", "-o", "dir"), 0);
+	assert_int_equal(o.mode, CLI_SNAPSHOT);
+	assert_int_equal(o.group, CLI_GROUP_TREE);
+	assert_int_equal(o.pid, 4);
+	assert_int_equal(PARSE(&o, err, "snapshot", "-p", "4,5"), 0);
+	assert_int_equal(o.group, CLI_GROUP_LIST);
+	assert_int_equal(o.npids, 2);
+	expect_err(PARSE(&o, err, "snapshot", "-p", "4,5", "6"), err, "either as PIDs or with -p");
 	char *many[CLI_MAX_PIDS + 3];
 	char num[CLI_MAX_PIDS + 1][8];
 	many[0] = "pmt-top";

@@ -286,7 +286,7 @@ static void procs_draw(struct app *app, int top, int rows, int cols)
 		enum theme_role role = sel ? THEME_SELECTION : m->gone ? THEME_DIM : THEME_NORMAL;
 		if (sel)
 			screen_fill(y + r, 0, cols, THEME_SELECTION);
-		char rss[32], rate[32], age[32], py[8], spark[SPARK_W * 4 + 1];
+		char rss[32], rate[32], age[32], py[16], spark[SPARK_W * 4 + 1];
 		units_bytes_table(rss, sizeof rss, (int64_t)m->rss, false);
 		if (isnan(m->rate) || m->gone)
 			snprintf(rate, sizeof rate, "-");
