@@ -1050,7 +1050,7 @@ int app_run(const struct cli_opts *opts)
 			if (ms < timeout)
 				timeout = ms;
 		}
-		struct pollfd pfd[4] = {
+		struct pollfd pfd[4 + APP_LOADERS_MAX] = {
 			{ .fd = STDIN_FILENO, .events = POLLIN },
 			/* Once a frame is due anyway, later samples wait in the ring
 			 * for it instead of waking us one by one. */
@@ -1067,7 +1067,8 @@ int app_run(const struct cli_opts *opts)
 		} else {
 			pfd[2].fd = -1;
 		}
-		int n = poll(pfd, 4, timeout);
+		size_t nload = app_group_loader_fds(app, pfd + 4, APP_LOADERS_MAX, &timeout);
+		int n = poll(pfd, 4 + nload, timeout);
 		if (n < 0 && errno != EINTR) {
 			snprintf(err, sizeof err, "poll: %s", strerror(errno));
 			rc = CLI_EXIT_FAILURE;
@@ -1079,6 +1080,8 @@ int app_run(const struct cli_opts *opts)
 			drain_samples(app);
 		if (n > 0 && pfd[3].revents)
 			app_group_drain(app);
+		if (nload || app->nqueue)
+			app_group_loader_events(app, pfd + 4, nload);
 		reap_child(app);
 		if (app->session)
 			session_tick(app->session);

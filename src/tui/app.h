@@ -31,6 +31,9 @@
 struct session;
 struct snapshot;
 
+/* Agents loaded at once by A in the Processes view (app_group.c). */
+#define APP_LOADERS_MAX 4
+
 /* A snapshot kept in pmt-top (not in the target): it outlives the process. */
 struct app_snap {
 	struct snapshot *snap;
@@ -76,6 +79,15 @@ struct app {
 	 * other than Processes is looked at. */
 	bool agent_deferred;
 	bool quitting;             /* the screen is gone: messages go to stderr */
+	/* A in the Processes view: agents being loaded into the group's other
+	 * processes, a few at a time; each session closes once its agent
+	 * answers (nothing is switched on: the agent stays, idle). */
+	struct app_loader *loaders[APP_LOADERS_MAX]; /* each its own allocation */
+	size_t nloaders;
+	pid_t *load_queue;
+	size_t nqueue;
+	unsigned loads_ok, loads_failed;
+	unsigned long agents_seq;  /* counts finished loads: the view looks again */
 
 	/* The target's agent, through the session (app_agent.c); NULL when
 	 * there is no process (saved snapshots only). */
@@ -161,6 +173,14 @@ void app_agent_describe(const struct app *app, char *buf, size_t len);
 bool app_group_open(struct app *app, char *err, size_t errlen);
 void app_group_drain(struct app *app);
 void app_group_close(struct app *app);
+/* Load the agent into every Python process of the group that has none. */
+void app_group_load_all(struct app *app);
+/* Whether a load into PID is under way or waiting its turn. */
+bool app_group_loading(const struct app *app, pid_t pid);
+/* The event loop's side of the loads: their descriptors (at most MAX, into
+ * PFD; returns how many), their events, and the timeout they need. */
+size_t app_group_loader_fds(struct app *app, struct pollfd *pfd, size_t max, int *timeout);
+void app_group_loader_events(struct app *app, const struct pollfd *pfd, size_t n);
 /* Watch PID in the other views instead of the focused process: the old
  * one is left as quitting leaves it (what we switched on goes off). */
 void app_focus(struct app *app, pid_t pid);

@@ -44,6 +44,7 @@ struct procs_state {
 	enum order order;
 	struct agent_seen agents[GROUP_MAX_MEMBERS];
 	size_t nagents;
+	unsigned long agents_seq; /* app->agents_seq when looked: a load ended since, look again */
 };
 
 static struct procs_state *state(const struct app *app)
@@ -128,6 +129,12 @@ static const char *agent_word(struct app *app, struct procs_state *S, const stru
 {
 	if (m->gone)
 		return "-";
+	if (app_group_loading(app, m->pid))
+		return "loading";
+	if (S->agents_seq != app->agents_seq) {
+		S->nagents = 0;
+		S->agents_seq = app->agents_seq;
+	}
 	if (m->pid == app->pid && app->session) {
 		switch (session_agent(app->session)) {
 		case SESSION_AGENT_READY: return "watched";
@@ -343,6 +350,13 @@ static int key_order(struct app *app, int ch)
 	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
 }
 
+static int key_load_all(struct app *app, int ch)
+{
+	(void)ch;
+	app_group_load_all(app);
+	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+}
+
 static int procs_key(struct app *app, int ch)
 {
 	struct procs_state *S = state(app);
@@ -359,11 +373,14 @@ static const struct binding procs_keys[] = {
 	{ "(view)", "the processes of a service (a process and its descendants, or the PIDs given), from /proc: "
 	  "RSS, its growth per minute fitted over the last minute, the last minute as a sparkline; * marks "
 	  "the process the other views watch", NULL, NULL, { 0 } },
-	{ "(AGENT)", "watched: the other views' agent link; there: an agent listens (loaded earlier); -: none",
+	{ "(AGENT)", "watched: the other views' agent link; there: an agent listens (loaded earlier); loading: "
+	  "A is loading one; -: none",
 	  NULL, NULL, { 0 } },
 	{ "Enter", "watch the selected process in the other views (its agent is loaded then)", "Enter watch",
 	  key_focus, { '\r', '\n', KEY_ENTER } },
 	{ "o", "sort by growth, RSS or pid", "o order", key_order, { 'o' } },
+	{ "A", "load the agent into every Python process of the group, a few at a time (nothing is switched on "
+	  "in them; Enter then watches one at once)", "A agents", key_load_all, { 'A' } },
 	{ "Up Down PgUp PgDn", "select", NULL, NULL, { 0 } },
 	{ NULL, NULL, NULL, NULL, { 0 } },
 };

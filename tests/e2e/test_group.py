@@ -210,6 +210,30 @@ class Gunicorn(TuiTestCase):
         # The service goes on serving.
         self.assertIn(self.get(), children(self.master.pid))
 
+    def test_one_key_loads_every_agent_and_switches_nothing_on(self):
+        runtime = self.env["PMT_TOP_RUNTIME_DIR"]
+        self.open_terminal(width=140, height=40, env={"PMT_TOP_RUNTIME_DIR": runtime})
+        self.run_pmt(str(self.master.pid))
+        self.wait_for(lambda s: "GROWTH/MIN" in s and len(self.rows(s)) == 4, what="the group's four rows")
+        self.keys("A")
+        every = sorted([self.master.pid] + self.workers)
+
+        def loaded(s):
+            return all(re.search(r" (there|watched) ", row) for _, row in self.rows(s))
+        self.wait_for(loaded, timeout=60, what="an agent in every process")
+        self.assertEqual(sorted(os.listdir(runtime)), sorted("%d.sock" % p for p in every))
+        self.keys("q")
+        self.wait_for(lambda s: "EXIT=0" in s, timeout=20, what="pmt-top to quit")
+        # The workers' agents stay, idle: no profiler, no tracing was started.
+        for w in self.workers:
+            r = subprocess.run([BIN, "trace", str(w), "status", "--json"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=self.env, timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            st = json.loads(r.stdout)
+            self.assertFalse(st["tracing"], st)
+            self.assertFalse(st.get("profile", {}).get("running"), st)
+        self.assertIn(self.get(), self.workers)
+
     def test_ps_ranks_the_growing_worker(self):
         grower = self.get("/warm")
         data = ps_json(self.master.pid, self.env, duration=3)
