@@ -11,7 +11,11 @@ pmt-top protocol from daemon threads named pmt-agent-*. It raises OSError
 running, nothing the agent does raises into the host program. The socket is
 removed by stop(), by a client's detach and at interpreter exit. After fork()
 the child closes its copy of the listener and does not answer; it may call
-start() to get its own socket.
+start() to get its own socket. What the parent's clients switched on (the
+sampled profiler, the function tracer, tracemalloc when the agent started it)
+is switched off in the child: no client of the child asked for it, and none
+would ever stop it (a prefork server's workers, forked while the master was
+watched).
 """
 
 import atexit
@@ -116,6 +120,7 @@ def _after_fork_child():
         srv, _server = _server, None
         if srv is not None:
             srv.close_in_child()
+            commands.restore()
     except Exception:
         pass
 

@@ -83,6 +83,10 @@ def after_fork_child():
     """Reinitialise locks that a thread of the parent may have held."""
     global _lock
     _lock = threading.Lock()
+    profiler.after_fork_child()
+    mod = sys.modules.get(__package__ + ".functions")
+    if mod is not None:
+        mod.after_fork_child()
 
 
 def set_location(path, note):

@@ -55,6 +55,12 @@ def _load_native():
 _native, _native_why = _load_native()
 
 _lock = threading.RLock()
+
+
+def after_fork_child():
+    """In a fork child: a lock a thread of the parent held stays held."""
+    global _lock
+    _lock = threading.RLock()
 _engine = None          # the running or last engine
 _names = {}             # thread ident -> name, remembered for threads that ended
 

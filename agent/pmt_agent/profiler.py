@@ -44,6 +44,12 @@ def _load():
 
 _native, _native_why = _load()
 _lock = threading.RLock()
+
+
+def after_fork_child():
+    """In a fork child: a lock a thread of the parent held stays held."""
+    global _lock
+    _lock = threading.RLock()
 _state = {"running": False, "calls_mode": None, "tool": None, "saved_thread_hook": None,
           "started": 0.0, "lost_hooks": 0}
 

@@ -21,7 +21,8 @@ os.kill(os.getpid(), signal.SIGKILL)
 """
 
 FORK = r"""
-import os, sys, json, threading, pmt_agent
+import os, sys, json, threading, tracemalloc, pmt_agent
+from pmt_agent import profiler, functions
 lfd = pmt_agent._server.sock.fileno()
 listener = os.readlink("/proc/self/fd/%d" % lfd)
 parent_path = pmt_agent.socket_path()
@@ -35,7 +36,9 @@ if pid == 0:
             pass
     rep = {"running": pmt_agent.is_running(), "has_listener": listener in links,
            "parent_sock": os.path.exists(parent_path),
-           "threads": [t.name for t in threading.enumerate()]}
+           "threads": [t.name for t in threading.enumerate()],
+           "profiling": profiler.running(), "tracer": functions.running(),
+           "tracing": tracemalloc.is_tracing()}
     own = pmt_agent.start()
     rep["own"] = own
     rep["own_exists"] = os.path.exists(own)
@@ -45,7 +48,50 @@ if pid == 0:
         json.dump(rep, f)
     sys.exit(0)
 _, status = os.waitpid(pid, 0)
-result = {"child": pid, "status": status}
+result = {"child": pid, "status": status, "profiling": profiler.running(), "tracer": functions.running(),
+          "tracing": tracemalloc.is_tracing()}
+"""
+
+
+# Forks while four threads allocate (and take the profiler's and the tracer's
+# locks) and the agent serves: every child must come out of fork with what
+# the parent's clients switched on off, and exit, never hang on a lock a
+# parent thread held.
+FORK_UNDER_LOAD = r"""
+import os, sys, threading, time
+from pmt_agent import profiler, functions
+stop = threading.Event()
+def busy(n):
+    keep = []
+    while not stop.is_set():
+        keep.append([str(i) * 3 for i in range(50)])
+        if len(keep) > 200:
+            del keep[:100]
+threads = [threading.Thread(target=busy, args=(i,), daemon=True) for i in range(4)]
+for th in threads:
+    th.start()
+bad = []
+for k in range(FORKS):
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0 if not (profiler.running() or functions.running()) else 3)
+    deadline = time.monotonic() + 20
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            status = -1
+            break
+        time.sleep(0.001)
+    if status != 0:
+        bad.append(status)
+stop.set()
+for th in threads:
+    th.join()
+result = {"bad": bad, "profiling": profiler.running(), "tracer": functions.running()}
 """
 
 
@@ -99,13 +145,42 @@ class Lifecycle(unittest.TestCase):
         self.assertNotIn("Fatal", t.stderr())
         self.assertNotIn("Segmentation", t.stderr())
 
+    def test_forks_under_load(self):
+        t = Target(self)
+        c = t.client()
+        c.ok("functions_start")
+        if "profile" in c.hello["capabilities"]:
+            c.ok("profile_start", interval=64)
+        threads = len(os.listdir("/proc/%d/task" % t.pid))
+        res = t.call("FORKS = 100\n" + FORK_UNDER_LOAD, timeout=300)
+        self.assertEqual(res["bad"], [], "children that hung (-1) or kept what the parent's client started (3)")
+        self.assertTrue(res["tracer"])
+        self.assertEqual(res["profiling"], "profile" in c.hello["capabilities"])
+        # The parent goes on: its threads back to what they were (a joined
+        # thread's task can linger a moment), and it answers.
+        self.assertTrue(wait_for(lambda: len(os.listdir("/proc/%d/task" % t.pid)) == threads, 10),
+                        "the target's threads did not come back to %d" % threads)
+        self.assertIn("tracing", c.ok("status"))
+
     def test_fork(self):
         t = Target(self, trace=1)
+        # What a client switched on in the parent (a watched master) ...
+        c = t.client()
+        c.ok("tracemalloc_start", nframe=1)
+        c.ok("functions_start")
+        profiling = "profile" in c.hello["capabilities"]
+        if profiling:
+            c.ok("profile_start")
         report = os.path.join(t.tmp, "child.json")
         res = t.call("REPORT = %r\n" % report + FORK)
         self.assertEqual(res["status"], 0)
         with open(report) as f:
             rep = json.load(f)
+        # ... is off in a child forked meanwhile (nobody there asked for it,
+        # nobody would stop it), and still on in the parent.
+        self.assertEqual((rep["profiling"], rep["tracer"]), (False, False), rep)
+        self.assertTrue(rep["tracing"], "the application's own tracemalloc stays on")
+        self.assertEqual((res["profiling"], res["tracer"], res["tracing"]), (profiling, True, True), res)
         self.assertIs(rep["running"], False)
         self.assertIs(rep["has_listener"], False)
         self.assertIs(rep["parent_sock"], True)
