@@ -19,6 +19,8 @@ import subprocess
 import sys
 import time
 
+from proccost import cpu_seconds, peak_rss
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 NPROC = 32
 
@@ -38,25 +40,6 @@ sys.stdout.write(" ".join(map(str, kids)) + "\\n")
 sys.stdout.flush()
 time.sleep(3600)
 """ % (NPROC - 1)
-
-
-def cpu_seconds(pid):
-    total = 0
-    for tid in os.listdir("/proc/%d/task" % pid):
-        try:
-            with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
-                total += int(f.read().split()[0])
-        except FileNotFoundError:
-            pass
-    return total / 1e9
-
-
-def peak_rss(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return 0
 
 
 def main():

@@ -15,25 +15,9 @@ import subprocess
 import sys
 import time
 
+from proccost import cpu_seconds, peak_rss
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def cpu_seconds(pid):
-    """CPU time of every thread of pid, in seconds, from schedstat (ns):
-    finer than the clock ticks of /proc/PID/stat."""
-    total = 0
-    for tid in os.listdir("/proc/%d/task" % pid):
-        with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
-            total += int(f.read().split()[0])
-    return total / 1e9
-
-
-def peak_rss(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return 0
 
 
 def main():

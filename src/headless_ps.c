@@ -26,36 +26,19 @@ static void ps_on_interrupt(int sig)
 	ps_interrupted = 1;
 }
 
-static void python_text(const struct group_member *m, char *buf, size_t len)
-{
-	if (m->python == 1 && m->py_minor > 0)
-		snprintf(buf, len, "3.%d", m->py_minor);
-	else
-		snprintf(buf, len, "%s", m->python == 1 ? "yes" : m->python == 0 ? "no" : "?");
-}
-
 static void print_table(const struct group_table *t, double duration)
 {
-	char rss[32], rate[32], age[32], py[16], total[32];
+	char total[32];
 	printf("%-8s %-7s %8s %10s %11s %-4s %-5s %s\n", "PID", "ROLE", "AGE", "RSS", "GROWTH/MIN", "PY",
 	       "AGENT", "COMMAND");
 	for (size_t i = 0; i < t->n; i++) {
 		const struct group_member *m = &t->m[i];
-		units_bytes_table(rss, sizeof rss, (int64_t)m->rss, false);
-		if (isnan(m->rate))
-			snprintf(rate, sizeof rate, "-");
-		else
-			units_bytes_table(rate, sizeof rate, (int64_t)llround(m->rate), true);
-		if (isnan(m->started))
-			snprintf(age, sizeof age, "?");
-		else
-			units_duration(age, sizeof age, t->t - m->started);
-		python_text(m, py, sizeof py);
-		const char *cmd = m->cmdline[0] ? m->cmdline : m->comm;
+		struct group_cells c;
+		group_member_cells(m, t->t, &c);
 		printf("%-8d %-7s %8s %10s %11s %-4s %-5s ", (int)m->pid,
-		       m->gone ? "exited" : group_role_name(m->role), age, m->gone ? "-" : rss,
-		       m->gone ? "-" : rate, py, m->gone ? "-" : session_agent_listening(m->pid) ? "yes" : "no");
-		strsafe_fputs(cmd, stdout);
+		       m->gone ? "exited" : group_role_name(m->role), c.age, c.rss, c.rate, c.py,
+		       m->gone ? "-" : session_agent_listening(m->pid) ? "yes" : "no");
+		strsafe_fputs(m->cmdline[0] ? m->cmdline : m->comm, stdout);
 		putchar('\n');
 	}
 	units_bytes(total, sizeof total, (double)t->total_rss);

@@ -155,6 +155,32 @@ static void test_sort(void **state)
 	assert_int_equal(m[4].pid, 4); /* exited: last */
 }
 
+static void test_cells(void **state)
+{
+	(void)state;
+	struct group_member m = { .rss = 3 << 20, .rate = 1536.0 * 1024, .started = 100.0, .python = 1, .py_minor = 12 };
+	struct group_cells c;
+	group_member_cells(&m, 285.0, &c);
+	assert_string_equal(c.rss, "3.0 MiB");
+	assert_string_equal(c.rate, "+1.5 MiB");
+	assert_string_equal(c.age, "3m05s");
+	assert_string_equal(c.py, "3.12");
+	m.rate = NAN;
+	m.started = NAN;
+	m.python = -1;
+	group_member_cells(&m, 285.0, &c);
+	assert_string_equal(c.rate, "-");
+	assert_string_equal(c.age, "?");
+	assert_string_equal(c.py, "?");
+	m.gone = true;
+	m.rate = 5;
+	m.python = 0;
+	group_member_cells(&m, 285.0, &c);
+	assert_string_equal(c.rss, "-");
+	assert_string_equal(c.rate, "-");
+	assert_string_equal(c.py, "no");
+}
+
 /* A fixture /proc: each process a directory with stat, statm, cmdline,
  * exe (a symlink), maps and task/TID/children. */
 struct fixture {
@@ -374,6 +400,7 @@ int main(void)
 		cmocka_unit_test(test_python_files),
 		cmocka_unit_test(test_rate),
 		cmocka_unit_test(test_sort),
+		cmocka_unit_test(test_cells),
 		cmocka_unit_test(test_fixture_tree),
 		cmocka_unit_test(test_real_children),
 	};

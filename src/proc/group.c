@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "base/monotime.h"
+#include "base/units.h"
 #include "base/xalloc.h"
 #include "proc/proc_sample.h"
 #include "proc/proc_sampler.h"
@@ -76,6 +77,26 @@ const char *group_role_name(enum group_role r)
 	case GROUP_ROLE_WORKER: return "worker";
 	default: return "main";
 	}
+}
+
+void group_member_cells(const struct group_member *m, double now, struct group_cells *c)
+{
+	if (m->gone)
+		snprintf(c->rss, sizeof c->rss, "-");
+	else
+		units_bytes_table(c->rss, sizeof c->rss, (int64_t)m->rss, false);
+	if (isnan(m->rate) || m->gone)
+		snprintf(c->rate, sizeof c->rate, "-");
+	else
+		units_bytes_table(c->rate, sizeof c->rate, (int64_t)llround(m->rate), true);
+	if (isnan(m->started))
+		snprintf(c->age, sizeof c->age, "?");
+	else
+		units_duration(c->age, sizeof c->age, now - m->started);
+	if (m->python == 1 && m->py_minor > 0)
+		snprintf(c->py, sizeof c->py, "3.%d", m->py_minor);
+	else
+		snprintf(c->py, sizeof c->py, "%s", m->python == 1 ? "yes" : m->python == 0 ? "no" : "?");
 }
 
 double group_rate(const struct group_point *h, size_t n, double window)

@@ -110,4 +110,12 @@ void group_sort(struct group_table *t);
 /* "master", "worker", "main". */
 const char *group_role_name(enum group_role r);
 
+/* A member's cells as `ps` and the Processes view show them, at time NOW:
+ * "12.3 MiB", "+1.2 MiB" (or "-": no rate yet, or exited), "3m05s" (or "?"),
+ * "3.11" (or "yes", "no", "?"). */
+struct group_cells {
+	char rss[32], rate[32], age[32], py[16];
+};
+void group_member_cells(const struct group_member *m, double now, struct group_cells *c);
+
 #endif

@@ -293,31 +293,19 @@ static void procs_draw(struct app *app, int top, int rows, int cols)
 		enum theme_role role = sel ? THEME_SELECTION : m->gone ? THEME_DIM : THEME_NORMAL;
 		if (sel)
 			screen_fill(y + r, 0, cols, THEME_SELECTION);
-		char rss[32], rate[32], age[32], py[16], spark[SPARK_W * 4 + 1];
-		units_bytes_table(rss, sizeof rss, (int64_t)m->rss, false);
-		if (isnan(m->rate) || m->gone)
-			snprintf(rate, sizeof rate, "-");
-		else
-			units_bytes_table(rate, sizeof rate, (int64_t)llround(m->rate), true);
-		if (isnan(m->started))
-			snprintf(age, sizeof age, "?");
-		else
-			units_duration(age, sizeof age, t->t - m->started);
-		if (m->python == 1 && m->py_minor > 0)
-			snprintf(py, sizeof py, "3.%d", m->py_minor);
-		else
-			snprintf(py, sizeof py, "%s", m->python == 1 ? "yes" : m->python == 0 ? "no" : "?");
+		char spark[SPARK_W * 4 + 1];
+		struct group_cells c;
+		group_member_cells(m, t->t, &c);
 		sparkline(app, m, end, spark, sizeof spark);
 		int cx = 0;
 		cx += screen_textf(y + r, cx, cols - cx, role, "%c%-8d %-7s %7s %10s ", m->pid == app->pid ? '*' : ' ',
-				   (int)m->pid, m->gone ? "exited" : group_role_name(m->role), age,
-				   m->gone ? "-" : rss);
+				   (int)m->pid, m->gone ? "exited" : group_role_name(m->role), c.age, c.rss);
 		enum theme_role rrole = sel || m->gone || isnan(m->rate) ? role :
 					m->rate > 0 ? THEME_GROWTH : m->rate < 0 ? THEME_SHRINK : role;
-		cx += screen_textf(y + r, cx, cols - cx, rrole, "%11s ", rate);
+		cx += screen_textf(y + r, cx, cols - cx, rrole, "%11s ", c.rate);
 		cx += screen_text(y + r, cx, SPARK_W, sel ? role : THEME_GRAPH_RSS, false, spark);
 		cx = 1 + 8 + 1 + 7 + 1 + 7 + 1 + 10 + 1 + 11 + 1 + SPARK_W + 1;
-		screen_textf(y + r, cx, cols - cx, role, "%-4s %-7s %s", py, agent_word(app, S, m, now),
+		screen_textf(y + r, cx, cols - cx, role, "%-4s %-7s %s", c.py, agent_word(app, S, m, now),
 			     m->cmdline[0] ? m->cmdline : m->comm);
 	}
 	if (n == 0)

@@ -18,12 +18,11 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import unittest
-import urllib.request
 
+from service import children, free_port, get_int, start_group, wait_serving
 from tui import BIN, PYTHON, TuiTestCase
 
 GUNICORN = shutil.which("gunicorn")
@@ -68,17 +67,6 @@ if __name__ == "__main__":
 """
 
 
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def children(pid):
-    r = subprocess.run(["pgrep", "-P", str(pid)], stdout=subprocess.PIPE, text=True)
-    return sorted(int(x) for x in r.stdout.split())
-
-
 def ps_json(pid, env, duration=1):
     r = subprocess.run([BIN, "ps", str(pid), "--json", "--duration", str(duration)], stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, text=True, env=env, timeout=60)
@@ -101,41 +89,19 @@ class Gunicorn(TuiTestCase):
         self.port = free_port()
         self.log = os.path.join(self.tmpdir, "gunicorn.log")
         with open(self.log, "w") as log:
-            self.master = subprocess.Popen(
-                [GUNICORN, "--workers", "3", "--bind", "127.0.0.1:%d" % self.port, "--chdir", self.tmpdir,
-                 "warmapp:application"],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=self.env,
-                start_new_session=True)
-        self.addCleanup(self.kill_gunicorn)
-        self.wait_serving()
+            self.master = start_group(
+                self, [GUNICORN, "--workers", "3", "--bind", "127.0.0.1:%d" % self.port, "--chdir", self.tmpdir,
+                       "warmapp:application"],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=self.env)
+        wait_serving(self, self.master, self.port, "gunicorn", self.gunicorn_log, timeout=30)
         self.workers = self.wait_workers(3)
-
-    def kill_gunicorn(self):
-        try:
-            os.killpg(self.master.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.master.wait(timeout=10)
 
     def gunicorn_log(self):
         with open(self.log, errors="replace") as f:
             return "gunicorn's log ends:\n" + "".join(f.readlines()[-20:])
 
     def get(self, path="/", timeout=10):
-        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (self.port, path), timeout=timeout) as r:
-            self.assertEqual(r.status, 200)
-            return int(r.read())
-
-    def wait_serving(self, timeout=30):
-        deadline = time.monotonic() + timeout
-        while True:
-            self.assertIsNone(self.master.poll(), "gunicorn exited. " + self.gunicorn_log())
-            try:
-                return self.get(timeout=2)
-            except OSError:
-                if time.monotonic() > deadline:
-                    self.fail("gunicorn does not answer on port %d. %s" % (self.port, self.gunicorn_log()))
-                time.sleep(0.2)
+        return get_int(self, self.port, path, timeout)
 
     def wait_workers(self, n, timeout=30, without=()):
         deadline = time.monotonic() + timeout
@@ -333,18 +299,9 @@ class Uwsgi(TuiTestCase):
                     "    start_response('200 OK', [])\n"
                     "    return [b'ok']\n")
         with open(os.path.join(self.tmpdir, "uwsgi.log"), "w") as log:
-            p = subprocess.Popen([UWSGI, "--plugin", "python3", "--master", "--processes", "2",
-                                  "--http-socket", "127.0.0.1:%d" % free_port(), "--wsgi-file", app],
-                                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                 start_new_session=True)
-
-        def kill():
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            p.wait(timeout=10)
-        self.addCleanup(kill)
+            p = start_group(self, [UWSGI, "--plugin", "python3", "--master", "--processes", "2",
+                                   "--http-socket", "127.0.0.1:%d" % free_port(), "--wsgi-file", app],
+                            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 20
         while len(children(p.pid)) < 2 and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -365,18 +322,7 @@ class Pool(TuiTestCase):
         script = os.path.join(self.tmpdir, "pool.py")
         with open(script, "w") as f:
             f.write(POOL)
-        p = subprocess.Popen([PYTHON, script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             start_new_session=True)
-
-        def kill():
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            p.wait(timeout=10)
-            p.stdout.close()
-            p.stderr.close()
-        self.addCleanup(kill)
+        p = start_group(self, [PYTHON, script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.assertEqual(p.stdout.readline(), "ready\n")
         return p
 

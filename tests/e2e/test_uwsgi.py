@@ -15,14 +15,13 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
 import time
 import unittest
-import urllib.request
 
+from service import children, free_port, get_int, wait_serving
 from tui import BIN
 
 UWSGI = shutil.which("uwsgi")
@@ -46,17 +45,6 @@ def application(environ, start_response):
 PER_REQUEST = 400  # objects the cache gains per request
 
 ATTACH_LIMIT_S = 5.0
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def children(pid):
-    r = subprocess.run(["pgrep", "-P", str(pid)], stdout=subprocess.PIPE, text=True)
-    return sorted(int(x) for x in r.stdout.split())
 
 
 @unittest.skipUnless(UWSGI and os.path.exists(PLUGIN),
@@ -100,20 +88,10 @@ class UwsgiWorker(unittest.TestCase):
 
     def get(self, timeout=10):
         """One request; the cache size the worker answers."""
-        with urllib.request.urlopen("http://127.0.0.1:%d/" % self.port, timeout=timeout) as r:
-            self.assertEqual(r.status, 200)
-            return int(r.read())
+        return get_int(self, self.port, timeout=timeout)
 
-    def wait_serving(self, timeout=20):
-        deadline = time.monotonic() + timeout
-        while True:
-            self.assertIsNone(self.uwsgi.poll(), "uWSGI exited. " + self.uwsgi_log())
-            try:
-                return self.get(timeout=2)
-            except OSError:
-                if time.monotonic() > deadline:
-                    self.fail("uWSGI does not answer on port %d. %s" % (self.port, self.uwsgi_log()))
-                time.sleep(0.2)
+    def wait_serving(self):
+        return wait_serving(self, self.uwsgi, self.port, "uWSGI", self.uwsgi_log)
 
     def wait_worker(self):
         for _ in range(100):
