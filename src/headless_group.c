@@ -105,6 +105,20 @@ static void wait_answers(struct member_snap *ms, size_t n)
 	free(pfd);
 }
 
+/* Serves the links already made while others are being made: the
+ * keepalive of each (an agent closes a connection idle for a minute, and
+ * loading the others can take that long). */
+static void serve_ready(struct member_snap *ms, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct pollfd pfd;
+		session_pollfd(ms[i].session, &pfd);
+		if (pfd.fd >= 0 && poll(&pfd, 1, 0) > 0)
+			session_handle(ms[i].session, pfd.revents);
+		session_tick(ms[i].session);
+	}
+}
+
 /* DIR for the files: made when missing; refused when it is something else. */
 static int prepare_dir(const char *dir)
 {
@@ -159,6 +173,10 @@ int headless_snapshot_group(const struct cli_opts *o)
 {
 	char err[512];
 	bool no_process;
+	if (o->socket) {
+		strsafe_eprintf("pmt-top: --socket names one agent: a group snapshot finds each process's own");
+		return CLI_EXIT_USAGE;
+	}
 	bool tree = o->group == CLI_GROUP_TREE;
 	struct group *g = group_new(NULL, tree, o->pid, o->pids, (size_t)o->npids, 0.5, &no_process, err, sizeof err);
 	if (g == NULL) {
@@ -199,11 +217,20 @@ int headless_snapshot_group(const struct cli_opts *o)
 		}
 		ms[n].pid = m->pid;
 		ms[n++].session = s;
+		serve_ready(ms, n);
 	}
 	group_table_done(&t);
 
-	/* Every snapshot asked for at once. */
+	/* Every snapshot asked for at once. The first agents waited while the
+	 * others were loaded: one that closed its idle connection meanwhile is
+	 * connected to again (at once: it is there). */
 	for (size_t i = 0; i < n; i++) {
+		enum session_failure why;
+		if (session_agent(ms[i].session) != SESSION_AGENT_READY &&
+		    session_wait_ready(ms[i].session, &headless_interrupted, &why, ms[i].err, sizeof ms[i].err) < 0) {
+			ms[i].answered = true;
+			continue;
+		}
 		cJSON *args = cJSON_CreateObject();
 		cJSON_AddStringToObject(args, "key", o->key ? o->key : "lineno");
 		if (session_request_text(ms[i].session, PROTO_CMD_SNAPSHOT, args, on_snapshot, &ms[i], ms[i].err,
