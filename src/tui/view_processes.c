@@ -272,7 +272,7 @@ static void procs_draw(struct app *app, int top, int rows, int cols)
 		x += screen_textf(y, x, cols - x, THEME_WARNING, "  %zu more not watched", t->unwatched);
 	y++;
 	screen_textf(y++, 0, cols, THEME_DIM, "sorted by %s (o)   Enter: watch it in the other views   "
-		     "watched now: pid %d", order_names[S->order], (int)app->pid);
+		     "A: agents in all   watched now: pid %d", order_names[S->order], (int)app->pid);
 	int gh = rows >= 20 ? 5 : rows >= 14 ? 3 : 0;
 	if (gh) {
 		draw_total(app, y, gh, cols);
