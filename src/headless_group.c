@@ -407,19 +407,6 @@ static pid_t group_root(const char *dir)
 	return root;
 }
 
-/* "1 of 3 workers", "master + 2 of 3 workers", "master" (with a root among
- * the N processes), else "1 of 4". */
-static void spread_text(char *buf, size_t len, uint32_t grew, bool root_grew, bool have_root, size_t n)
-{
-	if (!have_root)
-		snprintf(buf, len, "%u of %zu", grew, n);
-	else if (n == 1)
-		snprintf(buf, len, "%s", root_grew ? "master" : "-");
-	else
-		snprintf(buf, len, "%s%u of %zu worker%s", root_grew ? "master + " : "", grew - (root_grew ? 1 : 0), n - 1,
-			 n == 2 ? "" : "s");
-}
-
 static void print_group_diff(const struct snapdiff *d, const uint32_t *grew, const uint32_t *seen,
 			     const uint32_t *root_grew, pid_t root, struct snapshot *const *olds, size_t n,
 			     const struct dir_snaps *a, const struct dir_snaps *b, size_t top, bool json)
@@ -462,14 +449,14 @@ static void print_group_diff(const struct snapdiff *d, const uint32_t *grew, con
 	int w = 7;
 	char spread[64];
 	for (size_t k = 0; k < shown; k++) {
-		spread_text(spread, sizeof spread, grew[k], root_grew[k], root != 0, n);
+		groupsnap_spread_text(spread, sizeof spread, grew[k], root_grew[k], root != 0, n);
 		if ((int)strlen(spread) > w)
 			w = (int)strlen(spread);
 	}
 	printf("%11s %10s %10s  %-*s  %s\n", "SIZE DIFF", "SIZE", "COUNT DIFF", w, "GREW IN", "LOCATION");
 	for (size_t k = 0; k < shown; k++) {
 		const struct snapdiff_entry *e = &d->entries[k];
-		spread_text(spread, sizeof spread, grew[k], root_grew[k], root != 0, n);
+		groupsnap_spread_text(spread, sizeof spread, grew[k], root_grew[k], root != 0, n);
 		printf("%11s %10s %+10" PRId64 "  %-*s  ", units_bytes_table(s1, sizeof s1, e->size_diff, true),
 		       units_bytes_table(s2, sizeof s2, (int64_t)e->size, false), e->count_diff, w, spread);
 		snapshot_print_location(stdout, snapdiff_entry_group(e), d->key, 38 + w);

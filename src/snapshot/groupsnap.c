@@ -160,3 +160,14 @@ void groupsnap_presence(const struct snapshot *merged, struct snapshot *const *s
 		groupsnap_index_free(ix);
 	}
 }
+
+void groupsnap_spread_text(char *buf, size_t len, uint32_t grew, bool root_grew, bool have_root, size_t n)
+{
+	if (!have_root)
+		snprintf(buf, len, "%u of %zu", grew, n);
+	else if (n == 1)
+		snprintf(buf, len, "%s", root_grew ? "master" : "-");
+	else
+		snprintf(buf, len, "%s%u of %zu worker%s", root_grew ? "master + " : "", grew - (root_grew ? 1 : 0), n - 1,
+			 n == 2 ? "" : "s");
+}

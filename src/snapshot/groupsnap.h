@@ -11,6 +11,7 @@
 #ifndef PMT_SNAPSHOT_GROUPSNAP_H
 #define PMT_SNAPSHOT_GROUPSNAP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,6 +42,11 @@ void groupsnap_index_free(struct groupsnap_index *ix);
  */
 void groupsnap_spread(const struct snapdiff *diff, struct snapshot *const *olds, struct snapshot *const *news,
 		      size_t n, uint32_t *grew, uint32_t *seen);
+
+/* "1 of 3 workers", "master + 2 of 3 workers", "master" when one of the N
+ * processes is the service's root (HAVE_ROOT), else "1 of 4". GREW counts
+ * the root too when ROOT_GREW. */
+void groupsnap_spread_text(char *buf, size_t len, uint32_t grew, bool root_grew, bool have_root, size_t n);
 
 /* For each group of MERGED (groupsnap_merge of SNAPS), in how many of the
  * N snapshots it is. IN has MERGED->ngroups entries. */

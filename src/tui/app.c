@@ -906,9 +906,10 @@ static void app_free(struct app *app)
 	app->view_state = NULL;
 	app_agent_stop(app);
 	for (size_t i = 0; i < app->nsnaps; i++)
-		snapshot_free(app->snaps[i].snap);
+		app_snap_done(&app->snaps[i]);
 	free(app->snaps);
 	proc_sampler_free(app->sampler);
+	app_gsnap_free(app);
 	app_group_close(app);
 	history_done(&app->group_hist);
 	history_done(&app->hist);
@@ -1050,7 +1051,7 @@ int app_run(const struct cli_opts *opts)
 			if (ms < timeout)
 				timeout = ms;
 		}
-		struct pollfd pfd[4 + APP_LOADERS_MAX] = {
+		struct pollfd pfd[4 + APP_LOADERS_MAX + GROUP_MAX_MEMBERS] = {
 			{ .fd = STDIN_FILENO, .events = POLLIN },
 			/* Once a frame is due anyway, later samples wait in the ring
 			 * for it instead of waking us one by one. */
@@ -1068,7 +1069,8 @@ int app_run(const struct cli_opts *opts)
 			pfd[2].fd = -1;
 		}
 		size_t nload = app_group_loader_fds(app, pfd + 4, APP_LOADERS_MAX, &timeout);
-		int n = poll(pfd, 4 + nload, timeout);
+		size_t nlinks = app_gsnap_fds(app, pfd + 4 + nload, GROUP_MAX_MEMBERS, &timeout);
+		int n = poll(pfd, 4 + nload + nlinks, timeout);
 		if (n < 0 && errno != EINTR) {
 			snprintf(err, sizeof err, "poll: %s", strerror(errno));
 			rc = CLI_EXIT_FAILURE;
@@ -1082,6 +1084,8 @@ int app_run(const struct cli_opts *opts)
 			app_group_drain(app);
 		if (nload || app->nqueue)
 			app_group_loader_events(app, pfd + 4, nload);
+		if (app->gsnap)
+			app_gsnap_events(app, pfd + 4 + nload, nlinks);
 		reap_child(app);
 		if (app->session)
 			session_tick(app->session);
@@ -1116,6 +1120,9 @@ int app_run(const struct cli_opts *opts)
 
 	screen_restore();
 	app->quitting = true;
+	/* The group links first: the watched process's own leave then says how
+	 * things are after them. */
+	app_gsnap_leave(app);
 	leave_target_clean(app);
 	stop_child(app);
 	if (app->child > 0 && app->log_path[0]) {

@@ -39,7 +39,16 @@ struct app_snap {
 	struct snapshot *snap;
 	double mono_t;       /* monotonic time taken (graph marker); NAN if loaded */
 	char origin[512];    /* "pid 123" or the file it came from */
+	/* A group snapshot (S in the Processes view): snap is the sum of these,
+	 * one per process (their pid set); root is the service's master in
+	 * tree mode, else 0. */
+	struct snapshot **members;
+	size_t nmembers;
+	pid_t root;
 };
+
+/* Frees what an entry of app->snaps owns. */
+void app_snap_done(struct app_snap *s);
 
 struct app {
 	const struct cli_opts *opts;
@@ -83,6 +92,10 @@ struct app {
 	 * processes, a few at a time; each session closes once its agent
 	 * answers (nothing is switched on: the agent stays, idle). */
 	struct app_loader *loaders[APP_LOADERS_MAX]; /* each its own allocation */
+	/* S in the Processes view: a link to every Python process of the group
+	 * (kept: what a snapshot switched on is switched off on quitting), and
+	 * the group snapshot under way (app_gsnap.c). */
+	struct app_gsnap *gsnap;
 	size_t nloaders;
 	pid_t *load_queue;
 	size_t nqueue;
@@ -189,6 +202,17 @@ struct view;
 void app_show_view(struct app *app, const struct view *v);
 /* Loads the focused process's agent when it was deferred (a group). */
 void app_agent_wanted(struct app *app);
+
+/* A group snapshot (app_gsnap.c): S in the Processes view takes one of every
+ * Python process at once (tracemalloc, started where it is off and switched
+ * off again on quitting); the event loop serves its links. */
+void app_gsnap_take(struct app *app);
+bool app_gsnap_busy(const struct app *app);
+size_t app_gsnap_fds(struct app *app, struct pollfd *pfd, size_t max, int *timeout);
+void app_gsnap_events(struct app *app, const struct pollfd *pfd, size_t n);
+/* Quitting: what the links switched on goes off (bounded), then they close. */
+void app_gsnap_leave(struct app *app);
+void app_gsnap_free(struct app *app);
 
 /* Take a snapshot now (global key s): starts tracemalloc first if it is off. */
 void app_snapshot_take(struct app *app);

@@ -22,10 +22,20 @@
 #define SNAP_KEY "traceback"
 
 
+void app_snap_done(struct app_snap *s)
+{
+	snapshot_free(s->snap);
+	for (size_t i = 0; i < s->nmembers; i++)
+		snapshot_free(s->members[i]);
+	free(s->members);
+	memset(s, 0, sizeof *s);
+}
+
 void app_snapshot_add(struct app *app, struct snapshot *snap, double mono_t, const char *origin)
 {
 	app->snaps = xreallocarray(app->snaps, app->nsnaps + 1, sizeof *app->snaps);
 	struct app_snap *s = &app->snaps[app->nsnaps++];
+	memset(s, 0, sizeof *s);
 	s->snap = snap;
 	s->mono_t = mono_t;
 	snprintf(s->origin, sizeof s->origin, "%s", origin);

@@ -272,7 +272,8 @@ static void procs_draw(struct app *app, int top, int rows, int cols)
 		x += screen_textf(y, x, cols - x, THEME_WARNING, "  %zu more not watched", t->unwatched);
 	y++;
 	screen_textf(y++, 0, cols, THEME_DIM, "sorted by %s (o)   Enter: watch it in the other views   "
-		     "A: agents in all   watched now: pid %d", order_names[S->order], (int)app->pid);
+		     "A: agents in all   S: group snapshot%s   watched now: pid %d", order_names[S->order],
+		     app_gsnap_busy(app) ? " (under way)" : "", (int)app->pid);
 	int gh = rows >= 20 ? 5 : rows >= 14 ? 3 : 0;
 	if (gh) {
 		draw_total(app, y, gh, cols);
@@ -338,6 +339,13 @@ static int key_order(struct app *app, int ch)
 	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
 }
 
+static int key_group_snapshot(struct app *app, int ch)
+{
+	(void)ch;
+	app_gsnap_take(app);
+	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+}
+
 static int key_load_all(struct app *app, int ch)
 {
 	(void)ch;
@@ -367,6 +375,9 @@ static const struct binding procs_keys[] = {
 	{ "Enter", "watch the selected process in the other views (its agent is loaded then)", "Enter watch",
 	  key_focus, { '\r', '\n', KEY_ENTER } },
 	{ "o", "sort by growth, RSS or pid", "o order", key_order, { 'o' } },
+	{ "S", "snapshot of every Python process of the group, taken together (tracemalloc, started where it "
+	  "is off and switched off again on quitting); the Snapshots view keeps it as one, their sum, and a diff "
+	  "of two says in which processes each line grew", "S group snapshot", key_group_snapshot, { 'S' } },
 	{ "A", "load the agent into every Python process of the group, a few at a time (nothing is switched on "
 	  "in them; Enter then watches one at once)", "A agents", key_load_all, { 'A' } },
 	{ "Up Down PgUp PgDn", "select", NULL, NULL, { 0 } },

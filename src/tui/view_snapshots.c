@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "snapshot/groupsnap.h"
 #include "snapshot/snapdiff.h"
 #include "snapshot/snapshot.h"
 #include "base/units.h"
@@ -59,7 +60,31 @@ struct snaps_state {
 	struct prompt prompt;
 	enum prompt_kind asking;
 	struct tbpanel tb;
+	/* A diff of two group snapshots: their processes paired by pid (each
+	 * regrouped to the key), and for each entry in how many it grew. */
+	struct snapshot **m_old, **m_new;
+	size_t npairs;
+	int root_pair;            /* index of the master's pair, -1 none */
+	uint32_t *grew, *seen, *root_grew, *root_seen;
 };
+
+/* In how many of the paired processes each entry grew (after each sort:
+ * the arrays follow the entries' order). */
+static void diff_spread(struct snaps_state *S)
+{
+	if (S->npairs == 0 || S->diff == NULL)
+		return;
+	size_t n = S->diff->n ? S->diff->n : 1;
+	S->grew = xreallocarray(S->grew, n, sizeof *S->grew);
+	S->seen = xreallocarray(S->seen, n, sizeof *S->seen);
+	S->root_grew = xreallocarray(S->root_grew, n, sizeof *S->root_grew);
+	S->root_seen = xreallocarray(S->root_seen, n, sizeof *S->root_seen);
+	groupsnap_spread(S->diff, S->m_old, S->m_new, S->npairs, S->grew, S->seen);
+	memset(S->root_grew, 0, n * sizeof *S->root_grew);
+	if (S->root_pair >= 0)
+		groupsnap_spread(S->diff, &S->m_old[S->root_pair], &S->m_new[S->root_pair], 1, S->root_grew,
+				 S->root_seen);
+}
 
 static void diff_rows(struct snaps_state *S)
 {
@@ -67,6 +92,7 @@ static void diff_rows(struct snaps_state *S)
 	S->nrows = 0;
 	if (S->diff == NULL)
 		return;
+	diff_spread(S);
 	S->rows = xreallocarray(S->rows, S->diff->n ? S->diff->n : 1, sizeof *S->rows);
 	for (size_t i = 0; i < S->diff->n; i++) {
 		const struct snapdiff_entry *e = &S->diff->entries[i];
@@ -80,8 +106,57 @@ static void diff_rows(struct snaps_state *S)
 	}
 }
 
+static void pairs_free(struct snaps_state *S)
+{
+	for (size_t i = 0; i < S->npairs; i++) {
+		snapshot_free(S->m_old[i]);
+		snapshot_free(S->m_new[i]);
+	}
+	free(S->m_old);
+	free(S->m_new);
+	free(S->grew);
+	free(S->seen);
+	free(S->root_grew);
+	free(S->root_seen);
+	S->m_old = S->m_new = NULL;
+	S->grew = S->seen = S->root_grew = S->root_seen = NULL;
+	S->npairs = 0;
+	S->root_pair = -1;
+}
+
+/* Two group snapshots: their processes paired by pid, regrouped to KEY.
+ * False (and no pairs) when either is not a group's or none pairs. */
+static bool pairs_make(struct snaps_state *S, const struct app_snap *a, const struct app_snap *b, enum proto_key key)
+{
+	char err[256];
+	pairs_free(S);
+	if (a->nmembers == 0 || b->nmembers == 0)
+		return false;
+	S->m_old = xcalloc(a->nmembers, sizeof *S->m_old);
+	S->m_new = xcalloc(a->nmembers, sizeof *S->m_new);
+	for (size_t i = 0; i < a->nmembers; i++)
+		for (size_t j = 0; j < b->nmembers; j++) {
+			if (a->members[i]->pid != b->members[j]->pid)
+				continue;
+			struct snapshot *ro = snapshot_regroup(a->members[i], key, err, sizeof err);
+			struct snapshot *rn = ro ? snapshot_regroup(b->members[j], key, err, sizeof err) : NULL;
+			if (rn == NULL) {
+				snapshot_free(ro);
+				continue;
+			}
+			if (a->root && (pid_t)a->members[i]->pid == a->root && a->root == b->root)
+				S->root_pair = (int)S->npairs;
+			S->m_old[S->npairs] = ro;
+			S->m_new[S->npairs++] = rn;
+		}
+	if (S->npairs == 0)
+		pairs_free(S);
+	return S->npairs > 0;
+}
+
 static void diff_free(struct snaps_state *S)
 {
+	pairs_free(S);
 	snapdiff_free(S->diff);
 	snapshot_free(S->old_g);
 	snapshot_free(S->new_g);
@@ -109,6 +184,7 @@ static bool diff_compute(struct app *app)
 	S->old_g = ra;
 	S->new_g = rb;
 	S->diff = d;
+	pairs_make(S, &app->snaps[S->old_i], &app->snaps[S->new_i], S->key);
 	snapdiff_sort(d, orders[S->order]);
 	diff_rows(S);
 	S->dnav.sel = S->dnav.top = 0;
@@ -212,9 +288,23 @@ static void draw_diff(struct app *app, int top, int rows, int cols)
 		     "by %s (g)   sorted by %s (o)   filter %s (/)   %zu new, %zu gone, %zu changed   Esc back",
 		     snapshot_key_name(S->key), order_names[S->order],
 		     filter_active(&S->filter) ? S->filter.text : "none", S->diff->nnew, S->diff->ngone, S->diff->nchanged);
+	/* Two group snapshots: in which processes each line grew. */
+	int gw = 0;
+	if (S->npairs) {
+		gw = 16;
+		char one[64];
+		for (size_t k = 0; k < S->nrows && k < 200; k++) {
+			size_t e = S->rows[k];
+			groupsnap_spread_text(one, sizeof one, S->grew[e], S->root_grew[e] > 0, S->root_pair >= 0, S->npairs);
+			if ((int)strlen(one) + 1 > gw)
+				gw = (int)strlen(one) + 1;
+		}
+		screen_textf(y++, 0, cols, THEME_HEADER_LABEL, "%zu processes in both; GREW IN: in which of them the "
+			     "line grew", S->npairs);
+	}
 	screen_fill(y, 0, cols, THEME_TABLE_HEADER);
-	screen_textf(y++, 0, cols, THEME_TABLE_HEADER, "%12s %10s %10s %9s  %s", "SIZE DIFF", "COUNT DIFF",
-		     "NEW SIZE", "NEW COUNT", "LOCATION");
+	screen_textf(y++, 0, cols, THEME_TABLE_HEADER, "%12s %10s %10s %9s  %-*s%s", "SIZE DIFF", "COUNT DIFF",
+		     "NEW SIZE", "NEW COUNT", gw, gw ? "GREW IN" : "", "LOCATION");
 	int list_rows = top + rows - y;
 	listnav_fit(&S->dnav, (int)S->nrows, list_rows);
 	for (int r = 0; r < list_rows && S->dnav.top + r < (int)S->nrows; r++) {
@@ -226,7 +316,7 @@ static void draw_diff(struct app *app, int top, int rows, int cols)
 		units_bytes_signed(sd, sizeof sd, (double)e->size_diff);
 		units_bytes(ns, sizeof ns, (double)e->size);
 		snprintf(cd, sizeof cd, "%+lld", (long long)e->count_diff);
-		location_format(loc, sizeof loc, g, cols - 47 > 10 ? cols - 47 : 10);
+		location_format(loc, sizeof loc, g, cols - 47 - gw > 10 ? cols - 47 - gw : 10);
 		enum theme_role role = sel ? THEME_SELECTION : e->size_diff > 0 ? THEME_GROWTH
 				       : e->size_diff < 0 ? THEME_SHRINK : THEME_NORMAL;
 		if (sel)
@@ -234,11 +324,19 @@ static void draw_diff(struct app *app, int top, int rows, int cols)
 		screen_textf(y + r, 0, 24, role, "%12s %10s", sd, cd);
 		screen_textf(y + r, 23, 22, sel ? THEME_SELECTION : THEME_NORMAL, " %10s %9llu", ns,
 			     (unsigned long long)e->count);
-		screen_text(y + r, 46, cols - 46, sel ? THEME_SELECTION : THEME_NORMAL, false, loc);
+		if (gw) {
+			char spread[64];
+			size_t ei = S->rows[i];
+			groupsnap_spread_text(spread, sizeof spread, S->grew[ei], S->root_grew[ei] > 0, S->root_pair >= 0,
+					      S->npairs);
+			screen_text(y + r, 46, gw, sel ? THEME_SELECTION : S->grew[ei] ? THEME_GROWTH : THEME_DIM, false,
+				    spread);
+		}
+		screen_text(y + r, 46 + gw, cols - 46 - gw, sel ? THEME_SELECTION : THEME_NORMAL, false, loc);
 		if (e->status == SNAPDIFF_NEW || e->status == SNAPDIFF_GONE) {
 			int lw = (int)strlen(loc);
-			if (46 + lw + 7 < cols)
-				screen_text(y + r, 47 + lw, 6, sel ? THEME_SELECTION : THEME_DIM, false,
+			if (46 + gw + lw + 7 < cols)
+				screen_text(y + r, 47 + gw + lw, 6, sel ? THEME_SELECTION : THEME_DIM, false,
 					    e->status == SNAPDIFF_NEW ? "(new)" : "(gone)");
 		}
 	}
@@ -400,7 +498,7 @@ static int list_forget(struct app *app, int ch)
 	LIST_MODE();
 	int i = S->nav.sel;
 	if (sel_real(app)) {
-		snapshot_free(app->snaps[i].snap);
+		app_snap_done(&app->snaps[i]);
 		memmove(&app->snaps[i], &app->snaps[i + 1], (app->nsnaps - (size_t)i - 1) * sizeof *app->snaps);
 		app->nsnaps--;
 		if (S->base == i)

@@ -176,6 +176,38 @@ class Gunicorn(TuiTestCase):
         # The service goes on serving.
         self.assertIn(self.get(), children(self.master.pid))
 
+    def test_group_snapshots_in_the_tui(self):
+        runtime = self.env["PMT_TOP_RUNTIME_DIR"]
+        self.open_terminal(width=150, height=40, env={"PMT_TOP_RUNTIME_DIR": runtime})
+        self.run_pmt(str(self.master.pid))
+        self.wait_for(lambda s: "GROWTH/MIN" in s and len(self.rows(s)) == 4, what="the group's four rows")
+        self.keys("S")
+        self.wait_for(lambda s: "group snapshot 1: 4 processes" in s, timeout=60, what="the first group snapshot")
+        grower = self.get("/warm")
+        time.sleep(3)
+        self.keys("S")
+        self.wait_for(lambda s: "group snapshot 2: 4 processes" in s, timeout=60, what="the second one")
+        self.go_to_view("Snapshots")
+        self.wait_for(lambda s: "group: 4 processes" in s, what="the group snapshots in the list")
+        self.keys("Home", "b", "Down", "Enter")
+        s = self.wait_for(lambda s: "GREW IN" in s and "LOCATION" in s, what="the diff of the two")
+        self.assertIn("4 processes in both", s)
+        lines = s.splitlines()
+        head = next(i for i, l in enumerate(lines) if "GREW IN" in l and "LOCATION" in l)
+        first = lines[head + 1]
+        self.assertIn("warmapp.py:%d" % self.line, first)
+        self.assertIn("1 of 3 workers", first)
+        self.assertRegex(first, r"^ +\+\d[\d.]* MiB ")
+        self.keys("q")
+        s = self.wait_for(lambda s: "EXIT=0" in s, timeout=30, what="pmt-top to quit")
+        # What the group snapshots switched on, they switched off.
+        for w in self.workers:
+            self.assertIn("stopped tracemalloc in pid %d" % w, s)
+            r = subprocess.run([BIN, "trace", str(w), "status", "--json"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=self.env, timeout=60)
+            self.assertFalse(json.loads(r.stdout)["tracing"], r.stdout)
+        self.assertIn(grower, self.workers)
+
     def test_one_key_loads_every_agent_and_switches_nothing_on(self):
         runtime = self.env["PMT_TOP_RUNTIME_DIR"]
         self.open_terminal(width=140, height=40, env={"PMT_TOP_RUNTIME_DIR": runtime})
