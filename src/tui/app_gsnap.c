@@ -92,6 +92,15 @@ static void add_link(struct app_gsnap *g, const struct group_member *m)
 	g->links[g->nlinks++] = l;
 }
 
+/* Whether L belongs to a process still in the group. */
+static bool link_current(const struct app *app, const struct gsnap_link *l)
+{
+	for (size_t i = 0; i < app->gtab.n; i++)
+		if (app->gtab.m[i].pid == l->pid && app->gtab.m[i].start_ticks == l->start_ticks)
+			return !app->gtab.m[i].gone;
+	return false;
+}
+
 bool app_gsnap_busy(const struct app *app)
 {
 	return app->gsnap && app->gsnap->active;
@@ -112,6 +121,20 @@ void app_gsnap_take(struct app *app)
 		app->gsnap->app = app;
 	}
 	struct app_gsnap *g = app->gsnap;
+	/* Links to processes that have gone since: closed (a respawning
+	 * service would pile them up). */
+	size_t kept = 0;
+	for (size_t i = 0; i < g->nlinks; i++) {
+		struct gsnap_link *l = g->links[i];
+		if (link_current(app, l)) {
+			g->links[kept++] = l;
+			continue;
+		}
+		session_free(l->s);
+		snapshot_free(l->snap);
+		free(l);
+	}
+	g->nlinks = kept;
 	size_t n = 0;
 	for (size_t i = 0; i < app->gtab.n; i++) {
 		const struct group_member *m = &app->gtab.m[i];
@@ -137,15 +160,6 @@ void app_gsnap_take(struct app *app)
 	g->taken_mono = monotime_now();
 	app_status(app, false, "group snapshot: reaching the agents of %zu processes (tracemalloc is started where "
 		   "it is off: that first snapshot sees only what comes after)", n);
-}
-
-/* Whether L belongs to a process still in the group. */
-static bool link_current(const struct app *app, const struct gsnap_link *l)
-{
-	for (size_t i = 0; i < app->gtab.n; i++)
-		if (app->gtab.m[i].pid == l->pid && app->gtab.m[i].start_ticks == l->start_ticks)
-			return !app->gtab.m[i].gone;
-	return false;
 }
 
 static void on_snapshot(void *ud, struct client_reply *r)
