@@ -304,7 +304,9 @@ static void procs_draw(struct app *app, int top, int rows, int cols)
 		enum theme_role rrole = sel || m->gone || isnan(m->rate) ? role :
 					m->rate > 0 ? THEME_GROWTH : m->rate < 0 ? THEME_SHRINK : role;
 		cx += screen_textf(y + r, cx, cols - cx, rrole, "%11s ", c.rate);
-		cx += screen_text(y + r, cx, SPARK_W, sel ? role : THEME_GRAPH_RSS, false, spark);
+		screen_text(y + r, cx, SPARK_W, sel ? role : THEME_GRAPH_RSS, false, spark);
+		/* The sparkline's glyphs are one cell each but three bytes: the
+		 * columns after it start at a fixed place. */
 		cx = 1 + 8 + 1 + 7 + 1 + 7 + 1 + 10 + 1 + 11 + 1 + SPARK_W + 1;
 		screen_textf(y + r, cx, cols - cx, role, "%-4s %-7s %s", c.py, agent_word(app, S, m, now),
 			     m->cmdline[0] ? m->cmdline : m->comm);
