@@ -132,6 +132,14 @@ int headless_ps(const struct cli_opts *o)
 	struct group_table t = {0};
 	group_read(g, &t);
 	group_sort(&t);
+	/* A list names its processes: say which of them are not there. */
+	for (int k = 0; k < o->npids && !tree; k++) {
+		size_t i = 0;
+		while (i < t.n && t.m[i].pid != o->pids[k])
+			i++;
+		if (i == t.n)
+			strsafe_eprintf("pmt-top: no process with pid %d: left out", (int)o->pids[k]);
+	}
 	double measured = t.t - start;
 	if (o->json)
 		print_json(&t, o->pid, tree, measured);

@@ -399,6 +399,16 @@ class Pool(TuiTestCase):
         self.keys("q")
         self.wait_for(lambda s: "EXIT=0" in s, timeout=20, what="pmt-top to quit")
 
+    def test_ps_of_a_list_says_which_pids_are_not_there(self):
+        p = self.start_pool()
+        r = subprocess.run([BIN, "ps", "-p", "%d,4194303" % p.pid, "--json", "--duration", "0.2"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stderr, "pmt-top: no process with pid 4194303: left out\n")
+        data = json.loads(r.stdout)
+        self.assertEqual(data["mode"], "list")
+        self.assertEqual([q["pid"] for q in data["processes"]], [p.pid])
+
     def test_bad_input(self):
         for args, code, text in ((["ps", "99999999999"], 2, "not a process id"),
                                  (["ps", "4194303"], 3, "no process with pid 4194303"),
