@@ -384,6 +384,31 @@ class Pool(TuiTestCase):
         self.assertNotIn(workers[0], running)
         self.assertEqual(len(set(running) - set(workers)), 1)
 
+    def test_the_view_follows_a_respawned_pool_worker(self):
+        p = self.start_pool()
+        workers = children(p.pid)
+        self.assertEqual(len(workers), 4)
+        self.open_terminal(env={"PMT_TOP_RUNTIME_DIR": self.tmpdir})
+        self.run_pmt(str(p.pid))
+
+        def pids(s):
+            return [int(l.split()[0].lstrip("*")) for l in s.splitlines() if l[:1] in " *" and l[1:2].isdigit()]
+        self.wait_for(lambda s: "GROWTH/MIN" in s and sorted(pids(s)) == sorted([p.pid] + workers),
+                      what="the pool's five rows")
+        os.kill(workers[0], signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            now = children(p.pid)
+            if len(now) == 4 and workers[0] not in now:
+                break
+            time.sleep(0.1)
+        new = [w for w in children(p.pid) if w not in workers]
+        self.assertEqual(len(new), 1)
+        self.wait_for(lambda s: new[0] in pids(s), what="the new worker %d" % new[0])
+        self.wait_for(lambda s: workers[0] not in pids(s), timeout=20, what="the dead worker gone")
+        self.keys("q")
+        self.wait_for(lambda s: "EXIT=0" in s, timeout=20, what="pmt-top to quit")
+
     def test_watch_a_list_of_pids(self):
         p = self.start_pool()
         two = children(p.pid)[:2]
