@@ -240,10 +240,12 @@ class Gunicorn(TuiTestCase):
         self.assertEqual(data["root"], self.master.pid)
         self.assertEqual(sorted(p["pid"] for p in procs), sorted([self.master.pid] + self.workers))
         self.assertEqual(procs[0]["pid"], grower, procs)
-        # 64 KiB every 50 ms: about 75 MiB a minute; the others far below.
+        # 64 KiB every 50 ms: about 75 MiB a minute. The others are far
+        # below, though a worker a few seconds old may still be settling in
+        # (a few MiB a minute).
         self.assertGreater(procs[0]["growth_per_min"], 20 << 20, procs[0])
         for p in procs[1:]:
-            self.assertLess(p["growth_per_min"], 5 << 20, p)
+            self.assertLess(p["growth_per_min"], procs[0]["growth_per_min"] / 4, p)
         self.assertEqual(sum(p["rss"] for p in procs), data["total_rss"])
         by_pid = {p["pid"]: p for p in procs}
         self.assertEqual(by_pid[self.master.pid]["role"], "master")
@@ -362,6 +364,16 @@ class Pool(TuiTestCase):
         self.assertEqual(p.stdout.readline(), "ready\n")
         return p
 
+    def kill_and_wait_replaced(self, p, victim):
+        """SIGKILL a worker; the pool's handler thread starts another."""
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            now = children(p.pid)
+            if len(now) == 4 and victim not in now:
+                return
+            time.sleep(0.1)
+
     def test_ps_follows_a_respawned_pool_worker(self):
         p = self.start_pool()
         env = dict(os.environ, PMT_TOP_RUNTIME_DIR=self.tmpdir)
@@ -371,13 +383,7 @@ class Pool(TuiTestCase):
         self.assertEqual(workers, children(p.pid))
         # The pool's handler thread replaces a dead worker; ps sees the
         # new one, not the old one.
-        os.kill(workers[0], signal.SIGKILL)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            now = children(p.pid)
-            if len(now) == 4 and workers[0] not in now:
-                break
-            time.sleep(0.1)
+        self.kill_and_wait_replaced(p, workers[0])
         data = ps_json(p.pid, env, duration=0.5)
         running = sorted(q["pid"] for q in data["processes"] if q["ppid"] == p.pid and not q["exited"])
         self.assertEqual(running, children(p.pid))
@@ -395,13 +401,7 @@ class Pool(TuiTestCase):
             return [int(l.split()[0].lstrip("*")) for l in s.splitlines() if l[:1] in " *" and l[1:2].isdigit()]
         self.wait_for(lambda s: "GROWTH/MIN" in s and sorted(pids(s)) == sorted([p.pid] + workers),
                       what="the pool's five rows")
-        os.kill(workers[0], signal.SIGKILL)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            now = children(p.pid)
-            if len(now) == 4 and workers[0] not in now:
-                break
-            time.sleep(0.1)
+        self.kill_and_wait_replaced(p, workers[0])
         new = [w for w in children(p.pid) if w not in workers]
         self.assertEqual(len(new), 1)
         self.wait_for(lambda s: new[0] in pids(s), what="the new worker %d" % new[0])
