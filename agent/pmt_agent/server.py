@@ -16,6 +16,7 @@ import errno
 import os
 import select
 import socket
+import _socket
 import stat
 import struct
 import threading
@@ -294,9 +295,11 @@ class Server(object):
 
     def _accept_one(self):
         """socket.accept(), with the new socket object made here: made in
-        socket.py, it would be the application's by its traceback."""
+        socket.py (accept(), or socket.socket's __init__, which allocates
+        on 3.14), it would be the application's by its traceback. The C
+        type has every method a connection uses."""
         fd, _ = self.sock._accept()
-        return socket.socket(self.sock.family, self.sock.type, self.sock.proto, fileno=fd)
+        return _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM, 0, fd)
 
     def _accept_ready(self):
         while not self.stopping:
