@@ -1,7 +1,7 @@
 /*
  * fuzz_proc.c - libFuzzer harness for the /proc parsers: src/proc/proc_sample.c
  * (status, stat, statm, smaps_rollup, cmdline), src/proc/proctree.c (stat,
- * children) and src/attach/pyproc.c (maps,
+ * children), src/proc/smaps.c and src/attach/pyproc.c (maps,
  * status fields, a task's stat and syscall files, context switches).
  *
  * pmt-top reads these files of processes that belong to other users; the
@@ -13,6 +13,7 @@
  */
 #include "attach/pyproc.h"
 #include "proc/proctree.h"
+#include "proc/smaps.h"
 #include "proc/proc_sample.h"
 
 #include <limits.h>
@@ -92,6 +93,21 @@ static void tree_files(const char *text)
 			fuzz_broken(H, "a child pid that is not positive", NULL);
 }
 
+static void smaps_text(const char *text)
+{
+	struct smaps_totals t;
+	uint64_t sum = 0;
+
+	if (smaps_parse(text, &t) < 0)
+		return;
+	for (int k = 0; k < SMAPS_KIND_COUNT; k++)
+		sum += t.rss[k];
+	if (sum != t.rss_all)
+		fuzz_broken(H, "smaps kinds that do not add up to the whole", NULL);
+	if (t.thread_stacks + t.arenas > t.mappings)
+		fuzz_broken(H, "more stacks and arenas than mappings", NULL);
+}
+
 static void status_fields(const char *text, const char *raw, size_t size)
 {
 	static const char *const keys[] = { "NSpid", "TracerPid", "Uid", "Gid" };
@@ -165,6 +181,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	proc_sample_parsers(text, raw, size);
 	tree_files(text);
+	smaps_text(text);
 	status_fields(text, raw, size);
 	task_files(text);
 	maps(raw, size);

@@ -1,0 +1,192 @@
+/*
+ * smaps.c - resident memory by kind of mapping (see smaps.h).
+ */
+#include "proc/smaps.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/xalloc.h"
+
+/* glibc's non-main arenas: HEAP_MAX_SIZE, 2 * DEFAULT_MMAP_THRESHOLD_MAX. */
+#define ARENA_ALIGN ((uint64_t)64 << 20)
+/* A thread stack's guard is a page, or what pthread_attr_setguardsize asked. */
+#define GUARD_MAX ((uint64_t)1 << 20)
+
+struct mapping {
+	uint64_t start, end;
+	char perms[5];
+	enum smaps_kind kind; /* from the name; SMAPS_ANON: to be told by its neighbours */
+	bool named_anon;      /* [anon:...] names stay anon */
+	uint64_t rss, swap;
+};
+
+const char *smaps_kind_name(enum smaps_kind k)
+{
+	static const char *const names[SMAPS_KIND_COUNT] = { "file", "shmem", "heap", "arena", "stack", "anon",
+							      "other" };
+	return k < SMAPS_KIND_COUNT ? names[k] : "?";
+}
+
+static bool hex_range(const char **pp, uint64_t *start, uint64_t *end)
+{
+	const char *p = *pp;
+	uint64_t v[2] = { 0, 0 };
+	for (int k = 0; k < 2; k++) {
+		int digits = 0;
+		for (;; p++) {
+			int d = *p >= '0' && *p <= '9' ? *p - '0' : *p >= 'a' && *p <= 'f' ? *p - 'a' + 10 : -1;
+			if (d < 0)
+				break;
+			if (++digits > 16)
+				return false;
+			v[k] = v[k] << 4 | (uint64_t)d;
+		}
+		if (digits == 0 || *p != (k == 0 ? '-' : ' '))
+			return false;
+		p++;
+	}
+	if (v[1] < v[0])
+		return false;
+	*start = v[0];
+	*end = v[1];
+	*pp = p;
+	return true;
+}
+
+static const char *skip_field(const char *p)
+{
+	while (*p == ' ')
+		p++;
+	while (*p && *p != ' ' && *p != '\n')
+		p++;
+	return p;
+}
+
+static bool starts(const char *s, size_t len, const char *prefix)
+{
+	size_t n = strlen(prefix);
+	return len >= n && memcmp(s, prefix, n) == 0;
+}
+
+/* The kind a mapping's name says, before its neighbours are looked at. */
+static enum smaps_kind kind_of(const char *path, size_t len, const char *perms, bool *named_anon)
+{
+	bool shared = perms[3] == 's';
+	*named_anon = false;
+	if (len == 0)
+		return shared ? SMAPS_SHMEM : SMAPS_ANON;
+	if (len == 6 && memcmp(path, "[heap]", 6) == 0)
+		return SMAPS_HEAP;
+	if (len == 7 && memcmp(path, "[stack]", 7) == 0)
+		return SMAPS_STACK;
+	if (starts(path, len, "[anon")) {
+		*named_anon = true;
+		return shared ? SMAPS_SHMEM : SMAPS_ANON;
+	}
+	if (path[0] == '[')
+		return SMAPS_OTHER;
+	if (starts(path, len, "/dev/shm/") || starts(path, len, "/SYSV") || starts(path, len, "/memfd:") ||
+	    starts(path, len, "/dev/zero"))
+		return SMAPS_SHMEM;
+	return SMAPS_FILE;
+}
+
+/* "Rss:   1234 kB" into bytes: true when LINE is the field NAME. */
+static bool field_kb(const char *line, const char *name, uint64_t *out)
+{
+	size_t n = strlen(name);
+	if (strncmp(line, name, n) != 0 || line[n] != ':')
+		return false;
+	const char *p = line + n + 1;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	uint64_t v = 0;
+	int digits = 0;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (++digits > 15)
+			return false;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	if (digits == 0)
+		return false;
+	*out = v * 1024;
+	return true;
+}
+
+static bool inaccessible(const struct mapping *m)
+{
+	return memcmp(m->perms, "---", 3) == 0;
+}
+
+int smaps_parse(const char *text, struct smaps_totals *t)
+{
+	memset(t, 0, sizeof *t);
+	struct mapping *m = NULL;
+	size_t n = 0, cap = 0;
+	for (const char *line = text; *line;) {
+		const char *eol = strchr(line, '\n');
+		size_t len = eol ? (size_t)(eol - line) : strlen(line);
+		uint64_t start, end, v;
+		const char *p = line;
+		if (hex_range(&p, &start, &end)) {
+			/* "start-end perms offset dev inode   path" */
+			if (n == cap) {
+				cap = cap ? cap * 2 : 256;
+				m = xreallocarray(m, cap, sizeof *m);
+			}
+			struct mapping *c = &m[n++];
+			memset(c, 0, sizeof *c);
+			c->start = start;
+			c->end = end;
+			size_t i = 0;
+			for (; i < 4 && p < line + len && *p != ' '; i++)
+				c->perms[i] = *p++;
+			while (i < 4)
+				c->perms[i++] = '-';
+			p = skip_field(skip_field(skip_field(p)));
+			while (p < line + len && *p == ' ')
+				p++;
+			const char *path = p < line + len ? p : line + len;
+			c->kind = kind_of(path, (size_t)(line + len - path), c->perms, &c->named_anon);
+		} else if (n > 0) {
+			if (field_kb(line, "Rss", &v))
+				m[n - 1].rss = v;
+			else if (field_kb(line, "Swap", &v))
+				m[n - 1].swap = v;
+		}
+		line = eol ? eol + 1 : line + len;
+	}
+	if (n == 0) {
+		free(m);
+		return -1;
+	}
+	/* Anonymous private mappings: a thread's stack sits right above its
+	 * guard; a glibc arena starts on its alignment and reserves the rest
+	 * of it inaccessible above (or fills all of it). */
+	for (size_t i = 0; i < n; i++) {
+		struct mapping *c = &m[i];
+		if (c->kind != SMAPS_ANON || c->named_anon || inaccessible(c))
+			continue;
+		const struct mapping *below = i > 0 ? &m[i - 1] : NULL, *above = i + 1 < n ? &m[i + 1] : NULL;
+		if (below && below->end == c->start && inaccessible(below) && below->end - below->start <= GUARD_MAX &&
+		    below->kind == SMAPS_ANON) {
+			c->kind = SMAPS_STACK;
+			t->thread_stacks++;
+		} else if (c->start % ARENA_ALIGN == 0 &&
+			   ((above && above->start == c->end && inaccessible(above) &&
+			     above->end <= c->start + ARENA_ALIGN) || c->end - c->start == ARENA_ALIGN)) {
+			c->kind = SMAPS_ARENA;
+			t->arenas++;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		t->rss[m[i].kind] += m[i].rss;
+		t->swap[m[i].kind] += m[i].swap;
+		t->rss_all += m[i].rss;
+	}
+	t->mappings = (uint32_t)n;
+	free(m);
+	return 0;
+}
