@@ -65,9 +65,15 @@ static void try_status(const cJSON *obj)
 	struct msg_profile_status p;
 	char err[512];
 
+	struct msg_trim t;
+
 	result_failed(msg_decode_status(obj, &s, err, sizeof err), err);
 	if (s.gc_counts.n > MSG_GC_MAX || s.gc_objects.n > MSG_GC_MAX)
 		fuzz_broken(H, "a gc array longer than its storage", NULL);
+	if (memchr(s.memory.malloc_why, '\0', sizeof s.memory.malloc_why) == NULL ||
+	    memchr(s.memory.pymalloc_why, '\0', sizeof s.memory.pymalloc_why) == NULL)
+		fuzz_broken(H, "a memory reason without its NUL", NULL);
+	result_failed(msg_decode_trim(obj, &t, err, sizeof err), err);
 	result_failed(msg_decode_profile_status(obj, &p, err, sizeof err), err);
 	if (memchr(p.error, '\0', sizeof p.error) == NULL ||
 	    memchr(p.calls_mode, '\0', sizeof p.calls_mode) == NULL)

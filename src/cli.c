@@ -30,6 +30,10 @@ static const char help_text[] =
 "                                         tracemalloc on (it stays on), off, or how it is\n"
 "       pmt-top ps PID [--duration S] [--json]\n"
 "                                         a process and its descendants: RSS and its growth\n"
+"       pmt-top rss PID [--json]          what the RSS is made of: Python objects, allocator\n"
+"                                         slack, native heap, malloc free, stacks, files\n"
+"       pmt-top trim PID [--json]         give malloc's free memory back to the system\n"
+"                                         (malloc_trim) and show the RSS before and after\n"
 "       pmt-top PID PID ... | -p PID,PID,...  watch these processes together\n"
 "\n"
 "options:\n"
@@ -173,8 +177,9 @@ enum {
 	OK_WATCH = 1 << CLI_WATCH, OK_RUN = 1 << CLI_RUN, OK_DEMO = 1 << CLI_DEMO,
 	OK_SNAP = 1 << CLI_SNAPSHOT, OK_DIFF = 1 << CLI_DIFF, OK_FUNC = 1 << CLI_FUNCTIONS,
 	OK_PROF = 1 << CLI_PROFILE, OK_TRACE = 1 << CLI_TRACE, OK_PS = 1 << CLI_PS,
+	OK_RSS = 1 << CLI_RSS, OK_TRIM = 1 << CLI_TRIM,
 	OK_TUI = OK_WATCH | OK_RUN | OK_DEMO,
-	OK_ATTACH = OK_WATCH | OK_SNAP | OK_FUNC | OK_PROF | OK_TRACE,
+	OK_ATTACH = OK_WATCH | OK_SNAP | OK_FUNC | OK_PROF | OK_TRACE | OK_RSS | OK_TRIM,
 };
 
 /* The action word of `pmt-top trace`, or -1. */
@@ -329,6 +334,10 @@ int cli_parse(int argc, char *const argv[], struct cli_opts *o, char *err, size_
 			o->mode = CLI_TRACE, i++;
 		else if (strcmp(cmd, "ps") == 0)
 			o->mode = CLI_PS, i++;
+		else if (strcmp(cmd, "rss") == 0)
+			o->mode = CLI_RSS, i++;
+		else if (strcmp(cmd, "trim") == 0)
+			o->mode = CLI_TRIM, i++;
 	}
 
 	for (; i < argc; i++) {
@@ -387,7 +396,7 @@ int cli_parse(int argc, char *const argv[], struct cli_opts *o, char *err, size_
 			{ NULL, "--top", 1, OK_SNAP | OK_DIFF | OK_FUNC },
 			{ NULL, "--limit", 1, OK_PROF },
 			{ "-o", "--output", 1, OK_SNAP },
-			{ NULL, "--json", 0, OK_SNAP | OK_DIFF | OK_FUNC | OK_PROF | OK_TRACE | OK_PS },
+			{ NULL, "--json", 0, OK_SNAP | OK_DIFF | OK_FUNC | OK_PROF | OK_TRACE | OK_PS | OK_RSS | OK_TRIM },
 			{ NULL, "--duration", 1, OK_FUNC | OK_PROF | OK_PS },
 			{ NULL, "--tree", 0, OK_WATCH | OK_SNAP },
 			{ NULL, "--no-tree", 0, OK_WATCH },
@@ -571,6 +580,8 @@ int cli_parse(int argc, char *const argv[], struct cli_opts *o, char *err, size_
 		/* fall through */
 	case CLI_FUNCTIONS:
 	case CLI_PROFILE:
+	case CLI_RSS:
+	case CLI_TRIM:
 		if (npos != 1) {
 			snprintf(err, errlen, npos == 0 ? "which process? give a PID (see pmt-top --help)"
 						       : "give one PID, not two");

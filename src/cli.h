@@ -32,6 +32,8 @@ enum cli_mode {
 	CLI_PROFILE,   /* pmt-top profile PID */
 	CLI_TRACE,     /* pmt-top trace PID start|stop|status */
 	CLI_PS,        /* pmt-top ps PID|-p PID,... */
+	CLI_RSS,       /* pmt-top rss PID: what the RSS is made of */
+	CLI_TRIM,      /* pmt-top trim PID: malloc_trim, RSS before and after */
 	CLI_HELP,
 	CLI_VERSION,
 };

@@ -24,5 +24,11 @@ int headless_trace(const struct cli_opts *opts);
 /* `pmt-top ps PID`: the process and its descendants (or -p's list), their
  * RSS and its growth over --duration, from /proc (headless_ps.c). */
 int headless_ps(const struct cli_opts *opts);
+/* `pmt-top rss PID`: what its RSS is made of (session/composition.h), from
+ * smaps and the agent's allocator figures; with --no-inject and no agent
+ * there, from smaps alone (headless_mem.c). */
+int headless_rss(const struct cli_opts *opts);
+/* `pmt-top trim PID`: malloc_trim in the target, RSS before and after. */
+int headless_trim(const struct cli_opts *opts);
 
 #endif

@@ -44,6 +44,10 @@ int main(int argc, char *argv[])
 		return headless_trace(&opts);
 	case CLI_PS:
 		return headless_ps(&opts);
+	case CLI_RSS:
+		return headless_rss(&opts);
+	case CLI_TRIM:
+		return headless_trim(&opts);
 	}
 	return CLI_EXIT_FAILURE;
 }

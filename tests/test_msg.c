@@ -484,6 +484,71 @@ static void test_status_ok(void **state)
 	cJSON_Delete(j);
 }
 
+/* status.memory: optional (older agents); either allocator may be null with
+ * its reason, whose text is made display-safe. */
+static void test_status_memory(void **state)
+{
+	cJSON *j = load_json(DATA "status_result.json");
+	struct msg_status s;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(msg_decode_status(j, &s, err, sizeof err), 0);
+	assert_false(s.has_memory);
+	cJSON_AddItemToObject(j, "memory", cJSON_Parse(
+		"{\"time\": 1763700001.5, \"cost\": 0.0004, \"malloc\": {\"arena\": 9437184, \"in_use\": 5242880, "
+		"\"free\": 4194304, \"mmapped\": 1048576, \"mmapped_blocks\": 1, \"top_pad\": 131072}, "
+		"\"malloc_why\": null, \"pymalloc\": null, \"pymalloc_why\": \"hidden\\u001b[2J while tracing\"}"));
+	assert_int_equal(msg_decode_status(j, &s, err, sizeof err), 0);
+	assert_true(s.has_memory);
+	assert_true(s.memory.has_malloc);
+	assert_int_equal(s.memory.malloc.in_use, 5242880);
+	assert_int_equal(s.memory.malloc.free, 4194304);
+	assert_int_equal(s.memory.malloc.mmapped, 1048576);
+	assert_string_equal(s.memory.malloc_why, "");
+	assert_false(s.memory.has_pymalloc);
+	assert_null(strchr(s.memory.pymalloc_why, '\x1b'));
+	assert_non_null(strstr(s.memory.pymalloc_why, "while tracing"));
+
+	cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "memory");
+	cJSON_ReplaceItemInObject(m, "pymalloc", cJSON_Parse("{\"arenas\": 2, \"arena_bytes\": 2097152, "
+		"\"allocated\": 1592656, \"available\": 374880, \"unused_pools\": -98304}"));
+	assert_int_equal(msg_decode_status(j, &s, err, sizeof err), -1);
+	assert_string_equal(err, "status: \"memory\": \"pymalloc\": \"unused_pools\" must be an integer from 0 to "
+			    "9007199254740991, got -98304");
+	cJSON_ReplaceItemInObject(m, "pymalloc", cJSON_CreateNull());
+	cJSON_ReplaceItemInObject(m, "malloc", cJSON_CreateString("glibc"));
+	assert_int_equal(msg_decode_status(j, &s, err, sizeof err), -1);
+	assert_string_equal(err, "status: \"memory\": \"malloc\" must be an object, got a string");
+	cJSON_ReplaceItemInObject(j, "memory", cJSON_CreateNumber(3));
+	assert_int_equal(msg_decode_status(j, &s, err, sizeof err), -1);
+	assert_string_equal(err, "status: \"memory\" must be an object or null");
+	cJSON_Delete(j);
+}
+
+static void test_trim(void **state)
+{
+	static const char mall[] = "{\"arena\": 8, \"in_use\": 4, \"free\": %d, \"mmapped\": 0, "
+				   "\"mmapped_blocks\": 0, \"top_pad\": 0}";
+	char text[512], a[160], b[160], err[256];
+	struct msg_trim t;
+
+	(void)state;
+	snprintf(a, sizeof a, mall, 4096);
+	snprintf(b, sizeof b, mall, 0);
+	snprintf(text, sizeof text, "{\"returned\": true, \"seconds\": 0.004, \"malloc_before\": %s, "
+		 "\"malloc_after\": %s}", a, b);
+	cJSON *j = cJSON_Parse(text);
+	assert_int_equal(msg_decode_trim(j, &t, err, sizeof err), 0);
+	assert_true(t.returned);
+	assert_int_equal(t.before.free, 4096);
+	assert_int_equal(t.after.free, 0);
+	cJSON_DeleteItemFromObject(j, "malloc_after");
+	assert_int_equal(msg_decode_trim(j, &t, err, sizeof err), -1);
+	assert_string_equal(err, "trim: \"malloc_after\" must be an object, got nothing");
+	cJSON_Delete(j);
+}
+
 /* status.clients: optional (older agents), each counter checked when there. */
 static void test_status_clients(void **state)
 {
@@ -1474,6 +1539,8 @@ int main(void)
 		cmocka_unit_test(test_status_clients),
 		cmocka_unit_test(test_status_each_member),
 		cmocka_unit_test(test_status_ranges),
+		cmocka_unit_test(test_status_memory),
+		cmocka_unit_test(test_trim),
 		cmocka_unit_test(test_profile_status_ok),
 		cmocka_unit_test(test_profile_status_bad),
 		cmocka_unit_test(test_status_profile_member),

@@ -16,7 +16,9 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <dlfcn.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -1074,9 +1076,104 @@ static PyObject *give_back(PyObject *self, PyObject *unused)
 #endif
 }
 
+/* glibc's struct mallinfo2 (2.33+), by layout: ten size_t. Declared here so
+ * that the module builds on an older C library and finds the function at
+ * run time. */
+struct pmt_mallinfo2 {
+	size_t arena, ordblks, smblks, hblks, hblkhd, usmblks, fsmblks, uordblks, fordblks, keepcost;
+};
+
+PyDoc_STRVAR(malloc_figures_doc,
+"malloc_figures() -> dict or str\n\n"
+"What the C library's malloc holds, from glibc's mallinfo2(), called with\n"
+"the GIL released (it walks the free lists of every arena under that\n"
+"arena's lock). A str says why there are no figures: the C library is not\n"
+"glibc, it is older than 2.33, or another allocator replaces malloc (its\n"
+"file is named).");
+
+/* Whether FILE is the running program (a non-PIE program's call to malloc
+ * makes its PLT entry the global address of malloc). */
+static int is_program(const char *file)
+{
+	char a[4096], b[4096];
+	return realpath(file, a) && realpath("/proc/self/exe", b) && strcmp(a, b) == 0;
+}
+
+static PyObject *malloc_figures(PyObject *self, PyObject *unused)
+{
+	(void)self;
+	(void)unused;
+	/* Allocators known by a symbol of their own, even linked in statically. */
+	static const char *const markers[][2] = {
+		{ "mallctl", "jemalloc" }, { "je_mallctl", "jemalloc" },
+		{ "tc_malloc", "tcmalloc" }, { "mi_malloc", "mimalloc" },
+	};
+	Dl_info info;
+	for (size_t i = 0; i < sizeof markers / sizeof markers[0]; i++) {
+		void *p = dlsym(RTLD_DEFAULT, markers[i][0]);
+		if (p && dladdr(p, &info) && info.dli_fname)
+			return PyUnicode_FromFormat("malloc is not glibc's: %s (%s) replaces it", markers[i][1],
+						    info.dli_fname);
+	}
+	void *libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
+	void *malloc_libc = libc ? dlsym(libc, "malloc") : NULL;
+	struct pmt_mallinfo2 (*fn)(void) = NULL;
+	if (libc)
+		*(void **)&fn = dlsym(libc, "mallinfo2");
+	if (libc)
+		dlclose(libc);
+	if (malloc_libc == NULL)
+		return PyUnicode_FromString("the C library is not glibc");
+	void *malloc_now = dlsym(RTLD_DEFAULT, "malloc");
+	if (malloc_now != malloc_libc && malloc_now && dladdr(malloc_now, &info) && info.dli_fname &&
+	    !is_program(info.dli_fname))
+		return PyUnicode_FromFormat("malloc is not glibc's: %s replaces it", info.dli_fname);
+	if (fn == NULL)
+		return PyUnicode_FromString("glibc older than 2.33 has no mallinfo2");
+	struct pmt_mallinfo2 mi;
+	Py_BEGIN_ALLOW_THREADS
+	mi = fn();
+	Py_END_ALLOW_THREADS
+	return Py_BuildValue("{sKsKsKsKsKsK}", "arena", (unsigned long long)mi.arena, "in_use",
+			     (unsigned long long)mi.uordblks, "free", (unsigned long long)mi.fordblks,
+			     "mmapped", (unsigned long long)mi.hblkhd, "mmapped_blocks",
+			     (unsigned long long)mi.hblks, "top_pad", (unsigned long long)mi.keepcost);
+}
+
+PyDoc_STRVAR(pymalloc_text_doc,
+"pymalloc_text() -> str or None\n\n"
+"The text of sys._debugmallocstats(), written to memory instead of stderr.\n"
+"None when the interpreter does not use pymalloc (PYTHONMALLOC=malloc, a\n"
+"free-threaded build) or has no such function. The GIL must be held.");
+
+static PyObject *pymalloc_text(PyObject *self, PyObject *unused)
+{
+	(void)self;
+	(void)unused;
+	int (*fn)(FILE *) = NULL;
+	*(void **)&fn = dlsym(RTLD_DEFAULT, "_PyObject_DebugMallocStats");
+	if (fn == NULL)
+		Py_RETURN_NONE;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	if (f == NULL)
+		return PyErr_SetFromErrno(PyExc_OSError);
+	int used = fn(f);
+	if (fclose(f) != 0) {
+		free(buf);
+		return PyErr_SetFromErrno(PyExc_OSError);
+	}
+	PyObject *res = used ? PyUnicode_DecodeLatin1(buf, (Py_ssize_t)len, NULL) : (Py_INCREF(Py_None), Py_None);
+	free(buf);
+	return res;
+}
+
 static PyMethodDef native_methods[] = {
 	{"group_tracebacks", group_tracebacks, METH_O, group_tracebacks_doc},
 	{"give_back", give_back, METH_NOARGS, give_back_doc},
+	{"malloc_figures", malloc_figures, METH_NOARGS, malloc_figures_doc},
+	{"pymalloc_text", pymalloc_text, METH_NOARGS, pymalloc_text_doc},
 	{"fold_new", fold_new, METH_VARARGS, fold_new_doc},
 	{"fold_step", fold_step, METH_O, fold_step_doc},
 	{"fold_info", fold_info, METH_O, fold_info_doc},

@@ -36,10 +36,12 @@
 #include <Python.h>
 #include <frameobject.h>
 
+#include <dlfcn.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -127,6 +129,10 @@ static uint64_t g_dropped_samples, g_dropped_stacks;
 static double g_dropped_bytes;
 static uint64_t g_total_samples;
 static double g_nogil_bytes;		/* RAW allocations: counted, not attributed */
+/* Blocks over pymalloc's largest size class come from malloc: the estimate
+ * of the live ones, for the RSS composition. */
+#define PYMALLOC_MAX 512
+static double g_live_malloc;
 static size_t g_stack_bytes;		/* memory held by stack records */
 
 /* Call counting (GIL). */
@@ -407,6 +413,8 @@ static int sample_remove(uintptr_t p, struct sample *out)
 		double w = weight_of(s->size);
 		st->live_bytes -= w;
 		st->live_blocks -= s->size ? w / (double)s->size : 0;
+		if (s->size > PYMALLOC_MAX)
+			g_live_malloc -= w;
 		st->samples--;
 		if (st->samples == 0) {
 			st->live_bytes = 0;	/* no drift from rounding */
@@ -434,6 +442,8 @@ static void sample_reinsert(const struct sample *e)
 		double w = weight_of(e->size);
 		st->live_bytes += w;
 		st->live_blocks += e->size ? w / (double)e->size : 0;
+		if (e->size > PYMALLOC_MAX)
+			g_live_malloc += w;
 		st->samples++;
 	}
 	pthread_mutex_unlock(&g_mu);
@@ -620,6 +630,8 @@ static __attribute__((noinline)) void sample_slow(struct tl_state *me, void *p, 
 		double ow = weight_of(old->size);
 		os->live_bytes -= ow;
 		os->live_blocks -= old->size ? ow / (double)old->size : 0;
+		if (old->size > PYMALLOC_MAX)
+			g_live_malloc -= ow;
 		os->samples--;
 		filter_del(key);
 		table_delete(old);
@@ -634,6 +646,8 @@ static __attribute__((noinline)) void sample_slow(struct tl_state *me, void *p, 
 	struct stack *st = g_stacks[id];
 	st->live_bytes += w;
 	st->live_blocks += n ? w / (double)n : 0;
+	if (n > PYMALLOC_MAX)
+		g_live_malloc += w;
 	st->alloc_bytes += w;
 	st->alloc_blocks += n ? w / (double)n : 0;
 	st->samples++;
@@ -822,6 +836,41 @@ static int hooks_remove(void)
 		}
 	}
 	return left;
+}
+
+/* sys._debugmallocstats() prints only while pymalloc itself is the object
+ * allocator: with this hook on top of it, pymalloc is put back for the call
+ * (the GIL is held: nothing allocates objects meanwhile; the call allocates
+ * none) and the hook after it. The text, written to memory, never to the
+ * target's stderr; None when pymalloc is not what is under the hook (it is
+ * not in use, or tracemalloc sits between). */
+static PyObject *sp_pymalloc_text(PyObject *self, PyObject *unused)
+{
+	(void)self;
+	(void)unused;
+	int (*fn)(FILE *) = NULL;
+	*(void **)&fn = dlsym(RTLD_DEFAULT, "_PyObject_DebugMallocStats");
+	if (fn == NULL)
+		Py_RETURN_NONE;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	if (f == NULL)
+		return PyErr_SetFromErrno(PyExc_OSError);
+	struct hook *h = g_hooks[2];
+	int swapped = h && h->installed && hook_on_top(h);
+	if (swapped)
+		PyMem_SetAllocator(PYMEM_DOMAIN_OBJ, &h->orig);
+	int used = fn(f);
+	if (swapped)
+		PyMem_SetAllocator(PYMEM_DOMAIN_OBJ, &h->mine);
+	if (fclose(f) != 0) {
+		free(buf);
+		return PyErr_SetFromErrno(PyExc_OSError);
+	}
+	PyObject *res = used ? PyUnicode_DecodeLatin1(buf, (Py_ssize_t)len, NULL) : (Py_INCREF(Py_None), Py_None);
+	free(buf);
+	return res;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1125,7 +1174,7 @@ static void release_all(void)
 	g_table_cap = g_nsamples = 0;
 	int filter = atomic_exchange(&g_filter_on, 0);
 	g_dropped_samples = g_dropped_stacks = g_total_samples = 0;
-	g_dropped_bytes = g_nogil_bytes = 0;
+	g_dropped_bytes = g_nogil_bytes = g_live_malloc = 0;
 	pthread_mutex_unlock(&g_mu);
 	if (filter) {
 		madvise((void *)g_bits, BITS_BYTES, MADV_DONTNEED);
@@ -1274,9 +1323,10 @@ static PyObject *sp_status(PyObject *self, PyObject *unused)
 	size_t nsamples = g_nsamples, nstacks = g_nstacks ? g_nstacks - 1 : 0, mem = memory_used();
 	uint64_t dsamples = g_dropped_samples, dstacks = g_dropped_stacks, total = g_total_samples;
 	double dbytes = g_dropped_bytes, nogil = g_nogil_bytes;
+	double in_malloc = g_nsamples ? (g_live_malloc > 0 ? g_live_malloc : 0) : 0;
 	pthread_mutex_unlock(&g_mu);
 	PyObject *r = Py_BuildValue(
-		"{s:O,s:d,s:i,s:n,s:n,s:n,s:n,s:K,s:K,s:d,s:K,s:d,s:n,s:d,s:d,s:d,s:i,s:i,s:O,s:n,s:K,s:l,s:n}",
+		"{s:O,s:d,s:i,s:n,s:n,s:n,s:n,s:K,s:K,s:d,s:K,s:d,s:n,s:d,s:d,s:d,s:d,s:i,s:i,s:O,s:n,s:K,s:l,s:n}",
 		"running", atomic_load(&g_on) ? Py_True : Py_False,
 		"interval", g_interval, "nframe", g_nframe,
 		"samples", (Py_ssize_t)nsamples, "max_samples", (Py_ssize_t)g_max_samples,
@@ -1287,7 +1337,7 @@ static PyObject *sp_status(PyObject *self, PyObject *unused)
 		"total_samples", (unsigned long long)total,
 		"nogil_bytes", nogil,
 		"memory", (Py_ssize_t)mem,
-		"live_bytes", live, "live_blocks", blocks,
+		"live_bytes", live, "live_blocks", blocks, "live_malloc_bytes", in_malloc,
 		"elapsed", atomic_load(&g_on) ? mono_now() - g_started : 0.0,
 		"hooks_installed", installed, "hooks_on_top", on_top,
 		"calls", g_counting_calls ? Py_True : Py_False,
@@ -1451,6 +1501,7 @@ static PyMethodDef sp_methods[] = {
 	{"mon_resume", (PyCFunction)(void (*)(void))mon_resume, METH_FASTCALL, "PY_RESUME/PY_THROW callback."},
 	{"mon_leave", (PyCFunction)(void (*)(void))mon_leave, METH_FASTCALL, "PY_RETURN/PY_YIELD/PY_UNWIND callback."},
 	{"weight", sp_weight, METH_O, "weight(size): bytes one sample of that size stands for."},
+	{"pymalloc_text", sp_pymalloc_text, METH_NOARGS, "pymalloc_text(): sys._debugmallocstats() as text, or None."},
 	{NULL, NULL, 0, NULL}
 };
 

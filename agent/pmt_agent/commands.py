@@ -16,6 +16,7 @@ import time
 import tracemalloc
 
 from . import grouping
+from . import memory
 from . import profiler
 from . import proto
 from . import safefile
@@ -84,6 +85,7 @@ def after_fork_child():
     global _lock
     _lock = threading.Lock()
     profiler.after_fork_child()
+    memory.after_fork_child()
     mod = sys.modules.get(__package__ + ".functions")
     if mod is not None:
         mod.after_fork_child()
@@ -223,6 +225,7 @@ def status():
         "gc_counts": list(gc.get_count()),
         "gc_thresholds": list(gc.get_threshold()),
         "gc_objects": _gc_object_counts(),
+        "memory": memory.figures(),
         "gc_collections": collections,
         "threads": threading.active_count() + len(profiler.AGENT_THREADS),
         "profile": _profile_summary(),
@@ -257,7 +260,8 @@ def _profile_summary():
     st = profiler.status()
     return {"running": st["running"], "interval": st["interval"], "exact": st["exact"],
             "samples": st["samples"], "stacks": st["stacks"], "memory": st["memory"],
-            "live_bytes": int(st["live_bytes"]), "dropped_samples": st["dropped_samples"],
+            "live_bytes": int(st["live_bytes"]), "live_malloc_bytes": int(st.get("live_malloc_bytes", 0)),
+            "dropped_samples": st["dropped_samples"],
             "calls": st["calls_mode"] is not None, "lost_hooks": st["lost_hooks"]}
 
 
@@ -568,6 +572,19 @@ def _cmd_functions_reset(session, args):
     return _call_functions(_functions_module().reset)
 
 
+def _cmd_trim(session, args):
+    _check_args("trim", args, ())
+    before = memory.figures(fresh=True)
+    if before["malloc"] is None:
+        raise CommandError("unavailable", "cannot trim: %s" % before["malloc_why"])
+    t0 = time.perf_counter()
+    returned = grouping.give_back()
+    seconds = time.perf_counter() - t0
+    after = memory.figures(fresh=True)
+    return {"returned": returned, "seconds": seconds, "malloc_before": before["malloc"],
+            "malloc_after": after["malloc"]}
+
+
 def _cmd_detach(session, args):
     _check_args("detach", args, ())
     restore()
@@ -592,6 +609,7 @@ HANDLERS = {
     "profile_stop": _cmd_profile_stop,
     "profile": _cmd_profile,
     "profile_tree": _cmd_profile_tree,
+    "trim": _cmd_trim,
     "detach": _cmd_detach,
 }
 

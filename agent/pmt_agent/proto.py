@@ -42,6 +42,7 @@ COMMANDS = (
     "profile_stop",
     "profile",
     "profile_tree",
+    "trim",
     "detach",
 )
 

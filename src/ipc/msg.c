@@ -679,6 +679,95 @@ static int get_size(const cJSON *obj, const char *what, const char *name, uint64
 	return 0;
 }
 
+int msg_decode_malloc(const cJSON *obj, const char *what, struct msg_malloc *out, char *err,
+		      size_t errlen)
+{
+	memset(out, 0, sizeof *out);
+	if (!cJSON_IsObject(obj)) {
+		errfmt(err, errlen, "%s must be an object, got %s", what, type_name(obj));
+		return -1;
+	}
+	if (get_size(obj, what, "arena", &out->arena, err, errlen) < 0 ||
+	    get_size(obj, what, "in_use", &out->in_use, err, errlen) < 0 ||
+	    get_size(obj, what, "free", &out->free, err, errlen) < 0 ||
+	    get_size(obj, what, "mmapped", &out->mmapped, err, errlen) < 0 ||
+	    get_size(obj, what, "mmapped_blocks", &out->mmapped_blocks, err, errlen) < 0 ||
+	    get_size(obj, what, "top_pad", &out->top_pad, err, errlen) < 0) {
+		memset(out, 0, sizeof *out);
+		return -1;
+	}
+	return 0;
+}
+
+static int get_string_into(const cJSON *obj, const char *what, const char *name, bool allow_null,
+			   char *buf, size_t buflen, char *err, size_t errlen);
+static int get_nonneg_number(const cJSON *obj, const char *what, const char *name, double *out,
+			     char *err, size_t errlen);
+
+int msg_decode_trim(const cJSON *result, struct msg_trim *out, char *err, size_t errlen)
+{
+	static const char what[] = "trim";
+
+	memset(out, 0, sizeof *out);
+	if (msg_get_bool(result, what, "returned", &out->returned, err, errlen) < 0 ||
+	    get_nonneg_number(result, what, "seconds", &out->seconds, err, errlen) < 0 ||
+	    msg_decode_malloc(cJSON_GetObjectItemCaseSensitive(result, "malloc_before"),
+			      "trim: \"malloc_before\"", &out->before, err, errlen) < 0 ||
+	    msg_decode_malloc(cJSON_GetObjectItemCaseSensitive(result, "malloc_after"),
+			      "trim: \"malloc_after\"", &out->after, err, errlen) < 0) {
+		memset(out, 0, sizeof *out);
+		return -1;
+	}
+	return 0;
+}
+
+/* status.memory; either allocator's object may be null, with its reason. */
+static int get_memory(const cJSON *obj, struct msg_memory *out, char *err, size_t errlen)
+{
+	static const char w[] = "status: \"memory\"";
+	const cJSON *m, *p;
+
+	if (!cJSON_IsObject(obj)) {
+		errfmt(err, errlen, "%s must be an object or null", w);
+		return -1;
+	}
+	if (get_nonneg_number(obj, w, "time", &out->time, err, errlen) < 0 ||
+	    get_nonneg_number(obj, w, "cost", &out->cost, err, errlen) < 0 ||
+	    get_string_into(obj, w, "malloc_why", true, out->malloc_why, sizeof out->malloc_why, err,
+			    errlen) < 0 ||
+	    get_string_into(obj, w, "pymalloc_why", true, out->pymalloc_why, sizeof out->pymalloc_why,
+			    err, errlen) < 0)
+		return -1;
+	m = cJSON_GetObjectItemCaseSensitive(obj, "malloc");
+	if (m != NULL && !cJSON_IsNull(m)) {
+		if (msg_decode_malloc(m, "status: \"memory\": \"malloc\"", &out->malloc, err, errlen) < 0)
+			return -1;
+		out->has_malloc = true;
+	}
+	p = cJSON_GetObjectItemCaseSensitive(obj, "pymalloc");
+	if (p != NULL && !cJSON_IsNull(p)) {
+		static const char pw[] = "status: \"memory\": \"pymalloc\"";
+		struct msg_pymalloc *y = &out->pymalloc;
+
+		if (!cJSON_IsObject(p)) {
+			errfmt(err, errlen, "%s must be an object or null", pw);
+			return -1;
+		}
+		if (get_size(p, pw, "arenas", &y->arenas, err, errlen) < 0 ||
+		    get_size(p, pw, "arena_bytes", &y->arena_bytes, err, errlen) < 0 ||
+		    get_size(p, pw, "allocated", &y->allocated, err, errlen) < 0 ||
+		    get_size(p, pw, "available", &y->available, err, errlen) < 0 ||
+		    get_size(p, pw, "unused_pools", &y->unused_pools, err, errlen) < 0)
+			return -1;
+		out->has_pymalloc = true;
+	}
+	if (!out->has_malloc && !out->malloc_why[0])
+		snprintf(out->malloc_why, sizeof out->malloc_why, "the agent did not say");
+	if (!out->has_pymalloc && !out->pymalloc_why[0])
+		snprintf(out->pymalloc_why, sizeof out->pymalloc_why, "the agent did not say");
+	return 0;
+}
+
 int msg_decode_status(const cJSON *obj, struct msg_status *out, char *err, size_t errlen)
 {
 	static const char what[] = "status";
@@ -734,6 +823,13 @@ int msg_decode_status(const cJSON *obj, struct msg_status *out, char *err, size_
 		    get_size(cl, cw, "refused", &c->refused, err, errlen) < 0)
 			goto fail;
 		out->has_clients = true;
+	}
+	/* Agents before the RSS composition send no "memory". */
+	cl = cJSON_GetObjectItemCaseSensitive(obj, "memory");
+	if (cl != NULL && !cJSON_IsNull(cl)) {
+		if (get_memory(cl, &out->memory, err, errlen) < 0)
+			goto fail;
+		out->has_memory = true;
 	}
 	return 0;
 fail:
@@ -1018,7 +1114,9 @@ int msg_decode_profile_status(const cJSON *obj, struct msg_profile_status *out, 
 	    get_nonneg_number(obj, what, "live_bytes", &out->live_bytes, err, errlen) < 0 ||
 	    get_size(obj, what, "dropped_samples", &out->dropped_samples, err, errlen) < 0 ||
 	    msg_get_bool(obj, what, "calls", &out->calls, err, errlen) < 0 ||
-	    get_size(obj, what, "lost_hooks", &out->lost_hooks, err, errlen) < 0)
+	    get_size(obj, what, "lost_hooks", &out->lost_hooks, err, errlen) < 0 ||
+	    /* Agents before the RSS composition do not say it. */
+	    opt_nonneg_number(obj, what, "live_malloc_bytes", &out->live_malloc_bytes, err, errlen) < 0)
 		goto fail;
 	if (cJSON_GetObjectItemCaseSensitive(obj, "nframe") == NULL)
 		return 0; /* the summary of a status push */

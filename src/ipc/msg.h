@@ -165,6 +165,8 @@ struct msg_profile_status {
 	uint64_t stacks;            /* distinct stacks kept */
 	uint64_t memory;            /* what the profiler holds in the target, bytes */
 	double live_bytes;          /* estimated live bytes of sampled blocks */
+	double live_malloc_bytes;   /* of which in blocks over 512 B (from malloc);
+	                             * -1 when the agent does not say */
 	uint64_t dropped_samples;   /* not kept: max_samples reached */
 	bool calls;                 /* call counting is on */
 	uint64_t lost_hooks;        /* times the hook was removed and put back */
@@ -204,6 +206,51 @@ struct msg_clients {
 	uint64_t answered, dropped, busy, timeouts, refused;
 };
 
+/* What glibc's malloc holds (status.memory.malloc, trim's malloc_before and
+ * malloc_after), bytes. */
+struct msg_malloc {
+	uint64_t arena;             /* taken from the system for the heaps */
+	uint64_t in_use, free;      /* in those heaps */
+	uint64_t mmapped;           /* in blocks mapped on their own */
+	uint64_t mmapped_blocks;
+	uint64_t top_pad;           /* trimmable top of the main heap */
+};
+
+/* What pymalloc holds (status.memory.pymalloc), bytes but for arenas. */
+struct msg_pymalloc {
+	uint64_t arenas, arena_bytes;
+	uint64_t allocated;         /* in allocated blocks */
+	uint64_t available;         /* in free blocks of used pools */
+	uint64_t unused_pools;      /* in pools with no block in use */
+};
+
+#define MSG_MEMORY_WHY_MAX 200
+
+/* status.memory: the allocators' figures, each with why it is missing. */
+struct msg_memory {
+	double time;                /* Unix seconds when taken */
+	double cost;                /* seconds taking them took in the target */
+	bool has_malloc, has_pymalloc;
+	struct msg_malloc malloc;
+	struct msg_pymalloc pymalloc;
+	char malloc_why[MSG_MEMORY_WHY_MAX];   /* display-safe; "" when has_malloc */
+	char pymalloc_why[MSG_MEMORY_WHY_MAX];
+};
+
+/* Decodes a malloc object; every member is required. Returns 0 or -1. */
+int msg_decode_malloc(const cJSON *obj, const char *what, struct msg_malloc *out, char *err,
+		      size_t errlen);
+
+/* The trim result (docs/protocol.md, "trim"). */
+struct msg_trim {
+	bool returned;              /* glibc gave some memory back */
+	double seconds;             /* what malloc_trim took */
+	struct msg_malloc before, after;
+};
+
+/* Decodes a trim result; every member is required. Returns 0 or -1. */
+int msg_decode_trim(const cJSON *result, struct msg_trim *out, char *err, size_t errlen);
+
 /* The status result and the status push (docs/protocol.md, "status"). */
 struct msg_status {
 	double time;                /* Unix seconds */
@@ -223,6 +270,8 @@ struct msg_status {
 	struct msg_profile_status profile;
 	bool has_clients;           /* false when "clients" is null or absent (older agents) */
 	struct msg_clients clients;
+	bool has_memory;            /* false when "memory" is absent (older agents) */
+	struct msg_memory memory;
 };
 
 /*

@@ -32,6 +32,7 @@
 	X(PROFILE_STOP, "profile_stop")          \
 	X(PROFILE, "profile")                    \
 	X(PROFILE_TREE, "profile_tree")          \
+	X(TRIM, "trim")                          \
 	X(DETACH, "detach")
 
 /* Unsolicited messages from the agent. */

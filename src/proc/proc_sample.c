@@ -6,8 +6,11 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int proc_sample_parse_statm(const char *text, long page_size, struct proc_sample *s)
 {
@@ -146,4 +149,23 @@ void proc_sample_cmdline_text(const char *raw, size_t len, char *out, size_t out
 			break;
 		i += n;
 	}
+}
+
+int proc_read_rss(pid_t pid, uint64_t *rss)
+{
+	char path[64], text[256];
+	snprintf(path, sizeof path, "/proc/%d/statm", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, text, sizeof text - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	text[n] = '\0';
+	struct proc_sample s;
+	if (proc_sample_parse_statm(text, sysconf(_SC_PAGESIZE), &s) < 0)
+		return -1;
+	*rss = s.rss;
+	return 0;
 }

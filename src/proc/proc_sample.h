@@ -11,11 +11,16 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
+
+#include "proc/smaps.h"
 
 enum {
 	PROC_SAMPLE_HAS_STATUS = 1u << 0, /* rss breakdown, hwm, swap valid */
 	PROC_SAMPLE_HAS_SMAPS = 1u << 1,  /* pss, private valid (this sample) */
 	PROC_SAMPLE_GONE = 1u << 2,       /* the process has exited */
+	PROC_SAMPLE_HAS_KINDS = 1u << 3,  /* kinds valid (this sample) */
+	PROC_SAMPLE_KINDS_TOO_BIG = 1u << 4, /* smaps was over what the sampler reads */
 };
 
 /* All sizes in bytes. t is CLOCK_MONOTONIC seconds. */
@@ -32,11 +37,21 @@ struct proc_sample {
 	uint64_t pss, pss_anon, pss_file, pss_shmem;
 	uint64_t private_clean, private_dirty;
 	uint64_t swap_pss;
+	/* Resident bytes by kind of mapping, from /proc/PID/smaps (smaps.h),
+	 * and what reading it took (seconds). */
+	uint64_t kinds[SMAPS_KIND_COUNT];
+	uint64_t kinds_rss;
+	uint32_t kinds_stacks, kinds_arenas;
+	double kinds_cost;
 };
 
 /* Parse /proc/PID/statm: "size resident shared text lib data dt" in pages.
  * Fills vsize and rss. Returns 0, or -1 when the text is malformed. */
 int proc_sample_parse_statm(const char *text, long page_size, struct proc_sample *s);
+
+/* The RSS of PID now, from one read of /proc/PID/statm (microseconds: fit
+ * for any thread). Returns 0, or -1 when it cannot be read. */
+int proc_read_rss(pid_t pid, uint64_t *rss);
 
 /* Parse /proc/PID/status: VmRSS, RssAnon, RssFile, RssShmem, VmHWM, VmSwap,
  * VmSize, Threads, State. Sets PROC_SAMPLE_HAS_STATUS. Returns 0, or -1 when no

@@ -25,11 +25,15 @@
  * the time: it costs ms on a big process and holds the target's mmap lock. */
 #define SMAPS_MIN_PERIOD 30.0
 #define SMAPS_DUTY_FACTOR 1000.0
+/* The whole smaps, for the kinds of memory: every 2 s at most, and never at
+ * more than 0.5% of the time. It takes the mmap lock a mapping at a time. */
+#define KINDS_MIN_PERIOD 2.0
+#define KINDS_DUTY_FACTOR 200.0
 
 struct proc_sampler {
 	pid_t pid;
 	long page_size;
-	int statm_fd, status_fd, smaps_fd;
+	int statm_fd, status_fd, smaps_fd, kinds_fd;
 	int wake_fd;    /* UI waits on it */
 	int control_fd; /* thread waits on it: stop or interval change */
 	_Atomic uint32_t interval_ms;
@@ -37,8 +41,11 @@ struct proc_sampler {
 	atomic_ulong dropped;
 	bool started;
 	pthread_t thread;
-	double smaps_next;
+	double smaps_next, kinds_next;
 	char smaps_note[160];
+	char kinds_note[160];
+	char *text;          /* the whole smaps (kinds), grown as needed */
+	size_t text_cap;
 	struct ring ring;
 	char buf[8192];
 };
@@ -81,7 +88,7 @@ struct proc_sampler *proc_sampler_new(pid_t pid, double interval,
 	}
 	ps->pid = pid;
 	ps->page_size = sysconf(_SC_PAGESIZE);
-	ps->statm_fd = ps->status_fd = ps->smaps_fd = -1;
+	ps->statm_fd = ps->status_fd = ps->smaps_fd = ps->kinds_fd = -1;
 	ps->wake_fd = ps->control_fd = -1;
 	atomic_init(&ps->interval_ms, interval_to_ms(interval));
 	atomic_init(&ps->stop, false);
@@ -144,6 +151,13 @@ struct proc_sampler *proc_sampler_new(pid_t pid, double interval,
 		ps->smaps_fd = -1;
 	}
 
+	ps->kinds_fd = open_proc(pid, "smaps");
+	if (ps->kinds_fd < 0) {
+		int e = errno;
+		snprintf(ps->kinds_note, sizeof ps->kinds_note, "kinds of memory unavailable: /proc/%d/smaps: %s",
+			 (int)pid, e == EACCES || e == EPERM ? "needs the process's uid or CAP_SYS_PTRACE" : strerror(e));
+	}
+
 	ps->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	ps->control_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (ps->wake_fd < 0 || ps->control_fd < 0) {
@@ -164,6 +178,41 @@ fail:
 	return NULL;
 }
 
+static void read_kinds(struct proc_sampler *ps, struct proc_sample *out)
+{
+	double t0 = monotime_now();
+	ssize_t n = smaps_read_fd(ps->kinds_fd, &ps->text, &ps->text_cap);
+	if (n == 0) {
+		/* Bound to the address space it was opened on: reopen after an exec. */
+		int fd = open_proc(ps->pid, "smaps");
+		if (fd >= 0) {
+			close(ps->kinds_fd);
+			ps->kinds_fd = fd;
+			n = smaps_read_fd(fd, &ps->text, &ps->text_cap);
+		}
+	}
+	if (n < 0 && errno == EFBIG)
+		out->flags |= PROC_SAMPLE_KINDS_TOO_BIG;
+	struct smaps_totals t;
+	if (n > 0 && smaps_parse(ps->text, &t) == 0) {
+		memcpy(out->kinds, t.rss, sizeof out->kinds);
+		out->kinds_rss = t.rss_all;
+		out->kinds_stacks = t.thread_stacks;
+		out->kinds_arenas = t.arenas;
+		out->flags |= PROC_SAMPLE_HAS_KINDS;
+	}
+	double cost = monotime_now() - t0;
+	out->kinds_cost = cost;
+	double wait = cost * KINDS_DUTY_FACTOR;
+	ps->kinds_next = t0 + (wait > KINDS_MIN_PERIOD ? wait : KINDS_MIN_PERIOD);
+	/* The text of a big process is megabytes: not kept between reads. */
+	if (ps->text_cap > (size_t)1 << 20) {
+		free(ps->text);
+		ps->text = NULL;
+		ps->text_cap = 0;
+	}
+}
+
 int proc_sampler_read(struct proc_sampler *ps, struct proc_sample *out, bool with_smaps)
 {
 	memset(out, 0, sizeof *out);
@@ -173,7 +222,7 @@ int proc_sampler_read(struct proc_sampler *ps, struct proc_sample *out, bool wit
 		goto gone;
 	if (read_held(ps, ps->status_fd) <= 0 || proc_sample_parse_status(ps->buf, out) < 0)
 		goto gone;
-	if (with_smaps && ps->smaps_fd >= 0) {
+	if (with_smaps && ps->smaps_fd >= 0 && out->t >= ps->smaps_next) {
 		double t0 = monotime_now();
 		ssize_t n = read_held(ps, ps->smaps_fd);
 		if (n <= 0) {
@@ -192,6 +241,9 @@ int proc_sampler_read(struct proc_sampler *ps, struct proc_sample *out, bool wit
 		double wait = cost * SMAPS_DUTY_FACTOR;
 		ps->smaps_next = t0 + (wait > SMAPS_MIN_PERIOD ? wait : SMAPS_MIN_PERIOD);
 	}
+	/* Megabytes of text on a big process: on the sampler's thread only. */
+	if (with_smaps && ps->started && ps->kinds_fd >= 0 && out->t >= ps->kinds_next)
+		read_kinds(ps, out);
 	return 0;
 gone:
 	out->flags = PROC_SAMPLE_GONE;
@@ -215,7 +267,8 @@ static void *sampler_main(void *arg)
 	while (!atomic_load(&ps->stop)) {
 		struct proc_sample s;
 		double now = monotime_now();
-		bool smaps = ps->smaps_fd >= 0 && now >= ps->smaps_next;
+		bool smaps = (ps->smaps_fd >= 0 && now >= ps->smaps_next) ||
+			     (ps->kinds_fd >= 0 && now >= ps->kinds_next);
 		int rc = proc_sampler_read(ps, &s, smaps);
 		publish(ps, &s);
 		if (rc < 0)
@@ -257,13 +310,14 @@ int proc_sampler_start(struct proc_sampler *ps)
 	sigfillset(&all);
 	/* The thread must never take the UI's signals (SIGWINCH, SIGINT). */
 	pthread_sigmask(SIG_SETMASK, &all, &old);
+	ps->started = true; /* before the thread reads it */
 	int rc = pthread_create(&ps->thread, NULL, sampler_main, ps);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0) {
+		ps->started = false;
 		errno = rc;
 		return -1;
 	}
-	ps->started = true;
 	return 0;
 }
 
@@ -298,6 +352,11 @@ const char *proc_sampler_smaps_note(const struct proc_sampler *ps)
 	return ps->smaps_note;
 }
 
+const char *proc_sampler_kinds_note(const struct proc_sampler *ps)
+{
+	return ps->kinds_note;
+}
+
 unsigned long proc_sampler_dropped(const struct proc_sampler *ps)
 {
 	return atomic_load(&((struct proc_sampler *)ps)->dropped);
@@ -314,10 +373,11 @@ void proc_sampler_free(struct proc_sampler *ps)
 		(void)w;
 		pthread_join(ps->thread, NULL);
 	}
-	int fds[] = { ps->statm_fd, ps->status_fd, ps->smaps_fd, ps->wake_fd, ps->control_fd };
+	int fds[] = { ps->statm_fd, ps->status_fd, ps->smaps_fd, ps->kinds_fd, ps->wake_fd, ps->control_fd };
 	for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
 	ring_done(&ps->ring);
+	free(ps->text);
 	free(ps);
 }

@@ -5,7 +5,8 @@
  * fd returns fresh values and goes bad (ESRCH) when the process exits, so a
  * recycled PID is never mistaken for the target. statm and status are read every
  * interval (a few microseconds); smaps_rollup, which walks the target's page
- * tables under its mmap lock, is read less often and backs off when it is slow.
+ * tables under its mmap lock, is read less often and backs off when it is slow,
+ * and so is the whole smaps, for the resident memory by kind of mapping.
  * Samples travel to the UI thread through an SPSC ring; an eventfd wakes the
  * UI's poll() loop.
  */
@@ -38,7 +39,8 @@ struct proc_sampler *proc_sampler_new(pid_t pid, double interval,
 				      char *err, size_t errlen);
 
 /* Take one sample synchronously (before start, or from tests). Returns 0, or -1
- * when the process is gone. Not to be called while the thread runs. */
+ * when the process is gone. Not to be called while the thread runs. The
+ * kinds of memory come from the thread only. */
 int proc_sampler_read(struct proc_sampler *ps, struct proc_sample *out, bool with_smaps);
 
 /* Start the sampling thread. Returns 0 or -1 (errno set). */
@@ -58,6 +60,11 @@ size_t proc_sampler_drain(struct proc_sampler *ps, struct proc_sample *out, size
 /* Why PSS/private figures are missing ("" when smaps_rollup is readable). The
  * text is fixed before the thread starts. */
 const char *proc_sampler_smaps_note(const struct proc_sampler *ps);
+
+/* Why the kinds of memory are missing ("" when /proc/PID/smaps is
+ * readable; a sample says when it was too big to read). Fixed before the
+ * thread starts. */
+const char *proc_sampler_kinds_note(const struct proc_sampler *ps);
 
 /* Samples dropped because the ring was full (the UI did not drain). */
 unsigned long proc_sampler_dropped(const struct proc_sampler *ps);

@@ -3,10 +3,15 @@
  */
 #include "proc/smaps.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "base/monotime.h"
 #include "base/xalloc.h"
 
 /* glibc's non-main arenas: HEAP_MAX_SIZE, 2 * DEFAULT_MMAP_THRESHOLD_MAX. */
@@ -189,4 +194,63 @@ int smaps_parse(const char *text, struct smaps_totals *t)
 	t->mappings = (uint32_t)n;
 	free(m);
 	return 0;
+}
+
+ssize_t smaps_read_fd(int fd, char **text, size_t *cap)
+{
+	size_t len = 0;
+	if (lseek(fd, 0, SEEK_SET) < 0)
+		return -1;
+	for (;;) {
+		if (*cap - len < 4097) {
+			if (*cap >= SMAPS_MAX_TEXT) {
+				errno = EFBIG;
+				return -1;
+			}
+			size_t grown = *cap ? *cap * 2 : 64 * 1024;
+			char *t = realloc(*text, grown);
+			if (t == NULL)
+				return -1;
+			*text = t;
+			*cap = grown;
+		}
+		ssize_t n = read(fd, *text + len, *cap - len - 1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	(*text)[len] = '\0';
+	return (ssize_t)len;
+}
+
+int smaps_read(pid_t pid, struct smaps_totals *t, double *cost, char *err, size_t errlen)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/smaps", (int)pid);
+	double t0 = monotime_now();
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+		snprintf(err, errlen, "%s: %s", path,
+			 e == EACCES || e == EPERM ? "needs the process's uid or CAP_SYS_PTRACE" : strerror(e));
+		return -1;
+	}
+	char *text = NULL;
+	size_t cap = 0;
+	ssize_t n = smaps_read_fd(fd, &text, &cap);
+	int e = errno;
+	close(fd);
+	int rc = n > 0 ? smaps_parse(text, t) : -1;
+	free(text);
+	if (cost)
+		*cost = monotime_now() - t0;
+	if (rc < 0)
+		snprintf(err, errlen, "%s: %s", path,
+			 n < 0 ? (e == EFBIG ? "too big to read" : strerror(e)) : "no mappings (the process exited?)");
+	return rc;
 }

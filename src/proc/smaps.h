@@ -9,7 +9,7 @@
  * - arena: glibc's other malloc arenas (threads' arenas: anonymous heaps that
  *   start on a 64 MiB boundary and reserve the rest of it inaccessible);
  * - stack: the main thread's [stack] and the threads' stacks (anonymous
- *   mappings right above an inaccessible guard of at most 64 KiB);
+ *   mappings right above an inaccessible guard of at most 1 MiB);
  * - anon: every other anonymous mapping (large malloc blocks, which glibc
  *   maps on their own; pymalloc's arenas; what C extensions map);
  * - other: the kernel's ([vdso], [vvar], [vsyscall]).
@@ -23,6 +23,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 enum smaps_kind {
 	SMAPS_FILE,
@@ -51,5 +52,18 @@ const char *smaps_kind_name(enum smaps_kind k);
  * or -1 when the text has no mapping at all. Lines it does not know are
  * skipped. */
 int smaps_parse(const char *text, struct smaps_totals *t);
+
+/* The text is ~1 KiB per mapping: 64 MiB is some 60,000 mappings. */
+#define SMAPS_MAX_TEXT ((size_t)64 << 20)
+
+/* Reads the whole of the smaps file open on FD (from its start) into *TEXT,
+ * grown as needed (*CAP its size; both may start NULL and 0), and
+ * NUL-terminates it. Returns its length, or -1 with errno (EFBIG: over
+ * SMAPS_MAX_TEXT). */
+ssize_t smaps_read_fd(int fd, char **text, size_t *cap);
+
+/* Reads /proc/PID/smaps and parses it into T; *COST (if not NULL) gets the
+ * seconds it took. Returns 0, or -1 with a sentence in ERR. */
+int smaps_read(pid_t pid, struct smaps_totals *t, double *cost, char *err, size_t errlen);
 
 #endif

@@ -296,6 +296,8 @@ static void fold_sample(struct app *app, const struct proc_sample *s)
 	app->last = *s;
 	if (s->flags & PROC_SAMPLE_HAS_SMAPS)
 		app->smaps = *s;
+	if (s->flags & PROC_SAMPLE_HAS_KINDS)
+		app->kinds = *s;
 	if (!app->have_last || s->rss < app->rss_min)
 		app->rss_min = s->rss;
 	if (!app->have_last || s->rss > app->rss_max)
@@ -551,6 +553,7 @@ void app_focus(struct app *app, pid_t pid)
 	app->rss_min = app->rss_max = 0;
 	memset(&app->last, 0, sizeof app->last);
 	memset(&app->smaps, 0, sizeof app->smaps);
+	memset(&app->kinds, 0, sizeof app->kinds);
 	app->cmdline[0] = '\0';
 	app->age_at_start = 0;
 	app->t_start = monotime_now();

@@ -72,6 +72,7 @@ struct app {
 	struct history heap_hist;  /* traced heap, from the agent's pushes */
 	struct proc_sample last;   /* newest sample */
 	struct proc_sample smaps;  /* newest sample that had smaps_rollup */
+	struct proc_sample kinds;  /* newest sample with the kinds of memory */
 	bool have_last;
 	uint64_t rss_min, rss_max;
 	double interval;

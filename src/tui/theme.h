@@ -33,7 +33,14 @@
 	X(GROWTH, "growth")                \
 	X(SHRINK, "shrink")                \
 	X(HELP_KEY, "help_key")            \
-	X(BORDER, "border")
+	X(BORDER, "border")                \
+	X(COMP_PYTHON, "comp_python")      \
+	X(COMP_SLACK, "comp_slack")        \
+	X(COMP_NATIVE, "comp_native")      \
+	X(COMP_FREE, "comp_free")          \
+	X(COMP_STACKS, "comp_stacks")      \
+	X(COMP_FILES, "comp_files")        \
+	X(COMP_OTHER, "comp_other")
 
 #define THEME_ENUM_ROLE(e, s) THEME_##e,
 enum theme_role { THEME_ROLE_LIST(THEME_ENUM_ROLE) THEME_ROLE_COUNT };

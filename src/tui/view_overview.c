@@ -1,7 +1,8 @@
 /*
  * view_overview.c - the face of pmt-top: process header, the RSS graph over
  * time (with the traced heap beside it when known), the memory breakdown,
- * and what the sampled profiler costs the target.
+ * what the RSS is made of (session/composition.h), and what the sampled
+ * profiler costs the target. R gives malloc's free memory back (trim).
  */
 #include <curses.h>
 #include <math.h>
@@ -12,13 +13,165 @@
 #include "base/units.h"
 #include "base/monotime.h"
 #include "base/xalloc.h"
+#include "proc/proc_sample.h"
+#include "session/composition.h"
+#include "session/session.h"
 #include "tui/app.h"
 #include "tui/graph.h"
 #include "tui/keys.h"
+#include "tui/prompt.h"
 #include "tui/screen.h"
 #include "tui/view.h"
 
 #define AXIS_LABEL_W 9
+
+struct overview_state {
+	bool table;              /* c: the composition as a table, in the graph's place */
+	struct prompt confirm;   /* R: "give it back? y/n" */
+	bool trimming;           /* a trim request in flight */
+	pid_t trim_pid;          /* whom it was asked of */
+	uint64_t rss_before;
+	char trim_result[200];   /* the last trim's outcome, "" before one */
+};
+
+static struct overview_state *state(struct app *app)
+{
+	return app_view_state(app, &view_overview);
+}
+
+static enum theme_role part_role(enum comp_part p)
+{
+	switch (p) {
+	case COMP_PYTHON: return THEME_COMP_PYTHON;
+	case COMP_SLACK: return THEME_COMP_SLACK;
+	case COMP_NATIVE: case COMP_HEAPS: return THEME_COMP_NATIVE;
+	case COMP_MALLOC_FREE: return THEME_COMP_FREE;
+	case COMP_STACKS: return THEME_COMP_STACKS;
+	case COMP_FILES: case COMP_SHMEM: return THEME_COMP_FILES;
+	default: return THEME_COMP_OTHER;
+	}
+}
+
+static void composition_now(struct app *app, struct composition *c)
+{
+	const char *why = app->sampler ? proc_sampler_kinds_note(app->sampler) : "no process";
+	if (!why[0] && (app->last.flags & PROC_SAMPLE_KINDS_TOO_BIG))
+		why = "kinds of memory unavailable: /proc/PID/smaps is too big to read";
+	composition_make(app->kinds.flags & PROC_SAMPLE_HAS_KINDS ? &app->kinds : NULL,
+			 app->session && session_agent(app->session) == SESSION_AGENT_READY ? app_agent_status(app) : NULL,
+			 why, c);
+}
+
+/* One row: a bar of the parts, each cell its part's key letter in its
+ * colour, then one row of "key name size" for each part shown. */
+static void draw_composition(struct app *app, int y, int rows, int cols)
+{
+	struct composition c;
+	char b[32], age[48] = "";
+	composition_now(app, &c);
+	for (int r = 0; r < rows; r++)
+		screen_fill(y + r, 0, cols, THEME_NORMAL);
+	int x = screen_text(y, 0, cols, THEME_HEADER_LABEL, false, "made of ");
+	if (!c.valid) {
+		screen_text(y, x, cols - x, THEME_DIM, false, c.why);
+		return;
+	}
+	double a = app_graph_end(app) - c.t;
+	if (a >= 1.5)
+		snprintf(age, sizeof age, " %.0fs ago", a);
+	int bw = cols - x - 1 - (int)strlen(age);
+	if (bw >= 10 && c.rss > 0) {
+		/* Cells by largest remainder, so that the bar is exactly full. */
+		int cells[COMP_PART_COUNT] = { 0 }, used = 0;
+		double rem[COMP_PART_COUNT] = { 0 };
+		for (int p = 0; p < COMP_PART_COUNT; p++) {
+			if (!c.part[p].shown || c.part[p].bytes <= 0)
+				continue;
+			double exact = (double)c.part[p].bytes * bw / (double)c.rss;
+			cells[p] = (int)exact;
+			rem[p] = exact - cells[p];
+			used += cells[p];
+		}
+		while (used < bw) {
+			int best = -1;
+			for (int p = 0; p < COMP_PART_COUNT; p++)
+				if (c.part[p].shown && c.part[p].bytes > 0 && (best < 0 || rem[p] > rem[best]))
+					best = p;
+			if (best < 0)
+				break;
+			cells[best]++;
+			rem[best] = -1;
+			used++;
+		}
+		int bx = x;
+		for (int p = 0; p < COMP_PART_COUNT && bx < x + bw; p++) {
+			char key[2] = { comp_part_key((enum comp_part)p), 0 };
+			for (int i = 0; i < cells[p] && bx < x + bw; i++)
+				bx += screen_text(y, bx, 1, part_role((enum comp_part)p), false, key);
+		}
+		x = bx;
+	}
+	screen_text(y, x, cols - x, THEME_DIM, false, age);
+	if (rows < 2)
+		return;
+	/* The legend, wrapped over the rows left. */
+	int ly = y + 1;
+	x = 0;
+	for (int p = 0; p < COMP_PART_COUNT; p++) {
+		if (!c.part[p].shown)
+			continue;
+		char item[96];
+		snprintf(item, sizeof item, "%s %s", comp_part_name((enum comp_part)p),
+			 units_bytes(b, sizeof b, (double)c.part[p].bytes));
+		int w = 2 + (int)strlen(item) + 2;
+		if (x > 0 && x + w > cols) {
+			if (++ly >= y + rows)
+				break;
+			x = 0;
+		}
+		char key[2] = { comp_part_key((enum comp_part)p), 0 };
+		x += screen_text(ly, x, 1, part_role((enum comp_part)p), false, key);
+		x += 1;
+		x += screen_text(ly, x, cols - x, THEME_NORMAL, false, item);
+		x += 2;
+	}
+}
+
+/* c: each part with its size, share and source, and what is missing. */
+static void draw_composition_table(struct app *app, int top, int rows, int cols)
+{
+	struct overview_state *S = state(app);
+	struct composition c;
+	char b[32];
+	composition_now(app, &c);
+	for (int r = 0; r < rows; r++)
+		screen_fill(top + r, 0, cols, THEME_NORMAL);
+	int y = top;
+	screen_textf(y++, 0, cols, THEME_TABLE_HEADER, "%-3s%-18s%12s%8s  %-*s", "", "part", "bytes", "share",
+		     cols > 45 ? cols - 45 : 0, "where the number comes from");
+	if (c.valid) {
+		for (int p = 0; p < COMP_PART_COUNT && y < top + rows; p++) {
+			if (!c.part[p].shown)
+				continue;
+			char key[2] = { comp_part_key((enum comp_part)p), 0 };
+			screen_text(y, 0, 1, part_role((enum comp_part)p), false, key);
+			screen_textf(y++, 3, cols - 3, THEME_NORMAL, "%-18s%12s%7.1f%%  %s",
+				     comp_part_name((enum comp_part)p),
+				     units_bytes(b, sizeof b, (double)c.part[p].bytes),
+				     100.0 * (double)c.part[p].bytes / (double)(c.rss ? c.rss : 1), c.part[p].source);
+		}
+		if (y < top + rows)
+			screen_textf(y++, 3, cols - 3, THEME_HEADER_VALUE, "%-18s%12s%7.1f%%  %s", "RSS",
+				     units_bytes(b, sizeof b, (double)c.rss), 100.0, "smaps, the parts' sum");
+	}
+	if (c.why[0] && y < top + rows)
+		y += screen_wrap(y, 0, cols, top + rows - y, THEME_DIM, c.why, "...");
+	if (S->trim_result[0] && y < top + rows)
+		screen_text(y++, 0, cols, THEME_NORMAL, false, S->trim_result);
+	if (y < top + rows)
+		screen_text(y, 0, cols, THEME_DIM, false,
+			    "c back to the graph   R give malloc's free memory back to the system (asks first)");
+}
 
 static const char *state_name(char s)
 {
@@ -332,27 +485,122 @@ static void overview_draw(struct app *app, int top, int rows, int cols)
 	bool heap = app->heap_hist.len > 0 && !app->heap_hist.points[app->heap_hist.len - 1].gap;
 	int breakdown = rows >= 14 ? 2 : 1;
 	int prof = rows >= 16 && app->session ? 1 : 0;
+	int comp = rows >= 22 ? 3 : rows >= 18 ? 2 : 0;
 	int arows = rows >= 12 ? agent_rows(app, cols) : 0;
 	int header = arows ? 3 + arows : 2;
 	draw_header(app, top, cols, arows);
 	draw_legend(app, top + header - 1, cols, heap);
-	int gh = rows - header - 1 - breakdown - prof;
-	if (gh >= 1)
+	int gh = rows - header - 1 - breakdown - prof - comp;
+	if (gh >= 1 && state(app)->table)
+		draw_composition_table(app, top + header, gh + 1, cols);
+	else if (gh >= 1)
 		draw_graph(app, top + header, gh, cols, heap);
+	if (comp)
+		draw_composition(app, top + rows - breakdown - prof - comp, comp, cols);
 	draw_breakdown(app, top + rows - breakdown - prof, breakdown, cols);
 	if (prof)
 		draw_profiler(app, top + rows - 1, cols);
+}
+
+static int key_table(struct app *app, int ch)
+{
+	(void)ch;
+	state(app)->table = !state(app)->table;
+	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+}
+
+static void trim_done(void *ud, struct client_reply *r)
+{
+	struct app *app = ud;
+	struct overview_state *S = state(app);
+	char a[32], b[32], d[32], f1[32], f2[32], err[256];
+	S->trimming = false;
+	if (S->trim_pid != app->pid)
+		return; /* another process is watched now */
+	if (!r->ok) {
+		app_status(app, true, "trim in pid %d failed: %s", (int)S->trim_pid, r->message);
+		return;
+	}
+	struct msg_trim t;
+	uint64_t after;
+	if (msg_decode_trim(r->result, &t, err, sizeof err) < 0) {
+		app_status(app, true, "trim in pid %d: the reply is malformed: %s", (int)S->trim_pid, err);
+		return;
+	}
+	if (proc_read_rss(S->trim_pid, &after) < 0) {
+		app_status(app, true, "trim in pid %d done, but its RSS cannot be read now", (int)S->trim_pid);
+		return;
+	}
+	snprintf(S->trim_result, sizeof S->trim_result, "trim: RSS %s -> %s (%s) in %.0f ms; malloc free %s -> %s",
+		 units_bytes(a, sizeof a, (double)S->rss_before), units_bytes(b, sizeof b, (double)after),
+		 units_bytes_signed(d, sizeof d, (double)after - (double)S->rss_before), t.seconds * 1000.0,
+		 units_bytes(f1, sizeof f1, (double)t.before.free), units_bytes(f2, sizeof f2, (double)t.after.free));
+	app_status(app, false, "pid %d %s", (int)S->trim_pid, S->trim_result);
+}
+
+static int key_trim(struct app *app, int ch)
+{
+	(void)ch;
+	struct overview_state *S = state(app);
+	if (S->trimming) {
+		app_status(app, false, "a trim is under way in pid %d", (int)S->trim_pid);
+		return VIEW_KEY_HANDLED;
+	}
+	if (!app_agent_ready(app)) {
+		app_status(app, true, "trim needs the agent in pid %d, which is not ready", (int)app->pid);
+		return VIEW_KEY_HANDLED;
+	}
+	char label[160];
+	snprintf(label, sizeof label, "give malloc's free memory back to the system in pid %d (malloc_trim)? y/n ",
+		 (int)app->pid);
+	prompt_open(&S->confirm, label, "");
+	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+}
+
+static int overview_key(struct app *app, int ch)
+{
+	struct overview_state *S = state(app);
+	if (!S->confirm.active)
+		return VIEW_KEY_IGNORED;
+	S->confirm.active = false;
+	if (ch != 'y' && ch != 'Y') {
+		app_status(app, false, "trim: not done");
+		return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+	}
+	if (proc_read_rss(app->pid, &S->rss_before) < 0)
+		S->rss_before = app->last.rss;
+	S->trim_pid = app->pid;
+	if (app_agent_request(app, PROTO_CMD_TRIM, NULL, trim_done, app)) {
+		S->trimming = true;
+		app_status(app, false, "trim: asking pid %d...", (int)app->pid);
+	}
+	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+}
+
+static const struct prompt *overview_prompt(struct app *app)
+{
+	struct overview_state *S = state(app);
+	return S->confirm.active ? &S->confirm : NULL;
 }
 
 static const struct binding overview_keys[] = {
 	{ "(graph)", "RSS over time; the traced Python heap as a line when tracemalloc is on", NULL, NULL, { 0 } },
 	{ "(profiler)", "the sampled profiler: samples kept, dropped (a cap was hit), and its own memory in the "
 	  "target", NULL, NULL, { 0 } },
+	{ "(made of)", "what the RSS is: Python objects, Python's allocator slack, native heap, malloc free "
+	  "(fragmentation), stacks, files, shared memory, unexplained", NULL, NULL, { 0 } },
+	{ "c", "what the RSS is made of, as a table with where each number comes from (again: the graph)",
+	  "c made of", key_table, { 'c' } },
+	{ "R", "give malloc's free memory back to the system (malloc_trim in the target; asks first) and "
+	  "show RSS before and after", NULL, key_trim, { 'R' } },
 	{ NULL, NULL, NULL, NULL, { 0 } },
 };
 
 const struct view view_overview = {
 	.name = "Overview",
 	.draw = overview_draw,
+	.key = overview_key,
+	.prompt = overview_prompt,
 	.keys = overview_keys,
+	.state_size = sizeof(struct overview_state),
 };

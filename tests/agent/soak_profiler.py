@@ -52,8 +52,13 @@ class SoakBase(unittest.TestCase):
     ENV = {}
 
     def setUp(self):
+        self.start_target(self.ENV)
+
+    def start_target(self, extra_env):
+        """Starts a soak target with EXTRA_ENV; it becomes the one load(),
+        settle() and self.ctl work on."""
         tmp = mkdtemp(self)
-        env = dict(self.ENV)
+        env = dict(extra_env)
         env.update({"PMT_TOP_RUNTIME_DIR": os.path.join(tmp, "run"),
                     "PMT_NATIVE_DIR": agenttest.NATIVE_DIR})
         env = base_env(env)

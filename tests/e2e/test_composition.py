@@ -1,0 +1,176 @@
+"""End-to-end: what the RSS of a real Python process is made of.
+
+A target grows one kind of memory at a time (mem_target.py): native blocks
+from ctypes, lxml documents (Debian's python3-lxml), a cache of small Python
+objects, a fragmented heap. `pmt-top rss PID --json` must put each growth in
+its part, the parts must add up to the RSS that /proc gives at the same time
+(within 2 %), `pmt-top trim PID` must lower the RSS of the fragmented heap,
+and the Overview must show the same in a real terminal, with R asking first.
+"""
+import json
+import os
+import re
+import subprocess
+import time
+import unittest
+
+from tui import BIN, PYTHON, TuiTestCase, alive, vmrss
+
+TARGET = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mem_target.py")
+MIB = 1024 * 1024
+
+
+class Composition(TuiTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.env = dict(os.environ, PMT_TOP_RUNTIME_DIR=self.tmpdir)
+
+    def start_target(self):
+        p = subprocess.Popen([PYTHON, TARGET], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             env=self.env, text=True)
+        self.addCleanup(self._kill, p)
+        self.assertEqual(p.stdout.readline().strip(), "ready")
+        return p
+
+    def ask(self, p, command):
+        p.stdin.write(command + "\n")
+        p.stdin.flush()
+        self.assertEqual(p.stdout.readline().strip(), "done")
+        return time.time()
+
+    def pmt(self, *args):
+        return subprocess.run([BIN] + [str(a) for a in args], env=self.env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, timeout=90)
+
+    def rss(self, p, after=0.0):
+        """The composition, with allocator figures taken after AFTER (the
+        agent takes them again at most every 2 s: ask until they are)."""
+        while True:
+            r = self.pmt("rss", p.pid, "--json")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            got = json.loads(r.stdout)
+            if got["allocators_time"] is not None and got["allocators_time"] > after:
+                got["parts"] = {x["name"]: x["bytes"] for x in got["parts"]}
+                return got
+            time.sleep(0.5)
+
+    def growth(self, before, after):
+        return {k: after["parts"][k] - before["parts"].get(k, 0) for k in after["parts"]}
+
+    def test_native_leak_is_native_heap(self):
+        p = self.start_target()
+        before = self.rss(p)
+        done = self.ask(p, "native 64")
+        after = self.rss(p, done)
+        g = self.growth(before, after)
+        self.assertLess(abs(g["native heap"] - 64 * MIB), 0.1 * 64 * MIB, g)
+        self.assertLess(abs(g["Python objects"]), 2 * MIB, g)
+        # The parts add up to the RSS of the smaps read, which /proc's VmRSS
+        # read just after matches within 2 %.
+        self.assertEqual(sum(after["parts"].values()), after["rss"])
+        now = vmrss(p.pid)
+        self.assertLess(abs(after["rss"] - now), 0.02 * now, (after["rss"], now))
+
+    def test_lxml_documents_are_native_heap(self):
+        try:
+            subprocess.run([PYTHON, "-c", "import lxml.etree"], check=True)
+        except subprocess.CalledProcessError:
+            self.fail("python3-lxml is missing: ./pmt.sh test installs it")
+        p = self.start_target()
+        before = self.rss(p)
+        done = self.ask(p, "lxml 300")
+        after = self.rss(p, done)
+        g = self.growth(before, after)
+        grew = after["rss"] - before["rss"]
+        self.assertGreater(grew, 20 * MIB, g)
+        # lxml's first use maps its library: files, not heap.
+        heap_growth = grew - g["mapped files"]
+        self.assertGreater(g["native heap"], 0.8 * heap_growth, g)
+        self.assertLess(g["Python objects"], 0.1 * heap_growth, g)
+
+    def test_python_cache_is_python_objects(self):
+        p = self.start_target()
+        before = self.rss(p)
+        done = self.ask(p, "python 40")
+        after = self.rss(p, done)
+        g = self.growth(before, after)
+        grew = after["rss"] - before["rss"]
+        self.assertGreater(grew, 30 * MIB, g)
+        self.assertGreater(g["Python objects"], 0.8 * grew, g)
+        # The dict's own table (over 512 B) is malloc's: without tracing it
+        # counts as native, and it is small beside the objects.
+        self.assertLess(g["native heap"], 0.15 * grew, g)
+
+    def test_fragmentation_then_trim(self):
+        p = self.start_target()
+        before = self.rss(p)
+        done = self.ask(p, "frag 80")
+        after = self.rss(p, done)
+        g = self.growth(before, after)
+        self.assertGreater(g["malloc free"], 0.8 * 80 * MIB * 15 / 16, g)
+        r = self.pmt("trim", p.pid, "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        t = json.loads(r.stdout)
+        self.assertTrue(t["returned"], t)
+        # Most of the free heap goes back to the system.
+        self.assertGreater(t["rss_before"] - t["rss_after"], 0.5 * g["malloc free"], t)
+        self.assertTrue(alive(p.pid))
+        r = self.pmt("trim", p.pid)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"^pid %d: RSS .* -> .*; malloc free .* -> .*; malloc_trim took \d+ ms\n$"
+                         % p.pid)
+
+    def test_without_agent(self):
+        p = self.start_target()
+        r = self.pmt("rss", p.pid, "--no-inject")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("malloc heaps", r.stdout)
+        self.assertIn("other anonymous", r.stdout)
+        self.assertIn("not shown: Python and native parts: need the agent", r.stdout)
+        # Nothing was loaded.
+        with open("/proc/%d/maps" % p.pid) as f:
+            self.assertNotIn("_pmt_", f.read())
+
+    def test_bad_input(self):
+        r = self.pmt("rss")
+        self.assertEqual((r.returncode, r.stderr), (2, "pmt-top: which process? give a PID (see pmt-top --help)\n"))
+        r = self.pmt("trim", 99999999)
+        self.assertEqual(r.returncode, 3, r.stderr)
+        self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+        r = self.pmt("rss", 1, "--top", "3")
+        self.assertEqual((r.returncode, r.stderr),
+                         (2, "pmt-top: --top does not apply here (see pmt-top --help)\n"))
+
+    def test_overview_shows_it_and_trim_asks_first(self):
+        p = self.start_target()
+        self.ask(p, "frag 40")
+        self.open_terminal(env=self.env)
+        self.run_pmt(str(p.pid))
+        s = self.wait_for(lambda s: re.search(r"malloc free \d", s), timeout=60,
+                          what="the composition's legend")
+        self.assertRegex(s, r"made of [PsNft]+")
+        self.keys("c")
+        s = self.wait_for(lambda s: "where the number comes from" in s)
+        for part in ("Python objects", "Python slack", "native heap", "malloc free", "thread stacks",
+                     "mapped files", "unexplained"):
+            self.assertIn(part, s)
+        self.assertIn("glibc: free, not given back", s)
+        self.keys("R")
+        self.wait_for(lambda s: "(malloc_trim)? y/n" in s)
+        self.keys("n")
+        self.wait_for(lambda s: "trim: not done" in s)
+        rss = vmrss(p.pid)
+        self.keys("R")
+        self.wait_for(lambda s: "(malloc_trim)? y/n" in s)
+        self.keys("y")
+        s = self.wait_for(lambda s: re.search(r"trim: RSS \S+ \S+ -> \S+ \S+ \(-", s), timeout=30,
+                          what="the trim's outcome")
+        self.assertLess(vmrss(p.pid), rss - 20 * MIB)
+        self.keys("q")
+        self.wait_for(lambda s: "EXIT=0" in s, timeout=30, what="pmt-top to quit")
+        self.assertTrue(alive(p.pid))
+
+
+if __name__ == "__main__":
+    unittest.main()
