@@ -389,6 +389,7 @@ int headless_snapshot(const struct cli_opts *o)
 		rc = fail(CLI_EXIT_FAILURE, "the agent's snapshot is malformed: %s", top ? err : whole.err);
 		goto done;
 	}
+	headless_snapshot_memory(c, o->pid, s);
 	snapshot_sort(s);
 	s->cut = top && s->ngroups > (size_t)o->top;
 	if (s->cut)

@@ -22,6 +22,12 @@ void headless_on_interrupt(int sig);
  * sampled profiler is started only when PROFILE (and not --no-profile). */
 struct session *headless_attach(const struct cli_opts *o, pid_t pid, bool profile, int *rc);
 
+struct snapshot;
+/* What the RSS of PID is made of now (smaps, and the session's newest
+ * status), into SNAP's record of it; left empty when smaps cannot be read
+ * (headless_mem.c). */
+void headless_snapshot_memory(struct session *s, pid_t pid, struct snapshot *snap);
+
 /* snapshot's --start-tracing and --wait for PID: 0, or -1 after printing
  * why (*RC set). */
 int headless_snapshot_prepare(struct session *c, const struct cli_opts *o, pid_t pid, int *rc);

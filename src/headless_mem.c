@@ -18,6 +18,7 @@
 #include "proc/smaps.h"
 #include "session/composition.h"
 #include "session/session.h"
+#include "snapshot/snapshot.h"
 
 #define CALL_TIMEOUT_MS 30000
 
@@ -40,12 +41,14 @@ static int flushed(int rc)
 	return rc;
 }
 
-/* The agent's status, or NULL after saying why on stderr. */
+/* The agent's status with allocator figures taken now (beside the smaps
+ * read here), or NULL after saying why on stderr. */
 static const struct msg_status *read_status(struct session *s, pid_t pid)
 {
 	char err[512];
-	cJSON *result = NULL;
-	int rc = session_call(s, PROTO_CMD_STATUS, NULL, CALL_TIMEOUT_MS, &result, err, sizeof err);
+	cJSON *result = NULL, *args = cJSON_CreateObject();
+	cJSON_AddTrueToObject(args, "fresh");
+	int rc = session_call(s, PROTO_CMD_STATUS, args, CALL_TIMEOUT_MS, &result, err, sizeof err);
 	if (rc == 0)
 		rc = session_take_status(s, result, err, sizeof err);
 	cJSON_Delete(result);
@@ -105,6 +108,29 @@ static void print_composition(pid_t pid, const struct composition *c, const stru
 	}
 }
 
+/* The composition of PID now: smaps read here, ST may be NULL. Returns 0,
+ * or -1 with ERR. */
+static int composition_now(pid_t pid, const struct msg_status *st, struct composition *c, double *cost,
+			   char *err, size_t errlen)
+{
+	struct smaps_totals t;
+	if (smaps_read(pid, &t, cost, err, errlen) < 0)
+		return -1;
+	struct proc_sample k = { .flags = PROC_SAMPLE_HAS_KINDS, .kinds_rss = t.rss_all };
+	memcpy(k.kinds, t.rss, sizeof k.kinds);
+	composition_make(&k, st, "", c);
+	return 0;
+}
+
+void headless_snapshot_memory(struct session *s, pid_t pid, struct snapshot *snap)
+{
+	char err[256];
+	struct composition c;
+	const struct msg_status *st = read_status(s, pid);
+	if (composition_now(pid, st, &c, NULL, err, sizeof err) == 0)
+		composition_to_snapshot(&c, &snap->mem);
+}
+
 int headless_rss(const struct cli_opts *o)
 {
 	int rc = CLI_EXIT_OK;
@@ -122,18 +148,14 @@ int headless_rss(const struct cli_opts *o)
 			return CLI_EXIT_FAILURE;
 		}
 	}
-	struct smaps_totals t;
 	char err[256];
 	double cost = 0;
-	if (smaps_read(o->pid, &t, &cost, err, sizeof err) < 0) {
+	struct composition c;
+	if (composition_now(o->pid, st, &c, &cost, err, sizeof err) < 0) {
 		strsafe_eprintf("pmt-top: cannot tell what the RSS of pid %d is made of: %s", (int)o->pid, err);
 		session_free(s);
 		return CLI_EXIT_FAILURE;
 	}
-	struct proc_sample k = { .flags = PROC_SAMPLE_HAS_KINDS, .kinds_rss = t.rss_all };
-	memcpy(k.kinds, t.rss, sizeof k.kinds);
-	struct composition c;
-	composition_make(&k, st, "", &c);
 	print_composition(o->pid, &c, st, cost, o->json);
 	session_free(s);
 	return flushed(rc);

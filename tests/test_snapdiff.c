@@ -532,6 +532,59 @@ static void test_mixed_sources(void **state)
 	snapshot_free(b);
 }
 
+/* The kind of growth, before any line, when both snapshots know their RSS. */
+static void test_memory_text(void **state)
+{
+	struct snapshot *a = load("lineno_old.json"), *b = load("lineno_new.json");
+	char err[256], text[256];
+	struct snapdiff *d;
+	char *out;
+
+	(void)state;
+	d = snapdiff_new(a, b, err, sizeof(err));
+	assert_string_equal(snapdiff_memory_text(d, text, sizeof text), "");
+	out = print_to_string(d, 1, false);
+	assert_null(strstr(out, "RSS"));
+	free(out);
+	snapdiff_free(d);
+	a->mem = (struct snapshot_memory){ .has = true, .rss = 100u << 20, .known = 0x3ff };
+	a->mem.part[0] = 10u << 20;
+	a->mem.part[2] = 50u << 20;
+	a->mem.part[3] = 5u << 20;
+	b->mem = a->mem;
+	b->mem.rss += 27u << 20;
+	b->mem.part[2] += 26u << 20;      /* native heap */
+	b->mem.part[0] -= 15258;          /* Python objects: -14.9 KiB */
+	b->mem.part[3] += 1u << 20;       /* malloc free: +1 MiB */
+	b->mem.part[9] += 100;            /* under 1/16 of the largest: left out */
+	d = snapdiff_new(a, b, err, sizeof(err));
+	/* Python objects always (did they grow?); malloc free's +1 MiB is
+	 * under 1/16 of the largest change. */
+	assert_string_equal(snapdiff_memory_text(d, text, sizeof text),
+			    "RSS +27.0 MiB: native heap +26.0 MiB, Python objects -14.9 KiB");
+	b->mem.part[0] -= 3u << 20;
+	b->mem.part[3] += 1u << 20;
+	assert_string_equal(snapdiff_memory_text(d, text, sizeof text),
+			    "RSS +27.0 MiB: native heap +26.0 MiB, Python objects -3.01 MiB, malloc free +2.00 MiB");
+	out = print_to_string(d, 1, false);
+	assert_non_null(strstr(out, "\nRSS +27.0 MiB: native heap +26.0 MiB, Python objects -3.01 MiB"));
+	free(out);
+	out = print_to_string(d, 1, true);
+	cJSON *j = cJSON_Parse(out);
+	assert_non_null(j);
+	assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "new"), "rss_native")->valuedouble,
+			 (double)(76u << 20));
+	cJSON_Delete(j);
+	free(out);
+	/* A part only one side knows is not compared. */
+	b->mem.known &= ~(1u << 2);
+	assert_string_equal(snapdiff_memory_text(d, text, sizeof text),
+			    "RSS +27.0 MiB: Python objects -3.01 MiB, malloc free +2.00 MiB");
+	snapdiff_free(d);
+	snapshot_free(a);
+	snapshot_free(b);
+}
+
 static void test_names(void **state)
 {
 	enum snapdiff_order o;
@@ -597,6 +650,7 @@ int main(void)
 		cmocka_unit_test(test_against_naive_join),
 		cmocka_unit_test(test_print),
 		cmocka_unit_test(test_mixed_sources),
+		cmocka_unit_test(test_memory_text),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_regrouped_sums),
 	};

@@ -361,6 +361,74 @@ static void test_sampled_source(void **state)
 	snapshot_free(plain);
 }
 
+/* What the RSS was made of: optional, kept through save, load, the cJSON
+ * writer and regrouping; only the rest may be negative. */
+static void test_memory_record(void **state)
+{
+	char err[256] = "";
+	char *t = replace(base, "\"ntraces\":1", "\"ntraces\":1,\"rss\":104857600,\"rss_python\":1048576,"
+			  "\"rss_native\":94371840,\"rss_files\":8388608,\"rss_rest\":-4096");
+	struct snapshot *s = snapshot_parse(t, strlen(t), "mem", err, sizeof(err)), *s2;
+	struct snapshot *plain = snapshot_parse(base, strlen(base), "mem", err, sizeof(err));
+	size_t l1, l2;
+
+	(void)state;
+	assert_non_null(s);
+	assert_false(plain->mem.has);
+	assert_true(s->mem.has);
+	assert_int_equal(s->mem.rss, 104857600);
+	assert_int_equal(s->mem.known, (1u << 0) | (1u << 2) | (1u << 7) | (1u << 9));
+	assert_int_equal(s->mem.part[2], 94371840);
+	assert_int_equal(s->mem.part[9], -4096);
+	assert_string_equal(snapshot_mem_name(3), "malloc_free");
+	assert_string_equal(snapshot_mem_label(2), "native heap");
+	char *b1 = snapshot_serialize(s, SIZE_MAX, &l1);
+	assert_non_null(strstr(b1, "\"rss\": 104857600, \"rss_python\": 1048576, \"rss_native\": 94371840, "
+				  "\"rss_files\": 8388608, \"rss_rest\": -4096, \"groups\""));
+	s2 = snapshot_parse(b1, l1, "again", err, sizeof(err));
+	assert_non_null(s2);
+	assert_memory_equal(&s2->mem, &s->mem, sizeof s->mem);
+	char *b2 = snapshot_serialize(s2, SIZE_MAX, &l2);
+	assert_int_equal(l1, l2);
+	assert_memory_equal(b1, b2, l1);
+	free(b2);
+	snapshot_free(s2);
+	cJSON *j = snapshot_to_json(s);
+	char *c = cJSON_PrintUnformatted(j);
+	s2 = snapshot_parse(c, strlen(c), "cjson", err, sizeof(err));
+	assert_non_null(s2);
+	assert_memory_equal(&s2->mem, &s->mem, sizeof s->mem);
+	snapshot_free(s2);
+	cJSON_free(c);
+	cJSON_Delete(j);
+	s2 = snapshot_regroup(s, PROTO_KEY_FILENAME, err, sizeof(err));
+	assert_non_null(s2);
+	assert_memory_equal(&s2->mem, &s->mem, sizeof s->mem);
+	snapshot_free(s2);
+	free(b1);
+	free(t);
+	/* Only the rest may be negative; numbers must be whole. */
+	static const struct { const char *field, *want; } bad[] = {
+		{ "\"rss\":-1", "rss is negative" },
+		{ "\"rss\":10,\"rss_native\":-5", "rss_native is negative" },
+		{ "\"rss\":10,\"rss_slack\":1.5", "rss_slack is not an integer (1.5)" },
+		{ "\"rss\":10,\"rss_rest\":-1e300", "rss_rest is too large (above 2^53-1)" },
+		{ "\"rss\":\"a lot\"", "rss is a string, not an integer" },
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		char with[128];
+		snprintf(with, sizeof with, "\"ntraces\":1,%s", bad[i].field);
+		t = replace(base, "\"ntraces\":1", with);
+		s2 = snapshot_parse(t, strlen(t), "mem", err, sizeof(err));
+		assert_null(s2);
+		if (strstr(err, bad[i].want) == NULL)
+			fail_msg("%s: got \"%s\", wanted \"%s\"", bad[i].field, err, bad[i].want);
+		free(t);
+	}
+	snapshot_free(s);
+	snapshot_free(plain);
+}
+
 static void test_parse_rejects_key_combinations(void **state)
 {
 	char err[256];
@@ -1497,6 +1565,7 @@ int main(void)
 		cmocka_unit_test(test_parse_rejects),
 		cmocka_unit_test(test_parse_rejects_key_combinations),
 		cmocka_unit_test(test_sampled_source),
+		cmocka_unit_test(test_memory_record),
 		cmocka_unit_test(test_parse_syntax),
 		cmocka_unit_test(test_parse_cut_anywhere),
 		cmocka_unit_test_teardown(test_roundtrip_fixtures, test_teardown),

@@ -200,8 +200,9 @@ def _gc_object_counts():
     return counts
 
 
-def status():
-    """The status object (also the payload of status pushes)."""
+def status(fresh=False):
+    """The status object (also the payload of status pushes). FRESH: the
+    allocator figures taken again now (see memory.figures)."""
     tracing = tracemalloc.is_tracing()
     if tracing:
         current, peak = tracemalloc.get_traced_memory()
@@ -225,7 +226,7 @@ def status():
         "gc_counts": list(gc.get_count()),
         "gc_thresholds": list(gc.get_threshold()),
         "gc_objects": _gc_object_counts(),
-        "memory": memory.figures(),
+        "memory": memory.figures(fresh),
         "gc_collections": collections,
         "threads": threading.active_count() + len(profiler.AGENT_THREADS),
         "profile": _profile_summary(),
@@ -316,8 +317,8 @@ def _cmd_hello(session, args):
 
 
 def _cmd_status(session, args):
-    _check_args("status", args, ())
-    return status()
+    _check_args("status", args, ("fresh",))
+    return status(fresh=_bool_arg(args, "fresh", False))
 
 
 def _cmd_subscribe(session, args):

@@ -23,10 +23,12 @@ from . import profiler
 
 TTL = 2.0
 DUTY = 0.005
+FRESH_DUTY = 0.05   # fresh figures, asked for in a loop, may take this share of one core
 
 _lock = threading.Lock()
 _last = None
 _last_mono = 0.0
+_last_tracing = False
 _ttl = TTL
 
 _PYMALLOC_FIELDS = (
@@ -77,13 +79,21 @@ def _take():
 
 
 def figures(fresh=False):
-    """The newest figures, taken again when they are older than the TTL (or
-    when FRESH: a trim wants them before and after)."""
-    global _last, _last_mono, _ttl
+    """The newest figures, taken again when they are older than the TTL, or
+    when FRESH (a trim wants them before and after, a headless command
+    beside the smaps it reads), unless the last taking was so recent that
+    another would take more than FRESH_DUTY of one core (a client asking
+    in a loop)."""
+    global _last, _last_mono, _ttl, _last_tracing
     now = time.monotonic()
+    tracing = tracemalloc.is_tracing()
     with _lock:
-        if not fresh and _last is not None and now - _last_mono < _ttl:
-            return _last
+        # Figures from before tracemalloc came or went were taken another
+        # way (its hook hides pymalloc's): never given for the new state.
+        if _last is not None and _last_tracing == tracing:
+            ttl = _last["cost"] / FRESH_DUTY if fresh else _ttl
+            if now - _last_mono < ttl:
+                return _last
     c0 = time.perf_counter()
     try:
         got = _take()
@@ -96,6 +106,7 @@ def figures(fresh=False):
     with _lock:
         _last = got
         _last_mono = now
+        _last_tracing = tracing
         _ttl = max(TTL, cost / DUTY)
     return got
 

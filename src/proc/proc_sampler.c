@@ -38,6 +38,7 @@ struct proc_sampler {
 	int control_fd; /* thread waits on it: stop or interval change */
 	_Atomic uint32_t interval_ms;
 	atomic_bool stop;
+	atomic_bool kinds_asap; /* proc_sampler_kinds_now: read them at the next wake */
 	atomic_ulong dropped;
 	bool started;
 	pthread_t thread;
@@ -92,6 +93,7 @@ struct proc_sampler *proc_sampler_new(pid_t pid, double interval,
 	ps->wake_fd = ps->control_fd = -1;
 	atomic_init(&ps->interval_ms, interval_to_ms(interval));
 	atomic_init(&ps->stop, false);
+	atomic_init(&ps->kinds_asap, false);
 	atomic_init(&ps->dropped, 0);
 
 	if (pid <= 0) {
@@ -267,6 +269,8 @@ static void *sampler_main(void *arg)
 	while (!atomic_load(&ps->stop)) {
 		struct proc_sample s;
 		double now = monotime_now();
+		if (atomic_exchange(&ps->kinds_asap, false))
+			ps->kinds_next = 0;
 		bool smaps = (ps->smaps_fd >= 0 && now >= ps->smaps_next) ||
 			     (ps->kinds_fd >= 0 && now >= ps->kinds_next);
 		int rc = proc_sampler_read(ps, &s, smaps);
@@ -293,7 +297,8 @@ static void *sampler_main(void *arg)
 				(void)r;
 				if (atomic_load(&ps->stop))
 					return NULL;
-				/* Interval changed: sample now and restart the schedule. */
+				/* Interval changed, or the kinds wanted now: sample
+				 * now and restart the schedule. */
 				next = monotime_now();
 				break;
 			}
@@ -324,6 +329,14 @@ int proc_sampler_start(struct proc_sampler *ps)
 void proc_sampler_set_interval(struct proc_sampler *ps, double seconds)
 {
 	atomic_store(&ps->interval_ms, interval_to_ms(seconds));
+	uint64_t one = 1;
+	ssize_t w = write(ps->control_fd, &one, sizeof one);
+	(void)w;
+}
+
+void proc_sampler_kinds_now(struct proc_sampler *ps)
+{
+	atomic_store(&ps->kinds_asap, true);
 	uint64_t one = 1;
 	ssize_t w = write(ps->control_fd, &one, sizeof one);
 	(void)w;

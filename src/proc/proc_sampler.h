@@ -46,6 +46,10 @@ int proc_sampler_read(struct proc_sampler *ps, struct proc_sample *out, bool wit
 /* Start the sampling thread. Returns 0 or -1 (errno set). */
 int proc_sampler_start(struct proc_sampler *ps);
 
+/* Read the kinds of memory (the whole smaps) at once, whenever they were
+ * last read: a snapshot wants them of its moment. Thread-safe. */
+void proc_sampler_kinds_now(struct proc_sampler *ps);
+
 /* Change the interval (clamped to the limits); thread-safe, takes effect at once. */
 void proc_sampler_set_interval(struct proc_sampler *ps, double seconds);
 double proc_sampler_interval(const struct proc_sampler *ps);

@@ -6,13 +6,9 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const part_names[COMP_PART_COUNT] = {
-	[COMP_PYTHON] = "Python objects", [COMP_SLACK] = "Python slack",
-	[COMP_NATIVE] = "native heap",    [COMP_MALLOC_FREE] = "malloc free",
-	[COMP_HEAPS] = "malloc heaps",    [COMP_ANON] = "other anonymous",
-	[COMP_STACKS] = "thread stacks",  [COMP_FILES] = "mapped files",
-	[COMP_SHMEM] = "shared memory",   [COMP_REST] = "unexplained",
-};
+#include "snapshot/snapshot.h"
+
+_Static_assert(COMP_PART_COUNT == SNAPSHOT_MEM_PARTS, "a snapshot keeps every part of a composition");
 
 static const char part_keys[COMP_PART_COUNT] = {
 	[COMP_PYTHON] = 'P', [COMP_SLACK] = 's', [COMP_NATIVE] = 'N', [COMP_MALLOC_FREE] = 'f',
@@ -22,7 +18,7 @@ static const char part_keys[COMP_PART_COUNT] = {
 
 const char *comp_part_name(enum comp_part p)
 {
-	return p < COMP_PART_COUNT ? part_names[p] : "?";
+	return snapshot_mem_label((int)p);
 }
 
 char comp_part_key(enum comp_part p)
@@ -132,4 +128,18 @@ void composition_make(const struct proc_sample *kinds, const struct msg_status *
 		if (out->part[p].shown)
 			rest -= out->part[p].bytes;
 	set(out, COMP_REST, rest, "RSS less the parts above");
+}
+
+void composition_to_snapshot(const struct composition *c, struct snapshot_memory *m)
+{
+	memset(m, 0, sizeof *m);
+	if (!c->valid)
+		return;
+	m->has = true;
+	m->rss = c->rss;
+	for (int p = 0; p < COMP_PART_COUNT; p++)
+		if (c->part[p].shown) {
+			m->known |= 1u << p;
+			m->part[p] = c->part[p].bytes;
+		}
 }

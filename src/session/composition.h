@@ -64,9 +64,14 @@ struct composition {
 	char why[240];       /* what is missing, and why ("" when nothing) */
 };
 
-/* Short names ("Python objects", ...) and one-letter keys for the bar. */
+/* Names ("Python objects", ...: snapshot_mem_label) and one-letter keys
+ * for the bar. */
 const char *comp_part_name(enum comp_part p);
 char comp_part_key(enum comp_part p);
+
+struct snapshot_memory;
+/* Into a snapshot's record of its process's memory (snapshot.h). */
+void composition_to_snapshot(const struct composition *c, struct snapshot_memory *m);
 
 /*
  * KINDS is the newest sample that has PROC_SAMPLE_HAS_KINDS, or NULL; ST the

@@ -370,6 +370,51 @@ static void describe(FILE *fp, const struct snapshot *s)
 	fputc(')', fp);
 }
 
+char *snapdiff_memory_text(const struct snapdiff *diff, char *buf, size_t len)
+{
+	return snapshot_memory_diff_text(diff->old_snap, diff->new_snap, buf, len);
+}
+
+char *snapshot_memory_diff_text(const struct snapshot *old_snap, const struct snapshot *new_snap, char *buf,
+				size_t len)
+{
+	const struct snapshot_memory *a = &old_snap->mem, *b = &new_snap->mem;
+	char v[32];
+	int order[SNAPSHOT_MEM_PARTS], n = 0;
+	int64_t d[SNAPSHOT_MEM_PARTS], biggest = 0;
+
+	buf[0] = '\0';
+	if (!a->has || !b->has)
+		return buf;
+	for (int i = 0; i < SNAPSHOT_MEM_PARTS; i++) {
+		if (!(a->known & b->known & (1u << i)))
+			continue;
+		d[i] = b->part[i] - a->part[i];
+		int64_t m = d[i] < 0 ? -d[i] : d[i];
+		if (m > biggest)
+			biggest = m;
+		/* Insertion by size of the change, largest first. */
+		int k = n++;
+		while (k > 0 && (d[order[k - 1]] < 0 ? -d[order[k - 1]] : d[order[k - 1]]) < m) {
+			order[k] = order[k - 1];
+			k--;
+		}
+		order[k] = i;
+	}
+	size_t used = (size_t)snprintf(buf, len, "RSS %s",
+				       units_bytes_signed(v, sizeof v, (double)b->rss - (double)a->rss));
+	for (int k = 0, shown = 0; k < n && shown < 4 && used < len; k++) {
+		int64_t m = d[order[k]] < 0 ? -d[order[k]] : d[order[k]];
+		/* Python objects always: whether they grew is the question. */
+		if (order[k] != 0 && (m == 0 || m * 16 < biggest))
+			continue;
+		used += (size_t)snprintf(buf + used, len - used, "%s%s %s", shown ? ", " : ": ",
+					 snapshot_mem_label(order[k]), units_bytes_signed(v, sizeof v, (double)d[order[k]]));
+		shown++;
+	}
+	return buf;
+}
+
 static void json_side(FILE *fp, const struct snapshot *s)
 {
 	fputs("{\"label\": ", fp);
@@ -384,6 +429,12 @@ static void json_side(FILE *fp, const struct snapshot *s)
 	/* As in a snapshot file: absent means tracemalloc. */
 	if (s->source == SNAPSHOT_SOURCE_SAMPLED)
 		fprintf(fp, ", \"source\": \"sampled\", \"interval\": %" PRIu64, s->interval);
+	if (s->mem.has) {
+		fprintf(fp, ", \"rss\": %" PRIu64, s->mem.rss);
+		for (int i = 0; i < SNAPSHOT_MEM_PARTS; i++)
+			if (s->mem.known & (1u << i))
+				fprintf(fp, ", \"rss_%s\": %" PRId64, snapshot_mem_name(i), s->mem.part[i]);
+	}
 	fputc('}', fp);
 }
 
@@ -437,6 +488,9 @@ int snapdiff_print(FILE *fp, const struct snapdiff *diff, size_t top_n, bool jso
 		units_bytes_table(s2, sizeof(s2), (int64_t)diff->new_snap->total_size, false),
 		units_bytes_table(s3, sizeof(s3), diff->total_size_diff, true),
 		diff->old_snap->total_count, diff->new_snap->total_count, diff->total_count_diff);
+	char mem[256];
+	if (snapdiff_memory_text(diff, mem, sizeof mem)[0])
+		fprintf(fp, "%s\n", mem);
 	if (!snapshot_same_source(diff->old_snap, diff->new_snap))
 		fprintf(fp, "warning: %s\n", snapdiff_source_warning(diff, warn, sizeof(warn)));
 	fprintf(fp, "%zu locations: %zu new, %zu gone, %zu changed, %zu same; %zu shown by %s\n",

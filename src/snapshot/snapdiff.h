@@ -108,4 +108,16 @@ char *snapdiff_source_warning(const struct snapdiff *diff, char *buf, size_t len
  */
 int snapdiff_print(FILE *fp, const struct snapdiff *diff, size_t top_n, bool json);
 
+/*
+ * What kind of growth it was, before any line: "RSS +26.8 MiB: native heap
+ * +26.1 MiB, Python objects -14.9 KiB" (the parts both snapshots know, the
+ * largest changes first: Python objects always, the others when at least
+ * 1/16 of the largest; four at most), into BUF; "" when either snapshot has no record of its RSS.
+ * Returns BUF.
+ */
+char *snapdiff_memory_text(const struct snapdiff *diff, char *buf, size_t len);
+/* The same for two snapshots (a diff's may be regrouped copies). */
+char *snapshot_memory_diff_text(const struct snapshot *old_snap, const struct snapshot *new_snap, char *buf,
+				size_t len);
+
 #endif

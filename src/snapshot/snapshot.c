@@ -472,6 +472,7 @@ struct snapshot *snapshot_regroup(const struct snapshot *snap, enum proto_key ke
 	out->source = snap->source;
 	out->interval = snap->interval;
 	snapshot_set_label(out, snap->label);
+	out->mem = snap->mem;
 	snapshot_gindex_init(&ix, snap->ngroups);
 	for (size_t i = 0; i < snap->ngroups; i++) {
 		const struct snapshot_group *g = &snap->groups[i];
@@ -502,3 +503,20 @@ struct snapshot *snapshot_regroup(const struct snapshot *snap, enum proto_key ke
 	return out;
 }
 
+
+static const char *const mem_names[SNAPSHOT_MEM_PARTS][2] = {
+	{ "python", "Python objects" }, { "slack", "Python slack" },   { "native", "native heap" },
+	{ "malloc_free", "malloc free" }, { "heaps", "malloc heaps" }, { "anon", "other anonymous" },
+	{ "stacks", "thread stacks" },   { "files", "mapped files" },  { "shmem", "shared memory" },
+	{ "rest", "unexplained" },
+};
+
+const char *snapshot_mem_name(int part)
+{
+	return part >= 0 && part < SNAPSHOT_MEM_PARTS ? mem_names[part][0] : "?";
+}
+
+const char *snapshot_mem_label(int part)
+{
+	return part >= 0 && part < SNAPSHOT_MEM_PARTS ? mem_names[part][1] : "?";
+}

@@ -69,6 +69,25 @@ enum snapshot_source {
 /* Largest sampling interval the profiler accepts (bytes). */
 #define SNAPSHOT_MAX_INTERVAL 1073741824.0
 
+/*
+ * What the process's RSS was made of when the snapshot was taken
+ * (docs/memory.md; session/composition.h fills it, in this order). A file
+ * keeps "rss" and one "rss_<name>" number per part that was known; a file
+ * without them (older, or no smaps) has none. Only "rest" may be negative.
+ */
+#define SNAPSHOT_MEM_PARTS 10
+struct snapshot_memory {
+	bool has;              /* "rss" was known */
+	uint64_t rss;          /* what the parts add up to */
+	uint32_t known;        /* bit i: part[i] was known */
+	int64_t part[SNAPSHOT_MEM_PARTS];
+};
+/* "python", "slack", "native", "malloc_free", "heaps", "anon", "stacks",
+ * "files", "shmem", "rest": the file's names (after "rss_"). */
+const char *snapshot_mem_name(int part);
+/* "Python objects", "Python slack", "native heap", ...: for people. */
+const char *snapshot_mem_label(int part);
+
 struct snapshot {
 	double time;             /* Unix seconds when the agent took it */
 	uint32_t pid;            /* target pid */
@@ -89,6 +108,7 @@ struct snapshot {
 	                          * are more than ngroups; never saved */
 	size_t all_groups;       /* a cut snapshot: how many groups the agent had
 	                          * (its reply's "ngroups"); 0 when it did not say */
+	struct snapshot_memory mem; /* the RSS and its parts at the time */
 
 	struct snapshot_group *groups; /* in the order they were added/loaded */
 	size_t ngroups;

@@ -64,13 +64,15 @@ struct raw_group {
 enum raw_field {
 	RF_FORMAT, RF_VERSION, RF_LABEL, RF_TIME, RF_PID, RF_KEY, RF_CUMULATIVE, RF_NFRAME,
 	RF_TRACED_CURRENT, RF_TRACED_PEAK, RF_TOTAL_SIZE, RF_TOTAL_COUNT, RF_NTRACES,
-	RF_SOURCE, RF_INTERVAL, RF_COUNT_
+	RF_SOURCE, RF_INTERVAL, RF_RSS, RF_RSS_PART, /* RF_RSS_PART + i: "rss_" + part i */
+	RF_COUNT_ = RF_RSS_PART + SNAPSHOT_MEM_PARTS
 };
 
 static const char *const raw_field_names[RF_COUNT_] = {
 	"format", "version", "label", "time", "pid", "key", "cumulative", "nframe",
 	"traced_current", "traced_peak", "total_size", "total_count", "ntraces",
-	"source", "interval",
+	"source", "interval", "rss", "rss_python", "rss_slack", "rss_native", "rss_malloc_free",
+	"rss_heaps", "rss_anon", "rss_stacks", "rss_files", "rss_shmem", "rss_rest",
 };
 
 struct raw {
@@ -293,6 +295,41 @@ static int validate_source(struct snapshot *snap, const struct raw *r, char *err
 	return 0;
 }
 
+/* "rss" and its parts: optional, whole numbers; only the rest may be
+ * negative. */
+static int validate_memory(struct snapshot *snap, const struct raw *r, char *err, size_t errlen)
+{
+	struct snapshot_memory *m = &snap->mem;
+	memset(m, 0, sizeof *m);
+	if (r->f[RF_RSS].t == J_MISSING)
+		return 0;
+	if (field_uint(r, RF_RSS, SNAPSHOT_MAX_INT, &m->rss, err, errlen) < 0)
+		return -1;
+	m->has = true;
+	for (int i = 0; i < SNAPSHOT_MEM_PARTS; i++) {
+		const struct jval *j = &r->f[RF_RSS_PART + i];
+		uint64_t v;
+		if (j->t == J_MISSING)
+			continue;
+		if (i == SNAPSHOT_MEM_PARTS - 1 && j->t == J_NUMBER && j->num < 0) {
+			struct jval neg = *j;
+			neg.num = -j->num;
+			enum numerr e = check_uint(&neg, SNAPSHOT_MAX_INT, &v);
+			if (e != NUM_OK) {
+				num_fail(err, errlen, raw_field_names[RF_RSS_PART + i], e, j, SNAPSHOT_MAX_INT);
+				return -1;
+			}
+			m->part[i] = -(int64_t)v;
+		} else {
+			if (field_uint(r, (enum raw_field)(RF_RSS_PART + i), SNAPSHOT_MAX_INT, &v, err, errlen) < 0)
+				return -1;
+			m->part[i] = (int64_t)v;
+		}
+		m->known |= 1u << i;
+	}
+	return 0;
+}
+
 static int validate_header(struct snapshot *snap, const struct raw *r, char *err, size_t errlen)
 {
 	const struct jval *j;
@@ -366,7 +403,7 @@ static int validate_header(struct snapshot *snap, const struct raw *r, char *err
 	    field_uint(r, RF_TOTAL_COUNT, SNAPSHOT_MAX_INT, &snap->total_count, err, errlen) < 0 ||
 	    field_uint(r, RF_NTRACES, SNAPSHOT_MAX_INT, &snap->ntraces, err, errlen) < 0)
 		return -1;
-	if (validate_source(snap, r, err, errlen) < 0)
+	if (validate_source(snap, r, err, errlen) < 0 || validate_memory(snap, r, err, errlen) < 0)
 		return -1;
 	j = &r->f[RF_LABEL];
 	if (j->t != J_MISSING) {

@@ -187,6 +187,20 @@ static void sb_header(struct sbuf *b, const struct snapshot *snap)
 		sb_lit(b, ", \"source\": \"sampled\", \"interval\": ");
 		sb_u64(b, snap->interval);
 	}
+	if (snap->mem.has) {
+		sb_lit(b, ", \"rss\": ");
+		sb_u64(b, snap->mem.rss);
+		for (int i = 0; i < SNAPSHOT_MEM_PARTS; i++) {
+			if (!(snap->mem.known & (1u << i)))
+				continue;
+			sb_lit(b, ", \"rss_");
+			sb_put(b, snapshot_mem_name(i), strlen(snapshot_mem_name(i)));
+			sb_lit(b, "\": ");
+			if (snap->mem.part[i] < 0)
+				sb_lit(b, "-");
+			sb_u64(b, (uint64_t)(snap->mem.part[i] < 0 ? -snap->mem.part[i] : snap->mem.part[i]));
+		}
+	}
 	sb_lit(b, ", \"groups\": [");
 }
 
@@ -255,6 +269,16 @@ cJSON *snapshot_to_json(const struct snapshot *snap)
 	if (snap->source == SNAPSHOT_SOURCE_SAMPLED) {
 		cJSON_AddStringToObject(o, "source", snapshot_source_name(snap->source));
 		cJSON_AddNumberToObject(o, "interval", (double)snap->interval);
+	}
+	if (snap->mem.has) {
+		cJSON_AddNumberToObject(o, "rss", (double)snap->mem.rss);
+		for (int i = 0; i < SNAPSHOT_MEM_PARTS; i++) {
+			char name[32];
+			if (!(snap->mem.known & (1u << i)))
+				continue;
+			snprintf(name, sizeof name, "rss_%s", snapshot_mem_name(i));
+			cJSON_AddNumberToObject(o, name, (double)snap->mem.part[i]);
+		}
 	}
 	groups = cJSON_AddArrayToObject(o, "groups");
 	if (groups == NULL)

@@ -296,8 +296,10 @@ static void fold_sample(struct app *app, const struct proc_sample *s)
 	app->last = *s;
 	if (s->flags & PROC_SAMPLE_HAS_SMAPS)
 		app->smaps = *s;
-	if (s->flags & PROC_SAMPLE_HAS_KINDS)
+	if (s->flags & PROC_SAMPLE_HAS_KINDS) {
 		app->kinds = *s;
+		app_snap_memory(app);
+	}
 	if (!app->have_last || s->rss < app->rss_min)
 		app->rss_min = s->rss;
 	if (!app->have_last || s->rss > app->rss_max)

@@ -45,6 +45,11 @@ struct app_snap {
 	struct snapshot **members;
 	size_t nmembers;
 	pid_t root;
+	/* What the RSS was made of is filled in from the first smaps sample
+	 * and allocator figures taken after the snapshot (app_snap_memory). */
+	bool mem_pending;
+	pid_t mem_pid;
+	double mem_wall;     /* Unix time the snapshot was asked for */
 };
 
 /* Frees what an entry of app->snaps owns. */
@@ -120,6 +125,7 @@ struct app {
 	struct app_snap *snaps;
 	size_t nsnaps;
 	double snap_taken_at;      /* monotonic time of the snapshot request in flight */
+	double snap_taken_wall;    /* and its Unix time */
 
 	/* Display state. */
 	bool paused;
@@ -153,6 +159,13 @@ void app_agent_stop(struct app *app);
 bool app_agent_ready(const struct app *app);
 /* Its newest status, or NULL. */
 const struct msg_status *app_agent_status(const struct app *app);
+struct composition;
+/* What the watched process's RSS is made of, from the newest smaps sample
+ * and the agent's newest status (session/composition.h). */
+void app_composition(struct app *app, struct composition *c);
+/* Fills the pending snapshots' record of the RSS, where the newest smaps
+ * sample and allocator figures are from after them (app_snap.c). */
+void app_snap_memory(struct app *app);
 /* tracemalloc is on, as far as the newest status says. */
 bool app_agent_tracing(const struct app *app);
 /* The sampled profiler runs in the target, as the session says. */

@@ -12,6 +12,8 @@
 
 #include "base/monotime.h"
 #include "base/strsafe.h"
+#include "proc/proc_sampler.h"
+#include "session/composition.h"
 #include "session/session.h"
 #include "tui/app.h"
 
@@ -253,4 +255,14 @@ void app_agent_describe(const struct app *app, char *buf, size_t len)
 		snprintf(buf, len, "agent: not loaded yet (a view other than Processes loads it)");
 	else
 		snprintf(buf, len, "agent: none (no process)");
+}
+
+void app_composition(struct app *app, struct composition *c)
+{
+	const char *why = app->sampler ? proc_sampler_kinds_note(app->sampler) : "no process";
+	if (!why[0] && (app->last.flags & PROC_SAMPLE_KINDS_TOO_BIG))
+		why = "kinds of memory unavailable: /proc/PID/smaps is too big to read";
+	composition_make(app->kinds.flags & PROC_SAMPLE_HAS_KINDS ? &app->kinds : NULL,
+			 app->session && session_agent(app->session) == SESSION_AGENT_READY ? app_agent_status(app) : NULL,
+			 why, c);
 }

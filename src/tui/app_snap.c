@@ -8,12 +8,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "snapshot/snapshot.h"
+#include "proc/proc_sample.h"
+#include "proc/proc_sampler.h"
 #include "base/monotime.h"
 #include "base/units.h"
 #include "base/xalloc.h"
 #include "ipc/client.h"
+#include "session/composition.h"
 #include "session/session.h"
 #include "tui/app.h"
 
@@ -59,9 +63,53 @@ static void on_snapshot(void *ud, struct client_reply *r)
 	snapshot_sort(snap);
 	snprintf(origin, sizeof origin, "pid %d", (int)app->pid);
 	app_snapshot_add(app, snap, app->snap_taken_at, origin);
+	app->snaps[app->nsnaps - 1].mem_pending = true;
+	app->snaps[app->nsnaps - 1].mem_pid = app->pid;
+	app->snaps[app->nsnaps - 1].mem_wall = app->snap_taken_wall;
+	app_snap_memory(app);
 	app_status(app, false, "snapshot %zu: %s in %zu places, %s (b marks a base, Snapshots view diffs)",
 		   app->nsnaps, units_bytes(tot, sizeof tot, (double)snap->total_size), snap->ngroups,
 		   snapshot_source_text(src, sizeof src, snap->source, snap->interval));
+}
+
+static double wall_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void on_fresh_status(void *ud, struct client_reply *r)
+{
+	struct app *app = ud;
+	char err[256];
+	if (r->ok && app->session && session_take_status(app->session, r->result, err, sizeof err) == 0)
+		app_snap_memory(app);
+}
+
+void app_snap_memory(struct app *app)
+{
+	const struct msg_status *st = app->session && session_agent(app->session) == SESSION_AGENT_READY
+				      ? app_agent_status(app) : NULL;
+	for (size_t i = 0; i < app->nsnaps; i++) {
+		struct app_snap *s = &app->snaps[i];
+		if (!s->mem_pending)
+			continue;
+		if (s->mem_pid != app->pid) {
+			s->mem_pending = false; /* another process is watched now: none */
+			continue;
+		}
+		/* Both sources from after the snapshot, so that the parts of
+		 * one moment are compared with those of another. */
+		if (!(app->kinds.flags & PROC_SAMPLE_HAS_KINDS) || app->kinds.t < s->mono_t ||
+		    (st && st->has_memory && st->memory.time < s->mem_wall))
+			continue;
+		struct composition c;
+		app_composition(app, &c);
+		composition_to_snapshot(&c, &s->snap->mem);
+		s->mem_pending = false;
+		app->dirty = true;
+	}
 }
 
 void app_snapshot_take(struct app *app)
@@ -89,8 +137,19 @@ void app_snapshot_take(struct app *app)
 	if (sampled)
 		cJSON_AddStringToObject(args, "source", "sampled");
 	app->snap_taken_at = monotime_now();
+	app->snap_taken_wall = wall_now();
 	/* As text: a whole snapshot is read without a cJSON tree (snapshot.h). */
 	char err[600];
-	if (session_request_text(app->session, PROTO_CMD_SNAPSHOT, args, on_snapshot, app, err, sizeof err) < 0)
+	if (session_request_text(app->session, PROTO_CMD_SNAPSHOT, args, on_snapshot, app, err, sizeof err) < 0) {
 		app_status(app, true, "%s", err);
+		return;
+	}
+	/* What the RSS is made of at this moment: smaps read now on the
+	 * sampling thread, allocator figures taken now by the agent (after the
+	 * snapshot: one connection answers in order). */
+	if (app->sampler)
+		proc_sampler_kinds_now(app->sampler);
+	cJSON *fresh = cJSON_CreateObject();
+	cJSON_AddTrueToObject(fresh, "fresh");
+	session_request(app->session, PROTO_CMD_STATUS, fresh, on_fresh_status, app, err, sizeof err);
 }

@@ -52,23 +52,13 @@ static enum theme_role part_role(enum comp_part p)
 	}
 }
 
-static void composition_now(struct app *app, struct composition *c)
-{
-	const char *why = app->sampler ? proc_sampler_kinds_note(app->sampler) : "no process";
-	if (!why[0] && (app->last.flags & PROC_SAMPLE_KINDS_TOO_BIG))
-		why = "kinds of memory unavailable: /proc/PID/smaps is too big to read";
-	composition_make(app->kinds.flags & PROC_SAMPLE_HAS_KINDS ? &app->kinds : NULL,
-			 app->session && session_agent(app->session) == SESSION_AGENT_READY ? app_agent_status(app) : NULL,
-			 why, c);
-}
-
 /* One row: a bar of the parts, each cell its part's key letter in its
  * colour, then one row of "key name size" for each part shown. */
 static void draw_composition(struct app *app, int y, int rows, int cols)
 {
 	struct composition c;
 	char b[32], age[48] = "";
-	composition_now(app, &c);
+	app_composition(app, &c);
 	for (int r = 0; r < rows; r++)
 		screen_fill(y + r, 0, cols, THEME_NORMAL);
 	int x = screen_text(y, 0, cols, THEME_HEADER_LABEL, false, "made of ");
@@ -143,7 +133,7 @@ static void draw_composition_table(struct app *app, int top, int rows, int cols)
 	struct overview_state *S = state(app);
 	struct composition c;
 	char b[32];
-	composition_now(app, &c);
+	app_composition(app, &c);
 	for (int r = 0; r < rows; r++)
 		screen_fill(top + r, 0, cols, THEME_NORMAL);
 	int y = top;

@@ -276,6 +276,11 @@ static void draw_diff(struct app *app, int top, int rows, int cols)
 		     units_bytes(c2, sizeof c2, (double)b->total_size),
 		     units_bytes_signed(d, sizeof d, (double)S->diff->total_size_diff));
 	char warn[256], src[64], line[300];
+	if (app->snaps[S->old_i].mem_pending || app->snaps[S->new_i].mem_pending)
+		screen_text(y++, 0, cols, THEME_DIM, false, "RSS: what it is made of comes with the next smaps read...");
+	else if (snapshot_memory_diff_text(app->snaps[S->old_i].snap, app->snaps[S->new_i].snap, line,
+					   sizeof line)[0])
+		screen_text(y++, 0, cols, THEME_HEADER_VALUE, false, line);
 	if (snapshot_same_source(a, b)) {
 		screen_textf(y++, 0, cols, THEME_HEADER_LABEL, "source: %s%s",
 			     snapshot_source_text(src, sizeof src, a->source, a->interval),

@@ -121,6 +121,66 @@ class Composition(TuiTestCase):
         self.assertRegex(r.stdout, r"^pid %d: RSS .* -> .*; malloc free .* -> .*; malloc_trim took \d+ ms\n$"
                          % p.pid)
 
+    def test_snapshots_carry_it_and_diff_says_which_kind(self):
+        p = self.start_target()
+        old = os.path.join(self.tmpdir, "old.json")
+        new = os.path.join(self.tmpdir, "new.json")
+        # Tracing on before either snapshot: both measure the same way.
+        r = self.pmt("trace", p.pid, "start")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.pmt("snapshot", p.pid, "-o", old)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.ask(p, "native 48")
+        r = self.pmt("snapshot", p.pid, "-o", new)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(new) as f:
+            saved = json.load(f)
+        self.assertGreater(saved["rss_native"], 48 * MIB, saved.get("rss"))
+        self.assertEqual(saved["rss"], sum(v for k, v in saved.items() if k.startswith("rss_")))
+        r = self.pmt("diff", old, new)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # The kind of growth comes before the lines: native, and how the
+        # Python objects changed (next to nothing).
+        m = re.search(r"^RSS \+(\S+) MiB: native heap \+(\S+) MiB, .*Python objects ([-+]\S+) (\S+)",
+                      r.stdout, re.M)
+        self.assertIsNotNone(m, r.stdout)
+        self.assertLess(abs(float(m.group(2)) - 48), 4.8, m.group(0))
+        self.assertIn(m.group(4), ("B", "KiB"), m.group(0))
+        r = self.pmt("diff", old, new, "--json")
+        d = json.loads(r.stdout)
+        grew = d["new"]["rss_native"] - d["old"]["rss_native"]
+        self.assertLess(abs(grew - 48 * MIB), 0.1 * 48 * MIB, d["new"])
+        self.pmt("trace", p.pid, "stop")
+
+    def test_snapshots_view_says_which_kind(self):
+        p = self.start_target()
+        self.open_terminal(env=self.env)
+        self.run_pmt(str(p.pid))
+        self.keys("c")
+        native = lambda s: re.search(r"native heap +(\d[\d.]*) MiB", s)
+        s = self.wait_for(lambda s: native(s) and "profiler sampled" in s, timeout=60,
+                          what="the composition table and the profiler")
+        before = float(native(s).group(1))
+        self.keys("s")
+        self.wait_for(lambda s: "snapshot 1:" in s, timeout=15, what="snapshot 1")
+        self.ask(p, "native 48")
+        # The snapshot takes the composition on screen: once it shows the growth.
+        self.wait_for(lambda s: native(s) and float(native(s).group(1)) > before + 40, timeout=30,
+                      what="the native growth in the table")
+        self.keys("s")
+        self.wait_for(lambda s: "snapshot 2:" in s, timeout=15, what="snapshot 2")
+        self.go_to_view("Snapshots")
+        self.wait_for(lambda s: "2 snapshots" in s, what="the list")
+        self.keys("Home", "b", "Down", "Enter")
+        # The second snapshot's record of the RSS comes with the next smaps read.
+        s = self.wait_for(lambda s: "SIZE DIFF" in s and re.search(r"^RSS [-+]", s, re.M), timeout=20,
+                          what="the diff with the kind of growth")
+        m = re.search(r"RSS \+(\S+) MiB: native heap \+(\S+) MiB", s)
+        self.assertIsNotNone(m, s)
+        self.assertLess(abs(float(m.group(2)) - 48), 4.8, m.group(0))
+        self.keys("q")
+        self.wait_for(lambda s: "EXIT=0" in s, timeout=30, what="pmt-top to quit")
+
     def test_without_agent(self):
         p = self.start_target()
         r = self.pmt("rss", p.pid, "--no-inject")
