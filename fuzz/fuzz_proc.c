@@ -98,7 +98,7 @@ static void smaps_text(const char *text)
 	struct smaps_totals t;
 	uint64_t sum = 0;
 
-	if (smaps_parse(text, &t) < 0)
+	if (smaps_parse(text, (int)(strlen(text) % 4), &t) < 0)
 		return;
 	for (int k = 0; k < SMAPS_KIND_COUNT; k++)
 		sum += t.rss[k];

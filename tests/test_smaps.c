@@ -47,7 +47,7 @@ static void test_captured(void **state)
 	(void)state;
 	char *text = slurp(PMT_TEST_DATA "/proc/python-threads-smaps");
 	struct smaps_totals t;
-	assert_int_equal(smaps_parse(text, &t), 0);
+	assert_int_equal(smaps_parse(text, 0, &t), 0);
 	/* VmRSS of that process was 275040 kB: every page is in one kind. */
 	assert_true(t.rss_all == rss_lines(text));
 	assert_true(t.rss_all == 275040ULL * 1024);
@@ -90,7 +90,7 @@ static void test_kinds(void **state)
 		MAP("7ffe000-7fff000", "r-xp", "[vdso]", "4")
 		"VmFlags: rd ex mr mw me de sd\n";
 	struct smaps_totals t;
-	assert_int_equal(smaps_parse(text, &t), 0);
+	assert_int_equal(smaps_parse(text, 0, &t), 0);
 	assert_int_equal(t.mappings, 17);
 	assert_int_equal(t.rss[SMAPS_FILE], 12 * 1024);  /* exe, the spaced name, the shared file */
 	assert_int_equal(t.rss[SMAPS_SHMEM], 16 * 1024);
@@ -107,13 +107,13 @@ static void test_bad_text(void **state)
 {
 	(void)state;
 	struct smaps_totals t;
-	assert_int_equal(smaps_parse("", &t), -1);
-	assert_int_equal(smaps_parse("Rss: 4 kB\n", &t), -1);
-	assert_int_equal(smaps_parse("zzzz-1000 rw-p 0 0:0 0\nRss: 4 kB\n", &t), -1);
-	assert_int_equal(smaps_parse("2000-1000 rw-p 0 0:0 0\nRss: 4 kB\n", &t), -1); /* end before start */
+	assert_int_equal(smaps_parse("", 0, &t), -1);
+	assert_int_equal(smaps_parse("Rss: 4 kB\n", 0, &t), -1);
+	assert_int_equal(smaps_parse("zzzz-1000 rw-p 0 0:0 0\nRss: 4 kB\n", 0, &t), -1);
+	assert_int_equal(smaps_parse("2000-1000 rw-p 0 0:0 0\nRss: 4 kB\n", 0, &t), -1); /* end before start */
 	/* 17 hex digits, a truncated header, numbers too long: skipped or kept short. */
 	assert_int_equal(smaps_parse("11111111111111111-2 rw-p\n1000-2000 rw\nRss: 99999999999999999999 kB\n"
-				     "Swap: 3 kB", &t), 0);
+				     "Swap: 3 kB", 0, &t), 0);
 	assert_int_equal(t.mappings, 1);
 	assert_int_equal(t.rss_all, 0);
 	assert_int_equal(t.swap[SMAPS_ANON], 3 * 1024);
@@ -127,6 +127,37 @@ static void *grow(void *arg)
 		memset(blocks[i], 1, 1000);
 	}
 	return NULL;
+}
+
+/* A program's own regions with a guard page at their end look like stacks
+ * above guards (mmap hands out addresses downwards): never more stacks than
+ * threads beside the main one, and the largest are the stacks. */
+static void test_stacks_capped_by_threads(void **state)
+{
+	(void)state;
+	const char *text =
+		MAP("100000-101000", "---p", "", "0")
+		MAP("101000-900000", "rw-p", "", "16")          /* a thread's 8 MiB stack */
+		MAP("900000-901000", "---p", "", "0")
+		MAP("901000-9bf000", "rw-p", "", "760")         /* guarded regions of 764 KiB */
+		MAP("9bf000-9c0000", "---p", "", "0")
+		MAP("9c0000-a7e000", "rw-p", "", "760")
+		MAP("a7e000-a7f000", "---p", "", "0");
+	struct smaps_totals t;
+	assert_int_equal(smaps_parse(text, 0, &t), 0);  /* threads unknown: all three */
+	assert_int_equal(t.thread_stacks, 3);
+	assert_int_equal(t.rss[SMAPS_STACK], (16 + 760 + 760) * 1024);
+	assert_int_equal(smaps_parse(text, 2, &t), 0);  /* main and one thread */
+	assert_int_equal(t.thread_stacks, 1);
+	assert_int_equal(t.rss[SMAPS_STACK], 16 * 1024);
+	assert_int_equal(t.rss[SMAPS_ANON], 2 * 760 * 1024);
+	assert_int_equal(smaps_parse(text, 1, &t), 0);  /* the main thread alone */
+	assert_int_equal(t.thread_stacks, 0);
+	assert_int_equal(t.rss[SMAPS_STACK], 0);
+	char *cap = slurp(PMT_TEST_DATA "/proc/python-threads-smaps");
+	assert_int_equal(smaps_parse(cap, 5, &t), 0);    /* that process had 5 threads */
+	assert_int_equal(t.thread_stacks, 4);
+	free(cap);
 }
 
 /* This process: a thread that mallocs gets a stack and an arena of its own. */
@@ -144,7 +175,7 @@ static void test_self(void **state)
 	pthread_join(th, NULL);
 	text = slurp("/proc/self/smaps");
 	struct smaps_totals t;
-	assert_int_equal(smaps_parse(text, &t), 0);
+	assert_int_equal(smaps_parse(text, 0, &t), 0);
 	assert_true(t.rss_all == rss_lines(text));
 	assert_true(t.arenas >= 1);
 	assert_true(t.rss[SMAPS_FILE] > 0);
@@ -160,6 +191,7 @@ int main(void)
 		cmocka_unit_test(test_captured),
 		cmocka_unit_test(test_kinds),
 		cmocka_unit_test(test_bad_text),
+		cmocka_unit_test(test_stacks_capped_by_threads),
 		cmocka_unit_test(test_self),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

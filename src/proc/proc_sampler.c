@@ -196,7 +196,7 @@ static void read_kinds(struct proc_sampler *ps, struct proc_sample *out)
 	if (n < 0 && errno == EFBIG)
 		out->flags |= PROC_SAMPLE_KINDS_TOO_BIG;
 	struct smaps_totals t;
-	if (n > 0 && smaps_parse(ps->text, &t) == 0) {
+	if (n > 0 && smaps_parse(ps->text, out->threads, &t) == 0) {
 		memcpy(out->kinds, t.rss, sizeof out->kinds);
 		out->kinds_rss = t.rss_all;
 		out->kinds_stacks = t.thread_stacks;

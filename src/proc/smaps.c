@@ -3,6 +3,7 @@
  */
 #include "proc/smaps.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -24,6 +25,7 @@ struct mapping {
 	char perms[5];
 	enum smaps_kind kind; /* from the name; SMAPS_ANON: to be told by its neighbours */
 	bool named_anon;      /* [anon:...] names stay anon */
+	bool guarded;         /* a stack by the guard below it (not [stack]) */
 	uint64_t rss, swap;
 };
 
@@ -125,7 +127,15 @@ static bool inaccessible(const struct mapping *m)
 	return memcmp(m->perms, "---", 3) == 0;
 }
 
-int smaps_parse(const char *text, struct smaps_totals *t)
+/* Largest virtual size first. */
+static int by_size_desc(const void *a, const void *b)
+{
+	const struct mapping *x = *(struct mapping *const *)a, *y = *(struct mapping *const *)b;
+	uint64_t sx = x->end - x->start, sy = y->end - y->start;
+	return sx < sy ? 1 : sx > sy ? -1 : 0;
+}
+
+int smaps_parse(const char *text, int threads, struct smaps_totals *t)
 {
 	memset(t, 0, sizeof *t);
 	struct mapping *m = NULL;
@@ -178,6 +188,7 @@ int smaps_parse(const char *text, struct smaps_totals *t)
 		if (below && below->end == c->start && inaccessible(below) && below->end - below->start <= GUARD_MAX &&
 		    below->kind == SMAPS_ANON) {
 			c->kind = SMAPS_STACK;
+			c->guarded = true;
 			t->thread_stacks++;
 		} else if (c->start % ARENA_ALIGN == 0 &&
 			   ((above && above->start == c->end && inaccessible(above) &&
@@ -185,6 +196,21 @@ int smaps_parse(const char *text, struct smaps_totals *t)
 			c->kind = SMAPS_ARENA;
 			t->arenas++;
 		}
+	}
+	/* Other memory can sit above a guard page too (a program's own guarded
+	 * regions): never more stacks than threads beside the main one. The
+	 * largest stay (glibc's default stack is the stack rlimit, 8 MiB). */
+	if (threads > 0 && t->thread_stacks > (uint32_t)(threads - 1)) {
+		struct mapping **c = xreallocarray(NULL, t->thread_stacks, sizeof *c);
+		size_t k = 0;
+		for (size_t i = 0; i < n; i++)
+			if (m[i].guarded)
+				c[k++] = &m[i];
+		qsort(c, k, sizeof *c, by_size_desc);
+		for (size_t j = (size_t)(threads - 1); j < k; j++)
+			c[j]->kind = SMAPS_ANON;
+		t->thread_stacks = (uint32_t)(threads - 1);
+		free(c);
 	}
 	for (size_t i = 0; i < n; i++) {
 		t->rss[m[i].kind] += m[i].rss;
@@ -228,6 +254,22 @@ ssize_t smaps_read_fd(int fd, char **text, size_t *cap)
 	return (ssize_t)len;
 }
 
+/* Threads of PID (its task entries), or 0 when they cannot be counted. */
+static int threads_of(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+	DIR *d = opendir(path);
+	if (d == NULL)
+		return 0;
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
 int smaps_read(pid_t pid, struct smaps_totals *t, double *cost, char *err, size_t errlen)
 {
 	char path[64];
@@ -245,7 +287,7 @@ int smaps_read(pid_t pid, struct smaps_totals *t, double *cost, char *err, size_
 	ssize_t n = smaps_read_fd(fd, &text, &cap);
 	int e = errno;
 	close(fd);
-	int rc = n > 0 ? smaps_parse(text, t) : -1;
+	int rc = n > 0 ? smaps_parse(text, threads_of(pid), t) : -1;
 	free(text);
 	if (cost)
 		*cost = monotime_now() - t0;

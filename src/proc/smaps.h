@@ -48,10 +48,13 @@ struct smaps_totals {
 /* "file", "shmem", "heap", "arena", "stack", "anon", "other". */
 const char *smaps_kind_name(enum smaps_kind k);
 
-/* Parses the whole text of a smaps file (NUL-terminated) into T. Returns 0,
- * or -1 when the text has no mapping at all. Lines it does not know are
- * skipped. */
-int smaps_parse(const char *text, struct smaps_totals *t);
+/* Parses the whole text of a smaps file (NUL-terminated) into T. THREADS is
+ * the process's thread count, or 0 when not known: there are never more
+ * thread stacks than threads beside the main one (other memory above a
+ * guard page counts as anon; the largest candidates are taken as the
+ * stacks). Returns 0, or -1 when the text has no mapping at all. Lines it
+ * does not know are skipped. */
+int smaps_parse(const char *text, int threads, struct smaps_totals *t);
 
 /* The text is ~1 KiB per mapping: 64 MiB is some 60,000 mappings. */
 #define SMAPS_MAX_TEXT ((size_t)64 << 20)
