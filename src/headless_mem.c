@@ -175,7 +175,7 @@ int headless_trim(const struct cli_opts *o)
 		strsafe_eprintf("pmt-top: cannot read the RSS of pid %d", (int)o->pid);
 		rc = CLI_EXIT_NO_PROCESS;
 	} else if (session_call(s, PROTO_CMD_TRIM, NULL, CALL_TIMEOUT_MS, &result, err, sizeof err) < 0) {
-		strsafe_eprintf("pmt-top: trim in pid %d failed: %s", (int)o->pid, err);
+		strsafe_eprintf("pmt-top: pid %d: %s", (int)o->pid, err); /* "trim failed: ..." */
 		rc = CLI_EXIT_FAILURE;
 	} else if (msg_decode_trim(result, &t, err, sizeof err) < 0) {
 		strsafe_eprintf("pmt-top: trim in pid %d: the reply is malformed: %s", (int)o->pid, err);

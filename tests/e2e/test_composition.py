@@ -181,6 +181,28 @@ class Composition(TuiTestCase):
         self.keys("q")
         self.wait_for(lambda s: "EXIT=0" in s, timeout=30, what="pmt-top to quit")
 
+    def test_under_jemalloc_it_says_so(self):
+        lib = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
+        self.assertTrue(os.path.exists(lib), "libjemalloc2 is missing: ./pmt.sh test installs it")
+        p = subprocess.Popen([PYTHON, TARGET], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             env=dict(self.env, LD_PRELOAD=lib), text=True)
+        self.addCleanup(self._kill, p)
+        self.assertEqual(p.stdout.readline().strip(), "ready")
+        r = self.pmt("rss", p.pid, "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        got = json.loads(r.stdout)
+        names = [x["name"] for x in got["parts"]]
+        # No glibc figures: nothing is shown as a native heap of 0.
+        self.assertNotIn("native heap", names)
+        self.assertNotIn("malloc free", names)
+        self.assertIn("Python objects", names)   # pymalloc's own figures still hold
+        self.assertIn("malloc is not glibc's: jemalloc (%s) replaces it" % lib, got["missing"])
+        r = self.pmt("trim", p.pid)
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.stderr, "pmt-top: pid %d: trim failed: cannot trim: malloc is not glibc's: "
+                         "jemalloc (%s) replaces it (unavailable)\n" % (p.pid, lib))
+        self.assertTrue(alive(p.pid))
+
     def test_without_agent(self):
         p = self.start_target()
         r = self.pmt("rss", p.pid, "--no-inject")
