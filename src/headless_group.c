@@ -250,6 +250,7 @@ int headless_snapshot_group(const struct cli_opts *o)
 					ms[i].err[0] ? ms[i].err : "interrupted");
 			continue;
 		}
+		headless_snapshot_memory(ms[i].session, ms[i].pid, ms[i].snap);
 		snapshot_sort(ms[i].snap);
 		if (o->output) {
 			char path[PATH_MAX];

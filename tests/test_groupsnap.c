@@ -88,6 +88,36 @@ static void test_merge(void **state)
 		snapshot_free(s[i]);
 }
 
+/* The RSS of a group: the sum, when every process's is known; each part
+ * where every process knows it. */
+static void test_merge_memory(void **state)
+{
+	(void)state;
+	struct snapshot *s[2] = { proc(10, 100), proc(11, 100) };
+	bool mixed;
+	char err[256];
+	s[0]->mem = (struct snapshot_memory){ .has = true, .rss = 100, .known = 0x5 };
+	s[0]->mem.part[0] = 60;
+	s[0]->mem.part[2] = 40;
+	s[1]->mem = (struct snapshot_memory){ .has = true, .rss = 50, .known = 0x1 };
+	s[1]->mem.part[0] = 50;
+	struct snapshot *m = groupsnap_merge(s, 2, &mixed, err, sizeof err);
+	assert_true(m->mem.has);
+	assert_int_equal(m->mem.rss, 150);
+	assert_int_equal(m->mem.known, 0x1);
+	assert_int_equal(m->mem.part[0], 110);
+	assert_int_equal(m->mem.part[2], 0);
+	snapshot_free(m);
+	s[1]->mem.has = false;
+	m = groupsnap_merge(s, 2, &mixed, err, sizeof err);
+	assert_false(m->mem.has);
+	assert_int_equal(m->mem.known, 0);
+	assert_int_equal(m->mem.rss, 0);
+	snapshot_free(m);
+	snapshot_free(s[0]);
+	snapshot_free(s[1]);
+}
+
 /* Three workers: the leak grows in one; a line grows a little in all; one
  * shrinks in one; one is new in one. */
 static void test_spread(void **state)
@@ -145,6 +175,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_merge),
+		cmocka_unit_test(test_merge_memory),
 		cmocka_unit_test(test_spread),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

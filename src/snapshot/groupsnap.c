@@ -101,6 +101,24 @@ struct snapshot *groupsnap_merge(struct snapshot *const *snaps, size_t n, bool *
 	m->source = first->source;
 	m->interval = first->interval;
 	struct groupsnap_index *ix = groupsnap_index_new(m);
+	/* The RSS sums only when every process's is known; each part where
+	 * every process knows it. */
+	m->mem.has = true;
+	m->mem.known = ~0u;
+	for (size_t i = 0; i < n; i++) {
+		const struct snapshot_memory *sm = &snaps[i]->mem;
+		m->mem.has &= sm->has;
+		m->mem.known &= sm->known;
+		m->mem.rss += sm->rss;
+		for (int p = 0; p < SNAPSHOT_MEM_PARTS; p++)
+			m->mem.part[p] += sm->part[p];
+	}
+	if (!m->mem.has)
+		memset(&m->mem, 0, sizeof m->mem);
+	m->mem.known &= (1u << SNAPSHOT_MEM_PARTS) - 1;
+	for (int p = 0; p < SNAPSHOT_MEM_PARTS; p++)
+		if (!(m->mem.known & (1u << p)))
+			m->mem.part[p] = 0;
 	for (size_t i = 0; i < n; i++) {
 		const struct snapshot *s = snaps[i];
 		if (s->time > m->time)
