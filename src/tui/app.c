@@ -36,6 +36,7 @@
 #include "tui/view.h"
 
 #define HISTORY_POINTS 16384
+#define COMP_HISTORY_POINTS 4096
 #define REDRAW_MIN_GAP 0.066   /* at most ~15 frames a second */
 #define STATUS_SHOW_SECONDS 6.0
 #define STATUS_ROW_SECONDS 3.0 /* more time to read each extra row */
@@ -279,6 +280,27 @@ static void reap_child(struct app *app)
 	}
 }
 
+/* The composition of the newest smaps read, into the stacked graph's
+ * history (bounded: halved when full). */
+static void comp_append(struct app *app)
+{
+	struct composition c;
+	app_composition(app, &c);
+	if (!c.valid)
+		return;
+	if (app->comp_hist == NULL)
+		app->comp_hist = xcalloc(COMP_HISTORY_POINTS, sizeof *app->comp_hist);
+	if (app->comp_len == COMP_HISTORY_POINTS) {
+		for (size_t i = 0; i < COMP_HISTORY_POINTS / 2; i++)
+			app->comp_hist[i] = app->comp_hist[2 * i + 1];
+		app->comp_len = COMP_HISTORY_POINTS / 2;
+	}
+	struct comp_point *p = &app->comp_hist[app->comp_len++];
+	p->t = c.t;
+	for (int k = 0; k < COMP_PART_COUNT; k++)
+		p->part[k] = c.part[k].shown && c.part[k].bytes > 0 ? c.part[k].bytes : 0;
+}
+
 static void fold_sample(struct app *app, const struct proc_sample *s)
 {
 	if (s->flags & PROC_SAMPLE_GONE) {
@@ -299,6 +321,7 @@ static void fold_sample(struct app *app, const struct proc_sample *s)
 	if (s->flags & PROC_SAMPLE_HAS_KINDS) {
 		app->kinds = *s;
 		app_snap_memory(app);
+		comp_append(app);
 	}
 	if (!app->have_last || s->rss < app->rss_min)
 		app->rss_min = s->rss;
@@ -556,6 +579,7 @@ void app_focus(struct app *app, pid_t pid)
 	memset(&app->last, 0, sizeof app->last);
 	memset(&app->smaps, 0, sizeof app->smaps);
 	memset(&app->kinds, 0, sizeof app->kinds);
+	app->comp_len = 0;
 	app->cmdline[0] = '\0';
 	app->age_at_start = 0;
 	app->t_start = monotime_now();
@@ -919,6 +943,7 @@ static void app_free(struct app *app)
 	history_done(&app->group_hist);
 	history_done(&app->hist);
 	history_done(&app->heap_hist);
+	free(app->comp_hist);
 	theme_list_free(app->theme_names, app->ntheme);
 	msglog_done(&app->msgs);
 }

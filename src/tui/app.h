@@ -22,6 +22,7 @@
 #include "proc/history.h"
 #include "proc/proc_sample.h"
 #include "proc/proc_sampler.h"
+#include "session/composition.h"
 #include "snapshot/snapshot.h"
 #include "tui/graph.h"
 #include "tui/msglog.h"
@@ -78,6 +79,13 @@ struct app {
 	struct proc_sample last;   /* newest sample */
 	struct proc_sample smaps;  /* newest sample that had smaps_rollup */
 	struct proc_sample kinds;  /* newest sample with the kinds of memory */
+	/* What the RSS was made of, one point per smaps read (the stacked
+	 * graph, k in the Overview); every other point dropped when full. */
+	struct comp_point {
+		double t;
+		int64_t part[COMP_PART_COUNT]; /* 0 when not known; the rest >= 0 */
+	} *comp_hist;
+	size_t comp_len;
 	bool have_last;
 	uint64_t rss_min, rss_max;
 	double interval;

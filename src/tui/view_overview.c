@@ -27,6 +27,7 @@
 
 struct overview_state {
 	bool table;              /* c: the composition as a table, in the graph's place */
+	bool stacked;            /* k: the graph stacks the composition's parts */
 	struct prompt confirm;   /* R: "give it back? y/n" */
 	bool trimming;           /* a trim request in flight */
 	pid_t trim_pid;          /* whom it was asked of */
@@ -463,6 +464,72 @@ static void draw_graph(struct app *app, int top, int h, int cols, bool heap)
 	free(cells);
 }
 
+/* k: what the RSS was made of over time, its parts stacked (one point per
+ * smaps read), in the RSS graph's time frame; each cell shows the part at
+ * its middle, in its colour, with its letter. */
+static void draw_stacked(struct app *app, int top, int h, int cols)
+{
+	int gx = AXIS_LABEL_W, gw = cols - gx - 1;
+	if (gw < 10 || h < 1)
+		return;
+	for (int r = 0; r <= h; r++)
+		screen_fill(top + r, 0, cols, THEME_NORMAL);
+	double secs_per_col = app->interval * ldexp(1.0, app->zoom) * graph_cols_per_cell(app->style);
+	double end = ceil(app_graph_end(app) / secs_per_col) * secs_per_col;
+	double start = end - secs_per_col * gw;
+	/* The newest point at or before each column's end. */
+	const struct comp_point **at = xcalloc((size_t)gw, sizeof *at);
+	double hi = 0;
+	size_t j = 0;
+	for (int c = 0; c < gw; c++) {
+		double t1 = start + secs_per_col * (c + 1);
+		while (j < app->comp_len && app->comp_hist[j].t <= t1)
+			j++;
+		if (j == 0 || app->comp_hist[j - 1].t < start - secs_per_col * 8)
+			continue; /* nothing read near it */
+		at[c] = &app->comp_hist[j - 1];
+		double sum = 0;
+		for (int p = 0; p < COMP_PART_COUNT; p++)
+			sum += (double)at[c]->part[p];
+		if (sum > hi)
+			hi = sum;
+	}
+	if (hi <= 0) {
+		screen_text(top + h / 2, gx, gw, THEME_DIM, false,
+			    "no smaps read in this time window yet (k: back to the RSS graph)");
+		free(at);
+		draw_time_axis(app, top + h, gx, gw, secs_per_col);
+		return;
+	}
+	struct graph_axis ax;
+	graph_axis_nice(0, hi, h > 4 ? h / 2 : 2, &ax);
+	for (int c = 0; c < gw; c++) {
+		if (!at[c])
+			continue;
+		for (int r = 0; r < h; r++) {
+			double mid = ax.lo + (ax.hi - ax.lo) * (h - r - 0.5) / h, acc = 0;
+			for (int p = 0; p < COMP_PART_COUNT; p++) {
+				acc += (double)at[c]->part[p];
+				if (mid < acc) {
+					char key[2] = { comp_part_key((enum comp_part)p), 0 };
+					screen_text(top + r, gx + c, 1, part_role((enum comp_part)p), false, key);
+					break;
+				}
+			}
+		}
+	}
+	for (int r = 0; r < h; r++)
+		screen_glyph(top + r, gx - 1, app->style == GRAPH_BRAILLE ? 0x2502u : '|', THEME_GRAPH_AXIS);
+	for (int r = 0; r < h; r += 2) {
+		char lab[32];
+		units_bytes(lab, sizeof lab, ax.lo + (ax.hi - ax.lo) * (h - r) / h);
+		int lw = (int)strlen(lab);
+		screen_text(top + r, gx - 2 - lw < 0 ? 0 : gx - 2 - lw, lw, THEME_GRAPH_AXIS, false, lab);
+	}
+	draw_time_axis(app, top + h, gx, gw, secs_per_col);
+	free(at);
+}
+
 static void overview_draw(struct app *app, int top, int rows, int cols)
 {
 	if (app->pid <= 0) {
@@ -483,6 +550,8 @@ static void overview_draw(struct app *app, int top, int rows, int cols)
 	int gh = rows - header - 1 - breakdown - prof - comp;
 	if (gh >= 1 && state(app)->table)
 		draw_composition_table(app, top + header, gh + 1, cols);
+	else if (gh >= 1 && state(app)->stacked)
+		draw_stacked(app, top + header, gh, cols);
 	else if (gh >= 1)
 		draw_graph(app, top + header, gh, cols, heap);
 	if (comp)
@@ -496,6 +565,14 @@ static int key_table(struct app *app, int ch)
 {
 	(void)ch;
 	state(app)->table = !state(app)->table;
+	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
+}
+
+static int key_stacked(struct app *app, int ch)
+{
+	(void)ch;
+	state(app)->stacked = !state(app)->stacked;
+	state(app)->table = false;
 	return VIEW_KEY_HANDLED | VIEW_KEY_REDRAW;
 }
 
@@ -581,6 +658,8 @@ static const struct binding overview_keys[] = {
 	  "(fragmentation), stacks, files, shared memory, unexplained", NULL, NULL, { 0 } },
 	{ "c", "what the RSS is made of, as a table with where each number comes from (again: the graph)",
 	  "c made of", key_table, { 'c' } },
+	{ "k", "the graph stacks what the RSS is made of over time, one point per smaps read (again: the RSS "
+	  "graph)", NULL, key_stacked, { 'k' } },
 	{ "R", "give malloc's free memory back to the system (malloc_trim in the target; asks first) and "
 	  "show RSS before and after", NULL, key_trim, { 'R' } },
 	{ NULL, NULL, NULL, NULL, { 0 } },

@@ -249,6 +249,15 @@ class Composition(TuiTestCase):
         s = self.wait_for(lambda s: re.search(r"trim: RSS \S+ \S+ -> \S+ \S+ \(-", s), timeout=30,
                           what="the trim's outcome")
         self.assertLess(vmrss(p.pid), rss - 20 * MIB)
+        # k: the parts stacked over time in the graph's place, each cell its
+        # part's letter; the fragmented heap's free memory is there.
+        self.keys("k")
+
+        def stacked(s):
+            cells = [line.split("\u2502", 1)[1] for line in s.splitlines() if "\u2502" in line]
+            return "where the number comes from" not in s and any("f" in c for c in cells) and \
+                any("N" in c for c in cells)
+        self.wait_for(stacked, timeout=15, what="the stacked parts")
         self.keys("q")
         self.wait_for(lambda s: "EXIT=0" in s, timeout=30, what="pmt-top to quit")
         self.assertTrue(alive(p.pid))
