@@ -117,7 +117,7 @@ static bool watch_for(struct session *c, double seconds)
 }
 
 /* The raw reply as JSON, with what a terminal would act on escaped. */
-static void print_json(const cJSON *result)
+void headless_print_json(const cJSON *result)
 {
 	char *text = cJSON_PrintUnformatted(result);
 	if (text == NULL)
@@ -244,7 +244,7 @@ static void trace_status(const struct cli_opts *o, const struct msg_status *st, 
 	char cur[32], peak[32], mem[32], iv[64];
 	if (o->json) {
 		cJSON_AddNumberToObject(raw, "pid", (double)o->pid);
-		print_json(raw);
+		headless_print_json(raw);
 		return;
 	}
 	if (st->tracing)
@@ -666,7 +666,7 @@ static int profile_sampled(struct session *c, const struct cli_opts *o, const ch
 			rc = fail(CLI_EXIT_FAILURE, "the agent's profile is malformed: %s", err);
 		} else {
 			if (o->json)
-				print_json(result);
+				headless_print_json(result);
 			else
 				print_profile_functions(&t, o->pid);
 			msg_profile_functions_done(&t);
@@ -676,7 +676,7 @@ static int profile_sampled(struct session *c, const struct cli_opts *o, const ch
 		const struct msg_profile_status *ps = session_profile_status(c);
 		struct snapshot *s = o->json ? NULL : profile_groups(result, o->pid, &rates, err, sizeof err);
 		if (o->json) {
-			print_json(result);
+			headless_print_json(result);
 		} else if (s == NULL) {
 			rc = fail(CLI_EXIT_FAILURE, "the agent's profile is malformed: %s", err);
 		} else {
@@ -735,7 +735,7 @@ static int profile_tracemalloc(struct session *c, const struct cli_opts *o, cons
 	if (rc != CLI_EXIT_OK)
 		goto done;
 	if (o->json) {
-		print_json(result);
+		headless_print_json(result);
 		goto done;
 	}
 	struct snapshot *s = snapshot_from_json(result, err, sizeof err);

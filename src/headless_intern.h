@@ -22,6 +22,10 @@ void headless_on_interrupt(int sig);
  * sampled profiler is started only when PROFILE (and not --no-profile). */
 struct session *headless_attach(const struct cli_opts *o, pid_t pid, bool profile, int *rc);
 
+/* An object as JSON on stdout, with what a terminal would act on escaped. */
+struct cJSON;
+void headless_print_json(const struct cJSON *result);
+
 struct snapshot;
 /* What the RSS of PID is made of now (smaps, and the session's newest
  * status), into SNAP's record of it; left empty when smaps cannot be read

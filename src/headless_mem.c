@@ -22,16 +22,6 @@
 
 #define CALL_TIMEOUT_MS 30000
 
-static void print_json(cJSON *o)
-{
-	char *text = cJSON_PrintUnformatted(o);
-	if (text == NULL)
-		xalloc_die(0);
-	strsafe_fputs_json(text, stdout);
-	putchar('\n');
-	free(text);
-}
-
 static int flushed(int rc)
 {
 	if (rc == CLI_EXIT_OK && (fflush(stdout) != 0 || ferror(stdout))) {
@@ -88,7 +78,7 @@ static void print_composition(pid_t pid, const struct composition *c, const stru
 			cJSON_AddStringToObject(o, "missing", c->why);
 		else
 			cJSON_AddNullToObject(o, "missing");
-		print_json(o);
+		headless_print_json(o);
 		cJSON_Delete(o);
 		return;
 	}
@@ -192,7 +182,7 @@ int headless_trim(const struct cli_opts *o)
 		cJSON_AddNumberToObject(j, "malloc_free_after", (double)t.after.free);
 		cJSON_AddBoolToObject(j, "returned", t.returned);
 		cJSON_AddNumberToObject(j, "seconds", t.seconds);
-		print_json(j);
+		headless_print_json(j);
 		cJSON_Delete(j);
 	} else {
 		char a[32], b[32], d[32], f1[32], f2[32];

@@ -1140,40 +1140,10 @@ static PyObject *malloc_figures(PyObject *self, PyObject *unused)
 			     (unsigned long long)mi.hblks, "top_pad", (unsigned long long)mi.keepcost);
 }
 
-PyDoc_STRVAR(pymalloc_text_doc,
-"pymalloc_text() -> str or None\n\n"
-"The text of sys._debugmallocstats(), written to memory instead of stderr.\n"
-"None when the interpreter does not use pymalloc (PYTHONMALLOC=malloc, a\n"
-"free-threaded build) or has no such function. The GIL must be held.");
-
-static PyObject *pymalloc_text(PyObject *self, PyObject *unused)
-{
-	(void)self;
-	(void)unused;
-	int (*fn)(FILE *) = NULL;
-	*(void **)&fn = dlsym(RTLD_DEFAULT, "_PyObject_DebugMallocStats");
-	if (fn == NULL)
-		Py_RETURN_NONE;
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	if (f == NULL)
-		return PyErr_SetFromErrno(PyExc_OSError);
-	int used = fn(f);
-	if (fclose(f) != 0) {
-		free(buf);
-		return PyErr_SetFromErrno(PyExc_OSError);
-	}
-	PyObject *res = used ? PyUnicode_DecodeLatin1(buf, (Py_ssize_t)len, NULL) : (Py_INCREF(Py_None), Py_None);
-	free(buf);
-	return res;
-}
-
 static PyMethodDef native_methods[] = {
 	{"group_tracebacks", group_tracebacks, METH_O, group_tracebacks_doc},
 	{"give_back", give_back, METH_NOARGS, give_back_doc},
 	{"malloc_figures", malloc_figures, METH_NOARGS, malloc_figures_doc},
-	{"pymalloc_text", pymalloc_text, METH_NOARGS, pymalloc_text_doc},
 	{"fold_new", fold_new, METH_VARARGS, fold_new_doc},
 	{"fold_step", fold_step, METH_O, fold_step_doc},
 	{"fold_info", fold_info, METH_O, fold_info_doc},

@@ -65,10 +65,13 @@ def _take():
             mall, mall_why = got, None
         else:
             mall_why = str(got)
-        # The profiler's module can lift its own hook off pymalloc for the call.
+        # The profiler's module gives them (lifting its own hook off pymalloc
+        # for the call when it is on).
         sampler = getattr(profiler, "_native", None)
-        text = getattr(sampler, "pymalloc_text", native.pymalloc_text)()
-        if text is None and tracemalloc.is_tracing():
+        text = sampler.pymalloc_text() if hasattr(sampler, "pymalloc_text") else None
+        if not hasattr(sampler, "pymalloc_text"):
+            pym_why = "needs the profiler's C helper _pmt_sampler, which is not loaded here"
+        elif text is None and tracemalloc.is_tracing():
             pym_why = "hidden while tracemalloc hooks the allocator"
         elif text is None:
             pym_why = "this interpreter does not use pymalloc (PYTHONMALLOC=malloc, or a free-threaded build)"
