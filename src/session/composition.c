@@ -74,38 +74,39 @@ void composition_make(const struct proc_sample *kinds, const struct msg_status *
 	} else {
 		out->agent = true;
 		/* pymalloc's blocks in use are every small object, whenever it was
-		 * allocated; tracing sees objects of every size, but only those
-		 * allocated since it started. The larger of the two is shown, and
-		 * what tracing saw beyond pymalloc's blocks is taken as Python's
-		 * share of malloc. */
+		 * allocated. The larger ones went to malloc: the sampled profiler
+		 * estimates those it saw (since it started). Without it, tracing
+		 * (tracemalloc, or a profiler that does not split its blocks)
+		 * sees objects of every size, but only since it started: the
+		 * larger of it and pymalloc's blocks is shown, and what it saw
+		 * beyond pymalloc's blocks is taken as Python's share of malloc. */
 		int64_t small = m->has_pymalloc ? (int64_t)m->pymalloc.allocated : -1;
-		int64_t seen = -1;
-		const char *seen_by = NULL;
 		int64_t share = -1; /* Python's bytes in malloc; -1: not known */
 		const struct msg_profile_status *pr = st->has_profile ? &st->profile : NULL;
 		if (!st->tracing && pr && pr->running && pr->live_malloc_bytes >= 0 && small >= 0) {
-			/* The profiler tells its blocks from malloc apart by size:
-			 * pymalloc's small objects, and its estimate of the others. */
 			share = (int64_t)pr->live_malloc_bytes;
 			set(out, COMP_PYTHON, small + share, "pymalloc blocks in use + sampled profiler's larger blocks");
-		} else if (st->tracing) {
-			seen = (int64_t)st->traced_current;
-			seen_by = "tracemalloc";
-		} else if (pr && pr->running) {
-			seen = (int64_t)pr->live_bytes;
-			seen_by = "sampled profiler, estimate";
-		}
-		if (share >= 0) {
-			/* set above */
-		} else if (seen >= 0 && seen >= small) {
-			set(out, COMP_PYTHON, seen, seen_by);
-			share = small >= 0 ? seen - small : -1;
-		} else if (small >= 0) {
-			set(out, COMP_PYTHON, small, seen_by ? "pymalloc blocks in use (tracing saw less: it started later)"
-							   : "pymalloc blocks in use; objects over 512 B count as native");
-			share = 0;
 		} else {
-			say(out, "Python objects", "tracing is off and there is no pymalloc (they count as native)");
+			int64_t seen = -1;
+			const char *seen_by = NULL;
+			if (st->tracing) {
+				seen = (int64_t)st->traced_current;
+				seen_by = "tracemalloc";
+			} else if (pr && pr->running) {
+				seen = (int64_t)pr->live_bytes;
+				seen_by = "sampled profiler, estimate";
+			}
+			if (seen >= 0 && seen >= small) {
+				set(out, COMP_PYTHON, seen, seen_by);
+				share = small >= 0 ? seen - small : -1;
+			} else if (small >= 0) {
+				set(out, COMP_PYTHON, small,
+				    seen_by ? "pymalloc blocks in use (tracing saw less: it started later)"
+					    : "pymalloc blocks in use; objects over 512 B count as native");
+				share = 0;
+			} else {
+				say(out, "Python objects", "tracing is off and there is no pymalloc (they count as native)");
+			}
 		}
 		if (m->has_pymalloc)
 			set(out, COMP_SLACK, at_least_0((int64_t)m->pymalloc.arena_bytes - small),
