@@ -202,6 +202,17 @@ static void read_kinds(struct proc_sampler *ps, struct proc_sample *out)
 		out->kinds_stacks = t.thread_stacks;
 		out->kinds_arenas = t.arenas;
 		out->flags |= PROC_SAMPLE_HAS_KINDS;
+		/* The same read gives what smaps_rollup sums, fresher than its own
+		 * cadence: the rollup is read only while the whole file cannot be. */
+		out->pss = t.pss;
+		out->pss_anon = t.pss_anon;
+		out->pss_file = t.pss_file;
+		out->pss_shmem = t.pss_shmem;
+		out->private_clean = t.private_clean;
+		out->private_dirty = t.private_dirty;
+		out->swap_pss = t.swap_pss;
+		out->flags |= PROC_SAMPLE_HAS_SMAPS;
+		ps->smaps_next = out->t + SMAPS_MIN_PERIOD;
 	}
 	double cost = monotime_now() - t0;
 	out->kinds_cost = cost;

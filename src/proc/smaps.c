@@ -27,6 +27,7 @@ struct mapping {
 	bool named_anon;      /* [anon:...] names stay anon */
 	bool guarded;         /* a stack by the guard below it (not [stack]) */
 	uint64_t rss, swap;
+	uint64_t pss, anon, private_clean, private_dirty, swap_pss;
 };
 
 const char *smaps_kind_name(enum smaps_kind k)
@@ -166,10 +167,21 @@ int smaps_parse(const char *text, int threads, struct smaps_totals *t)
 			const char *path = p < line + len ? p : line + len;
 			c->kind = kind_of(path, (size_t)(line + len - path), c->perms, &c->named_anon);
 		} else if (n > 0) {
+			struct mapping *c = &m[n - 1];
 			if (field_kb(line, "Rss", &v))
-				m[n - 1].rss = v;
+				c->rss = v;
+			else if (field_kb(line, "Pss", &v))
+				c->pss = v;
+			else if (field_kb(line, "Anonymous", &v))
+				c->anon = v;
+			else if (field_kb(line, "Private_Clean", &v))
+				c->private_clean = v;
+			else if (field_kb(line, "Private_Dirty", &v))
+				c->private_dirty = v;
 			else if (field_kb(line, "Swap", &v))
-				m[n - 1].swap = v;
+				c->swap = v;
+			else if (field_kb(line, "SwapPss", &v))
+				c->swap_pss = v;
 		}
 		line = eol ? eol + 1 : line + len;
 	}
@@ -213,9 +225,22 @@ int smaps_parse(const char *text, int threads, struct smaps_totals *t)
 		free(c);
 	}
 	for (size_t i = 0; i < n; i++) {
-		t->rss[m[i].kind] += m[i].rss;
-		t->swap[m[i].kind] += m[i].swap;
-		t->rss_all += m[i].rss;
+		const struct mapping *c = &m[i];
+		t->rss[c->kind] += c->rss;
+		t->swap[c->kind] += c->swap;
+		t->rss_all += c->rss;
+		t->pss += c->pss;
+		t->private_clean += c->private_clean;
+		t->private_dirty += c->private_dirty;
+		t->swap_pss += c->swap_pss;
+		if (c->kind == SMAPS_SHMEM) {
+			t->pss_shmem += c->pss;
+		} else {
+			uint64_t anon = c->rss ? (uint64_t)((double)c->pss * (double)(c->anon < c->rss ? c->anon : c->rss) /
+							   (double)c->rss) : 0;
+			t->pss_anon += anon;
+			t->pss_file += c->pss - anon;
+		}
 	}
 	t->mappings = (uint32_t)n;
 	free(m);

@@ -40,6 +40,11 @@ struct smaps_totals {
 	uint64_t rss[SMAPS_KIND_COUNT];  /* bytes */
 	uint64_t swap[SMAPS_KIND_COUNT];
 	uint64_t rss_all;
+	/* What smaps_rollup sums, from the same read: PSS (split by the kind
+	 * of page: a mapping's anonymous share of its PSS is its Anonymous
+	 * share of its Rss), private pages, and the swapped share. */
+	uint64_t pss, pss_anon, pss_file, pss_shmem;
+	uint64_t private_clean, private_dirty, swap_pss;
 	uint32_t mappings;
 	uint32_t thread_stacks;          /* stacks found beside the main one */
 	uint32_t arenas;                 /* glibc arenas beside the main one */
