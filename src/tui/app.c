@@ -282,7 +282,7 @@ static void reap_child(struct app *app)
 
 /* The composition of the newest smaps read, into the stacked graph's
  * history (bounded: halved when full). */
-static void comp_append(struct app *app)
+void app_comp_append(struct app *app)
 {
 	struct composition c;
 	app_composition(app, &c);
@@ -318,11 +318,8 @@ static void fold_sample(struct app *app, const struct proc_sample *s)
 	app->last = *s;
 	if (s->flags & PROC_SAMPLE_HAS_SMAPS)
 		app->smaps = *s;
-	if (s->flags & PROC_SAMPLE_HAS_KINDS) {
-		app->kinds = *s;
-		app_snap_memory(app);
-		comp_append(app);
-	}
+	if (s->flags & PROC_SAMPLE_HAS_KINDS)
+		app_kinds_arrived(app, s);
 	if (!app->have_last || s->rss < app->rss_min)
 		app->rss_min = s->rss;
 	if (!app->have_last || s->rss > app->rss_max)
@@ -579,6 +576,7 @@ void app_focus(struct app *app, pid_t pid)
 	memset(&app->last, 0, sizeof app->last);
 	memset(&app->smaps, 0, sizeof app->smaps);
 	memset(&app->kinds, 0, sizeof app->kinds);
+	app->kinds_fig_ok = app->kinds_asking = false;
 	app->comp_len = 0;
 	app->cmdline[0] = '\0';
 	app->age_at_start = 0;

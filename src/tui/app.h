@@ -79,6 +79,14 @@ struct app {
 	struct proc_sample last;   /* newest sample */
 	struct proc_sample smaps;  /* newest sample that had smaps_rollup */
 	struct proc_sample kinds;  /* newest sample with the kinds of memory */
+	/* The agent's allocator figures taken just after that smaps read (a
+	 * status {"fresh": true} asked for as it came), so that the parts of
+	 * a composition are of one moment; kinds_fig_ok false: none. The next
+	 * smaps read waits in kinds_next until its figures come. */
+	struct msg_status kinds_fig;
+	bool kinds_fig_ok;
+	struct proc_sample kinds_next;
+	bool kinds_asking;
 	/* What the RSS was made of, one point per smaps read (the stacked
 	 * graph, k in the Overview); every other point dropped when full. */
 	struct comp_point {
@@ -174,6 +182,11 @@ void app_composition(struct app *app, struct composition *c);
 /* Fills the pending snapshots' record of the RSS, where the newest smaps
  * sample and allocator figures are from after them (app_snap.c). */
 void app_snap_memory(struct app *app);
+/* A sample with the kinds of memory came (app.c): ask the agent for
+ * allocator figures of this moment, and settle the pair when they come. */
+void app_kinds_arrived(struct app *app, const struct proc_sample *s);
+/* Adds the settled composition to the stacked graph's history (app.c). */
+void app_comp_append(struct app *app);
 /* tracemalloc is on, as far as the newest status says. */
 bool app_agent_tracing(const struct app *app);
 /* The sampled profiler runs in the target, as the session says. */

@@ -263,6 +263,47 @@ void app_composition(struct app *app, struct composition *c)
 	if (!why[0] && (app->last.flags & PROC_SAMPLE_KINDS_TOO_BIG))
 		why = "kinds of memory unavailable: /proc/PID/smaps is too big to read";
 	composition_make(app->kinds.flags & PROC_SAMPLE_HAS_KINDS ? &app->kinds : NULL,
-			 app->session && session_agent(app->session) == SESSION_AGENT_READY ? app_agent_status(app) : NULL,
-			 why, c);
+			 app->kinds_fig_ok ? &app->kinds_fig : NULL, why, c);
+}
+
+/* The new smaps read becomes the composition's with figures of its moment. */
+static void kinds_settle(struct app *app, const struct proc_sample *s, const struct msg_status *fig)
+{
+	app->kinds = *s;
+	app->kinds_fig_ok = fig != NULL;
+	if (fig)
+		app->kinds_fig = *fig;
+	app_snap_memory(app);
+	app_comp_append(app);
+	app->data_dirty = true;
+}
+
+static void on_kinds_figures(void *ud, struct client_reply *r)
+{
+	struct app *app = ud;
+	char err[256];
+	app->kinds_asking = false;
+	const struct msg_status *fig = NULL;
+	if (r->ok && app->session && session_take_status(app->session, r->result, err, sizeof err) == 0)
+		fig = session_status(app->session, NULL);
+	kinds_settle(app, &app->kinds_next, fig);
+}
+
+void app_kinds_arrived(struct app *app, const struct proc_sample *s)
+{
+	if (app->kinds_asking) {
+		app->kinds_next = *s; /* a newer read: it takes the figures on their way */
+		return;
+	}
+	if (!app->session || session_agent(app->session) != SESSION_AGENT_READY) {
+		kinds_settle(app, s, NULL);
+		return;
+	}
+	cJSON *fresh = cJSON_CreateObject();
+	cJSON_AddTrueToObject(fresh, "fresh");
+	app->kinds_next = *s;
+	if (session_request(app->session, PROTO_CMD_STATUS, fresh, on_kinds_figures, app, NULL, 0) >= 0)
+		app->kinds_asking = true;
+	else
+		kinds_settle(app, s, NULL);
 }

@@ -79,18 +79,9 @@ static double wall_now(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static void on_fresh_status(void *ud, struct client_reply *r)
-{
-	struct app *app = ud;
-	char err[256];
-	if (r->ok && app->session && session_take_status(app->session, r->result, err, sizeof err) == 0)
-		app_snap_memory(app);
-}
-
 void app_snap_memory(struct app *app)
 {
-	const struct msg_status *st = app->session && session_agent(app->session) == SESSION_AGENT_READY
-				      ? app_agent_status(app) : NULL;
+	const struct msg_status *st = app->kinds_fig_ok ? &app->kinds_fig : NULL;
 	for (size_t i = 0; i < app->nsnaps; i++) {
 		struct app_snap *s = &app->snaps[i];
 		if (!s->mem_pending)
@@ -145,11 +136,8 @@ void app_snapshot_take(struct app *app)
 		return;
 	}
 	/* What the RSS is made of at this moment: smaps read now on the
-	 * sampling thread, allocator figures taken now by the agent (after the
-	 * snapshot: one connection answers in order). */
+	 * sampling thread, and the allocator figures asked for as it comes
+	 * (app_kinds_arrived). */
 	if (app->sampler)
 		proc_sampler_kinds_now(app->sampler);
-	cJSON *fresh = cJSON_CreateObject();
-	cJSON_AddTrueToObject(fresh, "fresh");
-	session_request(app->session, PROTO_CMD_STATUS, fresh, on_fresh_status, app, err, sizeof err);
 }
