@@ -23,7 +23,7 @@ from . import profiler
 
 TTL = 2.0
 DUTY = 0.005
-FRESH_DUTY = 0.05   # fresh figures, asked for in a loop, may take this share of one core
+FRESH_DUTY = 0.01   # fresh figures, asked for in a loop, may take this share of one core
 
 _lock = threading.Lock()
 _last = None
