@@ -48,8 +48,10 @@ def threads_of(pid):
 
 
 class SoakBase(unittest.TestCase):
-    """The soak target and its load; ENV adds to the target's environment."""
+    """The soak target and its load; ENV adds to the target's environment,
+    STATUS_ARGS to the control client's status requests."""
     ENV = {}
+    STATUS_ARGS = {}
 
     def setUp(self):
         self.start_target(self.ENV)
@@ -105,7 +107,7 @@ class SoakBase(unittest.TestCase):
         lat = []
         while any(t.is_alive() for t in ts):
             t0 = time.monotonic()
-            self.ctl.ok("status")
+            self.ctl.ok("status", **self.STATUS_ARGS)
             lat.append(time.monotonic() - t0)
             time.sleep(0.02)
         for t in ts:
