@@ -37,18 +37,30 @@ import time
 
 PY314 = "/opt/pmt-top-py314/bin/python3.14"
 
+# How long a job may last at most: the test ends it with SIGUSR1 once it is
+# done with the target (env.finish), so that however long an inject takes on
+# a loaded machine, the target is still there to answer.
+JOB_MAX = 300
+
+STOP_ON_USR1 = (
+    "import signal\n"
+    "stop = []\n"
+    "signal.signal(signal.SIGUSR1, lambda *a: stop.append(1))\n"
+)
+
 TARGETS = {
-    # Each prints "ready" once running, does its own job, then exits 0.
+    # Each prints "ready" once running, does its own job until SIGUSR1 (or
+    # argv[1] seconds), then exits 0.
     "idle": (
-        "import sys, time\n"
+        "import sys, time\n" + STOP_ON_USR1 +
         "print('ready', flush=True)\n"
         "end = time.time() + float(sys.argv[1])\n"
-        "while time.time() < end:\n"
+        "while time.time() < end and not stop:\n"
         "    time.sleep(0.01)\n"
         "print('finished', flush=True)\n"
     ),
     "busy": (
-        "import sys, time\n"
+        "import sys, time\n" + STOP_ON_USR1 +
         "def work(n):\n"
         "    s = 0\n"
         "    for i in range(n):\n"
@@ -56,16 +68,16 @@ TARGETS = {
         "    return s\n"
         "print('ready', flush=True)\n"
         "end = time.time() + float(sys.argv[1])\n"
-        "while time.time() < end:\n"
+        "while time.time() < end and not stop:\n"
         "    work(20000)\n"
         "print('finished', flush=True)\n"
     ),
     "threads": (
-        "import sys, threading, time\n"
+        "import sys, threading, time\n" + STOP_ON_USR1 +
         "end = time.time() + float(sys.argv[1])\n"
         "def alloc(k):\n"
         "    keep = []\n"
-        "    while time.time() < end:\n"
+        "    while time.time() < end and not stop:\n"
         "        keep.append([dict(a=i, b=str(i) * k) for i in range(200)])\n"
         "        if len(keep) > 50:\n"
         "            del keep[:25]\n"
@@ -247,7 +259,14 @@ class Env:
         print("  (no hello from %d: %r)" % (pid, last))
         return None
 
-    def finish(self, p, what, timeout=30):
+    def finish(self, p, what, timeout=30, pid=None, stop=False):
+        """Waits for target P to exit 0 with a clean stderr; STOP: first ends
+        its job with SIGUSR1 (sent to PID when P is a wrapper such as unshare)."""
+        if stop:
+            try:
+                os.kill(pid or p.pid, signal.SIGUSR1)
+            except ProcessLookupError:
+                pass
         try:
             p.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -268,7 +287,7 @@ def run_interpreter(env, python):
     ver = subprocess.run([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
                          stdout=subprocess.PIPE, check=True).stdout.decode().strip()
     print("interpreter %s (%s)" % (python, ver))
-    job = 6.0
+    job = JOB_MAX
     targets = {}
     for kind in ("idle", "busy", "threads"):
         # Started one at a time so each still runs its job while it is injected.
@@ -289,7 +308,7 @@ def run_interpreter(env, python):
             socks = [f for f in os.listdir(env.rundir) if f == "%d.sock" % p.pid]
             env.check(len(socks) == 1, "%s idle: one socket for the target" % ver)
     for kind, p in targets.items():
-        env.finish(p, "%s %s target" % (ver, kind))
+        env.finish(p, "%s %s target" % (ver, kind), stop=True)
 
     run_blocked(env, python, ver)
 
@@ -528,7 +547,7 @@ def run_namespaces(env):
         # Mount namespace with its own /tmp: the bootstrap must be placed through /proc/PID/root.
         # (the script is passed with -c: the private /tmp hides our files)
         inner = 'mount -t tmpfs tmpfs /tmp && mkdir -m 700 /tmp/rt && PMT_TOP_RUNTIME_DIR=/tmp/rt exec "$@"'
-        p = subprocess.Popen([unshare, "-m", "sh", "-c", inner, "sh", py, "-c", TARGETS["busy"], "6"],
+        p = subprocess.Popen([unshare, "-m", "sh", "-c", inner, "sh", py, "-c", TARGETS["busy"], str(JOB_MAX)],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         env.procs.append(p)
         if p.stdout.readline().strip() != b"ready":
@@ -543,10 +562,10 @@ def run_namespaces(env):
             env.rundir = saved
         env.check(h is not None and h.get("pid") == p.pid,
                   "%s in a private mount namespace: the agent answers" % ver)
-        env.finish(p, "%s mount-namespace target" % ver)
+        env.finish(p, "%s mount-namespace target" % ver, stop=True)
         # Pid namespace: the agent names its socket with the pid it sees.
         envv = dict(os.environ, PMT_TOP_RUNTIME_DIR=env.rundir)
-        p = subprocess.Popen([unshare, "-p", "-f", "--mount-proc", py, script, "6"], stdout=subprocess.PIPE,
+        p = subprocess.Popen([unshare, "-p", "-f", "--mount-proc", py, script, str(JOB_MAX)], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, env=envv)
         env.procs.append(p)
         if p.stdout.readline().strip() != b"ready":
@@ -564,7 +583,7 @@ def run_namespaces(env):
         h = env.hello(nspid)
         env.check(h is not None and h.get("pid") == nspid,
                   "%s in a pid namespace: the agent answers on %d.sock" % (ver, nspid))
-        env.finish(p, "%s pid-namespace target" % ver)
+        env.finish(p, "%s pid-namespace target" % ver, pid=pid, stop=True)
         # Another user's process, injected by root: the bootstrap files must be theirs.
         setpriv = shutil.which("setpriv")
         if setpriv:
@@ -573,7 +592,7 @@ def run_namespaces(env):
             os.mkdir(rd, 0o700)
             os.chown(rd, 65534, 65534)
             p = subprocess.Popen([setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", py, "-c",
-                                  TARGETS["busy"], "6"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  TARGETS["busy"], str(JOB_MAX)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                  env=dict(os.environ, PMT_TOP_RUNTIME_DIR=rd))
             env.procs.append(p)
             if p.stdout.readline().strip() != b"ready":
@@ -587,7 +606,7 @@ def run_namespaces(env):
             finally:
                 env.rundir = saved
             env.check(h is not None and h.get("pid") == p.pid, "%s running as nobody: the agent answers" % ver)
-            env.finish(p, "%s target running as nobody" % ver)
+            env.finish(p, "%s target running as nobody" % ver, stop=True)
     return 0
 
 
