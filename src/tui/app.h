@@ -182,8 +182,10 @@ void app_composition(struct app *app, struct composition *c);
 /* Fills the pending snapshots' record of the RSS, where the newest smaps
  * sample and allocator figures are from after them (app_snap.c). */
 void app_snap_memory(struct app *app);
-/* A sample with the kinds of memory came (app.c): ask the agent for
- * allocator figures of this moment, and settle the pair when they come. */
+/* A sample with the kinds of memory came (app.c): where the composition is
+ * looked at (the Overview, a snapshot's record), ask the agent for
+ * allocator figures of this moment and settle the pair when they come;
+ * elsewhere pair it with the newest pushed figures. */
 void app_kinds_arrived(struct app *app, const struct proc_sample *s);
 /* Adds the settled composition to the stacked graph's history (app.c). */
 void app_comp_append(struct app *app);

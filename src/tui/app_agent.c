@@ -16,6 +16,7 @@
 #include "session/composition.h"
 #include "session/session.h"
 #include "tui/app.h"
+#include "tui/view.h"
 
 /*
  * The traced-heap series: one point per status, at the time the agent took
@@ -289,6 +290,19 @@ static void on_kinds_figures(void *ud, struct client_reply *r)
 	kinds_settle(app, &app->kinds_next, fig);
 }
 
+/* Whether a smaps read is worth fresh figures: the Overview shows the
+ * composition, or a snapshot waits for its record. Elsewhere the newest
+ * pushed figures do, and pmt-top asks the agent nothing of its own. */
+static bool kinds_wanted(const struct app *app)
+{
+	if (views[app->view] == &view_overview)
+		return true;
+	for (size_t i = 0; i < app->nsnaps; i++)
+		if (app->snaps[i].mem_pending)
+			return true;
+	return false;
+}
+
 void app_kinds_arrived(struct app *app, const struct proc_sample *s)
 {
 	if (app->kinds_asking) {
@@ -297,6 +311,10 @@ void app_kinds_arrived(struct app *app, const struct proc_sample *s)
 	}
 	if (!app->session || session_agent(app->session) != SESSION_AGENT_READY) {
 		kinds_settle(app, s, NULL);
+		return;
+	}
+	if (!kinds_wanted(app)) {
+		kinds_settle(app, s, app_agent_status(app));
 		return;
 	}
 	cJSON *fresh = cJSON_CreateObject();
