@@ -67,6 +67,7 @@ static const char help_text[] =
 "                         ps: how long growth is measured (default 2)\n"
 "      --calls            profile: also count calls (CALLS, RET/CALL, LARGEST)\n"
 "      --no-profile       do not start the sampled allocation profiler on attach\n"
+"      --no-native        the profiler leaves native code's malloc alone (no GOT hooks)\n"
 "                         (profile: use tracemalloc instead)\n"
 "      --trace N          run/demo: start tracemalloc at once with N frames\n"
 "      --log FILE         run/demo: where the program's output goes\n"
@@ -403,6 +404,7 @@ int cli_parse(int argc, char *const argv[], struct cli_opts *o, char *err, size_
 			{ "-p", "--pids", 1, OK_WATCH | OK_PS | OK_SNAP },
 			{ NULL, "--calls", 0, OK_PROF },
 			{ NULL, "--no-profile", 0, OK_TUI | OK_PROF },
+			{ NULL, "--no-native", 0, OK_TUI | OK_PROF },
 			{ NULL, "--trace", 1, OK_RUN | OK_DEMO },
 			{ NULL, "--log", 1, OK_RUN | OK_DEMO },
 			{ NULL, "--load", 0, OK_TUI },
@@ -498,6 +500,8 @@ int cli_parse(int argc, char *const argv[], struct cli_opts *o, char *err, size_
 			o->calls = true;
 		} else if (strcmp(lname, "--no-profile") == 0) {
 			o->no_profile = true;
+		} else if (strcmp(lname, "--no-native") == 0) {
+			o->no_native = true;
 		} else if (strcmp(lname, "--output") == 0) {
 			o->output = val;
 		} else if (strcmp(lname, "--json") == 0) {

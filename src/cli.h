@@ -89,6 +89,7 @@ struct cli_opts {
 	bool json;                /* --json */
 	double duration;          /* --duration S */
 	bool no_profile;          /* --no-profile: do not start the sampled profiler */
+	bool no_native;           /* --no-native: the profiler without native hooks */
 	uint64_t profile_interval;/* profile --interval BYTES; 0 = the agent's default */
 	bool calls;               /* profile --calls: count calls per function */
 	int trace;                /* --trace N: start tracemalloc with N frames (run/demo) */

@@ -92,6 +92,7 @@ struct session *headless_attach(const struct cli_opts *o, pid_t pid, bool profil
 		.no_profile = !profile || o->no_profile,
 		.profile_interval = o->profile_interval,
 		.profile_calls = o->calls,
+		.profile_no_native = o->no_native,
 	};
 	const struct session_events ev = { .message = on_message };
 	struct session *s = session_new(&so, &ev);
@@ -583,7 +584,7 @@ static void print_profile_functions(const struct msg_profile_functions *t, pid_t
 		       maybe_bytes(ret, sizeof ret, r->has_calls, r->retained_per_call),
 		       maybe_bytes(big, sizeof big, r->has_calls, r->largest_call));
 		strsafe_fputs(r->function, stdout);
-		fputs("  ", stdout);
+		fputs(r->native ? " [native]  " : "  ", stdout);
 		strsafe_fputs(r->file, stdout);
 		printf(":%d\n", r->line >= 0 ? r->line : r->first_line);
 	}

@@ -40,10 +40,10 @@ static void *hook_realloc(void *p, size_t n)
 	return real_realloc(p, n);
 }
 
-static const struct pmt_got_hook hooks[] = {
-	{ "malloc", (void *)hook_malloc },
-	{ "free", (void *)hook_free },
-	{ "realloc", (void *)hook_realloc },
+static struct pmt_got_hook hooks[] = {
+	{ "malloc", (void *)hook_malloc, NULL, NULL },
+	{ "free", (void *)hook_free, NULL, NULL },
+	{ "realloc", (void *)hook_realloc, NULL, NULL },
 };
 
 struct lib {
@@ -51,6 +51,7 @@ struct lib {
 	void *(*alloc)(size_t);
 	void (*release)(void *);
 	void *(*grow)(void *, size_t);
+	void *(*alloc_ptr)(size_t);
 };
 
 static struct lib open_lib(const char *path)
@@ -62,6 +63,7 @@ static struct lib open_lib(const char *path)
 	*(void **)&l.alloc = dlsym(l.h, "gotcase_alloc");
 	*(void **)&l.release = dlsym(l.h, "gotcase_free");
 	*(void **)&l.grow = dlsym(l.h, "gotcase_realloc");
+	*(void **)&l.alloc_ptr = dlsym(l.h, "gotcase_alloc_ptr");
 	assert_non_null(l.alloc);
 	return l;
 }
@@ -72,6 +74,9 @@ static void setup_real(void)
 	*(void **)&real_free = dlsym(RTLD_NEXT, "free");
 	*(void **)&real_realloc = dlsym(RTLD_NEXT, "realloc");
 	assert_non_null(real_malloc);
+	hooks[0].target = (void *)real_malloc;
+	hooks[1].target = (void *)real_free;
+	hooks[2].target = (void *)real_realloc;
 }
 
 static void test_patch_and_restore(void **state)
@@ -199,9 +204,87 @@ static void test_on_off_under_load(void **state)
 	dlclose(libs[1].h);
 }
 
+/* A pointer variable set to malloc is followed too, and put back. */
+static void test_pointer_variable(void **state)
+{
+	(void)state;
+	setup_real();
+	struct lib l = open_lib(PMT_GOT_RELRO);
+	void *(**var)(size_t) = dlsym(l.h, "gotcase_mallocp");
+	assert_non_null(var);
+	assert_ptr_equal(*var, real_malloc);
+	struct pmt_got g = { .hooks = hooks, .nhooks = 3, .self = (void *)test_pointer_variable };
+	assert_int_equal(pmt_got_apply(&g), 0);
+	assert_ptr_equal(*var, hook_malloc);
+	long m0 = atomic_load(&mallocs);
+	real_free(l.alloc_ptr(32));
+	assert_int_equal(atomic_load(&mallocs) - m0, 1);
+	pmt_got_restore(&g);
+	assert_ptr_equal(*var, real_malloc);
+	dlclose(l.h);
+}
+
+/* Objects named by skip[] are left alone, and so is an entry bound to
+ * another function than the one the hook calls. */
+static void test_skip_and_foreign(void **state)
+{
+	(void)state;
+	setup_real();
+	struct lib lazy = open_lib(PMT_GOT_LAZY), relro = open_lib(PMT_GOT_RELRO);
+	lazy.release(lazy.alloc(8));
+	struct pmt_got g = { .hooks = hooks, .nhooks = 3, .self = (void *)test_skip_and_foreign,
+			     .skip = { (void *)relro.alloc }, .nskip = 1 };
+	assert_int_equal(pmt_got_apply(&g), 0);
+	long m0 = atomic_load(&mallocs);
+	relro.release(relro.alloc(8));
+	assert_int_equal(atomic_load(&mallocs), m0); /* skipped */
+	lazy.release(lazy.alloc(8));
+	assert_int_equal(atomic_load(&mallocs) - m0, 1);
+	/* The lazy library's malloc entry, bound now to something else. */
+	void **entry = NULL;
+	for (size_t i = 0; i < g.nslots; i++)
+		if (g.slots[i].hook == 0 && !g.slots[i].relro)
+			entry = g.slots[i].addr;
+	assert_non_null(entry);
+	pmt_got_restore(&g);
+	void *theirs = (void *)hook_realloc; /* not malloc: a foreign binding */
+	*entry = theirs;
+	struct pmt_got g2 = { .hooks = hooks, .nhooks = 3, .self = (void *)test_skip_and_foreign };
+	assert_int_equal(pmt_got_apply(&g2), 0);
+	for (size_t i = 0; i < g2.nslots; i++)
+		assert_ptr_not_equal(g2.slots[i].addr, entry);
+	assert_ptr_equal(*entry, theirs);
+	pmt_got_restore(&g2);
+	*entry = (void *)real_malloc;
+	dlclose(lazy.h);
+	dlclose(relro.h);
+}
+
+/* An object unloaded while patched: the restore leaves its entries (their
+ * memory is gone) and counts them. */
+static void test_unloaded_object(void **state)
+{
+	(void)state;
+	setup_real();
+	struct lib l = open_lib(PMT_GOT_RELRO);
+	struct pmt_got g = { .hooks = hooks, .nhooks = 3, .self = (void *)test_unloaded_object };
+	assert_int_equal(pmt_got_apply(&g), 0);
+	size_t all = g.nslots;
+	assert_true(all >= 4);
+	assert_false(pmt_got_changed(&g));
+	dlclose(l.h);
+	assert_true(pmt_got_changed(&g));
+	size_t back = pmt_got_restore(&g);
+	assert_true(g.gone >= 4);
+	assert_int_equal(back + g.gone + g.kept, all);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_pointer_variable),
+		cmocka_unit_test(test_skip_and_foreign),
+		cmocka_unit_test(test_unloaded_object),
 		cmocka_unit_test(test_patch_and_restore),
 		cmocka_unit_test(test_restore_keeps_others),
 		cmocka_unit_test(test_on_off_under_load),

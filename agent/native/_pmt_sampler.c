@@ -30,6 +30,20 @@
  * Stacks are captured only for the MEM and OBJ domains (GIL held, no other
  * allocator's lock held): RAW allocations are counted in nogil_bytes, not
  * attributed (pymalloc's large blocks are seen in the OBJ domain).
+ *
+ * Native allocations (start(native=True)): the malloc family called by C
+ * extensions and libraries is sent through hooks of ours by rewriting the
+ * callers' GOT entries (pmt_got.h); the interpreter's own calls are left to
+ * the PEP 445 hooks. They share the countdown, the sample table and the
+ * stack table with Python's allocations; their stacks carry a native flag.
+ * A thread that holds the GIL gets its Python stack captured at once. One
+ * that released it (lxml parses with the GIL released) cannot read its
+ * frames safely: the block goes to the "native, no Python stack" stack and
+ * to a short per-thread list, and is moved to the thread's Python stack the
+ * next time that thread allocates with the GIL (in practice: as the C call
+ * returns and builds its result). The hooks stay callable forever (this
+ * module is never unloaded): a thread may still hold an old GOT value.
+ *
  * Free-threaded builds are not supported.
  */
 #define PY_SSIZE_T_CLEAN
@@ -37,6 +51,8 @@
 #include <frameobject.h>
 
 #include <dlfcn.h>
+#include <errno.h>
+#include <malloc.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -46,6 +62,8 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+
+#include "pmt_got.h"
 
 #ifdef Py_GIL_DISABLED
 #error "_pmt_sampler needs the GIL"
@@ -90,7 +108,8 @@ struct frame {
 struct stack {
 	uint64_t hash;
 	uint32_t n;			/* frames, innermost first */
-	uint32_t truncated;		/* deeper than nframe */
+	uint16_t truncated;		/* deeper than nframe */
+	uint16_t native;		/* allocated by native code under these frames */
 	double live_bytes, live_blocks;	/* estimates of what is alive now */
 	double alloc_bytes, alloc_blocks;	/* estimates of everything allocated */
 	uint64_t samples;		/* live samples */
@@ -133,6 +152,10 @@ static double g_nogil_bytes;		/* RAW allocations: counted, not attributed */
  * of the live ones, for the RSS composition. */
 #define PYMALLOC_MAX 512
 static double g_live_malloc;
+static uint32_t g_nostack_id;		/* native, no Python stack (GIL released) */
+
+/* Native hooks: on while the GOT entries point to them. */
+static atomic_int g_native_on;
 static size_t g_stack_bytes;		/* memory held by stack records */
 
 /* Call counting (GIL). */
@@ -158,9 +181,29 @@ struct tl_state {
 	int ignore;			/* this thread is the agent's: never sampled */
 	uint64_t rng;
 	double sampled;			/* weights sampled by this thread, for calls */
+	unsigned npend;			/* native blocks wait in tlp for a stack */
 };
 
 static _Thread_local struct tl_state tl TLS_MODEL;
+
+/* The native blocks a thread sampled while it had released the GIL, to be
+ * given its Python stack when it next allocates with the GIL. Made on the
+ * first one, grown to PEND_MAX (past that a block stays unattributed); on
+ * a list, touched only under g_mu: stop() frees them all (a thread notices
+ * by the epoch), and a thread's own goes when it exits. */
+#define PEND_MAX 8192
+struct tl_pend {
+	struct tl_pend *prev, *next;
+	pthread_t owner;
+	unsigned n, cap;
+	uintptr_t ptr[];
+};
+static _Thread_local struct tl_pend *tlp TLS_MODEL;
+static _Thread_local unsigned tlp_epoch TLS_MODEL;
+static unsigned g_pend_epoch = 1;	/* g_mu */
+static struct tl_pend *g_pend_list;	/* g_mu */
+static size_t g_pend_bytes;		/* g_mu */
+static pthread_key_t g_pend_key;
 
 /* The call shadow stack is too big for static TLS: it is allocated on a
  * thread's first call event. Every one is on a list: stop() frees them all
@@ -413,7 +456,7 @@ static int sample_remove(uintptr_t p, struct sample *out)
 		double w = weight_of(s->size);
 		st->live_bytes -= w;
 		st->live_blocks -= s->size ? w / (double)s->size : 0;
-		if (s->size > PYMALLOC_MAX)
+		if (s->size > PYMALLOC_MAX && !st->native)
 			g_live_malloc -= w;
 		st->samples--;
 		if (st->samples == 0) {
@@ -442,7 +485,7 @@ static void sample_reinsert(const struct sample *e)
 		double w = weight_of(e->size);
 		st->live_bytes += w;
 		st->live_blocks += e->size ? w / (double)e->size : 0;
-		if (e->size > PYMALLOC_MAX)
+		if (e->size > PYMALLOC_MAX && !st->native)
 			g_live_malloc += w;
 		st->samples++;
 	}
@@ -494,9 +537,9 @@ static int capture(PyThreadState *ts, struct frame *fr, int max, int *truncated)
 	return n;
 }
 
-static uint64_t stack_hash(const struct frame *fr, int n)
+static uint64_t stack_hash(const struct frame *fr, int n, int native)
 {
-	uint64_t h = 0x84222325cbf29ce4ULL ^ (uint64_t)n;
+	uint64_t h = 0x84222325cbf29ce4ULL ^ (uint64_t)n ^ ((uint64_t)native << 40);
 	for (int i = 0; i < n; i++) {
 		h = mix64(h ^ (uint64_t)(uintptr_t)fr[i].code);
 		h = mix64(h ^ (uint64_t)(uint32_t)fr[i].lasti);
@@ -524,14 +567,14 @@ static int stack_index_grow(void)
 
 /* The id of this stack, interned if new; 0 when the table is full or out of
  * memory. Takes references to new code objects: GIL held, g_mu held. */
-static uint32_t stack_intern(const struct frame *fr, int n, int truncated)
+static uint32_t stack_intern(const struct frame *fr, int n, int truncated, int native)
 {
-	uint64_t h = stack_hash(fr, n);
+	uint64_t h = stack_hash(fr, n, native);
 	if (g_stack_index_cap) {
 		size_t mask = g_stack_index_cap - 1;
 		for (size_t j = (size_t)(h & mask); g_stack_index[j]; j = (j + 1) & mask) {
 			struct stack *s = g_stacks[g_stack_index[j]];
-			if (s->hash != h || s->n != (uint32_t)n)
+			if (s->hash != h || s->n != (uint32_t)n || s->native != native)
 				continue;
 			int same = 1;
 			for (int i = 0; i < n && same; i++)
@@ -560,7 +603,8 @@ static uint32_t stack_intern(const struct frame *fr, int n, int truncated)
 		return 0;
 	s->hash = h;
 	s->n = (uint32_t)n;
-	s->truncated = (uint32_t)truncated;
+	s->truncated = (uint16_t)truncated;
+	s->native = (uint16_t)native;
 	for (int i = 0; i < n; i++) {
 		s->f[i] = fr[i];
 		Py_INCREF(fr[i].code);
@@ -577,6 +621,57 @@ static uint32_t stack_intern(const struct frame *fr, int n, int truncated)
 
 /* ------------------------------------------------------------------------ */
 /* Sampling                                                                   */
+
+/* Enters a sampled block of N bytes (weight W) under stack ID (0: the stack
+ * table is full) in the sample table. g_mu held, the profiler on. */
+static void sample_record(uintptr_t key, uint64_t n, double w, uint32_t id)
+{
+	g_total_samples++;
+	if (!id) {
+		g_dropped_stacks++;
+		goto drop;
+	}
+	if (g_nsamples >= g_max_samples
+	    || ((g_nsamples + 1) * 10 > g_table_cap * 7 && table_grow() < 0))
+		goto drop;
+	struct sample *old = table_find(key);
+	if (old) {	/* a free we never saw (hook bypassed): the block is new */
+		struct stack *os = g_stacks[old->stack];
+		double ow = weight_of(old->size);
+		os->live_bytes -= ow;
+		os->live_blocks -= old->size ? ow / (double)old->size : 0;
+		if (old->size > PYMALLOC_MAX && !os->native)
+			g_live_malloc -= ow;
+		os->samples--;
+		filter_del(key);
+		table_delete(old);
+	}
+	size_t j = table_home(key, g_table_cap);
+	while (g_table[j].ptr)
+		j = (j + 1) & (g_table_cap - 1);
+	g_table[j].ptr = key;
+	g_table[j].size = n;
+	g_table[j].stack = id;
+	g_nsamples++;
+	struct stack *st = g_stacks[id];
+	st->live_bytes += w;
+	st->live_blocks += n ? w / (double)n : 0;
+	if (n > PYMALLOC_MAX && !st->native)
+		g_live_malloc += w;
+	st->alloc_bytes += w;
+	st->alloc_blocks += n ? w / (double)n : 0;
+	st->samples++;
+	filter_add(key);
+	return;
+drop:
+	g_dropped_samples++;
+	g_dropped_bytes += w;
+	if (id) {
+		struct stack *st = g_stacks[id];
+		st->alloc_bytes += w;
+		st->alloc_blocks += n ? w / (double)n : 0;
+	}
+}
 
 /* The countdown crossed zero (or belongs to an earlier run): decide, and
  * sample the block if it is due. me->inner is set by the caller. */
@@ -612,56 +707,8 @@ static __attribute__((noinline)) void sample_slow(struct tl_state *me, void *p, 
 	int nf = capture(ts, fr, g_nframe, &truncated);
 	me->sampled += w;
 	pthread_mutex_lock(&g_mu);
-	if (!atomic_load_explicit(&g_on, memory_order_relaxed))
-		goto out;
-	g_total_samples++;
-	uint32_t id = stack_intern(fr, nf, truncated);
-	if (!id) {
-		g_dropped_stacks++;
-		goto drop;
-	}
-	if (g_nsamples >= g_max_samples
-	    || ((g_nsamples + 1) * 10 > g_table_cap * 7 && table_grow() < 0))
-		goto drop;
-	uintptr_t key = (uintptr_t)p;
-	struct sample *old = table_find(key);
-	if (old) {	/* a free we never saw (hook bypassed): the block is new */
-		struct stack *os = g_stacks[old->stack];
-		double ow = weight_of(old->size);
-		os->live_bytes -= ow;
-		os->live_blocks -= old->size ? ow / (double)old->size : 0;
-		if (old->size > PYMALLOC_MAX)
-			g_live_malloc -= ow;
-		os->samples--;
-		filter_del(key);
-		table_delete(old);
-	}
-	size_t j = table_home(key, g_table_cap);
-	while (g_table[j].ptr)
-		j = (j + 1) & (g_table_cap - 1);
-	g_table[j].ptr = key;
-	g_table[j].size = n;
-	g_table[j].stack = id;
-	g_nsamples++;
-	struct stack *st = g_stacks[id];
-	st->live_bytes += w;
-	st->live_blocks += n ? w / (double)n : 0;
-	if (n > PYMALLOC_MAX)
-		g_live_malloc += w;
-	st->alloc_bytes += w;
-	st->alloc_blocks += n ? w / (double)n : 0;
-	st->samples++;
-	filter_add(key);
-	goto out;
-drop:
-	g_dropped_samples++;
-	g_dropped_bytes += w;
-	if (id) {
-		struct stack *st = g_stacks[id];
-		st->alloc_bytes += w;
-		st->alloc_blocks += n ? w / (double)n : 0;
-	}
-out:
+	if (atomic_load_explicit(&g_on, memory_order_relaxed))
+		sample_record((uintptr_t)p, n, w, stack_intern(fr, nf, truncated, 0));
 	pthread_mutex_unlock(&g_mu);
 }
 
@@ -688,9 +735,16 @@ static inline void probe_note(struct hook *h)
 		atomic_store_explicit(&h->probe_seen, 1, memory_order_relaxed);
 }
 
+static void pending_resolve(struct tl_state *me, PyThreadState *ts);
+
 /* After the block exists: count it down, maybe sample it. */
 static inline void after_alloc(struct hook *h, struct tl_state *me, void *p, size_t n)
 {
+	if (me->npend && h->domain != PYMEM_DOMAIN_RAW) {
+		me->inner = 1;
+		pending_resolve(me, tstate_unchecked());
+		me->inner = 0;
+	}
 	me->countdown -= (int64_t)n;
 	if (me->countdown <= 0
 	    || me->gen != atomic_load_explicit(&g_gen, memory_order_relaxed)) {
@@ -836,6 +890,361 @@ static int hooks_remove(void)
 		}
 	}
 	return left;
+}
+
+
+/* ------------------------------------------------------------------------ */
+/* Native allocations: the malloc family, through the callers' GOT            */
+
+static pthread_mutex_t g_got_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct pmt_got g_got;		/* g_got_mu */
+static int g_got_error;			/* errno of the last failed pass */
+
+/* This thread's state if it holds the GIL, else NULL. Before 3.12 the
+ * "current" thread state is the GIL holder's, whichever thread asks; since
+ * 3.12 it is per thread and cleared while the thread has released the GIL. */
+static inline PyThreadState *gil_self(void)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+	return tstate_unchecked();
+#else
+	PyThreadState *ts = tstate_unchecked();
+	return ts && ts == PyGILState_GetThisThreadState() ? ts : NULL;
+#endif
+}
+
+/* Thread exit: free this thread's pending list if stop() has not. */
+static void pend_destroy(void *p)
+{
+	pthread_mutex_lock(&g_mu);
+	for (struct tl_pend *c = g_pend_list; c; c = c->next) {
+		if (c != p || !pthread_equal(c->owner, pthread_self()))
+			continue;
+		if (c->prev)
+			c->prev->next = c->next;
+		else
+			g_pend_list = c->next;
+		if (c->next)
+			c->next->prev = c->prev;
+		g_pend_bytes -= sizeof *c + c->cap * sizeof c->ptr[0];
+		free(c);
+		break;
+	}
+	pthread_mutex_unlock(&g_mu);
+}
+
+/* stop(): every list goes (g_mu held). */
+static void pend_free_all(void)
+{
+	struct tl_pend *c = g_pend_list;
+	g_pend_list = NULL;
+	g_pend_bytes = 0;
+	g_pend_epoch++;
+	while (c) {
+		struct tl_pend *next = c->next;
+		free(c);
+		c = next;
+	}
+}
+
+/* This thread's list with room for one more, or NULL (g_mu held). */
+static struct tl_pend *pend_room(void)
+{
+	struct tl_pend *c = tlp_epoch == g_pend_epoch ? tlp : NULL;
+	if (c && c->n < c->cap)
+		return c;
+	if (c && c->cap >= PEND_MAX)
+		return NULL;
+	unsigned cap = c ? c->cap * 2 : 64;
+	struct tl_pend *nc = malloc(sizeof *nc + cap * sizeof nc->ptr[0]);
+	if (!nc)
+		return NULL;
+	if (c) {
+		memcpy(nc, c, sizeof *c + c->n * sizeof c->ptr[0]);
+		g_pend_bytes -= sizeof *c + c->cap * sizeof c->ptr[0];
+		if (nc->prev)
+			nc->prev->next = nc;
+		else
+			g_pend_list = nc;
+		if (nc->next)
+			nc->next->prev = nc;
+		free(c);
+	} else {
+		nc->n = 0;
+		nc->owner = pthread_self();
+		nc->prev = NULL;
+		nc->next = g_pend_list;
+		if (g_pend_list)
+			g_pend_list->prev = nc;
+		g_pend_list = nc;
+	}
+	nc->cap = cap;
+	g_pend_bytes += sizeof *nc + cap * sizeof nc->ptr[0];
+	tlp = nc;
+	tlp_epoch = g_pend_epoch;
+	pthread_setspecific(g_pend_key, nc);
+	return nc;
+}
+
+/* The blocks this thread sampled without the GIL move from the "no Python
+ * stack" stack to its stack now (GIL held, me->inner set). A block freed
+ * since, or taken by another stack, stays where it is. */
+static void pending_resolve(struct tl_state *me, PyThreadState *ts)
+{
+	me->npend = 0;
+	if (!ts)
+		return;
+	struct frame fr[MAX_NFRAME];
+	int truncated;
+	int nf = capture(ts, fr, g_nframe, &truncated);
+	pthread_mutex_lock(&g_mu);
+	struct tl_pend *c = tlp_epoch == g_pend_epoch ? tlp : NULL;
+	uint32_t id;
+	if (c && c->n && atomic_load_explicit(&g_on, memory_order_relaxed) && g_nostack_id
+	    && (id = stack_intern(fr, nf, truncated, 1)) != 0) {
+		struct stack *from = g_stacks[g_nostack_id], *to = g_stacks[id];
+		for (unsigned i = 0; i < c->n; i++) {
+			struct sample *e = table_find(c->ptr[i]);
+			if (!e || e->stack != g_nostack_id)
+				continue;
+			double w = weight_of(e->size), k = e->size ? w / (double)e->size : 0;
+			from->live_bytes -= w;
+			from->live_blocks -= k;
+			from->alloc_bytes -= w;
+			from->alloc_blocks -= k;
+			from->samples--;
+			to->live_bytes += w;
+			to->live_blocks += k;
+			to->alloc_bytes += w;
+			to->alloc_blocks += k;
+			to->samples++;
+			e->stack = id;
+		}
+		if (from->samples == 0)
+			from->live_bytes = from->live_blocks = 0;
+	}
+	if (c)
+		c->n = 0;
+	pthread_mutex_unlock(&g_mu);
+}
+
+/* A native block is due (me->inner set by the caller). */
+static __attribute__((noinline)) void native_slow(struct tl_state *me, void *p, size_t n)
+{
+	unsigned gen = atomic_load_explicit(&g_gen, memory_order_relaxed);
+	if (me->gen != gen) {
+		me->gen = gen;
+		me->countdown = draw_countdown(me) - (int64_t)n;
+		if (me->countdown > 0)
+			return;
+	}
+	me->countdown = draw_countdown(me);
+	if (me->ignore || !atomic_load_explicit(&g_native_on, memory_order_relaxed))
+		return;
+	double w = weight_of(n);
+	PyThreadState *ts = gil_self();
+	if (ts) {
+		struct frame fr[MAX_NFRAME];
+		int truncated;
+		int nf = capture(ts, fr, g_nframe, &truncated);
+		me->sampled += w;
+		pthread_mutex_lock(&g_mu);
+		if (atomic_load_explicit(&g_on, memory_order_relaxed))
+			sample_record((uintptr_t)p, n, w, stack_intern(fr, nf, truncated, 1));
+		pthread_mutex_unlock(&g_mu);
+		return;
+	}
+	/* No GIL: no interning (the stack table may only grow under the GIL,
+	 * which its readers hold); the stack made at start() takes it. */
+	pthread_mutex_lock(&g_mu);
+	if (atomic_load_explicit(&g_on, memory_order_relaxed) && g_nostack_id) {
+		sample_record((uintptr_t)p, n, w, g_nostack_id);
+		struct tl_pend *c = pend_room();
+		if (c) {
+			c->ptr[c->n++] = (uintptr_t)p;
+			me->npend = 1;
+		}
+	}
+	pthread_mutex_unlock(&g_mu);
+}
+
+static inline void native_after(void *p, size_t n)
+{
+	struct tl_state *me = &tl;
+	if (me->inner)
+		return;
+	if (me->npend) {
+		PyThreadState *ts = gil_self();
+		if (ts) {
+			me->inner = 1;
+			pending_resolve(me, ts);
+			me->inner = 0;
+		}
+	}
+	me->countdown -= (int64_t)n;
+	if (me->countdown <= 0 || me->gen != atomic_load_explicit(&g_gen, memory_order_relaxed)) {
+		me->inner = 1;
+		native_slow(me, p, n);
+		me->inner = 0;
+	}
+}
+
+static inline void native_forget(void *p)
+{
+	struct sample old;
+	if (p && atomic_load_explicit(&g_on, memory_order_relaxed) && filter_maybe((uintptr_t)p))
+		sample_remove((uintptr_t)p, &old);
+}
+
+/* The hooks call the functions this module is bound to: the same ones the
+ * patched entries held (pmt_got.h patches only those). */
+static void *nat_malloc(size_t n)
+{
+	void *p = malloc(n);
+	if (p && atomic_load_explicit(&g_native_on, memory_order_relaxed))
+		native_after(p, n);
+	return p;
+}
+
+static void *nat_calloc(size_t k, size_t n)
+{
+	void *p = calloc(k, n);
+	if (p && atomic_load_explicit(&g_native_on, memory_order_relaxed))
+		native_after(p, k * n);
+	return p;
+}
+
+static void *nat_realloc(void *old, size_t n)
+{
+	if (!atomic_load_explicit(&g_native_on, memory_order_relaxed))
+		return realloc(old, n);
+	/* The old block ends here (as in hook_realloc): take its entry first. */
+	struct sample was;
+	int had = old && atomic_load_explicit(&g_on, memory_order_relaxed)
+		  && filter_maybe((uintptr_t)old) && sample_remove((uintptr_t)old, &was);
+	void *p = realloc(old, n);
+	if (!p) {
+		if (had && n)
+			sample_reinsert(&was);
+		return p;
+	}
+	native_after(p, n);
+	return p;
+}
+
+static void *nat_reallocarray(void *old, size_t k, size_t n)
+{
+	size_t bytes;
+	if (__builtin_mul_overflow(k, n, &bytes))
+		return reallocarray(old, k, n);	/* sets ENOMEM, allocates nothing */
+	return nat_realloc(old, bytes);
+}
+
+static void nat_free(void *p)
+{
+	native_forget(p);
+	free(p);
+}
+
+static int nat_posix_memalign(void **out, size_t align, size_t n)
+{
+	int rc = posix_memalign(out, align, n);
+	if (rc == 0 && atomic_load_explicit(&g_native_on, memory_order_relaxed))
+		native_after(*out, n);
+	return rc;
+}
+
+static void *nat_aligned_alloc(size_t align, size_t n)
+{
+	void *p = aligned_alloc(align, n);
+	if (p && atomic_load_explicit(&g_native_on, memory_order_relaxed))
+		native_after(p, n);
+	return p;
+}
+
+static void *nat_memalign(size_t align, size_t n)
+{
+	void *p = memalign(align, n);
+	if (p && atomic_load_explicit(&g_native_on, memory_order_relaxed))
+		native_after(p, n);
+	return p;
+}
+
+static void *nat_valloc(size_t n)
+{
+	void *p = valloc(n);
+	if (p && atomic_load_explicit(&g_native_on, memory_order_relaxed))
+		native_after(p, n);
+	return p;
+}
+
+static struct pmt_got_hook g_got_hooks[] = {
+	{ "malloc", (void *)nat_malloc, NULL, NULL },
+	{ "calloc", (void *)nat_calloc, NULL, NULL },
+	{ "realloc", (void *)nat_realloc, NULL, NULL },
+	{ "reallocarray", (void *)nat_reallocarray, NULL, NULL },
+	{ "free", (void *)nat_free, NULL, NULL },
+	{ "posix_memalign", (void *)nat_posix_memalign, NULL, NULL },
+	{ "aligned_alloc", (void *)nat_aligned_alloc, NULL, NULL },
+	{ "memalign", (void *)nat_memalign, NULL, NULL },
+	{ "valloc", (void *)nat_valloc, NULL, NULL },
+};
+#define NGOT_HOOKS ((int)(sizeof g_got_hooks / sizeof g_got_hooks[0]))
+
+static void got_setup(struct pmt_got *g)
+{
+	g_got_hooks[0].target = (void *)malloc;
+	g_got_hooks[1].target = (void *)calloc;
+	g_got_hooks[2].target = (void *)realloc;
+	g_got_hooks[3].target = (void *)reallocarray;
+	g_got_hooks[4].target = (void *)free;
+	g_got_hooks[5].target = (void *)posix_memalign;
+	g_got_hooks[6].target = (void *)aligned_alloc;
+	g_got_hooks[7].target = (void *)memalign;
+	g_got_hooks[8].target = (void *)valloc;
+	memset(g, 0, sizeof *g);
+	g->hooks = g_got_hooks;
+	g->nhooks = NGOT_HOOKS;
+	g->self = (const void *)got_setup;
+	/* The interpreter (executable or libpython): its allocations are the
+	 * PEP 445 domains' */
+	g->skip[g->nskip++] = (const void *)PyMem_RawMalloc;
+	pmt_got_bind(g);
+}
+
+/* Patches every loaded object (GIL held, the profiler on). Returns 0 or -1
+ * (errno set; what was patched is restored). */
+static int native_start(void)
+{
+	pthread_mutex_lock(&g_mu);
+	g_nostack_id = stack_intern(NULL, 0, 0, 1);
+	pthread_mutex_unlock(&g_mu);
+	if (!g_nostack_id) {
+		errno = ENOMEM;
+		return -1;
+	}
+	pthread_mutex_lock(&g_got_mu);
+	got_setup(&g_got);
+	atomic_store(&g_native_on, 1);
+	int rc = pmt_got_apply(&g_got);
+	if (rc < 0) {
+		g_got_error = errno;
+		atomic_store(&g_native_on, 0);
+		pmt_got_restore(&g_got);
+		errno = g_got_error;
+	}
+	pthread_mutex_unlock(&g_got_mu);
+	return rc;
+}
+
+/* Puts every entry back (the hooks stay: a thread may be inside one). */
+static void native_stop(void)
+{
+	if (!atomic_exchange(&g_native_on, 0))
+		return;
+	pthread_mutex_lock(&g_got_mu);
+	pmt_got_restore(&g_got);
+	pthread_mutex_unlock(&g_got_mu);
 }
 
 /* sys._debugmallocstats() prints only while pymalloc itself is the object
@@ -1152,7 +1561,7 @@ static size_t memory_used(void)
 {
 	return g_table_cap * sizeof(struct sample) + filter_resident()
 	       + g_stacks_cap * sizeof(struct stack *) + g_stack_index_cap * sizeof(uint32_t)
-	       + g_stack_bytes + g_calls_cap * sizeof(struct callstat);
+	       + g_stack_bytes + g_calls_cap * sizeof(struct callstat) + g_pend_bytes;
 }
 
 /* Frees every table (g_on is 0, GIL held). The tables are detached under the
@@ -1175,6 +1584,8 @@ static void release_all(void)
 	int filter = atomic_exchange(&g_filter_on, 0);
 	g_dropped_samples = g_dropped_stacks = g_total_samples = 0;
 	g_dropped_bytes = g_nogil_bytes = g_live_malloc = 0;
+	g_nostack_id = 0;
+	pend_free_all();
 	pthread_mutex_unlock(&g_mu);
 	if (filter) {
 		madvise((void *)g_bits, BITS_BYTES, MADV_DONTNEED);
@@ -1193,12 +1604,12 @@ static void release_all(void)
 static PyObject *sp_start(PyObject *self, PyObject *args, PyObject *kw)
 {
 	(void)self;
-	static char *names[] = { "interval", "nframe", "max_samples", "max_stacks", "calls", NULL };
+	static char *names[] = { "interval", "nframe", "max_samples", "max_stacks", "calls", "native", NULL };
 	double interval = 524288.0;
-	int nframe = 64, calls = 0;
+	int nframe = 64, calls = 0, native = 0;
 	Py_ssize_t max_samples = 1 << 20, max_stacks = 1 << 16;
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "|dinnp", names, &interval, &nframe,
-					 &max_samples, &max_stacks, &calls))
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "|dinnpp", names, &interval, &nframe,
+					 &max_samples, &max_stacks, &calls, &native))
 		return NULL;
 	if (!(interval >= 1 && interval <= 1e12) || nframe < 1 || nframe > MAX_NFRAME
 	    || max_samples < 1 || max_samples > (1 << 26) || max_stacks < 1 || max_stacks > (1 << 24)) {
@@ -1236,6 +1647,9 @@ static PyObject *sp_start(PyObject *self, PyObject *args, PyObject *kw)
 	atomic_fetch_add(&g_gen, 1);
 	atomic_store(&g_on, 1);
 	hooks_install();
+	g_got_error = 0;
+	if (native && native_start() < 0)
+		g_got_error = errno ? errno : EIO;	/* said in status(); Python's side runs on */
 	if (calls) {
 		g_counting_calls = 1;
 		g_calls_gen++;
@@ -1269,10 +1683,111 @@ static PyObject *sp_stop(PyObject *self, PyObject *unused)
 		g_prof_installed = 0;
 	}
 	g_counting_calls = 0;
+	native_stop();
 	atomic_store(&g_on, 0);
 	int left = hooks_remove();
 	release_all();
 	return PyLong_FromLong(left);
+}
+
+/* Patches the objects loaded since the last pass (the agent calls it every
+ * second or so; a look at the loader's counters when nothing changed).
+ * Returns the number of entries newly patched. */
+static PyObject *sp_native_rescan(PyObject *self, PyObject *unused)
+{
+	(void)self;
+	(void)unused;
+	size_t added = 0;
+	pthread_mutex_lock(&g_got_mu);
+	if (atomic_load(&g_native_on) && pmt_got_changed(&g_got)) {
+		size_t before = g_got.nslots;
+		if (pmt_got_apply(&g_got) < 0)
+			g_got_error = errno ? errno : EIO;
+		added = g_got.nslots - before;
+	}
+	pthread_mutex_unlock(&g_got_mu);
+	return PyLong_FromSize_t(added);
+}
+
+/* [(object, symbol-index, address, value)] of every entry the native hooks
+ * would patch or have patched, in every loaded object: for tests that the
+ * entries are put back byte for byte. */
+struct entries_ctx {
+	PyObject *out;
+	struct pmt_got probe;
+	int failed;
+};
+
+static int entries_object(struct dl_phdr_info *info, size_t size, void *data)
+{
+	(void)size;
+	struct entries_ctx *c = data;
+	if (pmt_got_skip(info, &c->probe))
+		return 0;
+	const ElfW(Dyn) *dyn = NULL;
+	for (int i = 0; i < info->dlpi_phnum; i++)
+		if (info->dlpi_phdr[i].p_type == PT_DYNAMIC)
+			dyn = (const ElfW(Dyn) *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
+	if (!dyn)
+		return 0;
+	const ElfW(Sym) *symtab = NULL;
+	const char *strtab = NULL;
+	const ElfW(Rela) *tabs[2] = { NULL, NULL };
+	size_t sizes[2] = { 0, 0 };
+	for (const ElfW(Dyn) *d = dyn; d->d_tag != DT_NULL; d++) {
+		if (d->d_tag == DT_SYMTAB) symtab = (const ElfW(Sym) *)pmt_got_ptr(info, d->d_un.d_ptr);
+		else if (d->d_tag == DT_STRTAB) strtab = (const char *)pmt_got_ptr(info, d->d_un.d_ptr);
+		else if (d->d_tag == DT_JMPREL) tabs[0] = (const ElfW(Rela) *)pmt_got_ptr(info, d->d_un.d_ptr);
+		else if (d->d_tag == DT_PLTRELSZ) sizes[0] = d->d_un.d_val;
+		else if (d->d_tag == DT_RELA) tabs[1] = (const ElfW(Rela) *)pmt_got_ptr(info, d->d_un.d_ptr);
+		else if (d->d_tag == DT_RELASZ) sizes[1] = d->d_un.d_val;
+	}
+	if (!symtab || !strtab)
+		return 0;
+	for (int t = 0; t < 2; t++) {
+		for (size_t i = 0; tabs[t] && i < sizes[t] / sizeof(ElfW(Rela)); i++) {
+			const ElfW(Rela) *r = &tabs[t][i];
+			unsigned long type = ELF64_R_TYPE(r->r_info), sym = ELF64_R_SYM(r->r_info);
+			if ((type != PMT_GOT_JUMP_SLOT && type != PMT_GOT_GLOB_DAT && type != PMT_GOT_ABS) || !sym)
+				continue;
+			const char *name = strtab + symtab[sym].st_name;
+			for (int h = 0; h < NGOT_HOOKS; h++) {
+				if (strcmp(name, g_got_hooks[h].name) != 0)
+					continue;
+				void **addr = (void **)(info->dlpi_addr + r->r_offset);
+				PyObject *row = Py_BuildValue("(ssKK)", info->dlpi_name ? info->dlpi_name : "", name,
+							      (unsigned long long)(uintptr_t)addr,
+							      (unsigned long long)(uintptr_t)*addr);
+				if (!row || PyList_Append(c->out, row) < 0) {
+					Py_XDECREF(row);
+					c->failed = 1;
+					return 1;
+				}
+				Py_DECREF(row);
+			}
+		}
+	}
+	return 0;
+}
+
+static PyObject *sp_got_entries(PyObject *self, PyObject *unused)
+{
+	(void)self;
+	(void)unused;
+	struct entries_ctx c;
+	c.out = PyList_New(0);
+	c.failed = 0;
+	if (!c.out)
+		return NULL;
+	pthread_mutex_lock(&g_got_mu);
+	got_setup(&c.probe);
+	pthread_mutex_unlock(&g_got_mu);
+	dl_iterate_phdr(entries_object, &c);
+	if (c.failed) {
+		Py_DECREF(c.out);
+		return NULL;
+	}
+	return c.out;
 }
 
 /* Re-installs the hook where something dropped it. The samples stay, but
@@ -1315,18 +1830,34 @@ static PyObject *sp_status(PyObject *self, PyObject *unused)
 	long nstk = call_stacks_now();
 	/* copy under the lock, build after: building allocates */
 	pthread_mutex_lock(&g_mu);
-	double live = 0, blocks = 0;
+	double live = 0, blocks = 0, native_live = 0, native_nostack = 0;
 	for (size_t id = 1; id < g_nstacks; id++) {
 		live += g_stacks[id]->live_bytes;
 		blocks += g_stacks[id]->live_blocks;
+		if (g_stacks[id]->native)
+			native_live += g_stacks[id]->live_bytes;
 	}
+	if (g_nostack_id)
+		native_nostack = g_stacks[g_nostack_id]->live_bytes;
 	size_t nsamples = g_nsamples, nstacks = g_nstacks ? g_nstacks - 1 : 0, mem = memory_used();
 	uint64_t dsamples = g_dropped_samples, dstacks = g_dropped_stacks, total = g_total_samples;
 	double dbytes = g_dropped_bytes, nogil = g_nogil_bytes;
 	double in_malloc = g_nsamples ? (g_live_malloc > 0 ? g_live_malloc : 0) : 0;
 	pthread_mutex_unlock(&g_mu);
+	pthread_mutex_lock(&g_got_mu);
+	Py_ssize_t got_slots = atomic_load(&g_native_on) ? (Py_ssize_t)g_got.nslots : 0;
+	Py_ssize_t got_objects = atomic_load(&g_native_on) ? (Py_ssize_t)g_got.objects : 0;
+	pthread_mutex_unlock(&g_got_mu);
+	PyObject *native = Py_BuildValue("{s:O,s:n,s:n,s:d,s:d,s:i}",
+		"on", atomic_load(&g_native_on) ? Py_True : Py_False,
+		"entries", got_slots, "objects", got_objects,
+		"live_bytes", native_live > 0 ? native_live : 0.0,
+		"no_stack_bytes", native_nostack > 0 ? native_nostack : 0.0,
+		"errno", g_got_error);
+	if (!native)
+		return NULL;
 	PyObject *r = Py_BuildValue(
-		"{s:O,s:d,s:i,s:n,s:n,s:n,s:n,s:K,s:K,s:d,s:K,s:d,s:n,s:d,s:d,s:d,s:d,s:i,s:i,s:O,s:n,s:K,s:l,s:n}",
+		"{s:O,s:d,s:i,s:n,s:n,s:n,s:n,s:K,s:K,s:d,s:K,s:d,s:n,s:d,s:d,s:d,s:d,s:i,s:i,s:O,s:n,s:K,s:l,s:n,s:N}",
 		"running", atomic_load(&g_on) ? Py_True : Py_False,
 		"interval", g_interval, "nframe", g_nframe,
 		"samples", (Py_ssize_t)nsamples, "max_samples", (Py_ssize_t)g_max_samples,
@@ -1344,7 +1875,8 @@ static PyObject *sp_status(PyObject *self, PyObject *unused)
 		"functions_counted", (Py_ssize_t)g_ncalls,
 		"dropped_calls", (unsigned long long)g_dropped_calls,
 		"call_stacks", nstk,
-		"call_stack_bytes", (Py_ssize_t)(nstk * (long)sizeof(struct tl_calls)));
+		"call_stack_bytes", (Py_ssize_t)(nstk * (long)sizeof(struct tl_calls)),
+		"native", native);
 	return r;
 }
 
@@ -1383,7 +1915,7 @@ static PyObject *frame_info(PyObject *cache, const struct frame *f)
 	return v;
 }
 
-/* [(frames, live_bytes, live_blocks, alloc_bytes, alloc_blocks, truncated)]
+/* [(frames, live_bytes, live_blocks, alloc_bytes, alloc_blocks, truncated, native)]
  * for every stack; frames innermost first, each (file, line, name, firstline).
  * Stacks with nothing alive and nothing allocated are left out. */
 static PyObject *sp_stacks(PyObject *self, PyObject *unused)
@@ -1426,8 +1958,9 @@ static PyObject *sp_stacks(PyObject *self, PyObject *unused)
 			}
 			PyTuple_SET_ITEM(frames, j, fi);
 		}
-		PyObject *row = Py_BuildValue("(NddddO)", frames, rows[i].lb, rows[i].lk,
-					      rows[i].ab, rows[i].ak, s->truncated ? Py_True : Py_False);
+		PyObject *row = Py_BuildValue("(NddddOO)", frames, rows[i].lb, rows[i].lk,
+					      rows[i].ab, rows[i].ak, s->truncated ? Py_True : Py_False,
+					      s->native ? Py_True : Py_False);
 		if (!row || PyList_Append(out, row) < 0) {
 			Py_XDECREF(row);
 			goto fail;
@@ -1487,7 +2020,9 @@ static PyObject *sp_weight(PyObject *self, PyObject *arg)
 
 static PyMethodDef sp_methods[] = {
 	{"start", (PyCFunction)(void (*)(void))sp_start, METH_VARARGS | METH_KEYWORDS,
-	 "start(interval=524288, nframe=64, max_samples=1<<20, max_stacks=1<<16, calls=False)"},
+	 "start(interval=524288, nframe=64, max_samples=1<<20, max_stacks=1<<16, calls=False, native=False)"},
+	{"native_rescan", sp_native_rescan, METH_NOARGS, "native_rescan(): patch objects loaded since."},
+	{"got_entries", sp_got_entries, METH_NOARGS, "got_entries(): [(object, symbol, address, value)]."},
 	{"stop", sp_stop, METH_NOARGS, "stop(): remove the hooks (LIFO-safe) and free everything."},
 	{"status", sp_status, METH_NOARGS, "status(): counters and memory."},
 	{"stacks", sp_stacks, METH_NOARGS, "stacks(): per-stack estimates."},
@@ -1516,6 +2051,7 @@ static void atfork_child(void)
 	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
 	memcpy(&g_mu, &fresh, sizeof(fresh));
 	memcpy(&g_calls_mu, &fresh, sizeof(fresh));
+	memcpy(&g_got_mu, &fresh, sizeof(fresh));
 }
 
 PyMODINIT_FUNC PyInit__pmt_sampler(void);
@@ -1525,7 +2061,8 @@ PyMODINIT_FUNC PyInit__pmt_sampler(void)
 	static int atfork_done;
 	if (!atfork_done) {
 		pthread_atfork(NULL, NULL, atfork_child);
-		if (pthread_key_create(&g_calls_key, tlc_destroy) != 0) {
+		if (pthread_key_create(&g_calls_key, tlc_destroy) != 0
+		    || pthread_key_create(&g_pend_key, pend_destroy) != 0) {
 			PyErr_SetString(PyExc_OSError, "pthread_key_create failed");
 			return NULL;
 		}

@@ -263,7 +263,17 @@ def _profile_summary():
             "samples": st["samples"], "stacks": st["stacks"], "memory": st["memory"],
             "live_bytes": int(st["live_bytes"]), "live_malloc_bytes": int(st.get("live_malloc_bytes", 0)),
             "dropped_samples": st["dropped_samples"],
-            "calls": st["calls_mode"] is not None, "lost_hooks": st["lost_hooks"]}
+            "calls": st["calls_mode"] is not None, "lost_hooks": st["lost_hooks"],
+            "native": _native_summary(st.get("native"))}
+
+
+def _native_summary(nat):
+    """The native hooks in a status push: on, entries patched, live bytes."""
+    if not nat:
+        return None
+    return {"on": bool(nat["on"]), "entries": nat["entries"], "objects": nat["objects"],
+            "live_bytes": int(nat["live_bytes"]), "no_stack_bytes": int(nat["no_stack_bytes"]),
+            "error": os.strerror(nat["errno"]) if nat["errno"] else None}
 
 
 # --- commands ------------------------------------------------------------
@@ -475,10 +485,12 @@ def _call_profiler(fn, *a, **kw):
 
 
 def _cmd_profile_start(session, args):
-    _check_args("profile_start", args, ("interval", "nframe", "calls", "max_samples", "max_stacks"))
+    _check_args("profile_start", args, ("interval", "nframe", "calls", "max_samples", "max_stacks",
+                                        "native"))
     kw = {"interval": _int_arg(args, "interval", profiler.DEFAULT_INTERVAL, 1, 1 << 30),
           "nframe": _int_arg(args, "nframe", profiler.DEFAULT_NFRAME, 1, 128),
           "calls": _bool_arg(args, "calls", False),
+          "native": _bool_arg(args, "native", True),
           "max_samples": _int_arg(args, "max_samples", profiler.DEFAULT_MAX_SAMPLES, 1, 1 << 26),
           "max_stacks": _int_arg(args, "max_stacks", profiler.DEFAULT_MAX_STACKS, 1, 1 << 24)}
     session.profile_prev = {}

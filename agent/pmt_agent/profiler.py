@@ -2,7 +2,7 @@
 traceback and by function, without tracemalloc.
 
     from pmt_agent import profiler
-    profiler.start(interval=4096, calls=False)  # -> status dict
+    profiler.start(interval=4096, calls=False, native=True)  # -> status dict
     profiler.report("lineno", limit=50)         # -> top-shaped dict
     profiler.functions(limit=50, sort="own")    # -> function rows
     profiler.tree(path, limit=50)               # -> callees under a call path
@@ -12,6 +12,12 @@ The native half (_pmt_sampler) samples allocations by bytes (Poisson, mean
 `interval`) and credits every free to the stack the block was allocated under.
 `interval` 1 is the exact mode. Call counting (sys.monitoring on 3.12+, the C
 profile hook before) adds calls and the largest call per function.
+
+With `native` (the default) the malloc family called by C extensions and
+libraries is sampled too (GOT entries of the loaded objects point to the
+extension's hooks until stop(); objects loaded later are patched at the next
+status()). Their stacks are flagged native: the rows say "native" and name
+the Python line that called into the C code.
 
 Without the extension there is no profiler (no pure-Python sampler): start()
 raises Unavailable with the reason, and the client falls back to tracemalloc.
@@ -138,7 +144,7 @@ def _int_in(name, v, lo, hi):
 
 
 def start(interval=DEFAULT_INTERVAL, nframe=DEFAULT_NFRAME, calls=False,
-          max_samples=DEFAULT_MAX_SAMPLES, max_stacks=DEFAULT_MAX_STACKS):
+          max_samples=DEFAULT_MAX_SAMPLES, max_stacks=DEFAULT_MAX_STACKS, native=True):
     _int_in("interval", interval, 1, 1 << 30)
     _int_in("nframe", nframe, 1, 128)
     _int_in("max_samples", max_samples, 1, 1 << 26)
@@ -149,7 +155,7 @@ def start(interval=DEFAULT_INTERVAL, nframe=DEFAULT_NFRAME, calls=False,
         if _state["running"]:
             raise ValueError("the profiler is already running; stop it first")
         _native.start(interval=float(interval), nframe=nframe, max_samples=max_samples,
-                      max_stacks=max_stacks, calls=bool(calls))
+                      max_stacks=max_stacks, calls=bool(calls), native=bool(native))
         if calls:
             try:
                 _state["calls_mode"] = _calls_on()
@@ -178,6 +184,8 @@ def stop():
 def _status_locked():
     if _native is None:
         return {"available": False, "running": False, "error": _native_why}
+    if _state["running"]:
+        _native.native_rescan()     # objects loaded since the last look
     st = _native.status()
     st["available"] = True
     st["running"] = _state["running"]
@@ -224,7 +232,7 @@ def report(key="lineno", limit=50, prev=None, now=None):
     t0 = time.time()
     stacks, st = _stacks()
     groups = {}
-    for frames, lb, lk, ab, ak, _trunc in stacks:
+    for frames, lb, lk, ab, ak, _trunc, nat in stacks:
         if not frames:
             g = (("<no Python frame>", 0),)
         elif key == "lineno":
@@ -233,6 +241,7 @@ def report(key="lineno", limit=50, prev=None, now=None):
             g = ((frames[0][0], 0),)
         else:
             g = tuple((f[0], f[1]) for f in frames)
+        g = (nat, g)
         acc = groups.get(g)
         if acc is None:
             groups[g] = [lb, lk, ab, frames[0][2] if frames else ""]
@@ -265,11 +274,14 @@ def _finish(groups, key, limit, st, prev, now, t0):
     out.sort(key=lambda r: (-r[1], -r[3]))
     rows = []
     for g, lb, lk, ab, fname in out[:limit]:
-        rows.append({"size": int(round(lb)), "count": int(round(lk)),
-                     "frames": [[f, ln] for f, ln in g],
-                     "alloc": int(round(ab)),
-                     "alloc_rate": int(round(_rate(prev, g, ab, dt, since))),
-                     "function": fname, "line": ""})
+        row = {"size": int(round(lb)), "count": int(round(lk)),
+               "frames": [[f, ln] for f, ln in g[1]],
+               "alloc": int(round(ab)),
+               "alloc_rate": int(round(_rate(prev, g, ab, dt, since))),
+               "function": fname, "line": ""}
+        if g[0]:
+            row["native"] = True
+        rows.append(row)
     if prev is not None:
         prev.clear()
         for g, lb, lk, ab, fname in out:
@@ -294,10 +306,33 @@ def functions(limit=50, sort="own", prev=None, now=None):
         calls = _native.calls() if _state["calls_mode"] else []
     fn = {}
     own_lines = {}      # (function, line) -> own live bytes, to name its line
-    for frames, lb, lk, ab, ak, _trunc in stacks:
+    for frames, lb, lk, ab, ak, _trunc, nat in stacks:
         seen = set()
         for i, fr in enumerate(frames):
             k = _fkey(fr)
+            if i == 0 and nat:
+                # what C code called from here allocated: a row of its own
+                k = k + (True,)
+                r = fn.get(k)
+                if r is None:
+                    r = fn[k] = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, fr[1]]
+                r[0] += lb
+                r[1] += lk
+                r[4] += ab
+                r[2] += lb
+                r[3] += lk
+                r[5] += ab
+                own_lines[(k, fr[1])] = own_lines.get((k, fr[1]), 0.0) + lb
+                k = _fkey(fr)
+                if k not in seen:       # and it is in the function's total
+                    seen.add(k)
+                    r = fn.get(k)
+                    if r is None:
+                        r = fn[k] = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, fr[1]]
+                    r[2] += lb
+                    r[3] += lk
+                    r[5] += ab
+                continue
             r = fn.get(k)
             if r is None:
                 r = fn[k] = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, fr[1]]
@@ -325,7 +360,7 @@ def functions(limit=50, sort="own", prev=None, now=None):
     dt = now - prev.get("__time__", st["started"]) if prev is not None else since
     rows = []
     for k, r in fn.items():
-        c = cmap.get(k)
+        c = cmap.get(k) if len(k) == 3 else None
         row = {"file": k[0], "function": k[1], "first_line": k[2], "line": r[6],
                "own_size": int(round(r[0])), "own_count": int(round(r[1])),
                "total_size": int(round(r[2])), "total_count": int(round(r[3])),
@@ -336,6 +371,8 @@ def functions(limit=50, sort="own", prev=None, now=None):
             row["calls"] = c[0]
             row["retained_per_call"] = int(round(r[2] / c[0]))
             row["largest_call"] = int(round(c[1]))
+        if len(k) == 4:
+            row["native"] = True
         rows.append(row)
     if prev is not None:
         prev.clear()
@@ -369,7 +406,7 @@ def tree(path, limit=50):
     kids = {}
     own = [0.0, 0.0]
     total = [0.0, 0.0]
-    for frames, lb, lk, ab, ak, trunc in stacks:
+    for frames, lb, lk, ab, ak, trunc, _nat in stacks:
         outer = [_fkey(f) for f in reversed(frames)]
         if tuple(outer[:depth]) != want:
             continue

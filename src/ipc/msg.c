@@ -1238,6 +1238,9 @@ static int decode_profile_row(const cJSON *r, size_t i, struct msg_profile_row *
 	    get_size(r, w, "alloc_rate", &out->alloc_rate, err, errlen) < 0 ||
 	    decode_row_calls(r, w, out, err, errlen) < 0)
 		return -1;
+	out->native = false;
+	if (cJSON_HasObjectItem(r, "native") && msg_get_bool(r, w, "native", &out->native, err, errlen) < 0)
+		return -1;
 	out->file = xstrdup(file);
 	out->function = xstrdup(function);
 	return 0;

@@ -352,6 +352,8 @@ struct msg_profile_row {
 	uint64_t alloc_rate;        /* bytes/s since the previous profile request */
 	bool has_calls;             /* call counting on: the next three are set */
 	uint64_t calls, retained_per_call, largest_call;
+	bool native;                /* what native code called from it allocated
+	                             * ("native": true; absent: false) */
 };
 
 /* The result of `profile` with key function (docs/protocol.md). */

@@ -314,6 +314,8 @@ static void profile_autostart(struct session *s)
 		cJSON_AddNumberToObject(args, "interval", (double)s->o.profile_interval);
 	if (s->o.profile_calls)
 		cJSON_AddBoolToObject(args, "calls", true);
+	if (s->o.profile_no_native)
+		cJSON_AddBoolToObject(args, "native", false);
 	if (client_request(s->client, PROTO_CMD_PROFILE_START, args, on_profile_start, s) < 0) {
 		set_profile(s, SESSION_PROFILE_FAILED, true, "could not start the sampled profiler in "
 			    "pid %d: %s", (int)s->o.pid, client_error(s->client));

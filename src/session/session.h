@@ -62,6 +62,7 @@ struct session_opts {
 	bool no_profile;           /* --no-profile: leave it off */
 	uint64_t profile_interval; /* its mean bytes between samples; 0: the agent's default */
 	bool profile_calls;        /* also count calls per function */
+	bool profile_no_native;    /* leave native code's malloc alone ("native": false) */
 };
 
 /* Bits of session_events.changed's WHAT. */

@@ -139,7 +139,10 @@ struct snapshot *groupsnap_merge(struct snapshot *const *snaps, size_t n, bool *
 				continue;
 			}
 			/* The index holds positions, not pointers: the group array may move. */
-			snapshot_add_group(m, g->size, g->count, g->frames, g->nframes, g->line);
+			struct snapshot_group *ng = snapshot_add_group(m, g->size, g->count, g->frames,
+								       g->nframes, g->line);
+			if (g->native)
+				snapshot_group_set_native(ng, true);
 			if (!index_grow(ix))
 				index_put(ix, m->ngroups - 1);
 		}

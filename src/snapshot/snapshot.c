@@ -303,15 +303,22 @@ struct snapshot_group *snapshot_add_group(struct snapshot *snap, uint64_t size,
 	g->frames = fr;
 	g->nframes = nframes;
 	g->line = snapshot_pool_intern(snap->pool, line, strlen(line));
+	g->native = false;
 	g->key_hash = snapshot_group_hash(g);
 	return g;
+}
+
+void snapshot_group_set_native(struct snapshot_group *g, bool native)
+{
+	g->native = native;
+	g->key_hash = snapshot_group_hash(g);
 }
 
 /* --------------------------------------------------------- group keys -- */
 
 uint64_t snapshot_group_hash(const struct snapshot_group *g)
 {
-	uint64_t h = 0x84222325cbf29ce4ULL + g->nframes;
+	uint64_t h = 0x84222325cbf29ce4ULL + g->nframes + (g->native ? 0x9e3779b97f4a7c15ULL : 0);
 
 	for (uint32_t i = 0; i < g->nframes; i++) {
 		h = mix64(h ^ pool_hdr(g->frames[i].filename)->hash);
@@ -333,7 +340,7 @@ static bool same_str(const char *a, const char *b)
 
 bool snapshot_group_equal(const struct snapshot_group *a, const struct snapshot_group *b)
 {
-	if (a->nframes != b->nframes)
+	if (a->nframes != b->nframes || a->native != b->native)
 		return false;
 	for (uint32_t i = 0; i < a->nframes; i++) {
 		if (a->frames[i].lineno != b->frames[i].lineno ||
@@ -492,7 +499,10 @@ struct snapshot *snapshot_regroup(const struct snapshot *snap, enum proto_key ke
 		h = snapshot_group_hash(&k);
 		found = snapshot_gindex_find_or_add(&ix, out->groups, &k, h, out->ngroups);
 		if (found == SIZE_MAX) {
-			snapshot_add_group(out, k.size, k.count, k.frames, k.nframes, k.line);
+			struct snapshot_group *ng = snapshot_add_group(out, k.size, k.count, k.frames,
+								       k.nframes, k.line);
+			if (k.native)
+				snapshot_group_set_native(ng, true);
 		} else {
 			out->groups[found].size = add_capped(out->groups[found].size, g->size);
 			out->groups[found].count = add_capped(out->groups[found].count, g->count);

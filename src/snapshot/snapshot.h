@@ -54,6 +54,8 @@ struct snapshot_group {
 	const struct snapshot_frame *frames; /* most recent call first */
 	uint32_t nframes;             /* >= 1; exactly 1 unless key is traceback */
 	const char *line;             /* source line of frames[0], "" if unknown */
+	bool native;                  /* allocated by native code called from frames[0]
+	                               * (the profiler's native hooks): part of the key */
 	uint64_t key_hash;            /* snapshot_group_hash(), kept by the snapshot */
 };
 
@@ -162,6 +164,9 @@ struct snapshot_group *snapshot_add_group(struct snapshot *snap, uint64_t size,
 					  uint64_t count,
 					  const struct snapshot_frame *frames,
 					  uint32_t nframes, const char *line);
+
+/* Marks a group native (its key changes: the hash is computed again). */
+void snapshot_group_set_native(struct snapshot_group *g, bool native);
 
 /*
  * Build a snapshot from a cJSON object: either the result object of a

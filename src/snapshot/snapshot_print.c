@@ -31,6 +31,8 @@
 void snapshot_print_location(FILE *fp, const struct snapshot_group *g,
 			     enum proto_key key, int indent)
 {
+	if (g->native)
+		fputs("[native] ", fp);
 	strsafe_fputs(g->frames[0].filename, fp);
 	if (key != PROTO_KEY_FILENAME)
 		fprintf(fp, ":%" PRIu32, g->frames[0].lineno);

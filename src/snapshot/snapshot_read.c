@@ -55,7 +55,7 @@ struct raw_frame {
 };
 
 struct raw_group {
-	struct jval size, count, line;
+	struct jval size, count, line, native;
 	uint32_t frame0, nframes;
 	uint8_t self_t;   /* J_OBJECT, or what the element was instead */
 	uint8_t frames_t; /* J_ARRAY, or what "frames" was instead */
@@ -505,6 +505,10 @@ static int check_group(const struct snapshot *snap, const struct raw *r, const s
 		errfmt(err, errlen, "groups[%zu].line is %s, not a string", gi, jtype_name(g->line.t));
 		return -1;
 	}
+	if (g->native.t != J_MISSING && g->native.t != J_TRUE && g->native.t != J_FALSE) {
+		errfmt(err, errlen, "groups[%zu].native is %s, not true or false", gi, jtype_name(g->native.t));
+		return -1;
+	}
 	return 0;
 }
 
@@ -528,6 +532,7 @@ static void store_group(struct snapshot *snap, const struct raw *r, const struct
 	o->frames = fr;
 	o->nframes = g->nframes;
 	o->line = g->line.str;
+	o->native = g->native.t == J_TRUE;
 	o->key_hash = snapshot_group_hash(o);
 }
 
@@ -680,6 +685,8 @@ static void raw_group_from_cjson(struct raw *r, const cJSON *item, struct snapsh
 			g->count = jval_of(m, pool);
 		} else if (strcmp(k, "line") == 0 && g->line.t == J_MISSING) {
 			g->line = jval_of(m, pool);
+		} else if (strcmp(k, "native") == 0 && g->native.t == J_MISSING) {
+			g->native = jval_of(m, pool);
 		} else if (strcmp(k, "frames") == 0 && !seen_frames) {
 			const cJSON *f;
 
@@ -1222,6 +1229,8 @@ static int fr_group_member(struct fr *f, const char *k, size_t len, void *ctx)
 		dst = &g->count;
 	else if (key_is(k, len, "line"))
 		dst = &g->line;
+	else if (key_is(k, len, "native"))
+		dst = &g->native;
 	else if (key_is(k, len, "frames") && g->frames_t == J_MISSING) {
 		if (*f->p == '[') {
 			g->frames_t = J_ARRAY;

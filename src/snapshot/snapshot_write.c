@@ -214,6 +214,8 @@ static void sb_group(struct sbuf *b, const struct snapshot_group *g)
 	snapshot_sb_frames(b, g);
 	sb_lit(b, ", \"line\": ");
 	snapshot_sb_json_string(b, g->line);
+	if (g->native)
+		sb_lit(b, ", \"native\": true");
 	sb_lit(b, "}");
 }
 
@@ -303,6 +305,8 @@ cJSON *snapshot_to_json(const struct snapshot *snap)
 			cJSON_AddItemToArray(pair, cJSON_CreateNumber(g->frames[k].lineno));
 		}
 		if (cJSON_AddStringToObject(go, "line", g->line) == NULL)
+			goto oom;
+		if (g->native && cJSON_AddTrueToObject(go, "native") == NULL)
 			goto oom;
 	}
 	return o;

@@ -80,6 +80,7 @@ void app_agent_start(struct app *app)
 		.no_profile = app->opts->no_profile,
 		.profile_interval = app->opts->profile_interval,
 		.profile_calls = app->opts->calls,
+		.profile_no_native = app->opts->no_native,
 	};
 	const struct session_events ev = { .changed = on_changed, .message = on_message, .ud = app };
 	app->session = session_new(&so, &ev);
@@ -205,6 +206,8 @@ void app_agent_profile_start(struct app *app, bool calls)
 		cJSON_AddNumberToObject(args, "max_stacks", (double)last->max_stacks);
 	}
 	cJSON_AddBoolToObject(args, "calls", calls);
+	if (app->opts->no_native)
+		cJSON_AddBoolToObject(args, "native", false);
 	app->profile_fallback = calls;
 	app_agent_request(app, PROTO_CMD_PROFILE_START, args, on_profile_started, app);
 }

@@ -20,7 +20,10 @@ void location_format(char *buf, size_t len, const struct snapshot_group *g, int 
 	else
 		n = snprintf(full, sizeof full, "%s:%u", f->filename, f->lineno);
 	if (g->nframes > 1 && n > 0 && (size_t)n < sizeof full)
-		snprintf(full + n, sizeof full - (size_t)n, " +%u", g->nframes - 1);
+		n += snprintf(full + n, sizeof full - (size_t)n, " +%u", g->nframes - 1);
+	/* last: a narrow column keeps the tail */
+	if (g->native && n > 0 && (size_t)n < sizeof full)
+		snprintf(full + n, sizeof full - (size_t)n, " [native]");
 	size_t fl = strlen(full);
 	if (width < 4 || fl <= (size_t)width) {
 		snprintf(buf, len, "%s", full);
@@ -41,6 +44,8 @@ char *location_filter_text(char *buf, size_t len, const struct snapshot_group *g
 			break;
 		at += (size_t)n;
 	}
+	if (g->native && at + 1 < len)
+		snprintf(buf + at, len - at, "\n[native]");
 	return buf;
 }
 

@@ -11,12 +11,14 @@
 #include "snapshot/snapshot.h"
 
 /* "path/to/file.py:123" for the group's first frame (no ":line" for the
- * filename key, "+N" appended for longer tracebacks), cut from the left with
- * "..." to fit width columns. */
+ * filename key, "+N" appended for longer tracebacks, " [native]" for what
+ * native code called from there allocated), cut from the left with "..." to
+ * fit width columns. */
 void location_format(char *buf, size_t len, const struct snapshot_group *g, int width);
 
 /* The text matched by the views' filter: every frame as "file:line",
- * separated by newlines. Returns buf. */
+ * separated by newlines, and a line "[native]" for a native group. Returns
+ * buf. */
 char *location_filter_text(char *buf, size_t len, const struct snapshot_group *g);
 
 /* Line `lineno` of `file` as the process pid sees it (through

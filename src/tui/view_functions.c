@@ -76,7 +76,8 @@ static void rebuild_rows(struct fn_state *F)
 	F->rows = xreallocarray(F->rows, F->table.nrows + 1, sizeof *F->rows);
 	for (size_t i = 0; i < F->table.nrows; i++) {
 		const struct msg_profile_row *f = &F->table.rows[i];
-		snprintf(text, sizeof text, "%s\n%s:%d", f->function, f->file, f->line);
+		snprintf(text, sizeof text, "%s\n%s:%d%s", f->function, f->file, f->line,
+			 f->native ? "\n[native]" : "");
 		if (filter_match(&F->filter, text, strlen(text)))
 			F->rows[F->nrows++] = f;
 	}
@@ -200,13 +201,16 @@ static void fmt_count(char *buf, size_t len, uint64_t v)
 		snprintf(buf, len, "%.1fG", (double)v / 1e9);
 }
 
-/* "Cache.load  /app/cache.py:14", the line where it holds most. */
-static void fmt_function(char *buf, size_t len, const char *function, const char *file, int line)
+/* "Cache.load  /app/cache.py:14", the line where it holds most ("Cache.load
+ * [native]  ..." for what native code called from it allocated). */
+static void fmt_function(char *buf, size_t len, const char *function, bool native, const char *file,
+			 int line)
 {
+	const char *tag = native ? " [native]" : "";
 	if (line > 0)
-		snprintf(buf, len, "%s  %s:%d", function, file, line);
+		snprintf(buf, len, "%s%s  %s:%d", function, tag, file, line);
 	else
-		snprintf(buf, len, "%s  %s", function, file);
+		snprintf(buf, len, "%s%s  %s", function, tag, file);
 }
 
 /* How often it refreshes, wrapped whole; returns the rows drawn. */
@@ -255,7 +259,8 @@ static void draw_table(struct app *app, struct fn_state *F, int y, int top, int 
 			snprintf(ret, sizeof ret, "-");
 			snprintf(big, sizeof big, "-");
 		}
-		fmt_function(fn, sizeof fn, f->function, f->file, f->line >= 0 ? f->line : f->first_line);
+		fmt_function(fn, sizeof fn, f->function, f->native, f->file,
+			     f->line >= 0 ? f->line : f->first_line);
 		if (sel)
 			screen_fill(y + r, 0, cols, THEME_SELECTION);
 		screen_textf(y + r, 0, cols, role, "%10s %10s %10s %9s %10s %10s  %s", own, tot, rate, n, ret, big, fn);
@@ -300,7 +305,7 @@ static void draw_tree(struct app *app, struct fn_state *F, int y, int top, int r
 		if (nd->self)
 			snprintf(fn, sizeof fn, "(in %s itself)", nd->function);
 		else
-			fmt_function(fn, sizeof fn, nd->function, nd->file, nd->first_line);
+			fmt_function(fn, sizeof fn, nd->function, false, nd->file, nd->first_line);
 		if (sel)
 			screen_fill(y + r, 0, cols, THEME_SELECTION);
 		screen_textf(y + r, 0, cols, sel ? THEME_SELECTION : nd->self ? THEME_DIM : THEME_NORMAL,

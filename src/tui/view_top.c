@@ -389,7 +389,10 @@ static void open_traceback(struct app *app)
 	if (T->key == PROTO_KEY_TRACEBACK) {
 		/* The group is a traceback already. */
 		struct snapshot *one = snapshot_new(PROTO_KEY_TRACEBACK, false, T->cur->nframe);
-		snapshot_add_group(one, g->size, g->count, g->frames, g->nframes, g->line);
+		struct snapshot_group *ng = snapshot_add_group(one, g->size, g->count, g->frames,
+							       g->nframes, g->line);
+		if (g->native)
+			snapshot_group_set_native(ng, true);
 		tbpanel_set(&T->tb, one, NULL);
 		return;
 	}

@@ -8,6 +8,11 @@
 void *gotcase_alloc(size_t n);
 void gotcase_free(void *p);
 void *gotcase_realloc(void *p, size_t n);
+void *gotcase_alloc_ptr(size_t n);
+
+/* A pointer variable initialised with malloc (as libxml2's xmlMalloc): an
+ * absolute relocation against malloc, not a GOT entry. */
+void *(*gotcase_mallocp)(size_t) = malloc;
 
 void *gotcase_alloc(size_t n)
 {
@@ -25,4 +30,9 @@ void gotcase_free(void *p)
 void *gotcase_realloc(void *p, size_t n)
 {
 	return realloc(p, n);
+}
+
+void *gotcase_alloc_ptr(size_t n)
+{
+	return gotcase_mallocp(n);
 }
