@@ -60,6 +60,14 @@ static void test_location(void **state)
 	assert_int_equal(strlen(buf), 16);
 	location_filter_text(buf, sizeof buf, &s->groups[0]);
 	assert_string_equal(buf, "/srv/app/very/long/path/models.py:42\n/srv/app/main.py:7");
+	/* a native group says so last, where a narrow column still shows it */
+	snapshot_group_set_native(&s->groups[0], true);
+	location_format(buf, sizeof buf, &s->groups[0], 80);
+	assert_string_equal(buf, "/srv/app/very/long/path/models.py:42 +1 [native]");
+	location_format(buf, sizeof buf, &s->groups[0], 20);
+	assert_string_equal(buf, "...py:42 +1 [native]");
+	location_filter_text(buf, sizeof buf, &s->groups[0]);
+	assert_string_equal(buf, "/srv/app/very/long/path/models.py:42\n/srv/app/main.py:7\n[native]");
 	snapshot_free(s);
 
 	char line[128];

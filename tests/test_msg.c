@@ -890,8 +890,10 @@ static void test_profile_functions_ok(void **state)
 	assert_int_equal(r->calls, 5);
 	assert_int_equal(r->retained_per_call, 420000);
 	assert_int_equal(r->largest_call, 2200000);
+	assert_false(r->native); /* absent */
 	r = &f.rows[1];
 	assert_string_equal(r->function, "churn");
+	assert_true(r->native);
 	assert_false(r->has_calls);
 	assert_int_equal(r->calls, 0);
 	assert_int_equal(r->own_size, 0);
@@ -958,6 +960,7 @@ static void test_profile_functions_bad(void **state)
 	expect_err(f, d, "rows", "alloc_rate", "\"fast\"",
 		   "profile rows[0]: \"alloc_rate\" must be an integer from 0 to 9007199254740991, got a string");
 	expect_err(f, d, "rows", "file", "null", "profile rows[0]: \"file\" must be a string, got null");
+	expect_err(f, d, "rows", "native", "1", "profile rows[0]: \"native\" must be true or false, got a number");
 	expect_err(f, d, "rows", "line", "-2",
 		   "profile rows[0]: \"line\" must be an integer from -1 to 2147483647, got -2");
 	expect_err(f, d, "rows", "calls", "-3",

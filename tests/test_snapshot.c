@@ -361,6 +361,83 @@ static void test_sampled_source(void **state)
 	snapshot_free(plain);
 }
 
+/* A native group (what C code called from that line allocated) is its own
+ * key beside the Python group of the same line: kept by both readers, both
+ * writers and regrouping; "native" must be true or false. */
+static void test_native_groups(void **state)
+{
+	static const char two[] =
+		"{\"format\":\"pmt-top-snapshot\",\"version\":1,\"time\":1.5,\"pid\":7,"
+		"\"key\":\"lineno\",\"cumulative\":false,\"nframe\":1,\"traced_current\":30,"
+		"\"traced_peak\":30,\"total_size\":30,\"total_count\":2,\"ntraces\":2,"
+		"\"source\":\"sampled\",\"interval\":4096,"
+		"\"groups\":[{\"size\":20,\"count\":1,\"frames\":[[\"a.py\",3]],\"line\":\"x\",\"native\":true},"
+		"{\"size\":10,\"count\":1,\"frames\":[[\"a.py\",3]],\"line\":\"x\",\"native\":false}]}";
+	char err[256] = "";
+	struct snapshot *s, *s2, *r;
+	char *b1, *b2, *t;
+	size_t l1, l2;
+
+	(void)state;
+	s = snapshot_parse(two, strlen(two), "mem", err, sizeof(err));
+	assert_non_null(s);
+	assert_int_equal(s->ngroups, 2);
+	assert_true(s->groups[0].native);
+	assert_false(s->groups[1].native);
+	assert_false(snapshot_group_equal(&s->groups[0], &s->groups[1]));
+	assert_true(s->groups[0].key_hash != s->groups[1].key_hash);
+	b1 = snapshot_serialize(s, SIZE_MAX, &l1);
+	assert_non_null(strstr(b1, "\"line\": \"x\", \"native\": true}"));
+	assert_null(strstr(strstr(b1, "\"native\": true") + 8, "native"));
+	s2 = snapshot_parse(b1, l1, "again", err, sizeof(err));
+	assert_non_null(s2);
+	b2 = snapshot_serialize(s2, SIZE_MAX, &l2);
+	assert_int_equal(l1, l2);
+	assert_memory_equal(b1, b2, l1);
+	free(b2);
+	snapshot_free(s2);
+	{
+		cJSON *j = snapshot_to_json(s), *back = cJSON_Parse(two);
+		char *c = cJSON_PrintUnformatted(j);
+
+		s2 = snapshot_parse(c, strlen(c), "cjson", err, sizeof(err));
+		assert_non_null(s2);
+		assert_true(s2->groups[0].native);
+		assert_false(s2->groups[1].native);
+		snapshot_free(s2);
+		s2 = snapshot_from_json(back, err, sizeof(err));
+		assert_non_null(s2);
+		assert_true(s2->groups[0].native && !s2->groups[1].native);
+		snapshot_free(s2);
+		cJSON_free(c);
+		cJSON_Delete(j);
+		cJSON_Delete(back);
+	}
+	r = snapshot_regroup(s, PROTO_KEY_FILENAME, err, sizeof(err));
+	assert_non_null(r);
+	assert_int_equal(r->ngroups, 2);
+	assert_true(r->groups[0].native != r->groups[1].native);
+	snapshot_free(r);
+	/* the same native key twice is a duplicate; a non-boolean is refused */
+	t = replace(two, "\"native\":false", "\"native\":true");
+	assert_null(snapshot_parse(t, strlen(t), "mem", err, sizeof(err)));
+	assert_non_null(strstr(err, "groups[1]"));
+	free(t);
+	t = replace(two, "\"native\":false", "\"native\":1");
+	assert_null(snapshot_parse(t, strlen(t), "mem", err, sizeof(err)));
+	assert_string_equal(err, "mem: groups[1].native is a number, not true or false");
+	{
+		cJSON *j = cJSON_Parse(t);
+
+		assert_null(snapshot_from_json(j, err, sizeof(err)));
+		assert_non_null(strstr(err, "groups[1].native is a number, not true or false"));
+		cJSON_Delete(j);
+	}
+	free(t);
+	free(b1);
+	snapshot_free(s);
+}
+
 /* What the RSS was made of: optional, kept through save, load, the cJSON
  * writer and regrouping; only the rest may be negative. */
 static void test_memory_record(void **state)
@@ -1565,6 +1642,7 @@ int main(void)
 		cmocka_unit_test(test_parse_rejects),
 		cmocka_unit_test(test_parse_rejects_key_combinations),
 		cmocka_unit_test(test_sampled_source),
+		cmocka_unit_test(test_native_groups),
 		cmocka_unit_test(test_memory_record),
 		cmocka_unit_test(test_parse_syntax),
 		cmocka_unit_test(test_parse_cut_anywhere),

@@ -6,6 +6,9 @@ lxml N     N documents parsed by lxml (Debian's python3-lxml) kept in a list
 python N   about N MiB of small Python objects kept in a module-level cache
 frag N     N MiB of 1-2 KiB blocks (from malloc), then all but one in 16 freed
            again, interleaved: the heap keeps its size, mostly free
+used       prints the bytes malloc has handed out (glibc's mallinfo2)
+profiling  prints "native" once the agent's profiler runs with its native
+           hooks, else "no"
 Each command answers "done" on stdout once it has finished.
 """
 import ctypes
@@ -15,6 +18,15 @@ libc = ctypes.CDLL(None)
 libc.malloc.restype = ctypes.c_void_p
 libc.malloc.argtypes = [ctypes.c_size_t]
 libc.memset.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t]
+
+
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd",
+                                               "usmblks", "fsmblks", "uordblks", "fordblks",
+                                               "keepcost")]
+
+
+libc.mallinfo2.restype = MallInfo2
 
 _native_blocks = []
 _documents = []
@@ -31,8 +43,8 @@ def handle_native(i):
 
 def handle_lxml(i):
     from lxml import etree
-    body = "".join("<item id='%d-%d'>%s</item>" % (i, k, "payload " * 8) for k in range(200))
-    _documents.append(etree.fromstring("<doc>%s</doc>" % body))
+    body = "".join("<item id='%d-%d'>%s</item>" % (i, k, "payload " * 64) for k in range(200))
+    _documents.append(etree.fromstring("<doc>%s</doc>" % body))  # LXML
 
 
 def handle_python(i):
@@ -62,6 +74,14 @@ def main():
                 handle_python(i)
         elif cmd == "frag":
             fragment(n)
+        elif cmd == "used":
+            m = libc.mallinfo2()
+            print(m.uordblks + m.hblkhd, flush=True)
+        elif cmd == "profiling":
+            prof = sys.modules.get("pmt_agent.profiler")
+            st = prof.status() if prof is not None else {}
+            print("native" if st.get("running") and st.get("native", {}).get("on") else "no",
+                  flush=True)
         print("done", flush=True)
 
 

@@ -10,6 +10,7 @@ and the Overview must show the same in a real terminal, with R asking first.
 import json
 import os
 import re
+import signal
 import subprocess
 import time
 import unittest
@@ -88,6 +89,67 @@ class Composition(TuiTestCase):
         heap_growth = grew - g["mapped files"]
         self.assertGreater(g["native heap"], 0.8 * heap_growth, g)
         self.assertLess(g["Python objects"], 0.1 * heap_growth, g)
+
+    def answer(self, p, command):
+        p.stdin.write(command + "\n")
+        p.stdin.flush()
+        out = p.stdout.readline().strip()
+        self.assertEqual(p.stdout.readline().strip(), "done")
+        return out
+
+    def test_lxml_native_rows_name_the_line(self):
+        p = self.start_target()
+        self.ask(p, "lxml 1")               # the application has used lxml before we look
+        pmt = subprocess.Popen([BIN, "profile", str(p.pid), "--duration", "120", "--key", "lineno",
+                                "--limit", "50", "--json"], env=self.env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(self._kill, pmt)
+        while self.answer(p, "profiling") != "native":
+            self.assertIsNone(pmt.poll(), pmt.stderr.read() if pmt.poll() is not None else "")
+            time.sleep(0.2)
+        used0 = int(self.answer(p, "used"))
+        self.ask(p, "lxml 300")
+        kept = int(self.answer(p, "used")) - used0
+        pmt.send_signal(signal.SIGINT)
+        out, err = pmt.communicate(timeout=60)
+        self.assertEqual(pmt.returncode, 0, err)
+        groups = json.loads(out)["groups"]
+        with open(TARGET) as f:
+            line = next(n for n, text in enumerate(f, 1) if text.rstrip().endswith("# LXML"))
+        mine = [g for g in groups if g.get("native") and g["frames"][0] == [TARGET, line]]
+        self.assertEqual(len(mine), 1, groups[:3])
+        # What malloc handed out for the documents, against the estimate of
+        # what libxml2 asked for: malloc's own headers are the difference.
+        self.assertLess(abs(mine[0]["size"] - kept), 0.10 * kept, (mine[0]["size"], kept))
+        self.assertEqual(groups[0], mine[0])        # it is the top row
+
+    def test_top_and_functions_show_native_rows(self):
+        p = self.start_target()
+        self.ask(p, "lxml 1")
+        self.open_terminal(width=200, env=self.env)     # the whole path of the target
+        self.run_pmt(str(p.pid))
+        self.wait_for(lambda s: "agent Python" in s, timeout=30, what="the agent connection")
+        self.go_to_view("Top")
+        self.wait_for(lambda s: "source sampled" in s, timeout=30, what="the sampled source")
+        while self.answer(p, "profiling") != "native":
+            time.sleep(0.2)
+        self.ask(p, "lxml 200")
+        with open(TARGET) as f:
+            line = next(n for n, text in enumerate(f, 1) if text.rstrip().endswith("# LXML"))
+        needle = "mem_target.py:%d [native]" % line
+
+        def first_row(s, header):
+            lines = s.splitlines()
+            at = [i for i, l in enumerate(lines) if header in l]
+            return lines[at[0] + 1] if at and at[0] + 1 < len(lines) else ""
+
+        self.wait_for(lambda s: needle in first_row(s, "LOCATION"), timeout=20,
+                      what="the lxml line's native row first in Top")
+        self.go_to_view("Functions")
+        self.wait_for(lambda s: re.search(r"handle_lxml \[native\]  \S*mem_target\.py:%d" % line,
+                                          first_row(s, "FUNCTION (file:line)")),
+                      timeout=20, what="handle_lxml's native row first in Functions")
+        self.keys("q")
 
     def test_python_cache_is_python_objects(self):
         p = self.start_target()
