@@ -14,7 +14,10 @@ Checks, from measurements in this one run:
     profiler's memory while on (allocator free lists may keep some pages);
   - the thread count comes back to the same value after each phase;
   - every control request in every phase is answered within 200 ms;
-  - the profiler saw the per-request threads (calls counted) and dropped none.
+  - the profiler saw the per-request threads (calls counted) and dropped none;
+  - with the C library of native_scenarios (PMT_NATIVECASE, set by ctest) the
+    server also mallocs in C: the native hooks were on, saw those blocks, and
+    after profile_stop no GOT entry holds a hook.
 """
 import http.client
 import json
@@ -137,6 +140,7 @@ class Soak(SoakBase):
         stopped = self.ctl.ok("profile_stop")
         lat_after = [time.monotonic() - t0]
         rss_after, thr_after = self.settle(base_threads)
+        entries_after = self.ctl.ok("status")["profile"]["native"]
         own = full["memory"] + full["call_stack_bytes"]
         report = ("rss off %.1f MiB, on %.1f MiB (profiler reports %.2f MiB: %d samples, "
                   "%d stacks, %d call stacks), after stop %.1f MiB; threads %d/%d/%d; "
@@ -144,8 +148,16 @@ class Soak(SoakBase):
                   % (rss_off / MiB, rss_on / MiB, own / MiB, full["samples"], full["stacks"],
                      full["call_stacks"], rss_after / MiB, thr_off, thr_on, thr_after,
                      max(lat_off) * 1e3, max(lat_on) * 1e3, max(lat_after) * 1e3))
+        report += "; native hooks: %d entries, %.2f MiB live" % (
+            st["native"]["entries"], full["native"]["live_bytes"] / MiB)
         sys.stderr.write(report + "\n")
         self.assertTrue(st["running"] and st["calls"], st)
+        if os.environ.get("PMT_NATIVECASE"):
+            # the bounded cache keeps 256 C buffers of 4 KiB: about 1 MiB
+            self.assertTrue(st["native"]["on"] and st["native"]["entries"] > 0, st)
+            self.assertLess(abs(full["native"]["live_bytes"] - 256 * 4096), 0.5 * 256 * 4096, full)
+            self.assertEqual(entries_after, {"on": False, "entries": 0, "objects": 0, "live_bytes": 0,
+                                             "no_stack_bytes": 0, "error": None})
         self.assertGreater(full["functions_counted"], 10)
         self.assertEqual(full["dropped_samples"], 0)
         self.assertLessEqual(rss_on, rss_off + 2 * MiB + own, report)

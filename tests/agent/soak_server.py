@@ -3,9 +3,14 @@
 Runs the stdlib ThreadingHTTPServer (one new thread per request) whose handler
 builds a response from temporaries and keeps a bounded per-path cache, plus 4
 busy threads that churn dicts and strings and one GIL-heavy arithmetic loop.
+With PMT_NATIVECASE (a C library, tests/agent/native/nativecase.c) the
+handler and the busy threads also do malloc-heavy work in C, and the cache
+keeps a C buffer per path (freed on eviction): the profiler's native hooks
+see all of it.
 Prints one JSON line {"port": N, "agent": socket} when ready, then serves
 until stdin closes.
 """
+import ctypes
 import json
 import os
 import sys
@@ -18,7 +23,15 @@ if os.environ.get("PMT_NATIVE_DIR"):
     sys.path.insert(1, os.environ["PMT_NATIVE_DIR"])
 
 CACHE = {}
+NATIVE = {}
 CACHE_MAX = 256
+LIB = None
+if os.environ.get("PMT_NATIVECASE"):
+    LIB = ctypes.CDLL(os.environ["PMT_NATIVECASE"])
+    LIB.nc_keep.restype = ctypes.c_void_p
+    LIB.nc_keep.argtypes = [ctypes.c_size_t]
+    LIB.nc_free.argtypes = [ctypes.c_void_p]
+    LIB.nc_churn.argtypes = [ctypes.c_long]
 CACHE_LOCK = threading.Lock()
 STOP = threading.Event()
 
@@ -32,10 +45,17 @@ def render(path):
 class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         body = render(self.path)
+        if LIB is not None:
+            LIB.nc_churn(3)
         with CACHE_LOCK:                # handlers run on threads of their own
             if len(CACHE) >= CACHE_MAX:
-                CACHE.pop(next(iter(CACHE)))
+                old = next(iter(CACHE))
+                CACHE.pop(old)
+                if old in NATIVE:
+                    LIB.nc_free(NATIVE.pop(old))
             CACHE[self.path] = body[:1000]
+            if LIB is not None and self.path not in NATIVE:
+                NATIVE[self.path] = LIB.nc_keep(4096)
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -53,6 +73,8 @@ def busy(k):
             d = {"k": k, "n": n, "s": str(n) * 3}
             tmp = [d, dict(d), str(d)]
             n += len(tmp)
+        if LIB is not None:
+            LIB.nc_churn(20)
         time.sleep(0.001)
 
 
