@@ -160,6 +160,12 @@ static void test_subcommands(void **state)
 	assert_int_equal(PARSE(&o, err, "--no-profile", "5"), 0);
 	assert_int_equal(o.mode, CLI_WATCH);
 	assert_true(o.no_profile);
+	assert_false(o.no_native);
+	assert_int_equal(PARSE(&o, err, "--no-native", "5"), 0);
+	assert_true(o.no_native);
+	assert_int_equal(PARSE(&o, err, "profile", "5", "--no-native"), 0);
+	assert_true(o.no_native);
+	expect_err(PARSE(&o, err, "snapshot", "12", "--no-native"), err, "--no-native does not apply here");
 	assert_int_equal(PARSE(&o, err, "run", "--no-profile", "--", "python3"), 0);
 	assert_true(o.no_profile);
 

@@ -8,7 +8,7 @@ frag N     N MiB of 1-2 KiB blocks (from malloc), then all but one in 16 freed
            again, interleaved: the heap keeps its size, mostly free
 used       prints the bytes malloc has handed out (glibc's mallinfo2)
 profiling  prints "native" once the agent's profiler runs with its native
-           hooks, else "no"
+           hooks, "python" when it runs without them, else "no"
 Each command answers "done" on stdout once it has finished.
 """
 import ctypes
@@ -80,8 +80,8 @@ def main():
         elif cmd == "profiling":
             prof = sys.modules.get("pmt_agent.profiler")
             st = prof.status() if prof is not None else {}
-            print("native" if st.get("running") and st.get("native", {}).get("on") else "no",
-                  flush=True)
+            print(("native" if st.get("native", {}).get("on") else "python") if st.get("running")
+                  else "no", flush=True)
         print("done", flush=True)
 
 

@@ -123,6 +123,28 @@ class Composition(TuiTestCase):
         self.assertLess(abs(mine[0]["size"] - kept), 0.10 * kept, (mine[0]["size"], kept))
         self.assertEqual(groups[0], mine[0])        # it is the top row
 
+    def test_no_native_leaves_the_libraries_alone(self):
+        p = self.start_target()
+        self.ask(p, "lxml 1")
+        pmt = subprocess.Popen([BIN, "profile", str(p.pid), "--duration", "120", "--key", "lineno",
+                                "--json", "--no-native"], env=self.env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(self._kill, pmt)
+        while True:             # the profiler runs, without its native hooks
+            prof = self.answer(p, "profiling")
+            self.assertIn(prof, ("no", "python"))
+            if prof == "python":
+                break
+            self.assertIsNone(pmt.poll())
+            time.sleep(0.2)
+        self.ask(p, "lxml 50")
+        pmt.send_signal(signal.SIGINT)
+        out, err = pmt.communicate(timeout=60)
+        self.assertEqual(pmt.returncode, 0, err)
+        reply = json.loads(out)
+        self.assertFalse(reply["profile"]["native"]["on"])
+        self.assertEqual([g for g in reply["groups"] if g.get("native")], [])
+
     def test_top_and_functions_show_native_rows(self):
         p = self.start_target()
         self.ask(p, "lxml 1")
