@@ -21,6 +21,11 @@ def _load(kind):
     lib.nc_grow.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
     lib.nc_free.argtypes = [ctypes.c_void_p]
     lib.nc_churn.argtypes = [ctypes.c_long]
+    for name in ("nc_keep_array", "nc_keep_aligned_alloc", "nc_keep_memalign"):
+        getattr(lib, name).restype = ctypes.c_void_p
+        getattr(lib, name).argtypes = [ctypes.c_size_t, ctypes.c_size_t]
+    lib.nc_keep_valloc.restype = ctypes.c_void_p
+    lib.nc_keep_valloc.argtypes = [ctypes.c_size_t]
     return lib
 
 
@@ -62,6 +67,21 @@ def decode_records(n, size):
             out.append(plib.nc_keep_aligned(64, size))         # aligned line
         else:
             out.append(plib.nc_keep_via_pointer(size))         # pointer line
+    BUFFERS.extend(out)
+
+
+def decode_more(n, size):
+    """The rest of the family, with the GIL held."""
+    out = []
+    for i in range(n):
+        if i % 4 == 0:
+            out.append(plib.nc_keep_array(size // 16, 16))     # array line
+        elif i % 4 == 1:
+            out.append(plib.nc_keep_aligned_alloc(64, size))   # aligned_alloc line
+        elif i % 4 == 2:
+            out.append(plib.nc_keep_memalign(256, size))       # memalign line
+        else:
+            out.append(plib.nc_keep_valloc(size))              # valloc line
     BUFFERS.extend(out)
 
 

@@ -101,6 +101,13 @@ class Attribution(unittest.TestCase):
             got = rows.get(("native_scenarios.py", line_of(marker)), 0)
             self.assertTrue(within(got, 500 * 8192, 0.10), (marker, got))
 
+    def test_2b_reallocarray_aligned_alloc_memalign_valloc(self):
+        self.t.call("s.decode_more(2000, 8192)")
+        rows = self.rows()
+        for marker in ("array line", "aligned_alloc line", "memalign line", "valloc line"):
+            got = rows.get(("native_scenarios.py", line_of(marker)), 0)
+            self.assertTrue(within(got, 500 * 8192, 0.10), (marker, got))
+
     def test_3_frees_are_credited(self):
         self.t.call("s.open_sessions(500, 40000)")
         lines = lines_of("__init__", "open_sessions")

@@ -3,6 +3,7 @@
  * extension or a wrapped library does, for the profiler's native-allocation
  * tests (tests/agent/test_native.py loads it with ctypes).
  */
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +13,10 @@ void *nc_keep_aligned(size_t align, size_t n);
 void *nc_grow(void *p, size_t n);
 void *nc_keep_via_pointer(size_t n);
 void nc_free(void *p);
+void *nc_keep_array(size_t k, size_t n);
+void *nc_keep_aligned_alloc(size_t align, size_t n);
+void *nc_keep_memalign(size_t align, size_t n);
+void *nc_keep_valloc(size_t n);
 void nc_churn(long rounds);
 
 /* As libxml2's xmlMalloc: a pointer variable set to malloc. */
@@ -50,6 +55,26 @@ void *nc_keep_via_pointer(size_t n)
 	if (p)
 		memset(p, 3, n);
 	return p;
+}
+
+void *nc_keep_array(size_t k, size_t n)
+{
+	return reallocarray(NULL, k, n);
+}
+
+void *nc_keep_aligned_alloc(size_t align, size_t n)
+{
+	return aligned_alloc(align, n);
+}
+
+void *nc_keep_memalign(size_t align, size_t n)
+{
+	return memalign(align, n);
+}
+
+void *nc_keep_valloc(size_t n)
+{
+	return valloc(n);
 }
 
 void nc_free(void *p)
