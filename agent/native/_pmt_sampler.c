@@ -1044,6 +1044,8 @@ static __attribute__((noinline)) void native_slow(struct tl_state *me, void *p, 
 	double w = weight_of(n);
 	PyThreadState *ts = gil_self();
 	if (ts) {
+		if (me->npend)
+			pending_resolve(me, ts);
 		struct frame fr[MAX_NFRAME];
 		int truncated;
 		int nf = capture(ts, fr, g_nframe, &truncated);
@@ -1073,14 +1075,9 @@ static inline void native_after(void *p, size_t n)
 	struct tl_state *me = &tl;
 	if (me->inner)
 		return;
-	if (me->npend) {
-		PyThreadState *ts = gil_self();
-		if (ts) {
-			me->inner = 1;
-			pending_resolve(me, ts);
-			me->inner = 0;
-		}
-	}
+	/* Waiting blocks are resolved by the next sample taken with the GIL or
+	 * the next allocation of Python's (after_alloc): asking every malloc
+	 * whether the GIL is back would cost two calls each. */
 	me->countdown -= (int64_t)n;
 	if (me->countdown <= 0 || me->gen != atomic_load_explicit(&g_gen, memory_order_relaxed)) {
 		me->inner = 1;
