@@ -752,6 +752,16 @@ static void test_profile_status_ok(void **state)
 	assert_int_equal(p.hooks_installed, 3);
 	assert_string_equal(p.calls_mode, "");
 	assert_string_equal(p.error, "");
+	assert_false(p.native_on); /* an agent without native hooks says nothing */
+	assert_true(p.native_live_bytes == 0);
+
+	/* The native hooks: as the full status and a push say them. */
+	cJSON_AddItemToObject(j, "native", cJSON_Parse("{\"on\": true, \"entries\": 44, \"objects\": 12, "
+						      "\"live_bytes\": 2048.0, \"no_stack_bytes\": 0.0, \"errno\": 0}"));
+	assert_int_equal(msg_decode_profile_status(j, &p, err, sizeof err), 0);
+	assert_true(p.native_on);
+	assert_int_equal(p.native_entries, 44);
+	assert_true(p.native_live_bytes == 2048.0);
 
 	/* The summary a status push carries: no detail. */
 	for (const char *const *m = (const char *const[]){ "nframe", "max_samples", "max_stacks",
@@ -796,6 +806,11 @@ static void test_profile_status_bad(void **state)
 		expect_err(f, d, NULL, summary[i], NULL, want);
 	}
 	expect_err(f, d, NULL, "max_stacks", NULL, "profile status: missing \"max_stacks\"");
+	expect_err(f, d, NULL, "native", "[]", "profile status: native must be an object, got an array");
+	expect_err(f, d, NULL, "native", "{\"on\": 1, \"entries\": 0, \"live_bytes\": 0}",
+		   "profile status: native: \"on\" must be true or false, got a number");
+	expect_err(f, d, NULL, "native", "{\"on\": true, \"entries\": 0, \"live_bytes\": -1}",
+		   "profile status: native: \"live_bytes\" must not be negative, got -1");
 	expect_err(f, d, NULL, "interval", "0",
 		   "profile status: \"interval\" must be an integer from 1 to 1073741824, got 0");
 	expect_err(f, d, NULL, "interval", "4096.5",

@@ -1029,6 +1029,28 @@ static int opt_nonneg_number(const cJSON *obj, const char *what, const char *nam
 	return get_nonneg_number(obj, what, name, out, err, errlen);
 }
 
+/* The profiler status's optional "native" object: on, entries, live_bytes. */
+static int decode_profile_native(const cJSON *obj, const char *what, struct msg_profile_status *out,
+				 char *err, size_t errlen)
+{
+	const cJSON *n = cJSON_GetObjectItemCaseSensitive(obj, "native");
+	char w[96];
+
+	out->native_on = false;
+	out->native_entries = 0;
+	out->native_live_bytes = 0;
+	if (n == NULL || cJSON_IsNull(n))
+		return 0;
+	snprintf(w, sizeof w, "%s: native", what);
+	if (!cJSON_IsObject(n)) {
+		errfmt(err, errlen, "%s must be an object, got %s", w, type_name(n));
+		return -1;
+	}
+	return msg_get_bool(n, w, "on", &out->native_on, err, errlen) < 0 ||
+	       get_size(n, w, "entries", &out->native_entries, err, errlen) < 0 ||
+	       get_nonneg_number(n, w, "live_bytes", &out->native_live_bytes, err, errlen) < 0 ? -1 : 0;
+}
+
 int msg_decode_cost(const cJSON *result, const char *what, struct msg_cost *out, char *err,
 		    size_t errlen)
 {
@@ -1116,7 +1138,8 @@ int msg_decode_profile_status(const cJSON *obj, struct msg_profile_status *out, 
 	    msg_get_bool(obj, what, "calls", &out->calls, err, errlen) < 0 ||
 	    get_size(obj, what, "lost_hooks", &out->lost_hooks, err, errlen) < 0 ||
 	    /* Agents before the RSS composition do not say it. */
-	    opt_nonneg_number(obj, what, "live_malloc_bytes", &out->live_malloc_bytes, err, errlen) < 0)
+	    opt_nonneg_number(obj, what, "live_malloc_bytes", &out->live_malloc_bytes, err, errlen) < 0 ||
+	    decode_profile_native(obj, what, out, err, errlen) < 0)
 		goto fail;
 	if (cJSON_GetObjectItemCaseSensitive(obj, "nframe") == NULL)
 		return 0; /* the summary of a status push */

@@ -170,6 +170,10 @@ struct msg_profile_status {
 	uint64_t dropped_samples;   /* not kept: max_samples reached */
 	bool calls;                 /* call counting is on */
 	uint64_t lost_hooks;        /* times the hook was removed and put back */
+	/* Its native hooks ("native"; absent from older agents: off, 0) */
+	bool native_on;
+	uint64_t native_entries;    /* GOT entries pointing to them */
+	double native_live_bytes;   /* part of live_bytes that native code allocated */
 	/* The rest is in the full status only (has_detail), not in status pushes. */
 	bool has_detail;
 	int nframe;                 /* 1..128 */

@@ -93,7 +93,8 @@ void composition_make(const struct proc_sample *kinds, const struct msg_status *
 				seen = (int64_t)st->traced_current;
 				seen_by = "tracemalloc";
 			} else if (pr && pr->running) {
-				seen = (int64_t)pr->live_bytes;
+				/* less what its native hooks saw C code allocate */
+				seen = (int64_t)(pr->live_bytes - pr->native_live_bytes);
 				seen_by = "sampled profiler, estimate";
 			}
 			if (seen >= 0 && seen >= small) {

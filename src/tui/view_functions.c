@@ -92,6 +92,21 @@ static bool counting_calls(const struct app *app, const struct fn_state *F)
 	return F->have_table && F->table.profile.calls;
 }
 
+/* "native rows on (44 GOT entries)" or "... off": what C code allocates is
+ * named by line only while the profiler's native hooks are in. */
+static void native_words(const struct app *app, const struct fn_state *F, char *buf, size_t len)
+{
+	const struct msg_status *st = app_agent_status(app);
+	const struct msg_profile_status *p = st && st->has_profile ? &st->profile
+					     : F->have_table ? &F->table.profile : NULL;
+	if (p == NULL || !p->running)
+		snprintf(buf, len, "native rows -");
+	else if (p->native_on)
+		snprintf(buf, len, "native rows on (%" PRIu64 " GOT entries)", p->native_entries);
+	else
+		snprintf(buf, len, "native rows off");
+}
+
 static void on_table(void *ud, struct client_reply *r)
 {
 	struct app *app = ud;
@@ -224,11 +239,13 @@ static int draw_pace(const struct refresh *pace, int y, int cols)
 static void draw_table(struct app *app, struct fn_state *F, int y, int top, int rows, int cols)
 {
 	bool calls = counting_calls(app, F);
+	char native[64];
+	native_words(app, F, native, sizeof native);
 	screen_textf(y++, 0, cols, THEME_HEADER_LABEL,
-		     "by function, sort %s (o)   calls %s (c)   filter %s (/)   v call tree   %zu of %zu functions",
+		     "by function, sort %s (o)   calls %s (c)   filter %s (/)   v call tree   %zu of %zu functions   %s",
 		     sort_titles[F->sort], calls ? "counted" : "not counted",
 		     filter_active(&F->filter) ? F->filter.text : "none", F->nrows,
-		     F->have_table ? F->table.functions : 0);
+		     F->have_table ? F->table.functions : 0, native);
 	y += draw_pace(&F->pace, y, cols);
 	if (F->note[0])
 		y += screen_wrap(y, 0, cols, 3, THEME_WARNING, F->note, "...");

@@ -168,9 +168,10 @@ class Composition(TuiTestCase):
         self.wait_for(lambda s: needle in first_row(s, "LOCATION"), timeout=20,
                       what="the lxml line's native row first in Top")
         self.go_to_view("Functions")
-        self.wait_for(lambda s: re.search(r"handle_lxml \[native\]  \S*mem_target\.py:%d" % line,
-                                          first_row(s, "FUNCTION (file:line)")),
-                      timeout=20, what="handle_lxml's native row first in Functions")
+        s = self.wait_for(lambda s: re.search(r"handle_lxml \[native\]  \S*mem_target\.py:%d" % line,
+                                              first_row(s, "FUNCTION (file:line)")),
+                          timeout=20, what="handle_lxml's native row first in Functions")
+        self.assertRegex(s, r"native rows on \(\d+ GOT entries\)")
         self.keys("q")
 
     def test_python_cache_is_python_objects(self):
