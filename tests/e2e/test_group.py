@@ -23,7 +23,7 @@ import time
 import unittest
 
 from service import children, free_port, get_int, start_group, wait_serving
-from tui import BIN, PYTHON, TuiTestCase
+from tui import BIN, PYTHON, TuiTestCase, vmrss
 
 GUNICORN = shutil.which("gunicorn")
 UWSGI = shutil.which("uwsgi")
@@ -95,6 +95,7 @@ class Gunicorn(TuiTestCase):
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=self.env)
         wait_serving(self, self.master, self.port, "gunicorn", self.gunicorn_log, timeout=30)
         self.workers = self.wait_workers(3)
+        self.wait_settled(self.workers)
 
     def gunicorn_log(self):
         with open(self.log, errors="replace") as f:
@@ -102,6 +103,19 @@ class Gunicorn(TuiTestCase):
 
     def get(self, path="/", timeout=10):
         return get_int(self, self.port, path, timeout)
+
+    def wait_settled(self, pids, timeout=60):
+        """Until no worker's RSS moves by more than 256 KiB in 0.5 s: a worker
+        still booting (slowly, on a loaded machine) grows as fast as a leak."""
+        deadline = time.monotonic() + timeout
+        before = {p: vmrss(p) for p in pids}
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            now = {p: vmrss(p) for p in pids}
+            if all(abs(now[p] - before[p]) <= 256 * 1024 for p in pids):
+                return
+            before = now
+        self.fail("the workers' RSS did not settle in %d s: %s" % (timeout, before))
 
     def wait_workers(self, n, timeout=30, without=()):
         deadline = time.monotonic() + timeout
