@@ -67,9 +67,9 @@ static void draw_composition(struct app *app, int y, int rows, int cols)
 		screen_text(y, x, cols - x, THEME_DIM, false, c.why);
 		return;
 	}
+	/* always said: the parts come from a smaps read every 2 s or more */
 	double a = app_graph_end(app) - c.t;
-	if (a >= 1.5)
-		snprintf(age, sizeof age, " %.0fs ago", a);
+	snprintf(age, sizeof age, " %.0fs ago", a > 0 ? a : 0);
 	int bw = cols - x - 1 - (int)strlen(age);
 	if (bw >= 10 && c.rss > 0) {
 		/* Cells by largest remainder, so that the bar is exactly full. */
@@ -151,9 +151,13 @@ static void draw_composition_table(struct app *app, int top, int rows, int cols)
 				     units_bytes(b, sizeof b, (double)c.part[p].bytes),
 				     100.0 * (double)c.part[p].bytes / (double)(c.rss ? c.rss : 1), c.part[p].source);
 		}
-		if (y < top + rows)
+		if (y < top + rows) {
+			double a = app_graph_end(app) - c.t;
+			char src[64];
+			snprintf(src, sizeof src, "smaps read %.0fs ago, the parts' sum", a > 0 ? a : 0);
 			screen_textf(y++, 3, cols - 3, THEME_HEADER_VALUE, "%-18s%12s%7.1f%%  %s", "RSS",
-				     units_bytes(b, sizeof b, (double)c.rss), 100.0, "smaps, the parts' sum");
+				     units_bytes(b, sizeof b, (double)c.rss), 100.0, src);
+		}
 	}
 	if (c.why[0] && y < top + rows)
 		y += screen_wrap(y, 0, cols, top + rows - y, THEME_DIM, c.why, "...");

@@ -317,12 +317,14 @@ class Composition(TuiTestCase):
         s = self.wait_for(lambda s: re.search(r"malloc free \d", s), timeout=60,
                           what="the composition's legend")
         self.assertRegex(s, r"made of [PsNft]+")
+        self.assertRegex(s, r"made of .* \d+s ago")
         self.keys("c")
         s = self.wait_for(lambda s: "where the number comes from" in s)
         for part in ("Python objects", "Python slack", "native heap", "malloc free", "thread stacks",
                      "mapped files", "unexplained"):
             self.assertIn(part, s)
         self.assertIn("glibc: free, not given back", s)
+        self.assertRegex(s, r"smaps read \d+s ago, the parts' sum")     # its age, always
         self.keys("R")
         self.wait_for(lambda s: "(malloc_trim)? y/n" in s)
         self.keys("n")
