@@ -21,11 +21,13 @@ import os
 import random
 import statistics
 import sys
-import time
 import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "agent"))
+sys.path.insert(0, HERE)
+
+from bench_profiler import timed  # noqa: E402
 
 try:
     from lxml import etree
@@ -69,13 +71,6 @@ def workloads():
 
 CONFIGS = [("off", None), ("profiler, native=False", dict(native=False)),
            ("profiler, native=True", dict(native=True))]
-
-
-def timed(fn, k):
-    t0 = time.process_time()
-    for _ in range(k):
-        fn()
-    return time.process_time() - t0
 
 
 def run(reps):

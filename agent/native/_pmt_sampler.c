@@ -673,9 +673,9 @@ drop:
 	}
 }
 
-/* The countdown crossed zero (or belongs to an earlier run): decide, and
- * sample the block if it is due. me->inner is set by the caller. */
-static __attribute__((noinline)) void sample_slow(struct tl_state *me, void *p, size_t n, int raw)
+/* The countdown crossed zero (or belongs to an earlier run): whether the
+ * block of N bytes is sampled. Draws the next countdown. */
+static int countdown_due(struct tl_state *me, size_t n)
 {
 	unsigned gen = atomic_load_explicit(&g_gen, memory_order_relaxed);
 	if (me->gen != gen) {
@@ -683,10 +683,32 @@ static __attribute__((noinline)) void sample_slow(struct tl_state *me, void *p, 
 		me->gen = gen;
 		me->countdown = draw_countdown(me) - (int64_t)n;
 		if (me->countdown > 0)
-			return;
+			return 0;
 	}
 	me->countdown = draw_countdown(me);
-	if (me->ignore || !atomic_load_explicit(&g_on, memory_order_relaxed))
+	return !me->ignore;
+}
+
+/* Samples the block under the stack of TS, the calling thread's, which
+ * holds the GIL (me->inner set). */
+static void sample_with_stack(struct tl_state *me, PyThreadState *ts, void *p, size_t n, double w,
+			      int native)
+{
+	struct frame fr[MAX_NFRAME];
+	int truncated;
+	int nf = capture(ts, fr, g_nframe, &truncated);
+	me->sampled += w;
+	pthread_mutex_lock(&g_mu);
+	if (atomic_load_explicit(&g_on, memory_order_relaxed))
+		sample_record((uintptr_t)p, n, w, stack_intern(fr, nf, truncated, native));
+	pthread_mutex_unlock(&g_mu);
+}
+
+/* The countdown crossed zero (or belongs to an earlier run): decide, and
+ * sample the block if it is due. me->inner is set by the caller. */
+static __attribute__((noinline)) void sample_slow(struct tl_state *me, void *p, size_t n, int raw)
+{
+	if (!countdown_due(me, n) || !atomic_load_explicit(&g_on, memory_order_relaxed))
 		return;
 	double w = weight_of(n);
 	/* RAW blocks are counted, never attributed: the caller may not hold the
@@ -700,16 +722,8 @@ static __attribute__((noinline)) void sample_slow(struct tl_state *me, void *p, 
 		return;
 	}
 	PyThreadState *ts = tstate_unchecked();
-	if (!ts)
-		return;
-	struct frame fr[MAX_NFRAME];
-	int truncated;
-	int nf = capture(ts, fr, g_nframe, &truncated);
-	me->sampled += w;
-	pthread_mutex_lock(&g_mu);
-	if (atomic_load_explicit(&g_on, memory_order_relaxed))
-		sample_record((uintptr_t)p, n, w, stack_intern(fr, nf, truncated, 0));
-	pthread_mutex_unlock(&g_mu);
+	if (ts)
+		sample_with_stack(me, ts, p, n, w, 0);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1031,29 +1045,14 @@ static void pending_resolve(struct tl_state *me, PyThreadState *ts)
 /* A native block is due (me->inner set by the caller). */
 static __attribute__((noinline)) void native_slow(struct tl_state *me, void *p, size_t n)
 {
-	unsigned gen = atomic_load_explicit(&g_gen, memory_order_relaxed);
-	if (me->gen != gen) {
-		me->gen = gen;
-		me->countdown = draw_countdown(me) - (int64_t)n;
-		if (me->countdown > 0)
-			return;
-	}
-	me->countdown = draw_countdown(me);
-	if (me->ignore || !atomic_load_explicit(&g_native_on, memory_order_relaxed))
+	if (!countdown_due(me, n) || !atomic_load_explicit(&g_native_on, memory_order_relaxed))
 		return;
 	double w = weight_of(n);
 	PyThreadState *ts = gil_self();
 	if (ts) {
 		if (me->npend)
 			pending_resolve(me, ts);
-		struct frame fr[MAX_NFRAME];
-		int truncated;
-		int nf = capture(ts, fr, g_nframe, &truncated);
-		me->sampled += w;
-		pthread_mutex_lock(&g_mu);
-		if (atomic_load_explicit(&g_on, memory_order_relaxed))
-			sample_record((uintptr_t)p, n, w, stack_intern(fr, nf, truncated, 1));
-		pthread_mutex_unlock(&g_mu);
+		sample_with_stack(me, ts, p, n, w, 1);
 		return;
 	}
 	/* No GIL: no interning (the stack table may only grow under the GIL,
@@ -1093,22 +1092,25 @@ static inline void native_forget(void *p)
 		sample_remove((uintptr_t)p, &old);
 }
 
-/* The hooks call the functions this module is bound to: the same ones the
- * patched entries held (pmt_got.h patches only those). */
-static void *nat_malloc(size_t n)
+/* A new block P of N bytes from native code (NULL: none): counted down,
+ * maybe sampled. Returns P. */
+static inline void *native_new(void *p, size_t n)
 {
-	void *p = malloc(n);
 	if (p && atomic_load_explicit(&g_native_on, memory_order_relaxed))
 		native_after(p, n);
 	return p;
 }
 
+/* The hooks call the functions this module is bound to: the same ones the
+ * patched entries held (pmt_got.h patches only those). */
+static void *nat_malloc(size_t n)
+{
+	return native_new(malloc(n), n);
+}
+
 static void *nat_calloc(size_t k, size_t n)
 {
-	void *p = calloc(k, n);
-	if (p && atomic_load_explicit(&g_native_on, memory_order_relaxed))
-		native_after(p, k * n);
-	return p;
+	return native_new(calloc(k, n), k * n);
 }
 
 static void *nat_realloc(void *old, size_t n)
@@ -1146,33 +1148,24 @@ static void nat_free(void *p)
 static int nat_posix_memalign(void **out, size_t align, size_t n)
 {
 	int rc = posix_memalign(out, align, n);
-	if (rc == 0 && atomic_load_explicit(&g_native_on, memory_order_relaxed))
-		native_after(*out, n);
+	if (rc == 0)
+		native_new(*out, n);
 	return rc;
 }
 
 static void *nat_aligned_alloc(size_t align, size_t n)
 {
-	void *p = aligned_alloc(align, n);
-	if (p && atomic_load_explicit(&g_native_on, memory_order_relaxed))
-		native_after(p, n);
-	return p;
+	return native_new(aligned_alloc(align, n), n);
 }
 
 static void *nat_memalign(size_t align, size_t n)
 {
-	void *p = memalign(align, n);
-	if (p && atomic_load_explicit(&g_native_on, memory_order_relaxed))
-		native_after(p, n);
-	return p;
+	return native_new(memalign(align, n), n);
 }
 
 static void *nat_valloc(size_t n)
 {
-	void *p = valloc(n);
-	if (p && atomic_load_explicit(&g_native_on, memory_order_relaxed))
-		native_after(p, n);
-	return p;
+	return native_new(valloc(n), n);
 }
 
 static struct pmt_got_hook g_got_hooks[] = {

@@ -306,37 +306,30 @@ def functions(limit=50, sort="own", prev=None, now=None):
         calls = _native.calls() if _state["calls_mode"] else []
     fn = {}
     own_lines = {}      # (function, line) -> own live bytes, to name its line
+    def row(k, line):
+        r = fn.get(k)
+        if r is None:
+            r = fn[k] = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, line]
+        return r
+
     for frames, lb, lk, ab, ak, _trunc, nat in stacks:
         seen = set()
+        if frames and nat:
+            # what C code called from the innermost function allocated: a row
+            # of its own, own and total (the function's total counts it below)
+            k = _fkey(frames[0]) + (True,)
+            r = row(k, frames[0][1])
+            r[0] += lb
+            r[1] += lk
+            r[4] += ab
+            r[2] += lb
+            r[3] += lk
+            r[5] += ab
+            own_lines[(k, frames[0][1])] = own_lines.get((k, frames[0][1]), 0.0) + lb
         for i, fr in enumerate(frames):
             k = _fkey(fr)
-            if i == 0 and nat:
-                # what C code called from here allocated: a row of its own
-                k = k + (True,)
-                r = fn.get(k)
-                if r is None:
-                    r = fn[k] = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, fr[1]]
-                r[0] += lb
-                r[1] += lk
-                r[4] += ab
-                r[2] += lb
-                r[3] += lk
-                r[5] += ab
-                own_lines[(k, fr[1])] = own_lines.get((k, fr[1]), 0.0) + lb
-                k = _fkey(fr)
-                if k not in seen:       # and it is in the function's total
-                    seen.add(k)
-                    r = fn.get(k)
-                    if r is None:
-                        r = fn[k] = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, fr[1]]
-                    r[2] += lb
-                    r[3] += lk
-                    r[5] += ab
-                continue
-            r = fn.get(k)
-            if r is None:
-                r = fn[k] = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, fr[1]]
-            if i == 0:
+            r = row(k, fr[1])
+            if i == 0 and not nat:
                 r[0] += lb
                 r[1] += lk
                 r[4] += ab
