@@ -11,6 +11,7 @@ import json
 import os
 import socket
 import sys
+import threading
 import time
 import unittest
 
@@ -296,7 +297,29 @@ class Forks(unittest.TestCase):
         c.ok("subscribe", interval=0.05)
         base = c.ok("status")
         fds = len(os.listdir("/proc/%d/fd" % t.pid))
-        self.assertEqual(t.call(FORKS), [0])
+        # It watches as a client does: reading its pushes while the forks run
+        # (one that stops reading is closed after 30 s, which the forks take
+        # on a loaded machine).
+        stop, seen = threading.Event(), []
+
+        def watch():
+            while not stop.is_set():
+                try:
+                    f = c.read_frame(0.5)
+                except socket.timeout:
+                    continue
+                if f is None:
+                    return
+                seen.append(f)
+
+        w = threading.Thread(target=watch)
+        w.start()
+        try:
+            self.assertEqual(t.call(FORKS), [0])
+        finally:
+            stop.set()
+            w.join()
+        self.assertTrue(seen and all(f.get("push") == "status" for f in seen), seen[:3])
         # The watching connection still answers, and pushes keep coming.
         st = c.ok("status")
         for _ in range(3):
