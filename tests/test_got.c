@@ -41,9 +41,9 @@ static void *hook_realloc(void *p, size_t n)
 }
 
 static struct pmt_got_hook hooks[] = {
-	{ "malloc", (void *)hook_malloc, NULL, NULL },
-	{ "free", (void *)hook_free, NULL, NULL },
-	{ "realloc", (void *)hook_realloc, NULL, NULL },
+	{ .name = "malloc", .hook = (void *)hook_malloc },
+	{ .name = "free", .hook = (void *)hook_free },
+	{ .name = "realloc", .hook = (void *)hook_realloc },
 };
 
 struct lib {
@@ -279,12 +279,42 @@ static void test_unloaded_object(void **state)
 	assert_int_equal(back + g.gone + g.kept, all);
 }
 
+/* A hook restricted to one object (`only`) is patched there and nowhere
+ * else; restricted to none (`only` NULL), nowhere. */
+static void test_only_one_object(void **state)
+{
+	(void)state;
+	setup_real();
+	struct lib lazy = open_lib(PMT_GOT_LAZY), relro = open_lib(PMT_GOT_RELRO);
+	lazy.release(lazy.alloc(8));
+	hooks[0].restricted = 1;
+	hooks[0].only = (void *)relro.alloc;
+	struct pmt_got g = { .hooks = hooks, .nhooks = 1, .self = (void *)test_only_one_object };
+	assert_int_equal(pmt_got_apply(&g), 0);
+	assert_true(g.nslots >= 1);
+	long m0 = atomic_load(&mallocs);
+	lazy.release(lazy.alloc(8));
+	assert_int_equal(atomic_load(&mallocs), m0); /* not that one */
+	relro.release(relro.alloc(8));
+	assert_int_equal(atomic_load(&mallocs) - m0, 1);
+	pmt_got_restore(&g);
+	hooks[0].only = NULL;
+	struct pmt_got g2 = { .hooks = hooks, .nhooks = 1, .self = (void *)test_only_one_object };
+	assert_int_equal(pmt_got_apply(&g2), 0);
+	assert_int_equal(g2.nslots, 0);
+	pmt_got_restore(&g2);
+	hooks[0].restricted = 0;
+	dlclose(lazy.h);
+	dlclose(relro.h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pointer_variable),
 		cmocka_unit_test(test_skip_and_foreign),
 		cmocka_unit_test(test_unloaded_object),
+		cmocka_unit_test(test_only_one_object),
 		cmocka_unit_test(test_patch_and_restore),
 		cmocka_unit_test(test_restore_keeps_others),
 		cmocka_unit_test(test_on_off_under_load),

@@ -1168,18 +1168,56 @@ static void *nat_valloc(size_t n)
 	return native_new(valloc(n), n);
 }
 
+/* ctypes finds a C function with dlsym: through _ctypes's own entry (the
+ * only one patched), a lookup of one of the family yields its hook, so that
+ * calls through a ctypes function pointer (CDLL(None).malloc) are seen too.
+ * Those made before the profiler started are swapped by the agent
+ * (profiler.py, with native_funcs()). The pseudo-handles RTLD_NEXT and
+ * RTLD_DEFAULT would resolve from this module instead of _ctypes's, which
+ * makes no difference to a lookup of the C library's functions; ctypes
+ * passes the handles dlopen() gave it. */
+static void *nat_dlsym(void *handle, const char *name);
+
 static struct pmt_got_hook g_got_hooks[] = {
-	{ "malloc", (void *)nat_malloc, NULL, NULL },
-	{ "calloc", (void *)nat_calloc, NULL, NULL },
-	{ "realloc", (void *)nat_realloc, NULL, NULL },
-	{ "reallocarray", (void *)nat_reallocarray, NULL, NULL },
-	{ "free", (void *)nat_free, NULL, NULL },
-	{ "posix_memalign", (void *)nat_posix_memalign, NULL, NULL },
-	{ "aligned_alloc", (void *)nat_aligned_alloc, NULL, NULL },
-	{ "memalign", (void *)nat_memalign, NULL, NULL },
-	{ "valloc", (void *)nat_valloc, NULL, NULL },
+	{ .name = "malloc", .hook = (void *)nat_malloc },
+	{ .name = "calloc", .hook = (void *)nat_calloc },
+	{ .name = "realloc", .hook = (void *)nat_realloc },
+	{ .name = "reallocarray", .hook = (void *)nat_reallocarray },
+	{ .name = "free", .hook = (void *)nat_free },
+	{ .name = "posix_memalign", .hook = (void *)nat_posix_memalign },
+	{ .name = "aligned_alloc", .hook = (void *)nat_aligned_alloc },
+	{ .name = "memalign", .hook = (void *)nat_memalign },
+	{ .name = "valloc", .hook = (void *)nat_valloc },
+	{ .name = "dlsym", .hook = (void *)nat_dlsym, .restricted = 1 },
 };
 #define NGOT_HOOKS ((int)(sizeof g_got_hooks / sizeof g_got_hooks[0]))
+#define NGOT_ALLOC (NGOT_HOOKS - 1)	/* the malloc family: all but dlsym */
+#define GOT_DLSYM NGOT_ALLOC
+
+static void *nat_dlsym(void *handle, const char *name)
+{
+	void *p = dlsym(handle, name);
+	if (p && atomic_load_explicit(&g_native_on, memory_order_relaxed))
+		for (int h = 0; h < NGOT_ALLOC; h++)
+			if (p == g_got_hooks[h].target || p == g_got_hooks[h].bound)
+				return g_got_hooks[h].hook;
+	return p;
+}
+
+/* An address inside _ctypes's shared object (one of its functions), or NULL
+ * while it is not imported. Read from the module's dict: no attribute
+ * lookup that could run Python code. GIL held. */
+static const void *ctypes_code(void)
+{
+	PyObject *mods = PySys_GetObject("modules");	/* borrowed */
+	PyObject *m = mods && PyDict_Check(mods) ? PyDict_GetItemString(mods, "_ctypes") : NULL;
+	if (m == NULL || !PyModule_Check(m))
+		return NULL;
+	PyObject *f = PyDict_GetItemString(PyModule_GetDict(m), "dlopen");
+	if (f == NULL || !PyCFunction_Check(f))
+		return NULL;
+	return (const void *)PyCFunction_GetFunction(f);
+}
 
 static void got_setup(struct pmt_got *g)
 {
@@ -1192,6 +1230,8 @@ static void got_setup(struct pmt_got *g)
 	g_got_hooks[6].target = (void *)aligned_alloc;
 	g_got_hooks[7].target = (void *)memalign;
 	g_got_hooks[8].target = (void *)valloc;
+	g_got_hooks[GOT_DLSYM].target = (void *)dlsym;
+	g_got_hooks[GOT_DLSYM].only = ctypes_code();
 	memset(g, 0, sizeof *g);
 	g->hooks = g_got_hooks;
 	g->nhooks = NGOT_HOOKS;
@@ -1689,6 +1729,8 @@ static PyObject *sp_native_rescan(PyObject *self, PyObject *unused)
 	(void)unused;
 	size_t added = 0;
 	pthread_mutex_lock(&g_got_mu);
+	if (atomic_load(&g_native_on) && g_got_hooks[GOT_DLSYM].only == NULL)
+		g_got_hooks[GOT_DLSYM].only = ctypes_code();	/* imported since */
 	if (atomic_load(&g_native_on) && pmt_got_changed(&g_got)) {
 		size_t before = g_got.nslots;
 		if (pmt_got_apply(&g_got) < 0)
@@ -1697,6 +1739,26 @@ static PyObject *sp_native_rescan(PyObject *self, PyObject *unused)
 	}
 	pthread_mutex_unlock(&g_got_mu);
 	return PyLong_FromSize_t(added);
+}
+
+/* [(hook, function, bound)] of the malloc family: the addresses a ctypes
+ * function pointer made before the profiler started may hold (the function
+ * as this module sees it, or as a library's call is bound to it), and what
+ * the agent swaps them for while the hooks are on. */
+static PyObject *sp_native_funcs(PyObject *self, PyObject *unused)
+{
+	(void)self;
+	(void)unused;
+	PyObject *out = PyList_New(0);
+	for (int h = 0; out && h < NGOT_ALLOC; h++) {
+		PyObject *row = Py_BuildValue("(KKK)", (unsigned long long)(uintptr_t)g_got_hooks[h].hook,
+					      (unsigned long long)(uintptr_t)g_got_hooks[h].target,
+					      (unsigned long long)(uintptr_t)g_got_hooks[h].bound);
+		if (row == NULL || PyList_Append(out, row) < 0)
+			Py_CLEAR(out);
+		Py_XDECREF(row);
+	}
+	return out;
 }
 
 /* [(object, symbol-index, address, value)] of every entry the native hooks
@@ -2012,6 +2074,7 @@ static PyMethodDef sp_methods[] = {
 	{"start", (PyCFunction)(void (*)(void))sp_start, METH_VARARGS | METH_KEYWORDS,
 	 "start(interval=524288, nframe=64, max_samples=1<<20, max_stacks=1<<16, calls=False, native=False)"},
 	{"native_rescan", sp_native_rescan, METH_NOARGS, "native_rescan(): patch objects loaded since."},
+	{"native_funcs", sp_native_funcs, METH_NOARGS, "native_funcs(): [(hook, function, bound)] of the malloc family."},
 	{"got_entries", sp_got_entries, METH_NOARGS, "got_entries(): [(object, symbol, address, value)]."},
 	{"stop", sp_stop, METH_NOARGS, "stop(): remove the hooks (LIFO-safe) and free everything."},
 	{"status", sp_status, METH_NOARGS, "status(): counters and memory."},

@@ -68,6 +68,9 @@ struct pmt_got_hook {
 	                     * pmt_got_bind()): a non-PIE executable that takes
 	                     * malloc's address makes its own PLT entry the address
 	                     * `target` reads, while libraries' calls bind to libc */
+	const void *only;   /* when set: patched only in the object that contains
+	                     * this address (NULL there: nowhere) */
+	int restricted;     /* `only` applies */
 };
 
 struct pmt_got_slot {
@@ -181,6 +184,8 @@ static void pmt_got_relocs(struct pmt_got *g, const struct dl_phdr_info *info, c
 			if (strcmp(name, g->hooks[h].name) == 0)
 				break;
 		if (h == g->nhooks)
+			continue;
+		if (g->hooks[h].restricted && !(g->hooks[h].only && pmt_got_inside(info, g->hooks[h].only)))
 			continue;
 		void **addr = (void **)(info->dlpi_addr + rel[i].r_offset);
 		void *now = __atomic_load_n(addr, __ATOMIC_SEQ_CST);

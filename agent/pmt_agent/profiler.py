@@ -57,7 +57,7 @@ def after_fork_child():
     global _lock
     _lock = threading.RLock()
 _state = {"running": False, "calls_mode": None, "tool": None, "saved_thread_hook": None,
-          "started": 0.0, "lost_hooks": 0}
+          "started": 0.0, "lost_hooks": 0, "ctypes_swapped": {}}
 
 
 def available():
@@ -143,6 +143,65 @@ def _int_in(name, v, lo, hi):
     return v
 
 
+def _ctypes_pointers():
+    """(object, cell) of every ctypes function pointer alive, its cell a
+    c_void_p over the address it calls; [] when ctypes is not imported.
+    Found as the referrers of their classes (one pass of the gc in C), and
+    told apart by their exact type: no Python code of theirs runs."""
+    ct, ctypes = sys.modules.get("_ctypes"), sys.modules.get("ctypes")
+    base = getattr(ct, "CFuncPtr", None)
+    if ctypes is None or not isinstance(base, type):
+        return []
+    import gc
+    classes, todo = [], [base]
+    while todo:
+        c = todo.pop()
+        classes.append(c)
+        todo.extend(type.__subclasses__(c))
+    out = []
+    for o in gc.get_referrers(*classes):
+        if issubclass(type(o), base):
+            out.append((o, ctypes.c_void_p.from_address(ctypes.addressof(o))))
+    return out
+
+
+def _ctypes_swap_in():
+    """Function pointers to the malloc family made before start (a module's
+    `libc = CDLL(None)`, then `libc.malloc`) call the hooks until stop, as a
+    library's GOT entries do; later lookups get the hooks from dlsym.
+    Returns how many were swapped."""
+    swap = {}
+    for hook, fn, bound in _native.native_funcs():
+        for addr in (fn, bound):
+            if addr:
+                swap[addr] = hook
+    saved = _state["ctypes_swapped"] = {}
+    _state["ctypes_on"] = True
+    for o, cell in _ctypes_pointers():
+        hook = swap.get(cell.value)
+        if hook is not None:
+            saved[id(o)] = cell.value
+            cell.value = hook
+    return len(saved)
+
+
+def _ctypes_swap_out():
+    """Puts back what _ctypes_swap_in() changed. A pointer that dlsym gave a
+    hook meanwhile gets the C library's function itself (where a library's
+    call is bound): which address the lookup had (the executable's PLT entry
+    or the function) is not known, and both run the same function."""
+    if not _state.pop("ctypes_on", False):
+        return
+    saved, _state["ctypes_swapped"] = _state["ctypes_swapped"], {}
+    back = {}
+    for hook, fn, bound in _native.native_funcs():
+        back[hook] = bound or fn
+    for o, cell in _ctypes_pointers():
+        fn = back.get(cell.value)
+        if fn is not None:
+            cell.value = saved.get(id(o), fn)
+
+
 def start(interval=DEFAULT_INTERVAL, nframe=DEFAULT_NFRAME, calls=False,
           max_samples=DEFAULT_MAX_SAMPLES, max_stacks=DEFAULT_MAX_STACKS, native=True):
     _int_in("interval", interval, 1, 1 << 30)
@@ -156,12 +215,15 @@ def start(interval=DEFAULT_INTERVAL, nframe=DEFAULT_NFRAME, calls=False,
             raise ValueError("the profiler is already running; stop it first")
         _native.start(interval=float(interval), nframe=nframe, max_samples=max_samples,
                       max_stacks=max_stacks, calls=bool(calls), native=bool(native))
-        if calls:
-            try:
+        try:
+            if native and _native.status()["native"]["on"]:
+                _ctypes_swap_in()
+            if calls:
                 _state["calls_mode"] = _calls_on()
-            except BaseException:
-                _native.stop()
-                raise
+        except BaseException:
+            _ctypes_swap_out()
+            _native.stop()
+            raise
         _state["running"] = True
         _state["started"] = time.time()
         _state["lost_hooks"] = 0
@@ -174,7 +236,10 @@ def stop():
     with _lock:
         if _state["running"]:
             try:
-                _calls_off()
+                try:
+                    _ctypes_swap_out()
+                finally:
+                    _calls_off()
             finally:
                 _state["pass_through"] = _native.stop()
                 _state["running"] = False

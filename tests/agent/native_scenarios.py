@@ -32,7 +32,16 @@ def _load(kind):
 clib = _load(ctypes.CDLL)      # the GIL is released during each call
 plib = _load(ctypes.PyDLL)     # the GIL is held
 
+# The C library itself through ctypes, as thin wrappers do: its functions
+# looked up here, at import, long before anyone profiles.
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+libc.malloc.argtypes = [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+MALLOC_AT_IMPORT = ctypes.cast(libc.malloc, ctypes.c_void_p).value
+
 BUFFERS = []    # module-level cache that never evicts
+RAW = []
 SESSIONS = {}
 
 
@@ -83,6 +92,26 @@ def decode_more(n, size):
         else:
             out.append(plib.nc_keep_valloc(size))              # valloc line
     BUFFERS.extend(out)
+
+
+def keep_raw(n, size):
+    """Buffers from the C library's malloc, called through ctypes."""
+    for _ in range(n):
+        RAW.append(libc.malloc(size))                       # libc line
+
+
+def keep_raw_late(n, size):
+    """The same through a handle opened (and its function looked up) now."""
+    late = ctypes.CDLL("libc.so.6")
+    late.calloc.restype = ctypes.c_void_p
+    late.calloc.argtypes = [ctypes.c_size_t, ctypes.c_size_t]
+    for _ in range(n):
+        RAW.append(late.calloc(1, size))                    # late libc line
+
+
+def free_raw():
+    while RAW:
+        libc.free(RAW.pop())
 
 
 def open_sessions(n, size):

@@ -121,6 +121,21 @@ class Attribution(unittest.TestCase):
         got = self.rows().get(("native_scenarios.py", line_of("grow line")), 0)
         self.assertTrue(within(got, 200 * 50000, 0.10), got)
 
+    def test_4b_the_c_library_called_through_ctypes(self):
+        # libc.malloc looked up at import (before the profiler started), and
+        # calloc looked up through a handle opened after: both charged to
+        # their function (CDLL releases the GIL: as in test_1, the line is
+        # the call's, or on 3.14 the loop's), and their frees credited.
+        self.t.call("s.keep_raw(2000, 10000)")
+        self.t.call("s.keep_raw_late(1000, 10000)")
+        reply = self.lineno()
+        got = native_in(reply, lines_of("keep_raw"))
+        self.assertTrue(within(got, 2000 * 10000, 0.10), got)
+        got = native_in(reply, lines_of("keep_raw_late"))
+        self.assertTrue(within(got, 1000 * 10000, 0.10), got)
+        self.t.call("s.free_raw()")
+        self.assertLess(native_in(self.lineno(), lines_of("keep_raw", "keep_raw_late")), 2 * 10000)
+
     def test_5_functions_view_has_native_rows(self):
         self.t.call("s.cache_frames(500, 10000)")
         rows = self.c.ok("profile", key="function", limit=500)["rows"]
@@ -242,6 +257,32 @@ class Safety(unittest.TestCase):
                     "s.clib.nc_free(p)\n"
                     "result = bool(p)" % hooked)
         self.assertTrue(ok)
+
+    def test_ctypes_function_pointers_put_back(self):
+        # A pointer made before start holds the hook while on and its own
+        # value after stop; one looked up while on (through dlsym) gets the
+        # function after stop; both allocate and free throughout.
+        t, c = self.target()
+        ptr = "s.ctypes.cast(%s, s.ctypes.c_void_p).value"
+        first = t.call("result = " + ptr % "s.libc.malloc")
+        self.assertEqual(first, t.call("result = s.MALLOC_AT_IMPORT"))
+        c.ok("profile_start")
+        during = t.call("late = s.ctypes.CDLL('libc.so.6')\n"
+                        "late.malloc.restype = s.ctypes.c_void_p\n"
+                        "late.malloc.argtypes = [s.ctypes.c_size_t]\n"
+                        "late.free.argtypes = [s.ctypes.c_void_p]\n"
+                        "result = [%s, %s]" % (ptr % "s.libc.malloc", ptr % "late.malloc"))
+        self.assertNotEqual(during[0], first)
+        self.assertEqual(during[0], during[1])          # the same hook
+        t.call("s.libc.free(s.libc.malloc(100))\nlate.free(late.malloc(100))")
+        c.ok("profile_stop")
+        after = t.call("result = [%s, %s, %s]" % (ptr % "s.libc.malloc", ptr % "late.malloc",
+                                                  ptr % "s.ctypes.CDLL('libc.so.6').malloc"))
+        self.assertEqual(after[0], first)
+        self.assertEqual(after[1], after[2])           # what dlsym gives without the hooks
+        self.assertNotIn(during[0], after)
+        t.call("s.libc.free(s.libc.malloc(100))\nlate.free(late.malloc(100))")
+        self.assertTrue(t.alive())
 
     def test_native_false_leaves_the_got_alone(self):
         t, c = self.target()

@@ -36,7 +36,7 @@ _survivors = []
 
 def handle_native(i):
     size = 256 * 1024
-    buf = libc.malloc(size)
+    buf = libc.malloc(size)  # CTYPES
     libc.memset(buf, i & 0xFF, size)
     _native_blocks.append(buf)
 

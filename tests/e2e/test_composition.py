@@ -97,9 +97,12 @@ class Composition(TuiTestCase):
         self.assertEqual(p.stdout.readline().strip(), "done")
         return out
 
-    def test_lxml_native_rows_name_the_line(self):
+    def native_row(self, warmup, command, marker):
+        """Runs COMMAND in the target under `pmt-top profile --json` (after
+        WARMUP, before the profiler): the native group of the line marked
+        MARKER, the groups, and what malloc handed out meanwhile."""
         p = self.start_target()
-        self.ask(p, "lxml 1")               # the application has used lxml before we look
+        self.ask(p, warmup)                 # the application has run before we look
         pmt = subprocess.Popen([BIN, "profile", str(p.pid), "--duration", "120", "--key", "lineno",
                                 "--limit", "50", "--json"], env=self.env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -108,20 +111,30 @@ class Composition(TuiTestCase):
             self.assertIsNone(pmt.poll(), pmt.stderr.read() if pmt.poll() is not None else "")
             time.sleep(0.2)
         used0 = int(self.answer(p, "used"))
-        self.ask(p, "lxml 300")
+        self.ask(p, command)
         kept = int(self.answer(p, "used")) - used0
         pmt.send_signal(signal.SIGINT)
         out, err = pmt.communicate(timeout=60)
         self.assertEqual(pmt.returncode, 0, err)
         groups = json.loads(out)["groups"]
         with open(TARGET) as f:
-            line = next(n for n, text in enumerate(f, 1) if text.rstrip().endswith("# LXML"))
+            line = next(n for n, text in enumerate(f, 1) if text.rstrip().endswith("# " + marker))
         mine = [g for g in groups if g.get("native") and g["frames"][0] == [TARGET, line]]
         self.assertEqual(len(mine), 1, groups[:3])
+        return mine[0], groups, kept
+
+    def test_lxml_native_rows_name_the_line(self):
+        mine, groups, kept = self.native_row("lxml 1", "lxml 300", "LXML")
         # What malloc handed out for the documents, against the estimate of
         # what libxml2 asked for: malloc's own headers are the difference.
-        self.assertLess(abs(mine[0]["size"] - kept), 0.10 * kept, (mine[0]["size"], kept))
-        self.assertEqual(groups[0], mine[0])        # it is the top row
+        self.assertLess(abs(mine["size"] - kept), 0.10 * kept, (mine["size"], kept))
+        self.assertEqual(groups[0], mine)           # it is the top row
+
+    def test_ctypes_malloc_rows_name_the_line(self):
+        # libc.malloc through ctypes, its function pointer made at import.
+        mine, groups, kept = self.native_row("native 1", "native 48", "CTYPES")
+        self.assertLess(abs(mine["size"] - 48 * MIB), 0.10 * 48 * MIB, (mine["size"], kept))
+        self.assertEqual(groups[0], mine)
 
     def test_no_native_leaves_the_libraries_alone(self):
         p = self.start_target()
