@@ -43,6 +43,8 @@ COMMANDS = (
     "profile",
     "profile_tree",
     "trim",
+    "types",
+    "why",
     "detach",
 )
 

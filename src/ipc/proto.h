@@ -33,6 +33,8 @@
 	X(PROFILE, "profile")                    \
 	X(PROFILE_TREE, "profile_tree")          \
 	X(TRIM, "trim")                          \
+	X(TYPES, "types")                        \
+	X(WHY, "why")                            \
 	X(DETACH, "detach")
 
 /* Unsolicited messages from the agent. */
