@@ -16,6 +16,7 @@ import time
 import tracemalloc
 
 from . import grouping
+from . import heap
 from . import memory
 from . import profiler
 from . import proto
@@ -54,7 +55,7 @@ class Abandoned(Exception):
 
 
 # Requests whose cost grows with the target's heap: one runs at a time.
-HEAVY = frozenset(("top", "snapshot", "functions", "profile", "profile_tree"))
+HEAVY = frozenset(("top", "snapshot", "functions", "profile", "profile_tree", "types", "why"))
 
 
 class _NoGate(object):
@@ -598,6 +599,37 @@ def _cmd_trim(session, args):
             "malloc_after": after["malloc"]}
 
 
+def _cmd_types(session, args):
+    _check_args("types", args, ("limit",))
+    limit = _int_arg(args, "limit", 50, 1, MAX_LIMIT)
+    return heap.types(limit=limit)
+
+
+def _cmd_why(session, args):
+    _check_args("why", args, ("type", "file", "line", "samples", "budget"))
+    samples = _int_arg(args, "samples", 8, 1, heap.MAX_SAMPLES)
+    budget = args.get("budget", 10)
+    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0.1 <= budget <= 60:
+        raise CommandError("bad_args", "budget must be a number of seconds from 0.1 to 60")
+    name = args.get("type")
+    if ("type" in args) == ("file" in args or "line" in args):
+        raise CommandError("bad_args", "give either type, or file and line")
+    if name is not None:
+        if not isinstance(name, str) or not 0 < len(name) <= 1024:
+            raise CommandError("bad_args", "type must be a class name of 1 to 1024 characters")
+        return heap.why(type_name_=name, samples=samples, budget_seconds=float(budget))
+    path = args.get("file")
+    if not isinstance(path, str) or not 0 < len(path) <= 4096:
+        raise CommandError("bad_args", "file must be a path of 1 to 4096 characters")
+    line = _int_arg(args, "line", None, 1, 1 << 31)
+    if not tracemalloc.is_tracing():
+        raise CommandError("not_tracing", "objects are found by line through tracemalloc, which is off")
+    got = heap.why(line=(path, line), samples=samples, budget_seconds=float(budget))
+    if got is None:
+        raise CommandError("not_tracing", "objects are found by line through tracemalloc, which is off")
+    return got
+
+
 def _cmd_detach(session, args):
     _check_args("detach", args, ())
     restore()
@@ -623,6 +655,8 @@ HANDLERS = {
     "profile": _cmd_profile,
     "profile_tree": _cmd_profile_tree,
     "trim": _cmd_trim,
+    "types": _cmd_types,
+    "why": _cmd_why,
     "detach": _cmd_detach,
 }
 

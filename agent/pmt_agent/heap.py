@@ -351,10 +351,35 @@ def _ours(r):
     return type(r) is _FrameType and r.f_code.co_filename.startswith(_AGENT_DIR)
 
 
-def _chains(samples, roots, budget, max_nodes=200000):
+def _dead_end(s, origins, nodes, nsamples, sample_refs):
+    """Why the search from sample S found no root: the objects it met hold
+    each other and nothing else holds them (garbage in a cycle, until the
+    gc's next collection), or something the gc cannot see holds one."""
+    mine = [i for i in range(len(nodes)) if s in origins[i]]
+    ids = dict((id(nodes[i]), i) for i in mine)
+    inside = dict.fromkeys(mine, 0)
+    for i in mine:
+        for c in gc.get_referents(nodes[i]):
+            j = ids.get(id(c))
+            if j is not None:
+                inside[j] += 1
+    c = None
+    cal = [object()]
+    extra = sys.getrefcount(cal[0]) - 1
+    # references: `nodes`, and the caller's SAMPLE_REFS for the samples
+    held = [sys.getrefcount(nodes[i]) - 1 - extra - (sample_refs if i < nsamples else 0) - inside[i]
+            for i in mine]
+    if len(mine) > 1 and not any(held):
+        return ("garbage: an unreachable reference cycle of %d objects, freed at the gc's "
+                "next collection (unless the gc is disabled)" % len(mine))
+    return "no referrer the gc can see (held by C code or an untracked object)"
+
+
+def _chains(samples, roots, budget, ours=(), sample_refs=1, max_nodes=200000):
     """Shortest chains of references from a root to each sample: a search
     backwards, one gc.get_referrers() pass per level for every sample at
-    once. Returns {sample index: [node indices root..sample]} and the nodes."""
+    once. OURS: ids of the caller's containers (never part of a chain);
+    SAMPLE_REFS: the references the caller holds to each sample. Returns {sample index: [node indices root..sample]} and the nodes."""
     nodes = list(samples)
     index = dict((id(o), i) for i, o in enumerate(nodes))
     origins = [set([i]) for i in range(len(nodes))]
@@ -396,7 +421,7 @@ def _chains(samples, roots, budget, max_nodes=200000):
             for r in refs:
                 rid = id(r)
                 if (r is nodes or r is samples or r is args or r is refs or r is frontier or r is nxt
-                        or rid in roots.frames or r is roots.held or _ours(r)):
+                        or rid in roots.frames or r is roots.held or rid in ours or _ours(r)):
                     continue
                 for c in gc.get_referents(r):
                     ci = want.get(id(c))
@@ -417,10 +442,11 @@ def _chains(samples, roots, budget, max_nodes=200000):
                         nxt.append(ri)
                 budget.tick(16)
             del refs, args
+            r = c = None        # the loops' last objects: no reference may outlive its use
             budget.rest()
         reached = set(s for i in nxt for s in origins[i])
         for s in live_sources - reached - set(found):
-            ends.setdefault(s, "no referrer the gc can see (held by C code or an untracked object)")
+            ends.setdefault(s, _dead_end(s, origins, nodes, len(samples), sample_refs))
         nxt = list(dict.fromkeys(nxt))
         for i in nxt:
             settle(i)
@@ -508,7 +534,7 @@ def _pick_by_type(name, n, budget):
     objs.clear()
     del objs
     step = max(1, len(hits) // n)
-    return hits[::step][:n], len(hits)
+    return [[o] for o in hits[::step][:n]], len(hits)
 
 
 def _pick_by_line(filename, lineno, n, budget):
@@ -533,14 +559,25 @@ def _pick_by_line(filename, lineno, n, budget):
     for o in objs:
         if o is objs:
             continue
-        for c in [o] + [c for c in gc.get_referents(o) if not gc.is_tracked(c)]:
-            if id(c) in seen:
+        # o itself, what it holds that the gc does not track, and what such
+        # an untracked dict or tuple holds (a dict of atomic values, such as
+        # an instance's __dict__ before 3.11, is not tracked).
+        paths = [[o]]
+        for c in gc.get_referents(o):
+            if not gc.is_tracked(c):
+                paths.append([o, c])
+                if type(c) is dict or type(c) is tuple:
+                    paths.extend([o, c, cc] for cc in gc.get_referents(c))
+        for path in paths:
+            last = path[-1]
+            if id(last) in seen:
                 continue
-            seen.add(id(c))
-            if at_line(c):
+            seen.add(id(last))
+            if at_line(last):
                 total += 1
                 if len(hits) < 4 * n:
-                    hits.append(c)
+                    hits.append(path)
+        paths = path = last = c = None
         budget.tick(64)
         if budget.over():
             break
@@ -621,16 +658,20 @@ def why(type_name_=None, line=None, samples=8, budget_seconds=10.0, retained=Tru
         else:
             picked, total = _pick_by_type(type_name_, samples, budget)
         roots = _Roots(profiler.AGENT_THREADS)
-        found, ends, nodes = _chains(picked, roots, budget)
+        heads = [p[0] for p in picked]
+        ours = set(id(p) for p in picked)
+        ours.add(id(picked))
+        found, ends, nodes = _chains(heads, roots, budget, ours, sample_refs=2)
+        del heads
         chains = []
         holders = {}
         for s in range(len(picked)):
             if s not in found:
-                step = _describe(picked[s], sizer)
+                step = _describe(picked[s][-1], sizer)
                 step["via"] = None
                 chains.append({"root": None, "end": ends.get(s, ""), "steps": [step]})
                 continue
-            root, steps, h = _steps([nodes[i] for i in found[s]], roots, sizer)
+            root, steps, h = _steps([nodes[i] for i in found[s]] + picked[s][1:], roots, sizer)
             chains.append({"root": root, "steps": steps})
             # The holder: the first object under the root (a module's
             # global, a class attribute, a local variable's value).
@@ -642,6 +683,7 @@ def why(type_name_=None, line=None, samples=8, budget_seconds=10.0, retained=Tru
         held = [e.pop("obj") for e in rows]
         # Nothing of the search may count as a reference from outside.
         skip = set(roots.modules)
+        h = None
         del nodes, picked, found, roots, holders, h
         for e, h in zip(rows, held):
             if retained and not budget.over():
