@@ -602,7 +602,10 @@ def _cmd_trim(session, args):
 def _cmd_types(session, args):
     _check_args("types", args, ("limit",))
     limit = _int_arg(args, "limit", 50, 1, MAX_LIMIT)
-    return heap.types(limit=limit)
+    try:
+        return heap.types(limit=limit)
+    except heap.Unavailable as e:
+        raise CommandError("unavailable", str(e))
 
 
 def _cmd_why(session, args):
@@ -617,14 +620,20 @@ def _cmd_why(session, args):
     if name is not None:
         if not isinstance(name, str) or not 0 < len(name) <= 1024:
             raise CommandError("bad_args", "type must be a class name of 1 to 1024 characters")
-        return heap.why(type_name_=name, samples=samples, budget_seconds=float(budget))
+        try:
+            return heap.why(type_name_=name, samples=samples, budget_seconds=float(budget))
+        except heap.Unavailable as e:
+            raise CommandError("unavailable", str(e))
     path = args.get("file")
     if not isinstance(path, str) or not 0 < len(path) <= 4096:
         raise CommandError("bad_args", "file must be a path of 1 to 4096 characters")
     line = _int_arg(args, "line", None, 1, 1 << 31)
     if not tracemalloc.is_tracing():
         raise CommandError("not_tracing", "objects are found by line through tracemalloc, which is off")
-    got = heap.why(line=(path, line), samples=samples, budget_seconds=float(budget))
+    try:
+        got = heap.why(line=(path, line), samples=samples, budget_seconds=float(budget))
+    except heap.Unavailable as e:
+        raise CommandError("unavailable", str(e))
     if got is None:
         raise CommandError("not_tracing", "objects are found by line through tracemalloc, which is off")
     return got

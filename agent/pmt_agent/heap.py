@@ -2,45 +2,83 @@
 sample of them alive.
 
     heap.types(limit=50)                  # -> {"rows": [{type, count, size}], ...}
-    heap.why(type_name="bytes", samples=8)  # -> {"chains": [...], "holders": [...], ...}
+    heap.why(type_name_="app.Record", samples=8)   # -> {"chains", "holders", ...}
     heap.why(line=("app.py", 42))         # objects allocated at that line (tracemalloc)
 
-Both walk the heap with the GIL held, in slices of at most SLICE seconds with
-a sleep between them, so that the target's other threads run; each reply
+The walks over every object (counting by type, picking samples, what a
+holder retains) are C calls of _pmt_heap, each in one hold of the GIL with
+the gc off: the list of every object never outlives a call, so no object the
+application lets go meanwhile is kept alive by the agent (a memoryview kept
+alive keeps its bytearray from being resized; a socket closes late; a __del__
+would run in the agent's thread). The search for chains runs in Python, one
+gc.get_referrers() pass per level, with a sleep between passes; it holds only
+the samples and the objects on their chains, never a memoryview. Each reply
 says the longest time the GIL was held in one go ("pause_max") and the wall
-time. Only objects the gc tracks can be listed (gc.get_objects()); objects it
-does not track (str, bytes, int, ...) are counted when a tracked container
-holds them in the chains, and `allocated_blocks` beside `tracked` shows the gap.
+time. Without _pmt_heap the commands are unavailable.
 
-Safety: no Python code of the application ever runs. Sizes come from the
-C implementation of __sizeof__ (a class's own __sizeof__ is not called; its
-instances are counted with object.__sizeof__), names from the type's own
-dict, keys are shown only when they are str, bytes or int (formatted here),
-and every comparison is by identity (`is`, id()), never ==, hash() or repr().
-Nothing is kept after the reply: the lists of objects a walk holds are
-dropped before it returns.
+Safety: no Python code of the application runs. Sizes come from the C
+implementation of __sizeof__ (a class's own __sizeof__ is not called; its
+instances are counted with object.__sizeof__), names from type's own
+descriptors, keys are shown only when they are str, bytes or int (formatted
+here), and every comparison is by identity (`is`, id()), never ==, hash() or
+repr(). Nothing is kept after the reply.
 """
 
+import array
 import gc
 import sys
 import threading
 import time
 
-SLICE = 0.02            # the longest the GIL is held at once by a slice of work
+SLICE = 0.02            # the longest the GIL is held at once by a slice of the search
 REST = 0.002            # the sleep between slices (other threads take the GIL)
 MAX_DEPTH = 24          # the longest chain looked for
 MAX_SAMPLES = 64
 MAX_FRONTIER = 256      # objects asked about in one gc.get_referrers() pass
 RETAINED_OBJECTS = 2000000
+RETAINED_SECONDS = 0.05     # one GIL hold per holder: past it, a lower bound
 KEY_CHARS = 40
 _HAVE_GC = 1 << 14      # Py_TPFLAGS_HAVE_GC
 _GC_HEADER = sys.getsizeof([]) - [].__sizeof__()
 _lock = threading.Lock()     # one walk at a time
 
 
+class Unavailable(Exception):
+    """The heap walks need the _pmt_heap extension."""
+
+
+def _load():
+    from .native import load
+    return load("_pmt_heap")
+
+
+_native, _native_why = _load()
+
+
+class _GcOff(object):
+    """The gc off for a C walk: an object it allocates must not start a
+    collection, whose finalizers would be Python code run with every object
+    held."""
+
+    def __enter__(self):
+        self.was = gc.isenabled()
+        gc.disable()
+
+    def __exit__(self, *exc):
+        if self.was:
+            gc.enable()
+
+
+def _need_native():
+    if _native is None:
+        raise Unavailable("the heap walks need the agent's C extension _pmt_heap: %s" % _native_why)
+
+
 class Budget(object):
-    """Slices of work: tick() returns quickly until SLICE has passed, then
-    sleeps REST (the GIL is released) and records the slice's length."""
+    """The search's time: tick() returns quickly until SLICE has passed, then
+    sleeps REST so that the target's threads run (Python code between gives
+    the GIL up every switch interval anyway: the sleep makes room for more).
+    The GIL is held in one go only by C calls: note() records how long."""
 
     def __init__(self, seconds):
         self.t0 = time.perf_counter()
@@ -50,21 +88,18 @@ class Budget(object):
         self.slices = 0
         self.n = 0
 
-    def note(self, started):
-        """A stretch of work that could not be cut (one C call) ended now."""
-        self.pause_max = max(self.pause_max, time.perf_counter() - started)
+    def note(self, seconds):
+        """A stretch of work that could not be cut (one C call) took SECONDS."""
+        self.pause_max = max(self.pause_max, seconds)
 
     def tick(self, every=256):
         self.n += 1
         if self.n % every:
             return
-        now = time.perf_counter()
-        if now - self.slice_start >= SLICE:
-            self.rest(now)
+        if time.perf_counter() - self.slice_start >= SLICE:
+            self.rest()
 
-    def rest(self, now=None):
-        now = time.perf_counter() if now is None else now
-        self.pause_max = max(self.pause_max, now - self.slice_start)
+    def rest(self):
         self.slices += 1
         time.sleep(REST)
         self.slice_start = time.perf_counter()
@@ -73,9 +108,8 @@ class Budget(object):
         return time.perf_counter() > self.deadline
 
     def figures(self):
-        now = time.perf_counter()
-        self.pause_max = max(self.pause_max, now - self.slice_start)
-        return {"pause_max": self.pause_max, "seconds": now - self.t0, "slices": self.slices + 1}
+        return {"pause_max": self.pause_max, "seconds": time.perf_counter() - self.t0,
+                "slices": self.slices + 1}
 
 
 # --- names and sizes, without running application code --------------------
@@ -131,53 +165,22 @@ class Sizer(object):
             return object.__sizeof__(o) + extra
 
 
-def _all_objects(budget):
-    """Every object the gc tracks, generation by generation (each a single
-    C call: the pause it makes is noted). The list holds itself (it is
-    tracked too): the caller clears it, or it would live until the next
-    collection, and everything with it."""
-    out = []
-    for g in range(len(gc.get_count())):
-        t = time.perf_counter()
-        out.extend(gc.get_objects(generation=g))
-        budget.note(t)
-        budget.rest()
-    return out
-
-
-# --- types -----------------------------------------------------------------
-
-def types(limit=50, budget_seconds=30.0):
+def types(limit=50):
     """Live objects by type, largest first."""
+    _need_native()
     with _lock:
-        budget = Budget(budget_seconds)
-        objs = _all_objects(budget)
-        tracked = len(objs) - 1      # itself
-        sizer = Sizer()
-        counts = {}
-        for i in range(len(objs)):
-            o = objs[i]
-            if o is objs:
-                continue
-            tp = type(o)
-            row = counts.get(id(tp))
-            if row is None:
-                row = counts[id(tp)] = [tp, 0, 0]
-            row[1] += 1
-            row[2] += sizer.size(o)
-            budget.tick()
-            if budget.over():
-                break
-        complete = i + 1 == len(objs)
-        objs.clear()
-        del objs, o
-        rows = sorted(counts.values(), key=lambda r: -r[2])
+        budget = Budget(60.0)
+        with _GcOff():
+            rows = _native.tally(_GC_HEADER)
+        budget.note(_native.last_hold())
+        tracked = sum(r[1] for r in rows)
         total = sum(r[2] for r in rows)
+        rows.sort(key=lambda r: -r[2])
         out = [{"type": type_name(r[0]), "count": r[1], "size": r[2]} for r in rows[:limit]]
-        del rows, counts, sizer
+        del rows
         import tracemalloc
         reply = {"rows": out, "tracked": tracked, "tracked_bytes": total,
-                 "allocated_blocks": sys.getallocatedblocks(), "complete": complete,
+                 "allocated_blocks": sys.getallocatedblocks(), "complete": True,
                  "traced": tracemalloc.get_traced_memory()[0] if tracemalloc.is_tracing() else None}
         reply.update(budget.figures())
         return reply
@@ -231,7 +234,7 @@ def _attr_dict(o):
     return None
 
 
-def _edge(container, child):
+def _edge(container, child, budget=None):
     """How CONTAINER refers to CHILD: 'value for key K', 'index 3', 'attribute
     NAME', ... (identity comparisons only)."""
     tp = type(container)
@@ -241,6 +244,8 @@ def _edge(container, child):
                 return "value for key " + _key_text(k)
             if k is child:
                 return "key"
+            if budget is not None:
+                budget.tick(1024)
         return "in dict"
     if issubclass(tp, (list, tuple)):
         base = list if issubclass(tp, list) else tuple
@@ -249,6 +254,8 @@ def _edge(container, child):
             if v is child:
                 return "index %d" % i
             i += 1
+            if budget is not None:
+                budget.tick(1024)
         return "item"
     if issubclass(tp, (set, frozenset)):
         return "member"
@@ -290,11 +297,13 @@ def _describe(o, sizer):
 
 class _Roots(object):
     """Where a chain ends: a module's globals, a local variable of a thread's
-    frame (the agent's threads left out), a class."""
+    frame (the agent's threads left out), a class. Local variables are kept
+    as the ids of their values, frames as ids: holding them would keep a
+    finished function's locals alive."""
 
     def __init__(self, agent_threads):
         self.modules = {}           # id(module dict) -> module name
-        self.held = []              # strong references for the query's life
+        self.held = []              # the modules' dicts (they live as long as their modules)
         mods = sys.modules
         for name, m in list(dict.items(mods) if issubclass(type(mods), dict) else ()):
             if issubclass(type(m), _ModuleType) and type(name) is str:
@@ -322,16 +331,14 @@ class _Roots(object):
                     loc = {}
                 if issubclass(type(loc), dict):
                     self.frames.add(id(loc))
-                    self.held.append(loc)
-                    items = dict.items(loc)
+                    items = list(dict.items(loc))
                 else:
                     items = list(loc.items())   # 3.13+: the frame's proxy (C)
                 for var, v in items:
                     if id(v) not in self.locals and id(v) not in self.modules:
                         self.locals[id(v)] = (names.get(ident, str(ident)), f.f_code.co_name,
                                               var if type(var) is str else "?")
-                        self.held.append(v)
-                self.held.append(f)
+                items = loc = v = None
                 f = f.f_back
 
     def root_of(self, o):
@@ -415,15 +422,17 @@ def _chains(samples, roots, budget, ours=(), sample_refs=1, max_nodes=200000):
             live_sources.update(s for i in chunk for s in origins[i])
             want = dict((id(nodes[i]), i) for i in chunk)
             args = tuple(nodes[i] for i in chunk)
-            t = time.perf_counter()
+            t = time.thread_time()
             refs = gc.get_referrers(*args)
-            budget.note(t)
+            budget.note(time.thread_time() - t)
             for r in refs:
                 rid = id(r)
                 if (r is nodes or r is samples or r is args or r is refs or r is frontier or r is nxt
-                        or rid in roots.frames or r is roots.held or rid in ours or _ours(r)):
+                        or rid in roots.frames or r is roots.held or rid in ours or _ours(r)
+                        or type(r) is memoryview):
                     continue
                 for c in gc.get_referents(r):
+                    budget.tick(1024)
                     ci = want.get(id(c))
                     if ci is None:
                         continue
@@ -457,134 +466,56 @@ def _chains(samples, roots, budget, ours=(), sample_refs=1, max_nodes=200000):
     return found, ends, nodes
 
 
-def _retained(holder, sizer, budget, skip=(), limit=RETAINED_OBJECTS):
-    """Bytes that only HOLDER keeps alive (itself included): the objects
-    reachable from it whose every reference comes from inside that set, less
-    everything reachable from one that is also held from outside. Classes,
-    modules and modules' globals (SKIP: their ids) are never entered. An
-    estimate: references the gc does not traverse count as from outside."""
-    objs = [holder]
-    index = {id(holder): 0}
-    inside = [0]
-    edges = []
-    truncated = False
-    i = 0
-    while i < len(objs):
-        o = objs[i]
-        kids = []
-        for c in gc.get_referents(o):
-            if issubclass(type(c), (type, _ModuleType)) or id(c) in skip:
-                continue
-            j = index.get(id(c))
-            if j is None:
-                if len(objs) >= limit or budget.over():
-                    truncated = True
-                    continue
-                j = index[id(c)] = len(objs)
-                objs.append(c)
-                inside.append(0)
-            inside[j] += 1
-            kids.append(j)
-        edges.append(kids)
-        i += 1
-        budget.tick(64)
-    o = c = None        # the loops' last objects would count as held from outside
-    outside = [False] * len(objs)
-    todo = []
-    cal = [object()]
-    extra = sys.getrefcount(cal[0]) - 1     # the call's own references
-    for j in range(1, len(objs)):
-        # references beyond those from inside and from `objs`: held outside
-        if sys.getrefcount(objs[j]) - 1 - extra > inside[j]:
-            outside[j] = True
-            todo.append(j)
-        budget.tick(256)
-    while todo:
-        j = todo.pop()
-        for k in edges[j] if j < len(edges) else ():
-            if k and not outside[k]:
-                outside[k] = True
-                todo.append(k)
-    size = count = 0
-    for j in range(len(objs)):
-        if not outside[j]:
-            size += sizer.size(objs[j])
-            count += 1
-        budget.tick(256)
-    del objs, index, edges
+def _retained(holder, budget, skip):
+    """What only HOLDER keeps alive, itself included (_pmt_heap.retained:
+    one GIL hold of at most RETAINED_SECONDS)."""
+    with _GcOff():
+        size, count, truncated = _native.retained(holder, skip, RETAINED_OBJECTS,
+                                                  RETAINED_SECONDS, _GC_HEADER)
+    budget.note(_native.last_hold())
     return {"bytes": size, "objects": count, "truncated": truncated}
 
 
-def _pick_by_type(name, n, budget):
-    """Up to N objects whose type is named NAME, spread over the heap, and
-    how many there are."""
-    objs = _all_objects(budget)
-    hits = []
-    names = {}
-    for o in objs:
-        if o is objs:
+def _classes_named(name):
+    """Every class whose type_name() is NAME (object's subclasses, walked
+    through type.__subclasses__: C, no metaclass code)."""
+    out, todo, seen = [], [object], set()
+    while todo:
+        c = todo.pop()
+        if id(c) in seen:
             continue
-        tp = type(o)
-        ok = names.get(id(tp))
-        if ok is None:
-            ok = names[id(tp)] = (type_name(tp) == name, tp)
-        if ok[0]:
-            hits.append(o)
-        budget.tick()
-    objs.clear()
-    del objs
-    step = max(1, len(hits) // n)
-    return [[o] for o in hits[::step][:n]], len(hits)
+        seen.add(id(c))
+        if type_name(c) == name:
+            out.append(c)
+        try:
+            todo.extend(type.__subclasses__(c))
+        except TypeError:
+            pass
+    return tuple(out)
+
+
+def _pick_by_type(name, n, budget):
+    """Up to N objects whose type is named NAME (paths of one), spread over
+    the heap, and how many there are."""
+    classes = _classes_named(name)
+    if not classes or memoryview in classes:
+        return [], 0
+    with _GcOff():
+        picked, total = _native.pick_type(classes, n)
+    budget.note(_native.last_hold())
+    return [[o] for o in picked], total
 
 
 def _pick_by_line(filename, lineno, n, budget):
-    """Up to N objects allocated at FILENAME:LINENO (tracemalloc's
-    traceback of each object), tracked ones and what they hold directly."""
+    """Up to N objects allocated at FILENAME:LINENO (tracemalloc's traceback
+    of each object), each with the path from a tracked object that holds it."""
     import tracemalloc
     if not tracemalloc.is_tracing():
         return None, 0
-    objs = _all_objects(budget)
-    hits = []
-    seen = set()
-    total = 0
-    get_tb = tracemalloc.get_object_traceback
-
-    def at_line(o):
-        tb = get_tb(o)
-        if tb is None:
-            return False
-        f = tb[0]
-        return f.lineno == lineno and (f.filename == filename or f.filename.endswith("/" + filename))
-
-    for o in objs:
-        if o is objs:
-            continue
-        # o itself, what it holds that the gc does not track, and what such
-        # an untracked dict or tuple holds (a dict of atomic values, such as
-        # an instance's __dict__ before 3.11, is not tracked).
-        paths = [[o]]
-        for c in gc.get_referents(o):
-            if not gc.is_tracked(c):
-                paths.append([o, c])
-                if type(c) is dict or type(c) is tuple:
-                    paths.extend([o, c, cc] for cc in gc.get_referents(c))
-        for path in paths:
-            last = path[-1]
-            if id(last) in seen:
-                continue
-            seen.add(id(last))
-            if at_line(last):
-                total += 1
-                if len(hits) < 4 * n:
-                    hits.append(path)
-        paths = path = last = c = None
-        budget.tick(64)
-        if budget.over():
-            break
-    objs.clear()
-    del objs, seen
-    step = max(1, len(hits) // n)
-    return hits[::step][:n], total
+    with _GcOff():
+        picked, total = _native.pick_line(filename, lineno, n)
+    budget.note(_native.last_hold())
+    return [list(p) for p in picked if type(p[-1]) is not memoryview], total
 
 
 def _key_name(edge, prefix="value for key '"):
@@ -594,7 +525,7 @@ def _key_name(edge, prefix="value for key '"):
     return None
 
 
-def _steps(path, roots, sizer):
+def _steps(path, roots, sizer, budget=None):
     """A path of objects (root first) as the chain shows it: (root, steps,
     holder). Each step is an object (type, size, len) and "via", how the one
     before it refers to it; a module's or class's dict, an instance's
@@ -602,7 +533,7 @@ def _steps(path, roots, sizer):
     them ("global _CACHE", "class attribute entries", "attribute payload",
     "closure variable blob")."""
     root = roots.root_of(path[0])
-    edges = [_edge(path[i], path[i + 1]) for i in range(len(path) - 1)]
+    edges = [_edge(path[i], path[i + 1], budget) for i in range(len(path) - 1)]
     steps = []
     i = 0
     via = None
@@ -648,6 +579,7 @@ def why(type_name_=None, line=None, samples=8, budget_seconds=10.0, retained=Tru
     (TYPE_NAME_, as types() names it) or allocated at LINE ((file, lineno),
     tracemalloc on), grouped by holder with what each holder retains."""
     from . import profiler
+    _need_native()
     with _lock:
         budget = Budget(budget_seconds)
         sizer = Sizer()
@@ -671,7 +603,7 @@ def why(type_name_=None, line=None, samples=8, budget_seconds=10.0, retained=Tru
                 step["via"] = None
                 chains.append({"root": None, "end": ends.get(s, ""), "steps": [step]})
                 continue
-            root, steps, h = _steps([nodes[i] for i in found[s]] + picked[s][1:], roots, sizer)
+            root, steps, h = _steps([nodes[i] for i in found[s]] + picked[s][1:], roots, sizer, budget)
             chains.append({"root": root, "steps": steps})
             # The holder: the first object under the root (a module's
             # global, a class attribute, a local variable's value).
@@ -682,12 +614,12 @@ def why(type_name_=None, line=None, samples=8, budget_seconds=10.0, retained=Tru
         rows = sorted(holders.values(), key=lambda e: -e["samples"])
         held = [e.pop("obj") for e in rows]
         # Nothing of the search may count as a reference from outside.
-        skip = set(roots.modules)
+        skip = list(roots.held)
         h = None
         del nodes, picked, found, roots, holders, h
         for e, h in zip(rows, held):
             if retained and not budget.over():
-                e["retained"] = _retained(h, sizer, budget, skip)
+                e["retained"] = _retained(h, budget, skip)
                 e["retained"]["estimate"] = True
         held.clear()
         reply = {"chains": chains, "holders": rows, "matched": total}
