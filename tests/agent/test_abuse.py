@@ -315,7 +315,7 @@ class Forks(unittest.TestCase):
         w = threading.Thread(target=watch)
         w.start()
         try:
-            self.assertEqual(t.call(FORKS), [0])
+            self.assertEqual(t.call(FORKS, timeout=300), [0])   # minutes on a loaded machine
         finally:
             stop.set()
             w.join()
