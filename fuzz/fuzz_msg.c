@@ -4,8 +4,8 @@
  * An input is one frame as the agent would send it, without its newline. It
  * goes through msg_decode() (the strict envelope check), and is parsed again
  * with cJSON so that every result decoder meets it, whatever the envelope:
- * the hello, status, functions, profile status, profile and profile_tree
- * decoders, and snapshot_from_json() for top and snapshot results. Each
+ * the hello, status, functions, profile status, profile, profile_tree, types
+ * and why decoders, and snapshot_from_json() for top and snapshot results. Each
  * decoder runs on the whole object and on its "result", "data" and
  * "profile" members. What a decoder accepts is read back field by field (so
  * that AddressSanitizer sees every pointer) and freed; what it refuses must
@@ -129,6 +129,76 @@ static void try_profile(const cJSON *obj)
 	msg_profile_tree_done(&t);
 }
 
+/* A string a heap decoder kept: its own copy, display-safe, within the cap. */
+static void touch_heap_text(const char *s)
+{
+	size_t n, i = 0;
+
+	if (s == NULL)
+		return;
+	n = strlen(s);
+	if (n >= MSG_HEAP_TEXT_MAX)
+		fuzz_broken(H, "a heap walk's string over its cap", NULL);
+	while (i < n) {
+		size_t len;
+
+		if (!strsafe_cp_ok(strsafe_decode(s + i, n - i, &len)))
+			fuzz_broken(H, "a heap walk's string that is not display-safe", NULL);
+		i += len;
+	}
+	sink += n;
+}
+
+static void touch_root(const struct msg_why_root *r)
+{
+	touch_heap_text(r->name);
+	touch_heap_text(r->thread);
+	touch_heap_text(r->function);
+	if (r->kind != MSG_WHY_ROOT_NONE && (r->name == NULL || msg_why_root_name(r->kind) == NULL))
+		fuzz_broken(H, "a root without its name", NULL);
+}
+
+static void touch_step(const struct msg_why_step *s)
+{
+	touch_heap_text(s->via);
+	touch_heap_text(s->type);
+	if (s->type == NULL)
+		fuzz_broken(H, "a step without its type", NULL);
+}
+
+static void try_heap(const cJSON *obj)
+{
+	struct msg_types t;
+	struct msg_why w;
+	char err[512];
+
+	result_failed(msg_decode_types(obj, &t, err, sizeof err), err);
+	if (t.nrows > MSG_TYPES_ROWS_MAX)
+		fuzz_broken(H, "more type rows than the cap", NULL);
+	for (size_t i = 0; i < t.nrows; i++)
+		touch_heap_text(t.rows[i].type);
+	msg_types_done(&t);
+
+	result_failed(msg_decode_why(obj, &w, err, sizeof err), err);
+	if (w.nchains > MSG_WHY_CHAINS_MAX || w.nholders > MSG_WHY_HOLDERS_MAX)
+		fuzz_broken(H, "more chains or holders than the caps", NULL);
+	for (size_t i = 0; i < w.nchains; i++) {
+		const struct msg_why_chain *c = &w.chains[i];
+
+		touch_root(&c->root);
+		touch_heap_text(c->end);
+		if (c->nsteps == 0 || c->nsteps > MSG_WHY_STEPS_MAX)
+			fuzz_broken(H, "a chain with no steps or too many", NULL);
+		for (size_t k = 0; k < c->nsteps; k++)
+			touch_step(&c->steps[k]);
+	}
+	for (size_t i = 0; i < w.nholders; i++) {
+		touch_root(&w.holders[i].root);
+		touch_step(&w.holders[i].holder);
+	}
+	msg_why_done(&w);
+}
+
 static void try_snapshot(const cJSON *obj)
 {
 	char err[512];
@@ -154,6 +224,7 @@ static void try_all(const cJSON *obj)
 	try_status(obj);
 	try_functions(obj);
 	try_profile(obj);
+	try_heap(obj);
 	try_snapshot(obj);
 }
 

@@ -34,6 +34,13 @@ static const char help_text[] =
 "                                         slack, native heap, malloc free, stacks, files\n"
 "       pmt-top trim PID [--json]         give malloc's free memory back to the system\n"
 "                                         (malloc_trim) and show the RSS before and after\n"
+"       pmt-top types PID [--top N] [--json]\n"
+"                                         live objects by type, largest first (of those the\n"
+"                                         gc tracks: containers and class instances)\n"
+"       pmt-top why PID (--type NAME | --line FILE:LINE) [--samples N] [--json]\n"
+"                                         what keeps objects of a type, or allocated at a\n"
+"                                         line, alive: reference chains from a module, class\n"
+"                                         or thread to a few of them, grouped by holder\n"
 "       pmt-top PID PID ... | -p PID,PID,...  watch these processes together\n"
 "\n"
 "options:\n"
@@ -54,7 +61,8 @@ static const char help_text[] =
 "      --socket PATH      the agent's socket, when it is not in the usual place\n"
 "      --key K            grouping: lineno (default), filename or traceback;\n"
 "                         profile: function (default), lineno, traceback or filename\n"
-"      --top N            how many entries to print (default 20; snapshot, diff: 0 for all)\n"
+"      --top N            how many entries to print (default 20; snapshot, diff: 0 for all;\n"
+"                         types: at most 100000)\n"
 "      --limit N          profile: how many rows to print (default 20)\n"
 "  -o, --output FILE      snapshot: write the whole snapshot to FILE (JSON); with\n"
 "                         --tree or -p, a directory: PID.json each, merged.json\n"
@@ -66,6 +74,10 @@ static const char help_text[] =
 "      --duration S       functions, profile: how long to watch (default 5);\n"
 "                         ps: how long growth is measured (default 2)\n"
 "      --calls            profile: also count calls (CALLS, RET/CALL, LARGEST)\n"
+"      --type NAME        why: objects of this type, named as `types` prints it (module.Class)\n"
+"      --line FILE:LINE   why: objects allocated at this line (tracemalloc must be on, and\n"
+"                         only what was allocated since it started is found)\n"
+"      --samples N        why: how many objects to follow, 1 to 64 (default 8)\n"
 "      --no-profile       do not start the sampled allocation profiler on attach\n"
 "      --no-native        the profiler leaves native code's malloc alone (no GOT hooks)\n"
 "                         (profile: use tracemalloc instead)\n"
@@ -79,6 +91,7 @@ static const char help_text[] =
 "  the agent, once loaded, stays (idle) so that the next command connects at once;\n"
 "  PID, snapshot, functions, profile: nothing they switched on (the sampled profiler,\n"
 "    the function tracer, tracemalloc); what was on before they came stays on;\n"
+"  types, why: nothing: they switch nothing on and keep nothing after the reply;\n"
 "  snapshot --start-tracing, trace start: tracemalloc, until `pmt-top trace PID stop`.\n"
 "  When pmt-top cannot switch something off, it says what is left on and how.\n"
 "\n"
@@ -178,9 +191,10 @@ enum {
 	OK_WATCH = 1 << CLI_WATCH, OK_RUN = 1 << CLI_RUN, OK_DEMO = 1 << CLI_DEMO,
 	OK_SNAP = 1 << CLI_SNAPSHOT, OK_DIFF = 1 << CLI_DIFF, OK_FUNC = 1 << CLI_FUNCTIONS,
 	OK_PROF = 1 << CLI_PROFILE, OK_TRACE = 1 << CLI_TRACE, OK_PS = 1 << CLI_PS,
-	OK_RSS = 1 << CLI_RSS, OK_TRIM = 1 << CLI_TRIM,
+	OK_RSS = 1 << CLI_RSS, OK_TRIM = 1 << CLI_TRIM, OK_TYPES = 1 << CLI_TYPES, OK_WHY = 1 << CLI_WHY,
 	OK_TUI = OK_WATCH | OK_RUN | OK_DEMO,
-	OK_ATTACH = OK_WATCH | OK_SNAP | OK_FUNC | OK_PROF | OK_TRACE | OK_RSS | OK_TRIM,
+	OK_ATTACH = OK_WATCH | OK_SNAP | OK_FUNC | OK_PROF | OK_TRACE | OK_RSS | OK_TRIM | OK_TYPES |
+		    OK_WHY,
 };
 
 /* The action word of `pmt-top trace`, or -1. */
@@ -230,6 +244,55 @@ static int finish_trace(struct cli_opts *o, const char *const pos[2], int npos, 
 		snprintf(err, errlen, "--json is only for `pmt-top trace PID status`");
 		return -1;
 	}
+	return 0;
+}
+
+/* Characters in the first LEN bytes of UTF-8 text (bytes that do not continue one). */
+static size_t utf8_chars(const char *s, size_t len)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < len; i++)
+		n += ((unsigned char)s[i] & 0xC0) != 0x80;
+	return n;
+}
+
+/* why --line FILE:LINE, split at the last colon (a file name may hold one). */
+static int parse_file_line(const char *opt, const char *val, struct cli_opts *o, char *err, size_t errlen)
+{
+	const char *colon = strrchr(val, ':');
+	char *end;
+	errno = 0;
+	long line = colon ? strtol(colon + 1, &end, 10) : 0;
+	if (colon == NULL || colon == val || colon[1] < '0' || colon[1] > '9' || *end != '\0' ||
+	    errno != 0 || line < 1 || line > INT_MAX) {
+		snprintf(err, errlen, "%s: expected FILE:LINE with a line number from 1 (e.g. app/cache.py:42), "
+			 "got \"%s\"", opt, val);
+		return -1;
+	}
+	if (utf8_chars(val, (size_t)(colon - val)) > CLI_WHY_FILE_MAX) {
+		snprintf(err, errlen, "%s: the file name is longer than %d characters", opt, CLI_WHY_FILE_MAX);
+		return -1;
+	}
+	o->why_file = val;
+	o->why_file_len = (size_t)(colon - val);
+	o->why_line = (int)line;
+	return 0;
+}
+
+/* `pmt-top why PID`: exactly one of --type and --line. */
+static int finish_why(struct cli_opts *o, char *err, size_t errlen)
+{
+	if (o->why_type == NULL && o->why_file == NULL) {
+		snprintf(err, errlen, "why needs what to look for: --type NAME (as `pmt-top types PID` "
+			 "prints it) or --line FILE:LINE");
+		return -1;
+	}
+	if (o->why_type != NULL && o->why_file != NULL) {
+		snprintf(err, errlen, "give why either --type or --line, not both");
+		return -1;
+	}
+	if (o->samples == 0)
+		o->samples = CLI_WHY_SAMPLES_DEFAULT;
 	return 0;
 }
 
@@ -339,6 +402,10 @@ int cli_parse(int argc, char *const argv[], struct cli_opts *o, char *err, size_
 			o->mode = CLI_RSS, i++;
 		else if (strcmp(cmd, "trim") == 0)
 			o->mode = CLI_TRIM, i++;
+		else if (strcmp(cmd, "types") == 0)
+			o->mode = CLI_TYPES, i++;
+		else if (strcmp(cmd, "why") == 0)
+			o->mode = CLI_WHY, i++;
 	}
 
 	for (; i < argc; i++) {
@@ -394,10 +461,11 @@ int cli_parse(int argc, char *const argv[], struct cli_opts *o, char *err, size_
 			{ NULL, "--inject-method", 1, OK_ATTACH },
 			{ NULL, "--socket", 1, OK_ATTACH },
 			{ NULL, "--key", 1, OK_SNAP | OK_DIFF | OK_PROF },
-			{ NULL, "--top", 1, OK_SNAP | OK_DIFF | OK_FUNC },
+			{ NULL, "--top", 1, OK_SNAP | OK_DIFF | OK_FUNC | OK_TYPES },
 			{ NULL, "--limit", 1, OK_PROF },
 			{ "-o", "--output", 1, OK_SNAP },
-			{ NULL, "--json", 0, OK_SNAP | OK_DIFF | OK_FUNC | OK_PROF | OK_TRACE | OK_PS | OK_RSS | OK_TRIM },
+			{ NULL, "--json", 0, OK_SNAP | OK_DIFF | OK_FUNC | OK_PROF | OK_TRACE | OK_PS | OK_RSS | OK_TRIM |
+						 OK_TYPES | OK_WHY },
 			{ NULL, "--duration", 1, OK_FUNC | OK_PROF | OK_PS },
 			{ NULL, "--tree", 0, OK_WATCH | OK_SNAP },
 			{ NULL, "--no-tree", 0, OK_WATCH },
@@ -411,6 +479,9 @@ int cli_parse(int argc, char *const argv[], struct cli_opts *o, char *err, size_
 			{ NULL, "--start-tracing", 2, OK_SNAP },
 			{ NULL, "--wait", 1, OK_SNAP },
 			{ NULL, "--frames", 1, OK_TRACE },
+			{ NULL, "--type", 1, OK_WHY },
+			{ NULL, "--line", 1, OK_WHY },
+			{ NULL, "--samples", 1, OK_WHY },
 		};
 		size_t k;
 		for (k = 0; k < sizeof table / sizeof table[0]; k++)
@@ -430,6 +501,9 @@ int cli_parse(int argc, char *const argv[], struct cli_opts *o, char *err, size_
 			else if (strcmp(lname, "--frames") == 0)
 				snprintf(err, errlen, "--frames is only for `pmt-top trace PID start` "
 					 "(snapshot: --start-tracing=N)");
+			else if (strcmp(lname, "--type") == 0 || strcmp(lname, "--line") == 0 ||
+				 strcmp(lname, "--samples") == 0)
+				snprintf(err, errlen, "%s is only for `pmt-top why PID`", lname);
 			else
 				snprintf(err, errlen, "%s does not apply here (see pmt-top --help)", lname);
 			return -1;
@@ -490,7 +564,9 @@ int cli_parse(int argc, char *const argv[], struct cli_opts *o, char *err, size_
 		} else if (strcmp(lname, "--top") == 0) {
 			/* snapshot and diff print every group with 0 (docs/snapshots.md). */
 			int lo = o->mode == CLI_SNAPSHOT || o->mode == CLI_DIFF ? 0 : 1;
-			if (parse_int(lname, val, lo, 1000000, &o->top, err, errlen) < 0)
+			/* types: the agent's limit for its rows. */
+			int hi = o->mode == CLI_TYPES ? 100000 : 1000000;
+			if (parse_int(lname, val, lo, hi, &o->top, err, errlen) < 0)
 				return -1;
 		} else if (strcmp(lname, "--limit") == 0) {
 			/* The agent's limit for a profile reply. */
@@ -537,6 +613,20 @@ int cli_parse(int argc, char *const argv[], struct cli_opts *o, char *err, size_
 				return -1;
 		} else if (strcmp(lname, "--frames") == 0) {
 			if (parse_int(lname, val, 1, 100, &o->frames, err, errlen) < 0)
+				return -1;
+		} else if (strcmp(lname, "--type") == 0) {
+			size_t n = utf8_chars(val, strlen(val));
+			if (n == 0 || n > CLI_WHY_TYPE_MAX) {
+				snprintf(err, errlen, "--type: expected a class name of 1 to %d characters, as "
+					 "`pmt-top types PID` prints it", CLI_WHY_TYPE_MAX);
+				return -1;
+			}
+			o->why_type = val;
+		} else if (strcmp(lname, "--line") == 0) {
+			if (parse_file_line(lname, val, o, err, errlen) < 0)
+				return -1;
+		} else if (strcmp(lname, "--samples") == 0) {
+			if (parse_int(lname, val, 1, CLI_WHY_SAMPLES_MAX, &o->samples, err, errlen) < 0)
 				return -1;
 		} else if (strcmp(lname, "--load") == 0) {
 			/* Every following non-option argument is a file to load. */
@@ -586,12 +676,16 @@ int cli_parse(int argc, char *const argv[], struct cli_opts *o, char *err, size_
 	case CLI_PROFILE:
 	case CLI_RSS:
 	case CLI_TRIM:
+	case CLI_TYPES:
+	case CLI_WHY:
 		if (npos != 1) {
 			snprintf(err, errlen, npos == 0 ? "which process? give a PID (see pmt-top --help)"
 						       : "give one PID, not two");
 			return -1;
 		}
-		return parse_pid(pos[0], &o->pid, err, errlen);
+		if (parse_pid(pos[0], &o->pid, err, errlen) < 0)
+			return -1;
+		return o->mode == CLI_WHY ? finish_why(o, err, errlen) : 0;
 	case CLI_DIFF:
 		if (npos != 2) {
 			snprintf(err, errlen, "diff needs two snapshot files: pmt-top diff OLD.json NEW.json");

@@ -34,6 +34,8 @@ enum cli_mode {
 	CLI_PS,        /* pmt-top ps PID|-p PID,... */
 	CLI_RSS,       /* pmt-top rss PID: what the RSS is made of */
 	CLI_TRIM,      /* pmt-top trim PID: malloc_trim, RSS before and after */
+	CLI_TYPES,     /* pmt-top types PID: live objects by type */
+	CLI_WHY,       /* pmt-top why PID --type NAME|--line FILE:LINE: what keeps them alive */
 	CLI_HELP,
 	CLI_VERSION,
 };
@@ -61,6 +63,13 @@ enum cli_trace_action {
 /* ps: how long the rates are measured when --duration is not given. */
 #define CLI_PS_DURATION_DEFAULT 2.0
 
+/* why --samples: objects followed when not given, and the most (the agent's). */
+#define CLI_WHY_SAMPLES_DEFAULT 8
+#define CLI_WHY_SAMPLES_MAX 64
+/* The longest --type name and --line file, in characters (the agent's limits). */
+#define CLI_WHY_TYPE_MAX 1024
+#define CLI_WHY_FILE_MAX 4096
+
 /* Watching a group (the Processes view): a PID with children is watched
  * with them unless --no-tree. */
 enum cli_group {
@@ -84,7 +93,7 @@ struct cli_opts {
 	const char *socket;       /* --socket PATH */
 	const char *inject_method;/* --inject-method auto|pep768|remote-exec|gdb|direct */
 	const char *key;          /* --key lineno|filename|traceback (profile: also function) */
-	int top;                  /* --top N (profile: --limit N) */
+	int top;                  /* --top N (profile: --limit N; types: 1-100000) */
 	const char *output;       /* -o FILE */
 	bool json;                /* --json */
 	double duration;          /* --duration S */
@@ -101,6 +110,11 @@ struct cli_opts {
 	char *const *argv;        /* run: the command */
 	int argc;
 	const char *diff_old, *diff_new; /* diff: the two files */
+	const char *why_type;     /* why --type NAME; NULL with --line */
+	const char *why_file;     /* why --line FILE:LINE: FILE, the first why_file_len */
+	size_t why_file_len;      /*   bytes of the argument (not NUL-terminated there) */
+	int why_line;             /*   and LINE, >= 1; 0 with --type */
+	int samples;              /* why --samples N, 1-CLI_WHY_SAMPLES_MAX */
 	char *const *load;        /* --load FILE...: snapshots to open */
 	int nload;
 };

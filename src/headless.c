@@ -128,6 +128,13 @@ void headless_print_json(const cJSON *result)
 	free(text);
 }
 
+int headless_flushed(int rc)
+{
+	if (rc == CLI_EXIT_OK && (fflush(stdout) != 0 || ferror(stdout)))
+		return fail(CLI_EXIT_FAILURE, "cannot write the output: %s", strerror(errno));
+	return rc;
+}
+
 /* "1 sample per 4 KiB" or "every allocation". */
 static const char *interval_words(char *buf, size_t len, uint64_t interval)
 {

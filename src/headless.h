@@ -1,6 +1,6 @@
 /*
  * headless.h - the subcommands that print and exit: snapshot, diff, functions,
- * profile, trace.
+ * profile, trace, ps, rss, trim, types, why.
  *
  * Each returns a process exit code (cli.h) and prints a one-line reason on
  * stderr when it fails.
@@ -30,5 +30,10 @@ int headless_ps(const struct cli_opts *opts);
 int headless_rss(const struct cli_opts *opts);
 /* `pmt-top trim PID`: malloc_trim in the target, RSS before and after. */
 int headless_trim(const struct cli_opts *opts);
+/* `pmt-top types PID`: live objects by type, largest first (headless_heap.c). */
+int headless_types(const struct cli_opts *opts);
+/* `pmt-top why PID`: the reference chains that keep a few objects of a
+ * type, or allocated at a line, alive, grouped by holder (headless_heap.c). */
+int headless_why(const struct cli_opts *opts);
 
 #endif

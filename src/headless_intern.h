@@ -1,12 +1,14 @@
 /*
  * headless_intern.h - what the headless commands share (headless.c), for
- * the group commands (headless_group.c).
+ * the group commands (headless_group.c), rss and trim (headless_mem.c) and
+ * the heap walks (headless_heap.c).
  */
 #ifndef PMT_HEADLESS_INTERN_H
 #define PMT_HEADLESS_INTERN_H
 
 #include <signal.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "cli.h"
@@ -26,11 +28,26 @@ struct session *headless_attach(const struct cli_opts *o, pid_t pid, bool profil
 struct cJSON;
 void headless_print_json(const struct cJSON *result);
 
+/* RC, or CLI_EXIT_FAILURE after saying why when RC is CLI_EXIT_OK but
+ * stdout cannot be flushed (a full disk, a closed pipe). */
+int headless_flushed(int rc);
+
 struct snapshot;
 /* What the RSS of PID is made of now (smaps, and the session's newest
  * status), into SNAP's record of it; left empty when smaps cannot be read
  * (headless_mem.c). */
 void headless_snapshot_memory(struct session *s, pid_t pid, struct snapshot *snap);
+
+struct msg_types;
+struct msg_why;
+/* The heap walks' printers (headless_heap.c): a decoded types or why reply
+ * as text on FP, or as a new cJSON object (the caller deletes it) with the
+ * protocol's names, the pid and, for why, what was asked ("type", or
+ * "file" and "line"). Strings in them are printed display-safe. */
+void headless_types_print(FILE *fp, pid_t pid, const struct msg_types *t);
+struct cJSON *headless_types_json(pid_t pid, const struct msg_types *t);
+void headless_why_print(FILE *fp, const struct cli_opts *o, const struct msg_why *w);
+struct cJSON *headless_why_json(const struct cli_opts *o, const struct msg_why *w);
 
 /* snapshot's --start-tracing and --wait for PID: 0, or -1 after printing
  * why (*RC set). */

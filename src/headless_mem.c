@@ -5,7 +5,6 @@
 #include "headless.h"
 
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,15 +20,6 @@
 #include "snapshot/snapshot.h"
 
 #define CALL_TIMEOUT_MS 30000
-
-static int flushed(int rc)
-{
-	if (rc == CLI_EXIT_OK && (fflush(stdout) != 0 || ferror(stdout))) {
-		strsafe_eprintf("pmt-top: cannot write the output: %s", strerror(errno));
-		return CLI_EXIT_FAILURE;
-	}
-	return rc;
-}
 
 /* The agent's status with allocator figures taken now (beside the smaps
  * read here), or NULL after saying why on stderr. */
@@ -148,7 +138,7 @@ int headless_rss(const struct cli_opts *o)
 	}
 	print_composition(o->pid, &c, st, cost, o->json);
 	session_free(s);
-	return flushed(rc);
+	return headless_flushed(rc);
 }
 
 int headless_trim(const struct cli_opts *o)
@@ -194,5 +184,5 @@ int headless_trim(const struct cli_opts *o)
 	}
 	cJSON_Delete(result);
 	session_free(s);
-	return flushed(rc);
+	return headless_flushed(rc);
 }

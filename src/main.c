@@ -48,6 +48,10 @@ int main(int argc, char *argv[])
 		return headless_rss(&opts);
 	case CLI_TRIM:
 		return headless_trim(&opts);
+	case CLI_TYPES:
+		return headless_types(&opts);
+	case CLI_WHY:
+		return headless_why(&opts);
 	}
 	return CLI_EXIT_FAILURE;
 }

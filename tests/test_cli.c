@@ -364,6 +364,90 @@ static void test_snapshot_start_tracing(void **state)
 	assert_non_null(strstr(cli_help(), "until `pmt-top trace PID stop`"));
 }
 
+/* The heap walks: `types PID` and `why PID --type NAME | --line FILE:LINE`. */
+static void test_heap(void **state)
+{
+	(void)state;
+	struct cli_opts o;
+	char err[256];
+	assert_int_equal(PARSE(&o, err, "types", "42"), 0);
+	assert_int_equal(o.mode, CLI_TYPES);
+	assert_int_equal(o.pid, 42);
+	assert_int_equal(o.top, 20);
+	assert_false(o.json);
+	assert_int_equal(PARSE(&o, err, "types", "42", "--top", "100000", "--json", "--no-inject", "--socket", "/s"), 0);
+	assert_int_equal(o.top, 100000);
+	assert_true(o.json && o.no_inject);
+	assert_string_equal(o.socket, "/s");
+	expect_err(PARSE(&o, err, "types", "42", "--top", "100001"), err,
+		   "--top: expected a whole number from 1 to 100000, got \"100001\"");
+	expect_err(PARSE(&o, err, "types", "42", "--top", "0"), err, "--top: expected a whole number from 1");
+	expect_err(PARSE(&o, err, "types"), err, "which process?");
+	expect_err(PARSE(&o, err, "types", "42", "43"), err, "give one PID, not two");
+	expect_err(PARSE(&o, err, "types", "x"), err, "\"x\" is not a process id");
+	expect_err(PARSE(&o, err, "types", "42", "--type", "dict"), err, "--type is only for `pmt-top why PID`");
+	expect_err(PARSE(&o, err, "types", "42", "--limit", "3"), err, "--limit does not apply here");
+
+	assert_int_equal(PARSE(&o, err, "why", "42", "--type", "app.Record"), 0);
+	assert_int_equal(o.mode, CLI_WHY);
+	assert_int_equal(o.pid, 42);
+	assert_string_equal(o.why_type, "app.Record");
+	assert_null(o.why_file);
+	assert_int_equal(o.why_line, 0);
+	assert_int_equal(o.samples, CLI_WHY_SAMPLES_DEFAULT);
+	assert_int_equal(PARSE(&o, err, "why", "--line", "app/cache.py:42", "7", "--samples", "64", "--json"), 0);
+	assert_int_equal(o.pid, 7);
+	assert_null(o.why_type);
+	assert_int_equal(o.why_file_len, strlen("app/cache.py"));
+	assert_memory_equal(o.why_file, "app/cache.py", o.why_file_len);
+	assert_int_equal(o.why_line, 42);
+	assert_int_equal(o.samples, 64);
+	assert_true(o.json);
+	/* A file name may hold a colon: the line is after the last one. */
+	assert_int_equal(PARSE(&o, err, "why", "7", "--line=C:/srv/app.py:2147483647", "--samples=1"), 0);
+	assert_int_equal(o.why_file_len, strlen("C:/srv/app.py"));
+	assert_int_equal(o.why_line, 2147483647);
+	assert_int_equal(o.samples, 1);
+
+	expect_err(PARSE(&o, err, "why", "7"), err, "why needs what to look for: --type NAME");
+	expect_err(PARSE(&o, err, "why", "7", "--type", "a.B", "--line", "a.py:3"), err,
+		   "give why either --type or --line, not both");
+	expect_err(PARSE(&o, err, "why", "--type", "a.B"), err, "which process?");
+	expect_err(PARSE(&o, err, "why", "7", "--type", ""), err, "--type: expected a class name of 1 to 1024 characters");
+	expect_err(PARSE(&o, err, "why", "7", "--type"), err, "--type needs a value");
+	static char *const bad_lines[] = { "app.py", "app.py:", ":3", "app.py:0", "app.py:-3", "app.py:+3",
+		"app.py:3x", "app.py: 3", "app.py:2147483648", "app.py:99999999999999999999" };
+	for (size_t k = 0; k < sizeof bad_lines / sizeof bad_lines[0]; k++) {
+		expect_err(PARSE(&o, err, "why", "7", "--line", bad_lines[k]), err,
+			   "--line: expected FILE:LINE with a line number from 1");
+		assert_non_null(strstr(err, bad_lines[k]));
+	}
+	expect_err(PARSE(&o, err, "why", "7", "--type", "a.B", "--samples", "0"), err,
+		   "--samples: expected a whole number from 1 to 64, got \"0\"");
+	expect_err(PARSE(&o, err, "why", "7", "--type", "a.B", "--samples", "65"), err, "from 1 to 64");
+	expect_err(PARSE(&o, err, "why", "7", "--type", "a.B", "--top", "3"), err, "--top does not apply here");
+	expect_err(PARSE(&o, err, "snapshot", "7", "--samples", "3"), err, "--samples is only for `pmt-top why PID`");
+	expect_err(PARSE(&o, err, "7", "--line", "a.py:3"), err, "--line is only for `pmt-top why PID`");
+
+	/* The agent's limits on a name and a path, in characters, not bytes. */
+	char name[CLI_WHY_TYPE_MAX * 2 + 2], line[CLI_WHY_FILE_MAX + 8];
+	for (int k = 0; k < CLI_WHY_TYPE_MAX; k++)
+		memcpy(name + 2 * k, "\xc3\xa9", 2);
+	name[2 * CLI_WHY_TYPE_MAX] = '\0';
+	assert_int_equal(PARSE(&o, err, "why", "7", "--type", name), 0);
+	strcat(name, "e");
+	expect_err(PARSE(&o, err, "why", "7", "--type", name), err, "1 to 1024 characters");
+	memset(line, 'a', CLI_WHY_FILE_MAX);
+	strcpy(line + CLI_WHY_FILE_MAX, ":1");
+	assert_int_equal(PARSE(&o, err, "why", "7", "--line", line), 0);
+	memmove(line + 1, line, strlen(line) + 1);
+	expect_err(PARSE(&o, err, "why", "7", "--line", line), err, "--line: the file name is longer than 4096 characters");
+
+	assert_non_null(strstr(cli_help(), "pmt-top types PID [--top N] [--json]"));
+	assert_non_null(strstr(cli_help(), "pmt-top why PID (--type NAME | --line FILE:LINE) [--samples N] [--json]"));
+	assert_non_null(strstr(cli_help(), "--samples N"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -374,6 +458,7 @@ int main(void)
 		cmocka_unit_test(test_trace),
 		cmocka_unit_test(test_snapshot_start_tracing),
 		cmocka_unit_test(test_groups),
+		cmocka_unit_test(test_heap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,8 +1,8 @@
 /*
  * test_msg.c - request encoding and strict decoding (src/ipc/msg.c): every
- * envelope shape, the hello, status and profiler decoders, and a deterministic fuzz
- * loop that throws mutated frames at frame_reader + msg_decode (run under
- * ASan/UBSan in the sanitizer build).
+ * envelope shape, the hello, status, profiler and heap walk decoders, and a
+ * deterministic fuzz loop that throws mutated frames at frame_reader +
+ * msg_decode (run under ASan/UBSan in the sanitizer build).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -661,8 +661,10 @@ static void test_status_ranges(void **state)
 /* ---- the sampled profiler ---- */
 
 /* Replaces (or with json NULL removes) member name of a copy of FIXTURE's
- * object at path (NULL = the top, else a member holding an object or the
- * first element of an array), decodes it with fn and expects want. */
+ * object at path (NULL = the top, else members separated by '/', a number
+ * picking an array's element, an array elsewhere standing for its first
+ * element: "chains/3/steps" is the first step of the fourth chain), decodes
+ * it with fn and expects want. */
 typedef int (*decode_fn)(const cJSON *, void *, char *, size_t);
 
 static int dec_profile_status(const cJSON *j, void *out, char *err, size_t errlen)
@@ -688,6 +690,28 @@ static int dec_profile_tree(const cJSON *j, void *out, char *err, size_t errlen)
 	return rc;
 }
 
+static int dec_types(const cJSON *j, void *out, char *err, size_t errlen)
+{
+	int rc = msg_decode_types(j, out, err, errlen);
+
+	if (rc == 0)
+		msg_types_done(out);
+	else
+		assert_null(((struct msg_types *)out)->rows);
+	return rc;
+}
+
+static int dec_why(const cJSON *j, void *out, char *err, size_t errlen)
+{
+	int rc = msg_decode_why(j, out, err, errlen);
+
+	if (rc == 0)
+		msg_why_done(out);
+	else
+		assert_null(((struct msg_why *)out)->chains);
+	return rc;
+}
+
 static void expect_err(const char *fixture, decode_fn fn, const char *path, const char *name,
 		       const char *json, const char *want)
 {
@@ -696,11 +720,25 @@ static void expect_err(const char *fixture, decode_fn fn, const char *path, cons
 		struct msg_profile_status s;
 		struct msg_profile_functions f;
 		struct msg_profile_tree t;
+		struct msg_types ty;
+		struct msg_why w;
 	} out;
 	char err[320];
 
 	if (path != NULL) {
-		obj = cJSON_GetObjectItemCaseSensitive(j, path);
+		char segs[128], *save = NULL;
+
+		snprintf(segs, sizeof segs, "%s", path);
+		for (char *seg = strtok_r(segs, "/", &save); seg; seg = strtok_r(NULL, "/", &save)) {
+			if (cJSON_IsArray(obj) && seg[0] >= '0' && seg[0] <= '9') {
+				obj = cJSON_GetArrayItem(obj, atoi(seg));
+			} else {
+				if (cJSON_IsArray(obj))
+					obj = cJSON_GetArrayItem(obj, 0);
+				obj = cJSON_GetObjectItemCaseSensitive(obj, seg);
+			}
+			assert_non_null(obj);
+		}
 		if (cJSON_IsArray(obj))
 			obj = cJSON_GetArrayItem(obj, 0);
 		assert_non_null(obj);
@@ -1108,6 +1146,395 @@ static void test_profile_tree_bad(void **state)
 	expect_err(f, d, NULL, "rows", "null", "profile_tree result: \"rows\" must be an array, got null");
 }
 
+/* ---- the heap walks: types and why ---- */
+
+static void test_types_ok(void **state)
+{
+	cJSON *j = load_json(DATA "types_result.json");
+	struct msg_types t;
+	char err[256], *big;
+
+	(void)state;
+	assert_int_equal(msg_decode_types(j, &t, err, sizeof err), 0);
+	assert_int_equal(t.nrows, 3);
+	assert_string_equal(t.rows[0].type, "dict");
+	assert_int_equal(t.rows[0].count, 1343);
+	assert_int_equal(t.rows[0].size, 1036976);
+	assert_string_equal(t.rows[1].type, "app.Record");
+	assert_int_equal(t.rows[1].count, 20015);
+	assert_int_equal(t.tracked, 34228);
+	assert_int_equal(t.tracked_bytes, 3708460);
+	assert_int_equal(t.allocated_blocks, 129722);
+	assert_false(t.has_traced);
+	assert_true(t.complete);
+	assert_true(t.pause_max == 0.021);
+	assert_true(t.seconds == 0.05);
+	assert_int_equal(t.slices, 5);
+	msg_types_done(&t);
+	assert_null(t.rows);
+	msg_types_done(&t); /* twice is harmless */
+	msg_types_done(NULL);
+
+	/* tracemalloc on, a walk cut at its budget, nothing found. */
+	cJSON_ReplaceItemInObjectCaseSensitive(j, "traced", cJSON_CreateNumber(4096));
+	cJSON_ReplaceItemInObjectCaseSensitive(j, "complete", cJSON_CreateFalse());
+	cJSON_ReplaceItemInObjectCaseSensitive(j, "rows", cJSON_CreateArray());
+	assert_int_equal(msg_decode_types(j, &t, err, sizeof err), 0);
+	assert_true(t.has_traced);
+	assert_int_equal(t.traced, 4096);
+	assert_false(t.complete);
+	assert_int_equal(t.nrows, 0);
+	msg_types_done(&t);
+
+	/* A class may be called anything: what a terminal acts on becomes '?',
+	 * and a name past the cap is cut between whole characters. */
+	cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(j, "rows"), cJSON_Parse(
+		"{\"type\": \"app.\\u001b]0;owned\\u0007X\\u202e\\u009b\\u00e9\", \"count\": 1, \"size\": 16}"));
+	big = malloc(3 * MSG_HEAP_TEXT_MAX + 1);
+	for (size_t i = 0; i < 3 * MSG_HEAP_TEXT_MAX; i += 3)
+		memcpy(big + i, "\xe2\x82\xac", 3); /* euro sign */
+	big[3 * MSG_HEAP_TEXT_MAX] = '\0';
+	cJSON *row = cJSON_CreateObject();
+	cJSON_AddStringToObject(row, "type", big);
+	cJSON_AddNumberToObject(row, "count", 1);
+	cJSON_AddNumberToObject(row, "size", 16);
+	cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(j, "rows"), row);
+	assert_int_equal(msg_decode_types(j, &t, err, sizeof err), 0);
+	assert_int_equal(t.nrows, 2);
+	assert_string_equal(t.rows[0].type, "app.?]0;owned?X??\xc3\xa9");
+	assert_true(strlen(t.rows[1].type) < MSG_HEAP_TEXT_MAX);
+	assert_int_equal(strlen(t.rows[1].type) % 3, 0);
+	assert_int_equal(strlen(t.rows[1].type), (MSG_HEAP_TEXT_MAX - 1) / 3 * 3);
+	assert_memory_equal(t.rows[1].type, big, strlen(t.rows[1].type));
+	msg_types_done(&t);
+	free(big);
+	cJSON_Delete(j);
+}
+
+static void test_types_bad(void **state)
+{
+	const char *f = DATA "types_result.json";
+	decode_fn d = dec_types;
+	static const char *const top[] = { "rows", "tracked", "tracked_bytes", "allocated_blocks",
+		"traced", "complete", "pause_max", "seconds", "slices" };
+	static const char *const row[] = { "type", "count", "size" };
+	char want[160];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof top / sizeof top[0]; i++) {
+		snprintf(want, sizeof want, "types result: missing \"%s\"", top[i]);
+		expect_err(f, d, NULL, top[i], NULL, want);
+	}
+	for (size_t i = 0; i < sizeof row / sizeof row[0]; i++) {
+		snprintf(want, sizeof want, "types rows[0]: missing \"%s\"", row[i]);
+		expect_err(f, d, "rows", row[i], NULL, want);
+	}
+	expect_err(f, d, NULL, "rows", "{}", "types result: \"rows\" must be an array, got an object");
+	expect_err(f, d, NULL, "rows", "[[]]", "types rows[0] must be an object, got an array");
+	expect_err(f, d, "rows", "type", "null", "types rows[0]: \"type\" must be a string, got null");
+	expect_err(f, d, "rows", "type", "7", "types rows[0]: \"type\" must be a string, got a number");
+	expect_err(f, d, "rows", "count", "-1",
+		   "types rows[0]: \"count\" must be an integer from 0 to 9007199254740991, got -1");
+	expect_err(f, d, "rows", "size", "1.5",
+		   "types rows[0]: \"size\" must be an integer from 0 to 9007199254740991, got 1.5");
+	expect_err(f, d, "rows", "size", "9007199254740992",
+		   "types rows[0]: \"size\" must be an integer from 0 to 9007199254740991, got 9007199254740992");
+	expect_err(f, d, NULL, "tracked", "\"many\"",
+		   "types result: \"tracked\" must be an integer from 0 to 9007199254740991, got a string");
+	expect_err(f, d, NULL, "traced", "\"off\"",
+		   "types result: \"traced\" must be an integer from 0 to 2^53-1 or null, got a string");
+	expect_err(f, d, NULL, "traced", "-4",
+		   "types result: \"traced\" must be an integer from 0 to 2^53-1 or null, got -4");
+	expect_err(f, d, NULL, "complete", "1", "types result: \"complete\" must be true or false, got a number");
+	expect_err(f, d, NULL, "pause_max", "-0.5", "types result: \"pause_max\" must not be negative, got -0.5");
+	expect_err(f, d, NULL, "seconds", "null", "types result: \"seconds\" must be a finite number, got null");
+	expect_err(f, d, NULL, "slices", "2.5",
+		   "types result: \"slices\" must be an integer from 0 to 9007199254740991, got 2.5");
+
+	/* Not an object at all. */
+	struct msg_types t;
+	char err[256];
+	cJSON *j = cJSON_CreateArray();
+	assert_int_equal(msg_decode_types(j, &t, err, sizeof err), -1);
+	assert_string_equal(err, "types result must be a JSON object, got an array");
+	cJSON_Delete(j);
+
+	/* The cap on rows; one row less passes. */
+	j = load_json(f);
+	cJSON *rows = cJSON_CreateArray();
+	for (int i = 0; i < MSG_TYPES_ROWS_MAX; i++) {
+		cJSON *r = cJSON_CreateObject();
+		cJSON_AddStringToObject(r, "type", "t");
+		cJSON_AddNumberToObject(r, "count", 1);
+		cJSON_AddNumberToObject(r, "size", 16);
+		cJSON_AddItemToArray(rows, r);
+	}
+	cJSON_ReplaceItemInObjectCaseSensitive(j, "rows", rows);
+	assert_int_equal(msg_decode_types(j, &t, err, sizeof err), 0);
+	assert_int_equal(t.nrows, MSG_TYPES_ROWS_MAX);
+	msg_types_done(&t);
+	cJSON_AddItemToArray(rows, cJSON_Parse("{\"type\": \"t\", \"count\": 1, \"size\": 16}"));
+	assert_int_equal(msg_decode_types(j, &t, err, sizeof err), -1);
+	assert_string_equal(err, "types result: \"rows\" has 100001 entries, more than the 100000 a reply may hold");
+	assert_null(t.rows);
+	cJSON_Delete(j);
+}
+
+static void test_why_ok(void **state)
+{
+	cJSON *j = load_json(DATA "why_result.json");
+	struct msg_why w;
+	const struct msg_why_chain *c;
+	const struct msg_why_holder *h;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(msg_decode_why(j, &w, err, sizeof err), 0);
+	assert_int_equal(w.matched, 20000);
+	assert_true(w.pause_max == 0.043);
+	assert_true(w.seconds == 0.41);
+	assert_int_equal(w.slices, 21);
+	assert_int_equal(w.nchains, 4);
+	c = &w.chains[0];
+	assert_int_equal(c->root.kind, MSG_WHY_ROOT_MODULE);
+	assert_string_equal(c->root.name, "app");
+	assert_null(c->root.thread);
+	assert_null(c->end);
+	assert_int_equal(c->nsteps, 2);
+	assert_string_equal(c->steps[0].via, "global _CACHE");
+	assert_string_equal(c->steps[0].type, "dict");
+	assert_int_equal(c->steps[0].size, 415152);
+	assert_true(c->steps[0].has_len);
+	assert_int_equal(c->steps[0].len, 20000);
+	assert_string_equal(c->steps[1].via, "value for key 'id-981'");
+	assert_false(c->steps[1].has_len);
+	c = &w.chains[1];
+	assert_int_equal(c->root.kind, MSG_WHY_ROOT_CLASS);
+	assert_string_equal(c->root.name, "app.Registry");
+	c = &w.chains[2];
+	assert_int_equal(c->root.kind, MSG_WHY_ROOT_LOCAL);
+	assert_string_equal(c->root.thread, "MainThread");
+	assert_string_equal(c->root.function, "serve");
+	assert_string_equal(c->root.name, "batch");
+	c = &w.chains[3];
+	assert_int_equal(c->root.kind, MSG_WHY_ROOT_NONE);
+	assert_null(c->root.name);
+	assert_string_equal(c->end, "no referrer the gc can see (held by C code or an untracked object)");
+	assert_int_equal(c->nsteps, 1);
+	assert_null(c->steps[0].via);
+	assert_string_equal(c->steps[0].type, "app.Record");
+	assert_int_equal(w.nholders, 3);
+	h = &w.holders[0];
+	assert_int_equal(h->root.kind, MSG_WHY_ROOT_MODULE);
+	assert_int_equal(h->samples, 1);
+	assert_string_equal(h->holder.via, "global _CACHE");
+	assert_true(h->has_retained);
+	assert_int_equal(h->retained.bytes, 84347956);
+	assert_int_equal(h->retained.objects, 59744);
+	assert_false(h->retained.truncated);
+	assert_true(h->retained.estimate);
+	assert_true(w.holders[1].retained.truncated);
+	assert_false(w.holders[2].has_retained); /* the budget ran out first */
+	msg_why_done(&w);
+	assert_null(w.chains);
+	msg_why_done(&w);
+	msg_why_done(NULL);
+
+	/* null retained, null len, an empty "end": all allowed. */
+	cJSON *h2 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "holders"), 2);
+	cJSON_AddItemToObject(h2, "retained", cJSON_CreateNull());
+	cJSON *last = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "chains"), 3);
+	cJSON_ReplaceItemInObjectCaseSensitive(last, "end", cJSON_CreateString(""));
+	cJSON_AddItemToObject(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(last, "steps"), 0), "len",
+			      cJSON_CreateNull());
+	assert_int_equal(msg_decode_why(j, &w, err, sizeof err), 0);
+	assert_false(w.holders[2].has_retained);
+	assert_string_equal(w.chains[3].end, "");
+	assert_false(w.chains[3].steps[0].has_len);
+	msg_why_done(&w);
+
+	/* Nothing found: no chains, no holders. */
+	cJSON_ReplaceItemInObjectCaseSensitive(j, "chains", cJSON_CreateArray());
+	cJSON_ReplaceItemInObjectCaseSensitive(j, "holders", cJSON_CreateArray());
+	cJSON_ReplaceItemInObjectCaseSensitive(j, "matched", cJSON_CreateNumber(0));
+	assert_int_equal(msg_decode_why(j, &w, err, sizeof err), 0);
+	assert_int_equal(w.nchains, 0);
+	assert_int_equal(w.nholders, 0);
+	msg_why_done(&w);
+	cJSON_Delete(j);
+
+	assert_null(msg_why_root_name(MSG_WHY_ROOT_NONE));
+	assert_string_equal(msg_why_root_name(MSG_WHY_ROOT_MODULE), "module");
+	assert_string_equal(msg_why_root_name(MSG_WHY_ROOT_CLASS), "class");
+	assert_string_equal(msg_why_root_name(MSG_WHY_ROOT_LOCAL), "local");
+	assert_null(msg_why_root_name((enum msg_why_root_kind)4));
+}
+
+/* Names, keys and ends come from the target: every one is kept display-safe. */
+static void test_why_hostile(void **state)
+{
+	cJSON *j = cJSON_Parse(
+		"{\"matched\": 2, \"pause_max\": 0, \"seconds\": 0, \"slices\": 1,"
+		" \"chains\": [{\"root\": {\"root\": \"local\", \"thread\": \"w\\u001b[2J\","
+		"   \"function\": \"f\\u009b1m\", \"name\": \"x\\u202ey\"},"
+		"   \"steps\": [{\"via\": \"value for key 'k\\u0007'\", \"type\": \"T\\r\\n\", \"size\": 1}]},"
+		"  {\"root\": null, \"end\": \"held\\u0000by C\", \"steps\": [{\"via\": null, \"type\": \"\\u2028\", \"size\": 2}]}],"
+		" \"holders\": [{\"root\": {\"root\": \"module\", \"name\": \"m\\u001b\"}, \"samples\": 1,"
+		"   \"holder\": {\"via\": \"global \\u001bX\", \"type\": \"dict\", \"size\": 3}}]}");
+	struct msg_why w;
+	char err[256];
+
+	(void)state;
+	assert_non_null(j);
+	assert_int_equal(msg_decode_why(j, &w, err, sizeof err), 0);
+	assert_string_equal(w.chains[0].root.thread, "w?[2J");
+	assert_string_equal(w.chains[0].root.function, "f?1m");
+	assert_string_equal(w.chains[0].root.name, "x?y");
+	assert_string_equal(w.chains[0].steps[0].via, "value for key 'k?'");
+	assert_string_equal(w.chains[0].steps[0].type, "T??");
+	assert_string_equal(w.chains[1].steps[0].type, "?");
+	assert_non_null(w.chains[1].end);
+	assert_null(strchr(w.chains[1].end, '\x1b'));
+	assert_string_equal(w.holders[0].root.name, "m?");
+	assert_string_equal(w.holders[0].holder.via, "global ?X");
+	msg_why_done(&w);
+	cJSON_Delete(j);
+}
+
+static void test_why_bad(void **state)
+{
+	const char *f = DATA "why_result.json";
+	decode_fn d = dec_why;
+	static const char *const top[] = { "matched", "chains", "holders", "pause_max", "seconds", "slices" };
+	static const char *const step[] = { "via", "type", "size" };
+	static const char *const retained[] = { "bytes", "objects", "truncated", "estimate" };
+	char want[200];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof top / sizeof top[0]; i++) {
+		snprintf(want, sizeof want, "why result: missing \"%s\"", top[i]);
+		expect_err(f, d, NULL, top[i], NULL, want);
+	}
+	for (size_t i = 0; i < sizeof step / sizeof step[0]; i++) {
+		snprintf(want, sizeof want, "why chains[0].steps[1]: missing \"%s\"", step[i]);
+		expect_err(f, d, "chains/0/steps/1", step[i], NULL, want);
+		snprintf(want, sizeof want, "why holders[0].holder: missing \"%s\"", step[i]);
+		expect_err(f, d, "holders/holder", step[i], NULL, want);
+	}
+	for (size_t i = 0; i < sizeof retained / sizeof retained[0]; i++) {
+		snprintf(want, sizeof want, "why holders[1].retained: missing \"%s\"", retained[i]);
+		expect_err(f, d, "holders/1/retained", retained[i], NULL, want);
+	}
+	/* Roots. */
+	expect_err(f, d, "chains", "root", NULL, "why chains[0]: missing \"root\"");
+	expect_err(f, d, "chains", "root", "\"app\"", "why chains[0]: root must be an object or null, got a string");
+	expect_err(f, d, "chains", "root", "{\"root\": \"global\", \"name\": \"x\"}",
+		   "why chains[0]: root: \"root\" must be module, class or local, got \"global\"");
+	expect_err(f, d, "chains", "root", "{\"root\": 1, \"name\": \"x\"}",
+		   "why chains[0]: root: \"root\" must be a string, got a number");
+	expect_err(f, d, "chains", "root", "{\"root\": \"module\"}", "why chains[0]: root: missing \"name\"");
+	expect_err(f, d, "chains/2/root", "thread", NULL, "why chains[2]: root: missing \"thread\"");
+	expect_err(f, d, "chains/2/root", "function", "null",
+		   "why chains[2]: root: \"function\" must be a string, got null");
+	expect_err(f, d, "holders", "root", "null", "why holders[0]: root must be an object, got null");
+	expect_err(f, d, "holders/2/root", "name", "[]", "why holders[2]: root: \"name\" must be a string, got an array");
+	/* Chains and their steps. */
+	expect_err(f, d, NULL, "chains", "{}", "why result: \"chains\" must be an array, got an object");
+	expect_err(f, d, NULL, "chains", "[3]", "why chains[0] must be an object, got a number");
+	expect_err(f, d, "chains/3", "end", NULL, "why chains[3]: missing \"end\"");
+	expect_err(f, d, "chains/3", "end", "null", "why chains[3]: \"end\" must be a string, got null");
+	expect_err(f, d, "chains", "steps", "[]", "why chains[0]: \"steps\" is empty (a chain ends at its sample)");
+	expect_err(f, d, "chains", "steps", "{}", "why chains[0]: \"steps\" must be an array, got an object");
+	expect_err(f, d, "chains", "steps", "[null]", "why chains[0].steps[0] must be an object, got null");
+	expect_err(f, d, "chains/0/steps", "via", "3",
+		   "why chains[0].steps[0]: \"via\" must be a string or null, got a number");
+	expect_err(f, d, "chains/0/steps", "type", "null", "why chains[0].steps[0]: \"type\" must be a string, got null");
+	expect_err(f, d, "chains/0/steps", "len", "-1",
+		   "why chains[0].steps[0]: \"len\" must be an integer from 0 to 2^53-1 or null, got -1");
+	expect_err(f, d, "chains/0/steps", "len", "\"many\"",
+		   "why chains[0].steps[0]: \"len\" must be an integer from 0 to 2^53-1 or null, got a string");
+	expect_err(f, d, "chains/0/steps/1", "size", "1e300",
+		   "why chains[0].steps[1]: \"size\" must be an integer from 0 to 9007199254740991, got 1.0000000000000001e+300");
+	expect_err(f, d, NULL, "matched", "3", "why result: 4 chains but \"matched\" is 3");
+	/* Holders. */
+	expect_err(f, d, NULL, "holders", "null", "why result: \"holders\" must be an array, got null");
+	expect_err(f, d, NULL, "holders", "[true]", "why holders[0] must be an object, got a boolean");
+	expect_err(f, d, "holders", "samples", "0", "why holders[0]: \"samples\" must be an integer from 1 to 64, got 0");
+	expect_err(f, d, "holders", "samples", "65", "why holders[0]: \"samples\" must be an integer from 1 to 64, got 65");
+	expect_err(f, d, "holders", "samples", "2",
+		   "why result: the holders count 4 samples but 3 chains have a root");
+	expect_err(f, d, "holders", "holder", NULL, "why holders[0]: missing \"holder\"");
+	expect_err(f, d, "holders", "holder", "\"dict\"", "why holders[0].holder must be an object, got a string");
+	expect_err(f, d, "holders", "retained", "1", "why holders[0].retained must be an object or null, got a number");
+	expect_err(f, d, "holders/retained", "estimate", "\"yes\"",
+		   "why holders[0].retained: \"estimate\" must be true or false, got a string");
+	expect_err(f, d, "holders/retained", "bytes", "-8",
+		   "why holders[0].retained: \"bytes\" must be an integer from 0 to 9007199254740991, got -8");
+	expect_err(f, d, NULL, "pause_max", "\"0.1\"", "why result: \"pause_max\" must be a finite number, got a string");
+	expect_err(f, d, NULL, "seconds", "-1", "why result: \"seconds\" must not be negative, got -1");
+}
+
+/* The caps: 64 chains, 64 steps a chain, 64 holders; one more is refused. */
+static void test_why_caps(void **state)
+{
+	static const char step[] = "{\"via\": \"index 0\", \"type\": \"list\", \"size\": 56, \"len\": 1}";
+	static const char root[] = "{\"root\": \"module\", \"name\": \"m\"}";
+	struct msg_why w;
+	char err[256];
+
+	(void)state;
+	for (int extra = 0; extra < 2; extra++) {
+		cJSON *j = cJSON_Parse("{\"matched\": 1000, \"pause_max\": 0.02, \"seconds\": 1, \"slices\": 50}");
+		cJSON *chains = cJSON_AddArrayToObject(j, "chains"), *holders = cJSON_AddArrayToObject(j, "holders");
+
+		for (int i = 0; i < MSG_WHY_CHAINS_MAX + extra; i++) {
+			cJSON *c = cJSON_CreateObject(), *steps;
+
+			cJSON_AddItemToObject(c, "root", cJSON_Parse(root));
+			steps = cJSON_AddArrayToObject(c, "steps");
+			for (int k = 0; k < MSG_WHY_STEPS_MAX; k++)
+				cJSON_AddItemToArray(steps, cJSON_Parse(step));
+			cJSON_AddItemToArray(chains, c);
+		}
+		for (int i = 0; i < MSG_WHY_HOLDERS_MAX; i++) {
+			cJSON *h = cJSON_CreateObject();
+
+			cJSON_AddItemToObject(h, "root", cJSON_Parse(root));
+			cJSON_AddNumberToObject(h, "samples", 1);
+			cJSON_AddItemToObject(h, "holder", cJSON_Parse(step));
+			cJSON_AddItemToArray(holders, h);
+		}
+		if (extra == 0) {
+			assert_int_equal(msg_decode_why(j, &w, err, sizeof err), 0);
+			assert_int_equal(w.nchains, MSG_WHY_CHAINS_MAX);
+			assert_int_equal(w.chains[63].nsteps, MSG_WHY_STEPS_MAX);
+			assert_int_equal(w.nholders, MSG_WHY_HOLDERS_MAX);
+			msg_why_done(&w);
+			/* One step more on the last chain. */
+			cJSON *c = cJSON_GetArrayItem(chains, MSG_WHY_CHAINS_MAX - 1);
+			cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(c, "steps"), cJSON_Parse(step));
+			assert_int_equal(msg_decode_why(j, &w, err, sizeof err), -1);
+			assert_string_equal(err, "why chains[63]: \"steps\" has 65 entries, more than the 64 a reply may hold");
+			assert_null(w.chains);
+			cJSON_DeleteItemFromArray(cJSON_GetObjectItemCaseSensitive(c, "steps"), MSG_WHY_STEPS_MAX);
+			/* One holder more. */
+			cJSON *h = cJSON_CreateObject();
+			cJSON_AddItemToObject(h, "root", cJSON_Parse(root));
+			cJSON_AddNumberToObject(h, "samples", 1);
+			cJSON_AddItemToObject(h, "holder", cJSON_Parse(step));
+			cJSON_AddItemToArray(holders, h);
+			assert_int_equal(msg_decode_why(j, &w, err, sizeof err), -1);
+			assert_string_equal(err, "why result: \"holders\" has 65 entries, more than the 64 a reply may hold");
+		} else {
+			assert_int_equal(msg_decode_why(j, &w, err, sizeof err), -1);
+			assert_string_equal(err, "why result: \"chains\" has 65 entries, more than the 64 a reply may hold");
+		}
+		assert_null(w.chains);
+		assert_null(w.holders);
+		cJSON_Delete(j);
+	}
+}
+
 /* ---- fuzz ---- */
 
 static uint64_t rng;
@@ -1203,7 +1630,7 @@ static size_t mutate(char *buf, size_t len, size_t cap, struct case_ *seeds, siz
 }
 
 struct fuzz_counts {
-	size_t ok, bad, hello_ok, status_ok, frames;
+	size_t ok, bad, hello_ok, status_ok, types_ok, why_ok, frames;
 };
 
 static void fuzz_one(const char *line, size_t len, struct fuzz_counts *fc)
@@ -1239,6 +1666,8 @@ static void fuzz_one(const char *line, size_t len, struct fuzz_counts *fc)
 		struct msg_status s;
 		struct msg_profile_functions pf;
 		struct msg_profile_tree pt;
+		struct msg_types ty;
+		struct msg_why wy;
 
 		if (msg_decode_hello(obj, &h, err, sizeof err) == 0) {
 			fc->hello_ok++;
@@ -1257,6 +1686,21 @@ static void fuzz_one(const char *line, size_t len, struct fuzz_counts *fc)
 			msg_profile_tree_done(&pt);
 		else
 			assert_null(pt.rows);
+		if (msg_decode_types(obj, &ty, err, sizeof err) == 0) {
+			fc->types_ok++;
+			msg_types_done(&ty);
+		} else {
+			assert_true(err[0] != '\0');
+			assert_null(ty.rows);
+		}
+		if (msg_decode_why(obj, &wy, err, sizeof err) == 0) {
+			fc->why_ok++;
+			msg_why_done(&wy);
+		} else {
+			assert_true(err[0] != '\0');
+			assert_null(wy.chains);
+			assert_null(wy.holders);
+		}
 		if (rnd_below(2)) {
 			cJSON *t = msg_take_result(&m);
 
@@ -1324,15 +1768,17 @@ static void test_fuzz(void **state)
 		}
 	}
 	print_message("fuzz: %zu iterations in %.2f s CPU: %zu decoded, %zu refused, "
-		      "%zu hello, %zu status, %zu frames via reader\n", iters,
+		      "%zu hello, %zu status, %zu types, %zu why, %zu frames via reader\n", iters,
 		      ((double)clock() - t0) / CLOCKS_PER_SEC, fc.ok, fc.bad, fc.hello_ok,
-		      fc.status_ok, fc.frames);
+		      fc.status_ok, fc.types_ok, fc.why_ok, fc.frames);
 	/* Both outcomes must be exercised, or the loop tests nothing. */
 	if (iters >= 100000) {
 		assert_true(fc.ok > 1000);
 		assert_true(fc.bad > 1000);
 		assert_true(fc.hello_ok > 10);
 		assert_true(fc.status_ok > 10);
+		assert_true(fc.types_ok > 10);
+		assert_true(fc.why_ok > 10);
 	}
 	free(seeds);
 	free_cases(v, nv);
@@ -1567,6 +2013,12 @@ int main(void)
 		cmocka_unit_test(test_cost),
 		cmocka_unit_test(test_profile_tree_ok),
 		cmocka_unit_test(test_profile_tree_bad),
+		cmocka_unit_test(test_types_ok),
+		cmocka_unit_test(test_types_bad),
+		cmocka_unit_test(test_why_ok),
+		cmocka_unit_test(test_why_hostile),
+		cmocka_unit_test(test_why_bad),
+		cmocka_unit_test(test_why_caps),
 		cmocka_unit_test(test_fuzz),
 		cmocka_unit_test(test_envelope_property),
 		cmocka_unit_test(test_peek_result),

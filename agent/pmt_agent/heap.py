@@ -329,7 +329,9 @@ class _Roots(object):
                     loc = f.f_locals
                 except Exception:
                     loc = {}
-                if issubclass(type(loc), dict):
+                if id(loc) in self.modules or loc is f.f_globals:
+                    items = ()                  # a module's code: its globals are rooted there
+                elif issubclass(type(loc), dict):
                     self.frames.add(id(loc))
                     items = list(dict.items(loc))
                 else:

@@ -1454,3 +1454,391 @@ void msg_profile_tree_done(struct msg_profile_tree *t)
 	free(t->rows);
 	memset(t, 0, sizeof *t);
 }
+
+/* ---- the heap walks: types and why ---- */
+
+/* A display-safe copy of S, cut to fewer than MSG_HEAP_TEXT_MAX bytes (a
+ * safe copy is never longer than what it copies). */
+static char *heap_text(const char *s)
+{
+	size_t n = strlen(s), cap = n < MSG_HEAP_TEXT_MAX ? n + 1 : MSG_HEAP_TEXT_MAX;
+	char *out = xmalloc(cap);
+
+	strsafe_copy(out, cap, s, n);
+	return out;
+}
+
+/* The string member NAME as heap_text(); null gives NULL when ALLOW_NULL. */
+static int get_heap_text(const cJSON *obj, const char *what, const char *name, bool allow_null,
+			 char **out, char *err, size_t errlen)
+{
+	const cJSON *it = member(obj, what, name, err, errlen);
+
+	*out = NULL;
+	if (it == NULL)
+		return -1;
+	if (allow_null && cJSON_IsNull(it))
+		return 0;
+	if (!cJSON_IsString(it)) {
+		errfmt(err, errlen, "%s: \"%s\" must be a string%s, got %s", what, name,
+			allow_null ? " or null" : "", type_name(it));
+		return -1;
+	}
+	*out = heap_text(it->valuestring);
+	return 0;
+}
+
+/* The member NAME: an integer 0..MSG_INT_MAX, or null (*present false). */
+static int get_size_or_null(const cJSON *obj, const char *what, const char *name, bool *present,
+			    uint64_t *out, char *err, size_t errlen)
+{
+	const cJSON *it = member(obj, what, name, err, errlen);
+	int64_t v;
+	char db[32];
+
+	*present = false;
+	*out = 0;
+	if (it == NULL)
+		return -1;
+	if (cJSON_IsNull(it))
+		return 0;
+	if (!whole_in(it, 0, (int64_t)MSG_INT_MAX, &v)) {
+		errfmt(err, errlen, "%s: \"%s\" must be an integer from 0 to 2^53-1 or null, got %s",
+			what, name, describe(it, db, sizeof db));
+		return -1;
+	}
+	*out = (uint64_t)v;
+	*present = true;
+	return 0;
+}
+
+/* The member NAME as an array of at most MAX elements; *n gets its size. */
+static const cJSON *get_array(const cJSON *obj, const char *what, const char *name, size_t max,
+			      size_t *n, char *err, size_t errlen)
+{
+	const cJSON *arr = member(obj, what, name, err, errlen);
+
+	*n = 0;
+	if (arr == NULL)
+		return NULL;
+	if (!cJSON_IsArray(arr)) {
+		errfmt(err, errlen, "%s: \"%s\" must be an array, got %s", what, name, type_name(arr));
+		return NULL;
+	}
+	*n = (size_t)cJSON_GetArraySize(arr);
+	if (*n > max) {
+		errfmt(err, errlen, "%s: \"%s\" has %zu entries, more than the %zu a reply may hold",
+			what, name, *n, max);
+		return NULL;
+	}
+	return arr;
+}
+
+/* pause_max, seconds and slices: what a heap walk cost the target. */
+static int get_walk(const cJSON *obj, const char *what, double *pause_max, double *seconds,
+		    uint64_t *slices, char *err, size_t errlen)
+{
+	return get_nonneg_number(obj, what, "pause_max", pause_max, err, errlen) < 0 ||
+	       get_nonneg_number(obj, what, "seconds", seconds, err, errlen) < 0 ||
+	       get_size(obj, what, "slices", slices, err, errlen) < 0 ? -1 : 0;
+}
+
+static int decode_type_row(const cJSON *r, size_t i, struct msg_type_row *out, char *err,
+			   size_t errlen)
+{
+	char w[48];
+
+	snprintf(w, sizeof w, "types rows[%zu]", i);
+	if (!cJSON_IsObject(r)) {
+		errfmt(err, errlen, "%s must be an object, got %s", w, type_name(r));
+		return -1;
+	}
+	if (get_size(r, w, "count", &out->count, err, errlen) < 0 ||
+	    get_size(r, w, "size", &out->size, err, errlen) < 0 ||
+	    get_heap_text(r, w, "type", false, &out->type, err, errlen) < 0)
+		return -1;
+	return 0;
+}
+
+int msg_decode_types(const cJSON *result, struct msg_types *out, char *err, size_t errlen)
+{
+	static const char w[] = "types result";
+	const cJSON *rows, *r;
+	size_t n;
+
+	memset(out, 0, sizeof *out);
+	if (!cJSON_IsObject(result)) {
+		errfmt(err, errlen, "%s must be a JSON object, got %s", w, type_name(result));
+		return -1;
+	}
+	if (get_size(result, w, "tracked", &out->tracked, err, errlen) < 0 ||
+	    get_size(result, w, "tracked_bytes", &out->tracked_bytes, err, errlen) < 0 ||
+	    get_size(result, w, "allocated_blocks", &out->allocated_blocks, err, errlen) < 0 ||
+	    get_size_or_null(result, w, "traced", &out->has_traced, &out->traced, err, errlen) < 0 ||
+	    msg_get_bool(result, w, "complete", &out->complete, err, errlen) < 0 ||
+	    get_walk(result, w, &out->pause_max, &out->seconds, &out->slices, err, errlen) < 0)
+		goto fail;
+	rows = get_array(result, w, "rows", MSG_TYPES_ROWS_MAX, &n, err, errlen);
+	if (rows == NULL)
+		goto fail;
+	out->rows = xcalloc(n + 1, sizeof *out->rows);
+	cJSON_ArrayForEach(r, rows) {
+		size_t i = out->nrows++; /* counted first: msg_types_done frees a half-made row */
+
+		if (decode_type_row(r, i, &out->rows[i], err, errlen) < 0)
+			goto fail;
+	}
+	return 0;
+fail:
+	msg_types_done(out);
+	return -1;
+}
+
+void msg_types_done(struct msg_types *t)
+{
+	if (t == NULL)
+		return;
+	for (size_t i = 0; i < t->nrows; i++)
+		free(t->rows[i].type);
+	free(t->rows);
+	memset(t, 0, sizeof *t);
+}
+
+static const char *const why_root_names[] = { NULL, "module", "class", "local" };
+
+const char *msg_why_root_name(enum msg_why_root_kind kind)
+{
+	if ((int)kind < 0 || (size_t)kind >= sizeof why_root_names / sizeof why_root_names[0])
+		return NULL;
+	return why_root_names[kind];
+}
+
+/* The member "root" of PARENT: null (when ALLOW_NULL) or a root object. What
+ * it holds is freed by why_root_done(), also after a failure. */
+static int decode_why_root(const cJSON *parent, const char *what, bool allow_null,
+			   struct msg_why_root *out, char *err, size_t errlen)
+{
+	const cJSON *r = member(parent, what, "root", err, errlen);
+	const char *kind;
+	char w[96], nb[48];
+
+	out->kind = MSG_WHY_ROOT_NONE;
+	if (r == NULL)
+		return -1;
+	if (allow_null && cJSON_IsNull(r))
+		return 0;
+	snprintf(w, sizeof w, "%s: root", what);
+	if (!cJSON_IsObject(r)) {
+		errfmt(err, errlen, "%s must be an object%s, got %s", w, allow_null ? " or null" : "",
+			type_name(r));
+		return -1;
+	}
+	if (msg_get_string(r, w, "root", &kind, err, errlen) < 0)
+		return -1;
+	if (strcmp(kind, "module") == 0) {
+		out->kind = MSG_WHY_ROOT_MODULE;
+	} else if (strcmp(kind, "class") == 0) {
+		out->kind = MSG_WHY_ROOT_CLASS;
+	} else if (strcmp(kind, "local") == 0) {
+		out->kind = MSG_WHY_ROOT_LOCAL;
+		if (get_heap_text(r, w, "thread", false, &out->thread, err, errlen) < 0 ||
+		    get_heap_text(r, w, "function", false, &out->function, err, errlen) < 0)
+			return -1;
+	} else {
+		errfmt(err, errlen, "%s: \"root\" must be module, class or local, got \"%s\"", w,
+			strsafe_shown(nb, sizeof nb, kind));
+		return -1;
+	}
+	return get_heap_text(r, w, "name", false, &out->name, err, errlen);
+}
+
+static void why_root_done(struct msg_why_root *r)
+{
+	free(r->name);
+	free(r->thread);
+	free(r->function);
+}
+
+/* One step of a chain, or a holder. What it holds is freed by
+ * why_step_done(), also after a failure. */
+static int decode_why_step(const cJSON *s, const char *what, struct msg_why_step *out, char *err,
+			   size_t errlen)
+{
+	if (!cJSON_IsObject(s)) {
+		errfmt(err, errlen, "%s must be an object, got %s", what, type_name(s));
+		return -1;
+	}
+	if (get_size(s, what, "size", &out->size, err, errlen) < 0)
+		return -1;
+	if (cJSON_GetObjectItemCaseSensitive(s, "len") != NULL &&
+	    get_size_or_null(s, what, "len", &out->has_len, &out->len, err, errlen) < 0)
+		return -1;
+	if (get_heap_text(s, what, "via", true, &out->via, err, errlen) < 0 ||
+	    get_heap_text(s, what, "type", false, &out->type, err, errlen) < 0)
+		return -1;
+	return 0;
+}
+
+static void why_step_done(struct msg_why_step *s)
+{
+	free(s->via);
+	free(s->type);
+}
+
+static int decode_why_chain(const cJSON *c, size_t i, struct msg_why_chain *out, char *err,
+			    size_t errlen)
+{
+	char w[48], sw[80];
+	const cJSON *steps, *s;
+	size_t n;
+
+	snprintf(w, sizeof w, "why chains[%zu]", i);
+	if (!cJSON_IsObject(c)) {
+		errfmt(err, errlen, "%s must be an object, got %s", w, type_name(c));
+		return -1;
+	}
+	if (decode_why_root(c, w, true, &out->root, err, errlen) < 0)
+		return -1;
+	/* Only a search that found no root says how it ended. */
+	if (out->root.kind == MSG_WHY_ROOT_NONE &&
+	    get_heap_text(c, w, "end", false, &out->end, err, errlen) < 0)
+		return -1;
+	steps = get_array(c, w, "steps", MSG_WHY_STEPS_MAX, &n, err, errlen);
+	if (steps == NULL)
+		return -1;
+	if (n == 0) {
+		errfmt(err, errlen, "%s: \"steps\" is empty (a chain ends at its sample)", w);
+		return -1;
+	}
+	out->steps = xcalloc(n, sizeof *out->steps);
+	cJSON_ArrayForEach(s, steps) {
+		size_t k = out->nsteps++;
+
+		snprintf(sw, sizeof sw, "%s.steps[%zu]", w, k);
+		if (decode_why_step(s, sw, &out->steps[k], err, errlen) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int decode_why_retained(const cJSON *h, const char *what, struct msg_why_holder *out,
+			       char *err, size_t errlen)
+{
+	const cJSON *r = cJSON_GetObjectItemCaseSensitive(h, "retained");
+	struct msg_why_retained *t = &out->retained;
+	char w[80];
+
+	/* Absent when the budget ran out before it was measured. */
+	if (r == NULL || cJSON_IsNull(r))
+		return 0;
+	snprintf(w, sizeof w, "%s.retained", what);
+	if (!cJSON_IsObject(r)) {
+		errfmt(err, errlen, "%s must be an object or null, got %s", w, type_name(r));
+		return -1;
+	}
+	if (get_size(r, w, "bytes", &t->bytes, err, errlen) < 0 ||
+	    get_size(r, w, "objects", &t->objects, err, errlen) < 0 ||
+	    msg_get_bool(r, w, "truncated", &t->truncated, err, errlen) < 0 ||
+	    msg_get_bool(r, w, "estimate", &t->estimate, err, errlen) < 0)
+		return -1;
+	out->has_retained = true;
+	return 0;
+}
+
+static int decode_why_holder(const cJSON *h, size_t i, struct msg_why_holder *out, char *err,
+			     size_t errlen)
+{
+	char w[48], hw[64];
+	int64_t v;
+
+	snprintf(w, sizeof w, "why holders[%zu]", i);
+	snprintf(hw, sizeof hw, "%s.holder", w);
+	if (!cJSON_IsObject(h)) {
+		errfmt(err, errlen, "%s must be an object, got %s", w, type_name(h));
+		return -1;
+	}
+	if (decode_why_root(h, w, false, &out->root, err, errlen) < 0 ||
+	    msg_get_int(h, w, "samples", 1, MSG_WHY_CHAINS_MAX, &v, err, errlen) < 0)
+		return -1;
+	out->samples = (uint64_t)v;
+	if (member(h, w, "holder", err, errlen) == NULL ||
+	    decode_why_step(cJSON_GetObjectItemCaseSensitive(h, "holder"), hw, &out->holder, err,
+			    errlen) < 0)
+		return -1;
+	return decode_why_retained(h, w, out, err, errlen);
+}
+
+int msg_decode_why(const cJSON *result, struct msg_why *out, char *err, size_t errlen)
+{
+	static const char w[] = "why result";
+	const cJSON *chains, *holders, *it;
+	size_t n, rooted = 0;
+	uint64_t held = 0;
+
+	memset(out, 0, sizeof *out);
+	if (!cJSON_IsObject(result)) {
+		errfmt(err, errlen, "%s must be a JSON object, got %s", w, type_name(result));
+		return -1;
+	}
+	if (get_size(result, w, "matched", &out->matched, err, errlen) < 0 ||
+	    get_walk(result, w, &out->pause_max, &out->seconds, &out->slices, err, errlen) < 0)
+		goto fail;
+	chains = get_array(result, w, "chains", MSG_WHY_CHAINS_MAX, &n, err, errlen);
+	if (chains == NULL)
+		goto fail;
+	out->chains = xcalloc(n + 1, sizeof *out->chains);
+	cJSON_ArrayForEach(it, chains) {
+		size_t i = out->nchains++; /* counted first: msg_why_done frees a half-made one */
+
+		if (decode_why_chain(it, i, &out->chains[i], err, errlen) < 0)
+			goto fail;
+		rooted += out->chains[i].root.kind != MSG_WHY_ROOT_NONE;
+	}
+	if (out->nchains > out->matched) {
+		errfmt(err, errlen, "%s: %zu chains but \"matched\" is %" PRIu64, w, out->nchains,
+			out->matched);
+		goto fail;
+	}
+	holders = get_array(result, w, "holders", MSG_WHY_HOLDERS_MAX, &n, err, errlen);
+	if (holders == NULL)
+		goto fail;
+	out->holders = xcalloc(n + 1, sizeof *out->holders);
+	cJSON_ArrayForEach(it, holders) {
+		size_t i = out->nholders++;
+
+		if (decode_why_holder(it, i, &out->holders[i], err, errlen) < 0)
+			goto fail;
+		held += out->holders[i].samples;
+	}
+	if (held > rooted) {
+		errfmt(err, errlen, "%s: the holders count %" PRIu64 " samples but %zu chains have a root",
+			w, held, rooted);
+		goto fail;
+	}
+	return 0;
+fail:
+	msg_why_done(out);
+	return -1;
+}
+
+void msg_why_done(struct msg_why *w)
+{
+	if (w == NULL)
+		return;
+	for (size_t i = 0; i < w->nchains; i++) {
+		struct msg_why_chain *c = &w->chains[i];
+
+		why_root_done(&c->root);
+		free(c->end);
+		for (size_t k = 0; k < c->nsteps; k++)
+			why_step_done(&c->steps[k]);
+		free(c->steps);
+	}
+	for (size_t i = 0; i < w->nholders; i++) {
+		why_root_done(&w->holders[i].root);
+		why_step_done(&w->holders[i].holder);
+	}
+	free(w->chains);
+	free(w->holders);
+	memset(w, 0, sizeof *w);
+}

@@ -3,8 +3,9 @@
  *
  * Pure functions over cJSON (docs/protocol.md, "Messages"). msg_decode()
  * checks the envelope of every frame from the agent strictly and classifies
- * it; msg_decode_hello(), msg_decode_status(), msg_decode_functions() and the
- * msg_decode_profile_*() family turn results into C structs. The largest
+ * it; msg_decode_hello(), msg_decode_status(), msg_decode_functions(), the
+ * msg_decode_profile_*() family and the heap walks' msg_decode_types() and
+ * msg_decode_why() turn results into C structs. The largest
  * results (top, snapshot) are decoded by the snapshot module (snapshot.h)
  * straight from the cJSON object msg_decode() hands back.
  *
@@ -423,6 +424,127 @@ struct msg_profile_tree {
 int msg_decode_profile_tree(const cJSON *result, struct msg_profile_tree *out, char *err,
 			    size_t errlen);
 void msg_profile_tree_done(struct msg_profile_tree *t);
+
+/*
+ * The heap walks, `types` and `why` (docs/protocol.md). Every string in them
+ * is the target's (a class may be called anything): the decoders keep
+ * display-safe copies (strsafe.h) of at most MSG_HEAP_TEXT_MAX - 1 bytes,
+ * cut between whole characters, and refuse replies past these caps.
+ */
+#define MSG_HEAP_TEXT_MAX 4096
+#define MSG_TYPES_ROWS_MAX 100000
+#define MSG_WHY_CHAINS_MAX 64
+#define MSG_WHY_STEPS_MAX 64
+#define MSG_WHY_HOLDERS_MAX 64
+
+/* One row of `types`: the live objects of one type the gc tracks. */
+struct msg_type_row {
+	char *type;                 /* "module.QualName", "dict" for builtins */
+	uint64_t count;
+	uint64_t size;              /* bytes, each object's C __sizeof__ */
+};
+
+/* The `types` result. */
+struct msg_types {
+	struct msg_type_row *rows;  /* largest size first, as sent */
+	size_t nrows;
+	uint64_t tracked;           /* objects the gc tracks */
+	uint64_t tracked_bytes;     /* their total size */
+	uint64_t allocated_blocks;  /* sys.getallocatedblocks() */
+	bool has_traced;            /* tracemalloc was on: traced is set */
+	uint64_t traced;            /* bytes tracemalloc traces */
+	bool complete;              /* false: the walk stopped at its budget */
+	double pause_max;           /* longest time the GIL was held at once, s */
+	double seconds;             /* wall time of the walk */
+	uint64_t slices;            /* times the walk let other threads run */
+};
+
+/*
+ * Decodes a `types` result strictly: rows (at most MSG_TYPES_ROWS_MAX, each
+ * with type, count and size), tracked, tracked_bytes, allocated_blocks,
+ * traced (an integer or null), complete, pause_max, seconds and slices are
+ * required; unknown members are ignored. On success fills *out (release
+ * with msg_types_done()); on failure *out is empty and err names the member.
+ */
+int msg_decode_types(const cJSON *result, struct msg_types *out, char *err, size_t errlen);
+void msg_types_done(struct msg_types *t);
+
+/* Where a chain of references starts. */
+enum msg_why_root_kind {
+	MSG_WHY_ROOT_NONE,          /* no root found (see the chain's end) */
+	MSG_WHY_ROOT_MODULE,        /* a module's globals: name */
+	MSG_WHY_ROOT_CLASS,         /* a class's attributes: name */
+	MSG_WHY_ROOT_LOCAL,         /* a local variable name of function in thread */
+};
+
+struct msg_why_root {
+	enum msg_why_root_kind kind;
+	char *name;                 /* NULL for MSG_WHY_ROOT_NONE */
+	char *thread, *function;    /* MSG_WHY_ROOT_LOCAL only, else NULL */
+};
+
+/* One object on a chain, and how the one before refers to it. */
+struct msg_why_step {
+	char *via;                  /* "global _CACHE", "index 3", ...; NULL: not said */
+	char *type;
+	uint64_t size;              /* bytes */
+	bool has_len;               /* a dict, list, tuple, set or frozenset: len is set */
+	uint64_t len;
+};
+
+/* The shortest chain found from a root to one sampled object. */
+struct msg_why_chain {
+	struct msg_why_root root;
+	char *end;                  /* why no root was found ("" when not said);
+	                             * NULL on a chain with a root */
+	struct msg_why_step *steps; /* from the root's first object to the sample */
+	size_t nsteps;              /* 1..MSG_WHY_STEPS_MAX */
+};
+
+/* What one holder keeps alive on its own (an estimate). */
+struct msg_why_retained {
+	uint64_t bytes, objects;
+	bool truncated;             /* stopped at the agent's object limit or budget */
+	bool estimate;
+};
+
+/* The chains grouped by their first object under the root. */
+struct msg_why_holder {
+	struct msg_why_root root;   /* never MSG_WHY_ROOT_NONE */
+	uint64_t samples;           /* chains that go through it */
+	struct msg_why_step holder;
+	bool has_retained;          /* false when the budget ran out first */
+	struct msg_why_retained retained;
+};
+
+/* The `why` result. */
+struct msg_why {
+	uint64_t matched;           /* objects of the type or line found */
+	struct msg_why_chain *chains; /* one per sample */
+	size_t nchains;
+	struct msg_why_holder *holders; /* most samples first */
+	size_t nholders;
+	double pause_max, seconds;  /* as in struct msg_types */
+	uint64_t slices;
+};
+
+/*
+ * Decodes a `why` result strictly: matched, chains (at most
+ * MSG_WHY_CHAINS_MAX, no more than matched), holders (at most
+ * MSG_WHY_HOLDERS_MAX, their samples adding up to no more than the chains),
+ * pause_max, seconds and slices are required. A root is null or an object
+ * with "root" module or class and a "name", or local with "thread",
+ * "function" and "name"; a chain without root needs a string "end"; a
+ * chain has 1..MSG_WHY_STEPS_MAX steps, each with "via" (a string or null),
+ * "type", "size" and an optional "len"; a holder's "retained" may be absent
+ * or null. Unknown members are ignored. On success fills *out (release with
+ * msg_why_done()); on failure *out is empty and err names the member.
+ */
+int msg_decode_why(const cJSON *result, struct msg_why *out, char *err, size_t errlen);
+void msg_why_done(struct msg_why *w);
+
+/* Wire name of a root kind ("module", ...), or NULL for none or out of range. */
+const char *msg_why_root_name(enum msg_why_root_kind kind);
 
 /*
  * What one request cost the target, as the agent's reply says (`top`,

@@ -21,7 +21,7 @@ import unittest
 from agenttest import Client
 from soak_profiler import MiB, SoakBase, threads_of
 
-REQUESTS = 3000
+REQUESTS = 1000
 
 
 class SoakHeap(SoakBase):
