@@ -352,8 +352,13 @@ def run_blocked(env, python, ver):
     """Main thread parked in a blocking call: the default method gets in, and the call still returns."""
     minor = int(ver.split(".")[1])
     expect_way = "other-thread" if minor >= 14 else "parked"
+    # Each target is injected while its main thread blocks (8 s), then left
+    # to return while the next one is tried; they are all waited for at the
+    # end (one after the other, each 8 s, was most of this test's time).
+    started = []
     for mode in ("sleep", "queue", "select", "accept", "all", "held"):
         p = blocked_target(env, python, mode, 8)
+        started.append((mode, p))
         rc, out, took = env.inject(p.pid)
         way = stat_of(out, "way")
         if mode == "held":
@@ -370,6 +375,7 @@ def run_blocked(env, python, ver):
                 print("    " + out.replace("\n", "\n    "))
             h = env.hello(p.pid)
             env.check(h is not None and h.get("pid") == p.pid, "%s %s: the agent answers" % (ver, mode))
+    for mode, p in started:
         try:
             p.wait(timeout=30)
         except subprocess.TimeoutExpired:
