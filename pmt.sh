@@ -20,7 +20,8 @@ jobs=$(nproc 2>/dev/null || echo 2)
 
 packages=(build-essential cmake pkg-config libncurses-dev libcjson-dev libpcre2-dev
           libcmocka-dev python3 python3-dev tmux gdb util-linux procps patchelf groff-base
-          uwsgi-core uwsgi-plugin-python3 python3.11-dbg time gunicorn python3-lxml libjemalloc2)
+          uwsgi-core uwsgi-plugin-python3 python3.11-dbg time gunicorn python3-lxml libjemalloc2
+          python3-flask)
 # ./pmt.sh fuzz builds only the parsers' libraries, with clang (and libFuzzer).
 fuzz_packages=(cmake pkg-config libncurses-dev libcjson-dev libpcre2-dev clang)
 fuzzers=(frame msg snapshot proc)
