@@ -2,7 +2,7 @@
 objects: the longest pause a busy thread sees while it runs, and its wall
 time.
 
-    python3 bench/bench_heap.py [--objects N] [--json]
+    python3 bench/bench_heap.py [--native-dir DIR] [--objects N] [--json]
 
 The target is this process: N gc-tracked objects (half class instances held
 by a module-level dict, half tuples held by them), and a thread that does a
@@ -24,7 +24,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "agent"))
 
-from pmt_agent import heap  # noqa: E402
+heap = None     # pmt_agent.heap, imported once the extension's directory is known
 
 
 class Item(object):
@@ -72,7 +72,13 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--objects", type=int, default=2000000)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--native-dir", help="directory holding _pmt_heap (else the agent's search: "
+                    "build/agent-native beside the agent)")
     a = ap.parse_args()
+    if a.native_dir:
+        sys.path.insert(0, a.native_dir)
+    global heap
+    from pmt_agent import heap
     n = a.objects // 3
     for i in range(n):
         CACHE["k%d" % i] = Item(i)

@@ -35,8 +35,8 @@
 struct pslot {
 	void *key;
 	Py_ssize_t a, b;	/* per use: count and size, or an index */
-	PyObject *sizeof_fn;	/* tally: the type's C __sizeof__ (new reference) or NULL */
-	int resolved;
+	PyObject *sizeof_fn;	/* the type's C __sizeof__ to call (new reference), or NULL */
+	int kind;		/* SIZE_*: how its instances are sized */
 };
 
 struct ptable {
@@ -226,11 +226,44 @@ static Py_ssize_t basic_size(PyObject *o)
 	return n;
 }
 
-/* sys.getsizeof(O) without Python code: FN is c_sizeof(type(O)) or NULL. */
-static Py_ssize_t size_of(PyObject *o, PyObject *fn, Py_ssize_t header)
+enum {
+	SIZE_UNKNOWN,		/* not looked up yet */
+	SIZE_BASIC,		/* object.__sizeof__ (or a Python __sizeof__, not called) */
+	SIZE_LIST,		/* list.__sizeof__: its fixed part and its allocated slots */
+	SIZE_CALL,		/* another C __sizeof__: called */
+};
+
+/* How a type's instances are sized: fills the slot's kind and sizeof_fn.
+ * object.__sizeof__ and list.__sizeof__ are computed here as they compute
+ * them (most objects), the others called. */
+static void size_kind(struct pslot *s, PyTypeObject *tp)
+{
+	PyObject *fn = c_sizeof(tp);
+	s->kind = SIZE_BASIC;
+	if (fn == NULL)
+		return;
+	PyObject *base = c_sizeof(&PyBaseObject_Type), *list = c_sizeof(&PyList_Type);
+	if (fn == base) {
+		Py_DECREF(fn);
+	} else if (fn == list) {
+		s->kind = SIZE_LIST;
+		Py_DECREF(fn);
+	} else {
+		s->kind = SIZE_CALL;
+		s->sizeof_fn = fn;
+	}
+	Py_XDECREF(base);
+	Py_XDECREF(list);
+}
+
+/* sys.getsizeof(O) without Python code, by the slot of its type. */
+static Py_ssize_t size_of(PyObject *o, const struct pslot *s, Py_ssize_t header)
 {
 	Py_ssize_t n = -1;
-	if (fn != NULL) {
+	PyObject *fn = s->sizeof_fn;
+	if (s->kind == SIZE_LIST)
+		n = Py_TYPE(o)->tp_basicsize + ((PyListObject *)o)->allocated * (Py_ssize_t)sizeof(void *);
+	else if (fn != NULL) {
 		PyObject *r = PyObject_CallFunctionObjArgs(fn, o, NULL);
 		if (r != NULL) {
 			n = PyLong_AsSsize_t(r);
@@ -252,11 +285,9 @@ static Py_ssize_t size_cached(struct ptable *types, PyObject *o, Py_ssize_t head
 	struct pslot *s = ptable_get(types, Py_TYPE(o));
 	if (s == NULL)
 		return basic_size(o) + (PyObject_IS_GC(o) ? header : 0);
-	if (!s->resolved) {
-		s->sizeof_fn = c_sizeof(Py_TYPE(o));
-		s->resolved = 1;
-	}
-	return size_of(o, s->sizeof_fn, header);
+	if (s->kind == SIZE_UNKNOWN)
+		size_kind(s, Py_TYPE(o));
+	return size_of(o, s, header);
 }
 
 static void types_free(struct ptable *t)
@@ -295,12 +326,10 @@ static PyObject *tally_impl(PyObject *self, PyObject *arg)
 			failed = 1;
 			break;
 		}
-		if (!s->resolved) {
-			s->sizeof_fn = c_sizeof(Py_TYPE(o));
-			s->resolved = 1;
-		}
+		if (s->kind == SIZE_UNKNOWN)
+			size_kind(s, Py_TYPE(o));
 		s->a++;
-		s->b += size_of(o, s->sizeof_fn, header);
+		s->b += size_of(o, s, header);
 	}
 	/* A type's last reference may be its instances in the list: held. */
 	for (size_t i = 0; i <= t.mask; i++)
