@@ -37,11 +37,29 @@ static void test_duration(void **state)
 	assert_string_equal(units_duration(b, sizeof b, -5), "0s");
 }
 
+static void test_count(void **state)
+{
+	(void)state;
+	char b[32];
+	assert_string_equal(units_count(b, sizeof b, 0, false), "0");
+	assert_string_equal(units_count(b, sizeof b, 0, true), "0");
+	assert_string_equal(units_count(b, sizeof b, 999, false), "999");
+	assert_string_equal(units_count(b, sizeof b, 1000, false), "1,000");
+	assert_string_equal(units_count(b, sizeof b, 145114, false), "145,114");
+	assert_string_equal(units_count(b, sizeof b, 1204, true), "+1,204");
+	assert_string_equal(units_count(b, sizeof b, -3, true), "-3");
+	assert_string_equal(units_count(b, sizeof b, -1234567, false), "-1,234,567");
+	assert_string_equal(units_count(b, sizeof b, INT64_MIN, false), "-9,223,372,036,854,775,808");
+	/* Cut short, never past the buffer. */
+	assert_string_equal(units_count(b, 6, 1234567, false), "1,234");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bytes),
 		cmocka_unit_test(test_duration),
+		cmocka_unit_test(test_count),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

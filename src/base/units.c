@@ -62,6 +62,29 @@ char *units_bytes_table(char *buf, size_t len, int64_t bytes, bool sign)
 	return buf;
 }
 
+char *units_count(char *buf, size_t len, int64_t v, bool sign)
+{
+	char digits[24];
+	uint64_t a = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+	int n = snprintf(digits, sizeof digits, "%" PRIu64, a);
+	size_t o = 0;
+	if (len == 0)
+		return buf;
+	if (v < 0 || (sign && v > 0))
+		if (o + 1 < len)
+			buf[o++] = v < 0 ? '-' : '+';
+	for (int i = 0; i < n && o + 1 < len; i++) {
+		if (i > 0 && (n - i) % 3 == 0) {
+			if (o + 2 >= len)
+				break;
+			buf[o++] = ',';
+		}
+		buf[o++] = digits[i];
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
 char *units_duration(char *buf, size_t len, double seconds)
 {
 	if (seconds < 0)

@@ -23,6 +23,10 @@ char *units_bytes_signed(char *buf, size_t len, double bytes);
  */
 char *units_bytes_table(char *buf, size_t len, int64_t bytes, bool sign);
 
+/* Counts with thousands separators: "145,114"; with SIGN, "+1,204", "-3",
+ * "0". Returns buf (at least 32 bytes hold any value). */
+char *units_count(char *buf, size_t len, int64_t v, bool sign);
+
 /* Durations: "45s", "12m03s", "3h07m", "2d04h". */
 char *units_duration(char *buf, size_t len, double seconds);
 

@@ -50,6 +50,7 @@ extern const struct view view_overview;
 extern const struct view view_top;
 extern const struct view view_snapshots;
 extern const struct view view_functions;
+extern const struct view view_types;
 
 extern const struct view view_log;
 extern const struct view view_processes;

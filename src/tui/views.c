@@ -7,6 +7,7 @@ const struct view *const views[] = {
 	&view_overview,
 	&view_top,
 	&view_functions,
+	&view_types,
 	&view_snapshots,
 	&view_log,
 	&view_processes,

@@ -85,6 +85,8 @@ def hostile(orig):
     return handler
 for name in ("snapshot", "top"):
     commands.HANDLERS[name] = hostile(commands.HANDLERS[name])
+# Live instances of that class, for the Types view and who holds them.
+failures = [Hostile("kept " + H) for _ in range(3)]
 pmt_agent.start()
 print("ready", flush=True)
 while True:
@@ -184,6 +186,16 @@ class HostileText(TuiTestCase):
         self.go_to_view("Functions")
         self.wait_for(lambda s: re.search(r"[QN]" + re.escape(SHOWN), s), timeout=20,
                       what="the hostile function name")
+        # Types: the hostile class's name, and the chains to its instances.
+        self.go_to_view("Types")
+        self.wait_for(lambda s: re.search(r"\d+ of \d+ types", s), timeout=20, what="the types")
+        self.keys("/")
+        self.type("pwned")
+        self.wait_for(lambda s: "1 of " in s and "__main__.E" + SHOWN in s, what="the hostile class name")
+        self.keys("Enter")
+        self.wait_for(lambda s: "3 objects matched" in s and "global failures" in s and
+                      "__main__.E" + SHOWN + " " in s, timeout=60, what="who holds the hostile instances")
+        self.keys("Escape")
         self.keys("q")
         self.wait_for(lambda s: "EXIT=" in s, what="quit")
         self.tmux("pipe-pane", "-t", "main")
