@@ -826,7 +826,7 @@ def main():
     ap.add_argument("--native")
     ap.add_argument("--method", default="gdb", choices=["gdb", "direct", "pep768"])
     ap.add_argument("--signal", default="TERM", choices=["TERM", "INT", "HUP"])
-    ap.add_argument("--attempts", type=int, default=20)
+    ap.add_argument("--attempts", type=int, default=14)   # each attempt meets the racers many times
     ap.add_argument("--python", default="/usr/bin/python3")
     ap.add_argument("--python314", default="/opt/pmt-top-py314/bin/python3.14")
     ap.add_argument("--target-mntns", nargs="?", const="shared", choices=["shared", "owned"],
